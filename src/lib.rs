@@ -1,4 +1,8 @@
 //! k8s-manage: turns bare-metal Linux servers into a secure, highly available Kubernetes
 //! cluster over SSH. Data flows one way: config → validated model → plan → executor → report.
 
+pub mod cli;
+pub mod commands;
 pub mod config;
+pub mod diag;
+pub mod model;

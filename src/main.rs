@@ -1,5 +1,31 @@
-//! The `k8s-manage` command-line entry point.
+//! The `k8s-manage` command-line entry point: parse arguments, run the command, exit with
+//! its status.
+
+use clap::Parser;
+use k8s_manage::cli::{Cli, ColorChoice, Command};
+use k8s_manage::commands::{plan, render, validate};
+use std::io::IsTerminal;
 
 fn main() {
-    println!("k8s-manage");
+    let cli = Cli::parse();
+    let color = match cli.color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+        }
+    };
+    let code = match cli.command {
+        Command::Validate { path, file, output } => {
+            validate::run(&path, file.as_deref(), output, color)
+        }
+        Command::Plan {
+            path,
+            action,
+            file,
+            output,
+        } => plan::run(&path, action, file.as_deref(), output, color),
+        Command::Render { path, out } => render::run(&path, &out, color),
+    };
+    std::process::exit(code);
 }

@@ -62,7 +62,10 @@ fn pos_of(loc: &serde_saphyr::Location) -> Pos {
 impl<'de> Deserialize<'de> for Node {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let spanned: Spanned<Kind> = Spanned::deserialize(d)?;
-        Ok(Node { pos: pos_of(&spanned.referenced), kind: spanned.value })
+        Ok(Node {
+            pos: pos_of(&spanned.referenced),
+            kind: spanned.value,
+        })
     }
 }
 
@@ -128,5 +131,102 @@ impl<'de> Visitor<'de> for KindVisitor {
 impl<'de> Deserialize<'de> for Kind {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         d.deserialize_any(KindVisitor)
+    }
+}
+
+impl Node {
+    /// Entries of a mapping (empty for anything else).
+    pub fn entries(&self) -> &[(Node, Node)] {
+        match &self.kind {
+            Kind::Map(e) => e,
+            _ => &[],
+        }
+    }
+
+    /// The value under a string key of a mapping, with the key node.
+    pub fn get_entry(&self, key: &str) -> Option<(&Node, &Node)> {
+        self.entries()
+            .iter()
+            .rev()
+            .find(|(k, _)| k.key_text().as_deref() == Some(key))
+            .map(|(k, v)| (k, v))
+    }
+
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        self.get_entry(key).map(|(_, v)| v)
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(self.kind, Kind::Null)
+    }
+
+    pub fn is_scalar(&self) -> bool {
+        matches!(
+            self.kind,
+            Kind::Bool(_) | Kind::Int(_) | Kind::Float(_) | Kind::Str(_)
+        )
+    }
+
+    /// The text of a scalar used as a mapping key.
+    pub fn key_text(&self) -> Option<String> {
+        match &self.kind {
+            Kind::Str(s) => Some(s.clone()),
+            Kind::Int(i) => Some(i.to_string()),
+            Kind::Bool(b) => Some(b.to_string()),
+            Kind::Float(f) => Some(f.to_string()),
+            _ => None,
+        }
+    }
+
+    /// A scalar as the user wrote it: strings as parsed, numbers and booleans as their
+    /// source text (so `1.30` stays `1.30`, not `1.3`).
+    pub fn scalar_text(&self, source: &str) -> Option<String> {
+        match &self.kind {
+            Kind::Str(s) => Some(s.clone()),
+            Kind::Int(_) | Kind::Float(_) | Kind::Bool(_) => {
+                let raw = source
+                    .get(self.pos.byte_offset..self.pos.byte_offset + self.pos.byte_len)
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty());
+                Some(match raw {
+                    Some(r) => r.to_string(),
+                    None => match &self.kind {
+                        Kind::Int(i) => i.to_string(),
+                        Kind::Float(f) => f.to_string(),
+                        Kind::Bool(b) => b.to_string(),
+                        _ => unreachable!("checked above"),
+                    },
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// Plain JSON view of the node (for unknown keys kept in the model).
+    pub fn to_json(&self, source: &str) -> serde_json::Value {
+        use serde_json::Value;
+        match &self.kind {
+            Kind::Null => Value::Null,
+            Kind::Bool(b) => Value::Bool(*b),
+            Kind::Int(i) => i64::try_from(*i)
+                .map(Value::from)
+                .unwrap_or_else(|_| Value::String(i.to_string())),
+            Kind::Float(f) => serde_json::Number::from_f64(*f)
+                .map(Value::Number)
+                .unwrap_or_else(|| Value::String(self.scalar_text(source).unwrap_or_default())),
+            Kind::Str(s) => Value::String(s.clone()),
+            Kind::Seq(items) => Value::Array(items.iter().map(|n| n.to_json(source)).collect()),
+            Kind::Map(entries) => Value::Object(
+                entries
+                    .iter()
+                    .map(|(k, v)| {
+                        (
+                            k.key_text().unwrap_or_else(|| "?".into()),
+                            v.to_json(source),
+                        )
+                    })
+                    .collect(),
+            ),
+        }
     }
 }

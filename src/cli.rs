@@ -1,0 +1,92 @@
+//! Command-line interface definition (clap). Each command has an example in its help.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "k8s-manage",
+    version,
+    about = "Turn bare-metal Linux servers into a secure, highly available Kubernetes cluster over SSH",
+    long_about = None,
+    after_help = "Config dir (-p): cluster-configuration.yaml, kubernetes-configuration.yaml, optional k8s-role-definition.yaml.\nSee README.md for the format."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Colour in reports: auto (when stderr is a terminal), always, never.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq, Default)]
+pub enum OutputFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// The actions `plan` can show.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq, Default)]
+pub enum PlanAction {
+    #[default]
+    Deploy,
+    Clean,
+    Add,
+    Remove,
+    Repair,
+    Etcdfix,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check a config dir (and a node list) and list every problem with file:line:column.
+    #[command(
+        after_help = "Example:\n  k8s-manage validate -p cluster-configuration/three-masters\n  k8s-manage validate -p cfg -f new-nodes.yaml\n\nExit status: 0 when valid (warnings allowed), 2 when any error was found."
+    )]
+    Validate {
+        /// The config dir.
+        #[arg(short = 'p', long = "path", value_name = "DIR")]
+        path: PathBuf,
+        /// A node-list file (machine-list: list form, or machinelist: map form).
+        #[arg(short = 'f', long = "file", value_name = "NODES.yaml")]
+        file: Option<PathBuf>,
+        /// Report format.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        output: OutputFormat,
+    },
+    /// Show, per node, the phases and steps an action would run. Touches nothing.
+    #[command(
+        after_help = "Examples:\n  k8s-manage plan -p cfg\n  k8s-manage plan -p cfg add -f new-workers.yaml --output json\n  k8s-manage plan -p cfg etcdfix -f broken-master.yaml"
+    )]
+    Plan {
+        #[arg(short = 'p', long = "path", value_name = "DIR")]
+        path: PathBuf,
+        /// deploy (default), clean, add, remove, repair or etcdfix.
+        #[arg(value_enum, default_value_t = PlanAction::Deploy)]
+        action: PlanAction,
+        /// The node list that add, remove, repair and etcdfix need.
+        #[arg(short = 'f', long = "file", value_name = "NODES.yaml")]
+        file: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        output: OutputFormat,
+    },
+    /// Write everything the tool would put on each node and into the cluster.
+    #[command(
+        after_help = "Example:\n  k8s-manage render -p cfg --out rendered/\n\nWrites OUT/nodes/<hostname>/{containers,files}/ and OUT/cluster/*.yaml.\nCreates the PKI in DIR/.k8s-manage/pki/ on first use (keys 0600) and reuses it after."
+    )]
+    Render {
+        #[arg(short = 'p', long = "path", value_name = "DIR")]
+        path: PathBuf,
+        /// Output folder (created; files in it are replaced).
+        #[arg(long, value_name = "OUT")]
+        out: PathBuf,
+    },
+}

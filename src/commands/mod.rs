@@ -1,0 +1,17 @@
+//! One module per command: read input, call the library, print the report, return the
+//! exit status.
+
+pub mod output;
+pub mod plan;
+pub mod render;
+pub mod validate;
+
+/// Exit statuses shared by every command.
+pub mod exit {
+    /// Everything went as asked.
+    pub const OK: i32 = 0;
+    /// The command ran and failed at run time.
+    pub const FAILED: i32 = 1;
+    /// The input is invalid; nothing was changed.
+    pub const INVALID: i32 = 2;
+}

@@ -1,0 +1,58 @@
+//! `kubernetes-configuration.yaml`: the `kubernetes:` section, kept as located scalars;
+//! the model interprets and validates them.
+
+use super::raw::RawKubernetes;
+use super::reader::{mapping, text};
+use super::source::SourceFile;
+use super::yaml_tree::Kind;
+use crate::diag::{Diagnostic, Diagnostics};
+
+pub fn read(file: &SourceFile, diags: &mut Diagnostics) -> RawKubernetes {
+    let mut out = RawKubernetes::default();
+    let Some(section) = file.root.get("kubernetes") else {
+        diags.push(
+            Diagnostic::error(file.at_file(), "the `kubernetes:` section is missing")
+                .fix("start the file with `kubernetes:` and indent its keys under it"),
+        );
+        return out;
+    };
+    out.at = Some(file.at(section.pos));
+    let Some(map) = mapping(file, section, "`kubernetes`", diags) else {
+        return out;
+    };
+    for (k, v) in map.entries() {
+        let Some(key) = k.key_text() else { continue };
+        match key.as_str() {
+            "images" => {
+                if let Some(imgs) = mapping(file, v, "`kubernetes.images`", diags) {
+                    for (ik, iv) in imgs.entries() {
+                        let name = ik.key_text().unwrap_or_default();
+                        if let Some(t) = text(file, iv, &name, diags) {
+                            out.images.insert(name, t);
+                        }
+                    }
+                }
+            }
+            "cluster-dns" => match &v.kind {
+                Kind::Seq(items) => {
+                    for it in items {
+                        if let Some(t) = text(file, it, "cluster-dns", diags) {
+                            out.cluster_dns.push(t);
+                        }
+                    }
+                }
+                _ => {
+                    if let Some(t) = text(file, v, "cluster-dns", diags) {
+                        out.cluster_dns.push(t);
+                    }
+                }
+            },
+            _ => {
+                if let Some(t) = text(file, v, &key, diags) {
+                    out.scalars.insert(key, t);
+                }
+            }
+        }
+    }
+    out
+}

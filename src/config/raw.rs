@@ -1,0 +1,74 @@
+//! The raw configuration: what the files say, as located strings, before any
+//! interpretation. The model is built from this and validated there.
+
+use super::reader::Located;
+use crate::diag::At;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// One machine of `machine-list` (or of a node-list file).
+#[derive(Debug, Clone, Default)]
+pub struct RawMachine {
+    /// Where the machine's entry starts.
+    pub at: Option<At>,
+    pub hostname: Option<Located<String>>,
+    pub hostip: Option<Located<String>>,
+    pub nodename: Option<Located<String>>,
+    pub sshport: Option<Located<String>>,
+    pub username: Option<Located<String>>,
+    pub password: Option<Located<String>>,
+    pub keyfile_path: Option<Located<String>>,
+    pub ssh_agent: Option<Located<String>>,
+    pub etcdid: Option<Located<String>>,
+    pub k8s_role: Option<Located<String>>,
+    pub dashboard: Option<Located<String>>,
+    pub machine_type: Option<Located<String>>,
+    /// Every other key (service labels such as `pai-master`, `zkid`, `openi-worker`),
+    /// kept as written.
+    pub extra: BTreeMap<String, Value>,
+}
+
+/// `default-machine-properties`.
+#[derive(Debug, Clone, Default)]
+pub struct RawDefaults {
+    pub username: Option<Located<String>>,
+    pub password: Option<Located<String>>,
+    pub sshport: Option<Located<String>>,
+    pub keyfile_path: Option<Located<String>>,
+    pub ssh_agent: Option<Located<String>>,
+}
+
+/// `cluster-configuration.yaml`.
+#[derive(Debug, Clone, Default)]
+pub struct RawClusterFile {
+    pub defaults: RawDefaults,
+    pub machines: Vec<RawMachine>,
+    pub machine_sku: Value,
+    pub extra: BTreeMap<String, Value>,
+}
+
+/// The `kubernetes:` section of `kubernetes-configuration.yaml`: scalar keys by name,
+/// the `images` overrides, and upstream nameservers (`cluster-dns`, scalar or list).
+#[derive(Debug, Clone, Default)]
+pub struct RawKubernetes {
+    pub at: Option<At>,
+    pub scalars: BTreeMap<String, Located<String>>,
+    pub images: BTreeMap<String, Located<String>>,
+    pub cluster_dns: Vec<Located<String>>,
+}
+
+/// `k8s-role-definition.yaml`: the role names it defines.
+#[derive(Debug, Clone, Default)]
+pub struct RawRoles {
+    pub roles: Vec<Located<String>>,
+}
+
+/// Everything read from a config dir (and node-list files).
+#[derive(Debug, Clone, Default)]
+pub struct RawConfig {
+    pub dir: PathBuf,
+    pub cluster: RawClusterFile,
+    pub kubernetes: RawKubernetes,
+    pub roles: Option<RawRoles>,
+}

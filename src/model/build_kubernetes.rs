@@ -1,0 +1,496 @@
+//! Interpreting the `kubernetes:` section: versions (with the legacy per-component keys),
+//! ranges, ports, paths, registry and images, each with its documented default.
+
+use super::images;
+use super::network::nth_host;
+use super::version::{self, KubeVersion, VersionProblem};
+use super::{KubernetesSettings, NetworkPlugin};
+use crate::config::raw::RawKubernetes;
+use crate::config::reader::Located;
+use crate::diag::{Diagnostic, Diagnostics};
+use ipnet::Ipv4Net;
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+/// Keys of `kubernetes:` this tool reads, with their defaults (documented in README).
+pub const KNOWN_KEYS: &[&str] = &[
+    "cluster-name",
+    "kubernetes-version",
+    "etcd-version",
+    "docker-registry",
+    "kubelet-image",
+    "service-cluster-ip-range",
+    "pod-cluster-ip-range",
+    "cluster-domain",
+    "cluster-dns",
+    "load-balance-ip",
+    "api-servers-port",
+    "local-lb-port",
+    "etcd-data-path",
+    "cert-validity-days",
+    "network-plugin",
+    "storage-backend",
+    // legacy keys of the original, accepted when they agree
+    "hyperkube-version",
+    "apiserver-version",
+    "kube-scheduler-version",
+    "kube-controller-manager-version",
+    "dashboard-version",
+    "api-servers-http-schema",
+    "qos-switch",
+];
+
+const LEGACY_VERSION_KEYS: &[&str] = &[
+    "hyperkube-version",
+    "apiserver-version",
+    "kube-scheduler-version",
+    "kube-controller-manager-version",
+];
+
+fn version_fix() -> String {
+    format!(
+        "write `kubernetes-version: {}` (supported: {}) and delete the per-component *-version keys",
+        version::DEFAULT_VERSION,
+        version::supported_range()
+    )
+}
+
+fn version_diag(l: &Located<String>, key: &str, p: VersionProblem) -> Diagnostic {
+    let msg = match p {
+        VersionProblem::Malformed => format!(
+            "`{key}: {}` is not a Kubernetes version like v1.36.1",
+            l.value
+        ),
+        VersionProblem::MissingPatch { minor } => {
+            format!(
+                "`{key}: {}` needs a patch number (image tags are exact), e.g. v1.{minor}.0",
+                l.value
+            )
+        }
+        VersionProblem::Unsupported { major, minor } => format!(
+            "Kubernetes {major}.{minor} (`{key}: {}`) is not supported; k8s-manage deploys {}",
+            l.value,
+            version::supported_range()
+        ),
+    };
+    Diagnostic::error(l.at.clone(), msg).fix(version_fix())
+}
+
+fn parse_version(raw: &RawKubernetes, diags: &mut Diagnostics) -> KubeVersion {
+    let mut chosen: Option<(KubeVersion, Located<String>)> = None;
+    if let Some(l) = raw.scalars.get("kubernetes-version") {
+        match version::parse_kube_version(&l.value) {
+            Ok(v) => chosen = Some((v, l.clone())),
+            Err(p) => diags.push(version_diag(l, "kubernetes-version", p)),
+        }
+    }
+    for key in LEGACY_VERSION_KEYS {
+        let Some(l) = raw.scalars.get(*key) else {
+            continue;
+        };
+        match version::parse_kube_version(&l.value) {
+            Err(p) => diags.push(version_diag(l, key, p)),
+            Ok(v) => match &chosen {
+                None => chosen = Some((v, l.clone())),
+                Some((c, first)) if *c != v => diags.push(
+                    Diagnostic::error(
+                        l.at.clone(),
+                        format!("`{key}: {}` disagrees with {} set at {}; all components run one version", l.value, c, first.at),
+                    )
+                    .related(first.at.clone())
+                    .fix("set `kubernetes-version` once and delete the per-component *-version keys"),
+                ),
+                Some(_) => {}
+            },
+        }
+    }
+    chosen.map(|(v, _)| v).unwrap_or(version::DEFAULT_VERSION)
+}
+
+fn parse_cidr(raw: &RawKubernetes, key: &str, default: &str, diags: &mut Diagnostics) -> Ipv4Net {
+    let fallback: Ipv4Net = default.parse().expect("built-in default range is valid");
+    let Some(l) = raw.scalars.get(key) else {
+        return fallback;
+    };
+    match l.value.parse::<Ipv4Net>() {
+        Ok(n) if n.network() != n.addr() => {
+            diags.push(
+                Diagnostic::error(
+                    l.at.clone(),
+                    format!("`{key}: {}` has host bits set", l.value),
+                )
+                .fix(format!(
+                    "write the range's first address: `{key}: {}`",
+                    n.trunc()
+                )),
+            );
+            n.trunc()
+        }
+        Ok(n) if n.prefix_len() > 28 => {
+            diags.push(
+                Diagnostic::error(
+                    l.at.clone(),
+                    format!("`{key}: {}` is too small (/{})", l.value, n.prefix_len()),
+                )
+                .fix(format!(
+                    "use a /24 or larger range; the default is {default}"
+                )),
+            );
+            n
+        }
+        Ok(n) => n,
+        Err(_) => {
+            diags.push(
+                Diagnostic::error(
+                    l.at.clone(),
+                    format!("`{key}: {}` is not an IPv4 range like {default}", l.value),
+                )
+                .fix(format!(
+                    "write an address range in CIDR form, e.g. `{key}: {default}`"
+                )),
+            );
+            fallback
+        }
+    }
+}
+
+fn parse_port(raw: &RawKubernetes, key: &str, default: u16, diags: &mut Diagnostics) -> u16 {
+    let Some(l) = raw.scalars.get(key) else {
+        return default;
+    };
+    match l.value.parse::<u16>() {
+        Ok(p) if p > 0 => p,
+        _ => {
+            diags.push(
+                Diagnostic::error(
+                    l.at.clone(),
+                    format!("`{key}: {}` is not a TCP port (1-65535)", l.value),
+                )
+                .fix(format!("write a port number, e.g. `{key}: {default}`")),
+            );
+            default
+        }
+    }
+}
+
+fn parse_ip(l: &Located<String>, key: &str, diags: &mut Diagnostics) -> Option<IpAddr> {
+    match l.value.parse::<IpAddr>() {
+        Ok(ip) => Some(ip),
+        Err(_) => {
+            let hint = if super::build_machines::is_placeholder(&l.value) {
+                " (it is still the example's placeholder)"
+            } else {
+                ""
+            };
+            diags.push(
+                Diagnostic::error(l.at.clone(), format!("`{key}: {}` is not an IP address{hint}", l.value))
+                    .fix(format!("write an address such as `{key}: 10.0.0.10`, or delete the key to use the default")),
+            );
+            None
+        }
+    }
+}
+
+/// Build the settings; every problem is added to `diags`.
+pub fn build(raw: &RawKubernetes, diags: &mut Diagnostics) -> KubernetesSettings {
+    for (key, l) in &raw.scalars {
+        if !KNOWN_KEYS.contains(&key.as_str()) {
+            let suggestion = KNOWN_KEYS
+                .iter()
+                .min_by_key(|k| strsim::levenshtein(k, key))
+                .map(|k| format!("did you mean `{k}`? Known keys: {}", KNOWN_KEYS.join(", ")))
+                .unwrap_or_default();
+            diags.push(
+                Diagnostic::warning(
+                    l.at.clone(),
+                    format!("unknown key `{key}` under `kubernetes:` is ignored"),
+                )
+                .fix(suggestion),
+            );
+        }
+    }
+    let version = parse_version(raw, diags);
+
+    let etcd_version = match raw.scalars.get("etcd-version") {
+        None => version::default_etcd_version(version).to_string(),
+        Some(l) => match version::parse_etcd_minor(&l.value) {
+            Some((maj, min)) if version::etcd_supported(maj, min) => l.value.clone(),
+            _ => {
+                diags.push(
+                    Diagnostic::error(l.at.clone(), format!("etcd `{}` is not supported; k8s-manage runs etcd 3.4 to 3.6 with TLS", l.value))
+                        .fix(format!(
+                            "delete `etcd-version` to use {} (kubeadm's choice for {version}), or write a 3.5/3.6 tag",
+                            version::default_etcd_version(version)
+                        )),
+                );
+                version::default_etcd_version(version).to_string()
+            }
+        },
+    };
+
+    if let Some(l) = raw.scalars.get("storage-backend")
+        && l.value != "etcd3"
+    {
+        diags.push(
+            Diagnostic::error(
+                l.at.clone(),
+                format!("`storage-backend: {}` is not supported", l.value),
+            )
+            .fix("write `storage-backend: etcd3` or delete the key"),
+        );
+    }
+    if let Some(l) = raw.scalars.get("api-servers-http-schema")
+        && l.value != "https"
+    {
+        diags.push(
+            Diagnostic::error(
+                l.at.clone(),
+                format!(
+                    "`api-servers-http-schema: {}`: the API is served over TLS only",
+                    l.value
+                ),
+            )
+            .fix("write `api-servers-http-schema: https` or delete the key"),
+        );
+    }
+    if let Some(l) = raw.scalars.get("dashboard-version") {
+        diags.push(
+            Diagnostic::warning(
+                l.at.clone(),
+                "`dashboard-version` is ignored: the dashboard image is set under `images`",
+            )
+            .fix("delete it, or set `images: {dashboard: <image>}`"),
+        );
+    }
+
+    let docker_registry = match raw.scalars.get("docker-registry") {
+        None => images::DEFAULT_REGISTRY.to_string(),
+        Some(l) if l.value.is_empty() || l.value.contains(char::is_whitespace) => {
+            diags.push(
+                Diagnostic::error(
+                    l.at.clone(),
+                    format!("`docker-registry: {}` is not an image prefix", l.value),
+                )
+                .fix("write a registry prefix such as `registry.k8s.io` or `10.0.0.5:5000/k8s`"),
+            );
+            images::DEFAULT_REGISTRY.to_string()
+        }
+        Some(l) => {
+            if l.value.starts_with("gcr.io/google_containers") || l.value.starts_with("k8s.gcr.io")
+            {
+                diags.push(
+                    Diagnostic::warning(
+                        l.at.clone(),
+                        format!("`{}` is frozen and has no images for {}", l.value, version),
+                    )
+                    .fix("use `docker-registry: registry.k8s.io` or your own mirror"),
+                );
+            }
+            l.value.clone()
+        }
+    };
+
+    let mut overrides: BTreeMap<String, String> = BTreeMap::new();
+    if let Some(l) = raw.scalars.get("kubelet-image") {
+        overrides.insert("kubelet".into(), l.value.clone());
+    }
+    for (name, l) in &raw.images {
+        if !images::KNOWN_IMAGES.iter().any(|(k, _)| k == name) {
+            let known: Vec<&str> = images::KNOWN_IMAGES.iter().map(|(k, _)| *k).collect();
+            diags.push(
+                Diagnostic::warning(
+                    l.at.clone(),
+                    format!("unknown image name `{name}` under `images` is ignored"),
+                )
+                .fix(format!("known names: {}", known.join(", "))),
+            );
+            continue;
+        }
+        if l.value.is_empty() || l.value.contains(char::is_whitespace) {
+            diags.push(
+                Diagnostic::error(
+                    l.at.clone(),
+                    format!("image `{}` is not an image reference", l.value),
+                )
+                .fix("write `registry/name:tag`"),
+            );
+            continue;
+        }
+        overrides.insert(name.clone(), l.value.clone());
+    }
+    let images = images::resolve(&docker_registry, version, &etcd_version, &overrides);
+    if !overrides.contains_key("kubelet") && docker_registry == images::DEFAULT_REGISTRY {
+        let at = raw.at.clone().unwrap_or_else(|| {
+            crate::diag::At::file(&std::sync::Arc::from(crate::config::KUBERNETES_FILE))
+        });
+        diags.push(
+            Diagnostic::warning(at, format!("registry.k8s.io publishes no image carrying kubelet and cri-dockerd for {version}"))
+                .fix("set `kubelet-image:` to an image you built or mirrored with kubelet and cri-dockerd (e.g. rancher/hyperkube:<version>-rancher1)"),
+        );
+    }
+
+    let service_cidr = parse_cidr(raw, "service-cluster-ip-range", "10.96.0.0/12", diags);
+    let pod_cidr = parse_cidr(raw, "pod-cluster-ip-range", "10.244.0.0/16", diags);
+    if service_cidr.network().is_link_local()
+        && let Some(l) = raw.scalars.get("service-cluster-ip-range")
+    {
+        diags.push(
+            Diagnostic::warning(l.at.clone(), format!("`{}` is the link-local range (cloud metadata lives at 169.254.169.254)", l.value))
+                .fix("use a private range that no host uses, e.g. `service-cluster-ip-range: 10.96.0.0/12`"),
+        );
+    }
+
+    let cluster_domain = match raw.scalars.get("cluster-domain") {
+        None => "cluster.local".to_string(),
+        Some(l) => {
+            let ok = !l.value.is_empty()
+                && l.value.split('.').all(|p| {
+                    !p.is_empty()
+                        && p.len() <= 63
+                        && p.chars()
+                            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                });
+            if !ok {
+                diags.push(
+                    Diagnostic::error(
+                        l.at.clone(),
+                        format!("`cluster-domain: {}` is not a DNS domain", l.value),
+                    )
+                    .fix("write lowercase labels separated by dots, e.g. `cluster.local`"),
+                );
+                "cluster.local".to_string()
+            } else {
+                l.value.clone()
+            }
+        }
+    };
+
+    let cluster_name = match raw.scalars.get("cluster-name") {
+        None => "kubernetes".to_string(),
+        Some(l)
+            if l.value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                && !l.value.is_empty() =>
+        {
+            l.value.clone()
+        }
+        Some(l) => {
+            diags.push(
+                Diagnostic::error(
+                    l.at.clone(),
+                    format!(
+                        "`cluster-name: {}` may hold only letters, digits, - and _",
+                        l.value
+                    ),
+                )
+                .fix("write e.g. `cluster-name: rack-a`"),
+            );
+            "kubernetes".to_string()
+        }
+    };
+
+    let mut dns_upstream = Vec::new();
+    for l in &raw.cluster_dns {
+        if let Some(ip) = parse_ip(l, "cluster-dns", diags) {
+            dns_upstream.push(ip);
+        }
+    }
+    let load_balance_ip = raw
+        .scalars
+        .get("load-balance-ip")
+        .and_then(|l| parse_ip(l, "load-balance-ip", diags));
+
+    let api_port = parse_port(raw, "api-servers-port", 6443, diags);
+    let local_lb_port = parse_port(raw, "local-lb-port", 6444, diags);
+    if api_port == local_lb_port
+        && let Some(l) = raw
+            .scalars
+            .get("local-lb-port")
+            .or(raw.scalars.get("api-servers-port"))
+    {
+        diags.push(
+            Diagnostic::error(
+                l.at.clone(),
+                "`local-lb-port` and `api-servers-port` must differ (masters run both)",
+            )
+            .fix("keep the defaults 6443 and 6444"),
+        );
+    }
+
+    let etcd_data_path = match raw.scalars.get("etcd-data-path") {
+        None => "/var/lib/etcd".to_string(),
+        Some(l) if l.value.starts_with('/') && l.value.len() > 1 && !l.value.contains("..") => {
+            l.value.trim_end_matches('/').to_string()
+        }
+        Some(l) => {
+            diags.push(
+                Diagnostic::error(
+                    l.at.clone(),
+                    format!(
+                        "`etcd-data-path: {}` must be an absolute path other than /",
+                        l.value
+                    ),
+                )
+                .fix("write e.g. `etcd-data-path: /var/lib/etcd`"),
+            );
+            "/var/lib/etcd".to_string()
+        }
+    };
+
+    let cert_validity_days = match raw.scalars.get("cert-validity-days") {
+        None => 365,
+        Some(l) => match l.value.parse::<u32>() {
+            Ok(d) if (1..=36500).contains(&d) => d,
+            _ => {
+                diags.push(
+                    Diagnostic::error(l.at.clone(), format!("`cert-validity-days: {}` must be a whole number of days from 1 to 36500", l.value))
+                        .fix("write e.g. `cert-validity-days: 365`"),
+                );
+                365
+            }
+        },
+    };
+
+    let network_plugin = match raw
+        .scalars
+        .get("network-plugin")
+        .map(|l| (l, l.value.as_str()))
+    {
+        None | Some((_, "flannel")) => NetworkPlugin::Flannel,
+        Some((_, "none")) => NetworkPlugin::None,
+        Some((l, other)) => {
+            diags.push(
+                Diagnostic::error(
+                    l.at.clone(),
+                    format!("`network-plugin: {other}` is not known"),
+                )
+                .fix("write `network-plugin: flannel` (default) or `none` to bring your own CNI"),
+            );
+            NetworkPlugin::Flannel
+        }
+    };
+
+    let kubernetes_service_ip = nth_host(&service_cidr, 1).unwrap_or(service_cidr.network());
+    let dns_service_ip = nth_host(&service_cidr, 10).unwrap_or(service_cidr.network());
+
+    KubernetesSettings {
+        cluster_name,
+        version,
+        etcd_version,
+        docker_registry,
+        images,
+        service_cidr,
+        pod_cidr,
+        cluster_domain,
+        kubernetes_service_ip,
+        dns_service_ip,
+        dns_upstream,
+        load_balance_ip,
+        api_port,
+        local_lb_port,
+        etcd_data_path,
+        cert_validity_days,
+        network_plugin,
+    }
+}
