@@ -3,6 +3,8 @@
 
 pub mod cli;
 pub mod commands;
+pub mod components;
 pub mod config;
 pub mod diag;
 pub mod model;
+pub mod plan;

@@ -1,0 +1,43 @@
+//! Where things live on a node (see docs/ARCHITECTURE.md, "Files on a node").
+
+pub const K8S_DIR: &str = "/etc/kubernetes";
+pub const PKI_DIR: &str = "/etc/kubernetes/pki";
+pub const KUBELET_CONFIG: &str = "/etc/kubernetes/kubelet-config.yaml";
+pub const SCHEDULER_CONFIG: &str = "/etc/kubernetes/scheduler-config.yaml";
+pub const LOCAL_LB_DIR: &str = "/etc/kubernetes/local-lb";
+pub const LOCAL_LB_CONFIG: &str = "/etc/kubernetes/local-lb/haproxy.cfg";
+pub const PROXY_LB_DIR: &str = "/etc/kubernetes/proxy-lb";
+pub const PROXY_LB_CONFIG: &str = "/etc/kubernetes/proxy-lb/haproxy.cfg";
+pub const KUBELET_DIR: &str = "/var/lib/kubelet";
+pub const CRI_DOCKERD_DIR: &str = "/var/lib/cri-dockerd";
+pub const CRI_DOCKERD_SOCKET: &str = "unix:///var/run/cri-dockerd.sock";
+pub const CNI_CONF_DIR: &str = "/etc/cni/net.d";
+pub const CNI_BIN_DIR: &str = "/opt/cni/bin";
+pub const CNI_STATE_DIR: &str = "/var/lib/cni";
+
+/// `/etc/kubernetes/pki/<rel>`.
+pub fn pki(rel: &str) -> String {
+    format!("{PKI_DIR}/{rel}")
+}
+
+/// `/etc/kubernetes/<name>`.
+pub fn k8s(name: &str) -> String {
+    format!("{K8S_DIR}/{name}")
+}
+
+/// Directories the tool creates on nodes and `clean` removes.
+pub const OWNED_DIRS: &[&str] = &[
+    K8S_DIR,
+    KUBELET_DIR,
+    CRI_DOCKERD_DIR,
+    CNI_CONF_DIR,
+    CNI_STATE_DIR,
+];
+
+/// `host:port` with brackets for IPv6.
+pub fn host_port(ip: std::net::IpAddr, port: u16) -> String {
+    match ip {
+        std::net::IpAddr::V4(v4) => format!("{v4}:{port}"),
+        std::net::IpAddr::V6(v6) => format!("[{v6}]:{port}"),
+    }
+}
