@@ -8,3 +8,4 @@ pub mod config;
 pub mod diag;
 pub mod model;
 pub mod plan;
+pub mod render;
