@@ -10,7 +10,10 @@ use std::path::{Path, PathBuf};
 
 fn examples() -> PathBuf {
     let p = shared().join("openpai-examples");
-    assert!(p.is_dir(), "../shared/openpai-examples is missing: CI and developers have ../shared beside the repo");
+    assert!(
+        p.is_dir(),
+        "../shared/openpai-examples is missing: CI and developers have ../shared beside the repo"
+    );
     p
 }
 
@@ -33,7 +36,12 @@ fn every_example_yaml_file_parses() {
     for f in files {
         let mut d = Diagnostics::default();
         let parsed = SourceFile::read(&f, &mut d);
-        assert!(parsed.is_some(), "{}: {}", f.display(), d.render_text(false));
+        assert!(
+            parsed.is_some(),
+            "{}: {}",
+            f.display(),
+            d.render_text(false)
+        );
     }
 }
 
@@ -44,10 +52,19 @@ fn original_config_dir_gives_located_placeholder_errors() {
     let text = d.render_text(false);
     // every error names a file and a line
     for e in d.errors() {
-        assert!(e.at.line.is_some() || e.message.contains("machine-list"), "unlocated: {e}");
+        assert!(
+            e.at.line.is_some() || e.message.contains("machine-list"),
+            "unlocated: {e}"
+        );
         assert!(e.fix.is_some(), "no fix: {e}");
     }
-    for needle in ["`hostip: IP` is still the example's placeholder", "`sshport: port`", "hostname (echo", "Kubernetes 1.9", "etcd `3.2.17`"] {
+    for needle in [
+        "`hostip: IP` is still the example's placeholder",
+        "`sshport: port`",
+        "hostname (echo",
+        "Kubernetes 1.9",
+        "etcd `3.2.17`",
+    ] {
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
     }
     // the machinetype typo (#664) is a warning, the service file is not read at all
@@ -59,19 +76,33 @@ fn original_config_dir_gives_located_placeholder_errors() {
 fn original_node_lists_are_read_in_both_forms() {
     let (_t, dir) = config_dir(&standard(3, 1, false), K8S_OK);
     let cluster = build::load(&dir).unwrap().cluster;
-    for (rel, expect_machines) in [("microsoft-pai-46b6ad6/node-list-example.yaml", 2), ("microsoft-pai-5ee9d19/node-list-example.yaml", 2)] {
+    for (rel, expect_machines) in [
+        ("microsoft-pai-46b6ad6/node-list-example.yaml", 2),
+        ("microsoft-pai-5ee9d19/node-list-example.yaml", 2),
+    ] {
         let f = examples().join(rel);
         let mut d = Diagnostics::default();
         let list = k8s_manage::config::node_list::read(&f, &mut d).expect("read");
         assert_eq!(list.machines.len(), expect_machines, "{rel}");
         // placeholders (IP, PORT) are errors at their lines, never a crash
         let err = build::load_node_list(&f, &dir, NodeListUse::Add, &cluster).expect_err(rel);
-        assert!(err.errors().all(|e| e.at.line.is_some()), "{rel}: {}", err.render_text(false));
+        assert!(
+            err.errors().all(|e| e.at.line.is_some()),
+            "{rel}: {}",
+            err.render_text(false)
+        );
     }
     // the map form takes the map key as the hostname
     let mut d = Diagnostics::default();
-    let list = k8s_manage::config::node_list::read(&examples().join("microsoft-pai-46b6ad6/node-list-example.yaml"), &mut d).unwrap();
-    assert_eq!(list.machines[0].hostname.as_ref().unwrap().value, "worker-06");
+    let list = k8s_manage::config::node_list::read(
+        &examples().join("microsoft-pai-46b6ad6/node-list-example.yaml"),
+        &mut d,
+    )
+    .unwrap();
+    assert_eq!(
+        list.machines[0].hostname.as_ref().unwrap().value,
+        "worker-06"
+    );
 }
 
 #[test]
@@ -83,7 +114,16 @@ fn repository_examples_are_valid() {
     }
     let dir = repo().join("cluster-configuration/three-masters");
     let cluster = build::load(&dir).unwrap().cluster;
-    let (added, _) = build::load_node_list(&repo().join("cluster-configuration/add-workers.yaml"), &dir, NodeListUse::Add, &cluster).unwrap();
+    let (added, _) = build::load_node_list(
+        &repo().join("cluster-configuration/add-workers.yaml"),
+        &dir,
+        NodeListUse::Add,
+        &cluster,
+    )
+    .unwrap();
     assert_eq!(added.len(), 1);
-    assert_eq!(added[0].ssh.username, "root", "defaults are merged into node-list machines");
+    assert_eq!(
+        added[0].ssh.username, "root",
+        "defaults are merged into node-list machines"
+    );
 }

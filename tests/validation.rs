@@ -15,11 +15,16 @@ fn diags(cluster: &str, kubernetes: &str) -> Diagnostics {
 
 /// The first error whose message contains `needle`, with its line.
 fn error_line(d: &Diagnostics, needle: &str) -> Option<u32> {
-    d.list.iter().find(|x| x.severity == Severity::Error && x.message.contains(needle)).and_then(|x| x.at.line)
+    d.list
+        .iter()
+        .find(|x| x.severity == Severity::Error && x.message.contains(needle))
+        .and_then(|x| x.at.line)
 }
 
 fn has_warning(d: &Diagnostics, needle: &str) -> bool {
-    d.list.iter().any(|x| x.severity == Severity::Warning && x.message.contains(needle))
+    d.list
+        .iter()
+        .any(|x| x.severity == Severity::Warning && x.message.contains(needle))
 }
 
 #[test]
@@ -60,7 +65,10 @@ fn duplicate_nodename_and_etcdid() {
     a.push_str("    nodename: node-a\n");
     let mut b = machine("m2", "10.1.0.12", "master", Some("etcd1"));
     b.push_str("    nodename: node-a\n");
-    let d = diags(&cluster_yaml(&[a, b, machine("m3", "10.1.0.13", "master", Some("etcd3"))]), K8S_OK);
+    let d = diags(
+        &cluster_yaml(&[a, b, machine("m3", "10.1.0.13", "master", Some("etcd3"))]),
+        K8S_OK,
+    );
     assert!(error_line(&d, "duplicate etcdid").is_some());
     assert!(error_line(&d, "duplicate nodename").is_some());
 }
@@ -69,15 +77,24 @@ fn duplicate_nodename_and_etcdid() {
 fn default_nodename_clashing_with_explicit_one() {
     let mut b = machine("w1", "10.1.0.50", "worker", None);
     b.push_str("    nodename: 10.1.0.11\n");
-    let d = diags(&cluster_yaml(&[machine("m1", "10.1.0.11", "master", Some("etcd1")), b]), K8S_OK);
+    let d = diags(
+        &cluster_yaml(&[machine("m1", "10.1.0.11", "master", Some("etcd1")), b]),
+        K8S_OK,
+    );
     assert!(d.has_errors(), "{:#?}", d.list);
 }
 
 #[test]
 fn master_counts() {
-    let d = diags(&cluster_yaml(&[machine("w1", "10.1.0.21", "worker", None)]), K8S_OK);
+    let d = diags(
+        &cluster_yaml(&[machine("w1", "10.1.0.21", "worker", None)]),
+        K8S_OK,
+    );
     assert!(error_line(&d, "no machine has `k8s-role: master`").is_none()); // no line: whole file
-    assert!(d.errors().any(|e| e.message.contains("no machine has `k8s-role: master`")));
+    assert!(
+        d.errors()
+            .any(|e| e.message.contains("no machine has `k8s-role: master`"))
+    );
     let d = diags(&standard(2, 1, false), K8S_OK);
     assert!(!d.has_errors());
     assert!(has_warning(&d, "even count"));
@@ -90,7 +107,10 @@ fn dashboard_on_two_nodes() {
     let mut b = machine("w1", "10.1.0.21", "worker", None);
     b.push_str("    dashboard: \"true\"\n");
     let d = diags(&cluster_yaml(&[a, b]), K8S_OK);
-    let e = d.errors().find(|e| e.message.contains("dashboard")).expect("dashboard error");
+    let e = d
+        .errors()
+        .find(|e| e.message.contains("dashboard"))
+        .expect("dashboard error");
     assert_eq!(e.at.line, Some(14));
     assert_eq!(e.related.as_ref().and_then(|r| r.line), Some(10));
 }
@@ -102,8 +122,12 @@ fn ranges_overlap_and_contain_nodes() {
     assert_eq!(error_line(&d, "overlaps the pod range"), Some(3));
     let k8s = "kubernetes:\n  service-cluster-ip-range: 10.1.0.0/16\n  docker-registry: r:5000\n";
     let d = diags(&standard(1, 1, false), k8s);
-    assert!(d.errors().any(|e| e.message.contains("lies inside `service-cluster-ip-range`")));
-    let k8s = "kubernetes:\n  service-cluster-ip-range: 10.96.0.1/12\n  pod-cluster-ip-range: banana\n";
+    assert!(
+        d.errors()
+            .any(|e| e.message.contains("lies inside `service-cluster-ip-range`"))
+    );
+    let k8s =
+        "kubernetes:\n  service-cluster-ip-range: 10.96.0.1/12\n  pod-cluster-ip-range: banana\n";
     let d = diags(&standard(1, 1, false), k8s);
     assert_eq!(error_line(&d, "host bits"), Some(2));
     assert_eq!(error_line(&d, "not an IPv4 range"), Some(3));
@@ -118,7 +142,12 @@ fn ssh_credentials() {
     let d = diags(missing_key, K8S_OK);
     assert_eq!(error_line(&d, "does not exist"), Some(2));
     // reported once, not once per machine
-    assert_eq!(d.errors().filter(|e| e.message.contains("does not exist")).count(), 1);
+    assert_eq!(
+        d.errors()
+            .filter(|e| e.message.contains("does not exist"))
+            .count(),
+        1
+    );
 }
 
 #[test]
@@ -129,8 +158,15 @@ fn key_file_relative_to_config_dir_and_permissions() {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(dir.join("id_test"), std::fs::Permissions::from_mode(0o644)).unwrap();
     let l = build::load(&dir).expect("valid");
-    assert!(l.warnings.warnings().any(|w| w.message.contains("can be read by others")));
-    assert_eq!(l.cluster.machines[0].ssh.keyfile.as_deref(), Some(dir.join("id_test").as_path()));
+    assert!(
+        l.warnings
+            .warnings()
+            .any(|w| w.message.contains("can be read by others"))
+    );
+    assert_eq!(
+        l.cluster.machines[0].ssh.keyfile.as_deref(),
+        Some(dir.join("id_test").as_path())
+    );
 }
 
 #[test]
@@ -143,16 +179,33 @@ fn versions_legacy_keys_must_agree() {
     let l = build::load(&dir).expect("agreeing legacy keys are accepted");
     assert_eq!(l.cluster.kubernetes.version.to_string(), "v1.31.2");
     // YAML reads 1.30 as a number: the raw text is kept, so the message shows 1.30
-    let d = diags(&standard(1, 0, false), "kubernetes:\n  kubernetes-version: 1.30\n");
-    let e = d.errors().find(|e| e.message.contains("1.30")).expect("1.30 reported as written");
+    let d = diags(
+        &standard(1, 0, false),
+        "kubernetes:\n  kubernetes-version: 1.30\n",
+    );
+    let e = d
+        .errors()
+        .find(|e| e.message.contains("1.30"))
+        .expect("1.30 reported as written");
     assert_eq!(e.at.line, Some(2));
 }
 
 #[test]
 fn unknown_kubernetes_key_suggests_the_right_one() {
-    let d = diags(&standard(1, 0, false), "kubernetes:\n  kubernetes-verison: v1.36.1\n  docker-registry: r:5000\n");
-    let w = d.warnings().find(|w| w.message.contains("kubernetes-verison")).expect("warned");
-    assert!(w.fix.as_deref().unwrap_or("").contains("`kubernetes-version`"));
+    let d = diags(
+        &standard(1, 0, false),
+        "kubernetes:\n  kubernetes-verison: v1.36.1\n  docker-registry: r:5000\n",
+    );
+    let w = d
+        .warnings()
+        .find(|w| w.message.contains("kubernetes-verison"))
+        .expect("warned");
+    assert!(
+        w.fix
+            .as_deref()
+            .unwrap_or("")
+            .contains("`kubernetes-version`")
+    );
 }
 
 #[test]
@@ -163,7 +216,10 @@ fn unknown_machine_keys_are_kept() {
     let l = build::load(&dir).expect("valid");
     let m = &l.cluster.machines[0];
     assert_eq!(m.extra.get("zkid").and_then(|v| v.as_str()), Some("1"));
-    assert_eq!(m.extra.get("openi-master").and_then(|v| v.as_str()), Some("true"));
+    assert_eq!(
+        m.extra.get("openi-master").and_then(|v| v.as_str()),
+        Some("true")
+    );
 }
 
 #[test]
@@ -176,7 +232,10 @@ fn services_configuration_is_never_read_by_k8s_actions() {
 #[test]
 fn yaml_syntax_error_is_located() {
     let d = diags("machine-list:\n  - hostname: a\n   hostip: [\n", K8S_OK);
-    let e = d.errors().find(|e| e.message.contains("not valid YAML")).expect("syntax error");
+    let e = d
+        .errors()
+        .find(|e| e.message.contains("not valid YAML"))
+        .expect("syntax error");
     assert!(e.at.line.is_some());
 }
 
@@ -185,6 +244,14 @@ fn missing_files_are_named() {
     let t = tempfile::tempdir().unwrap();
     let d = build::load(t.path()).unwrap_err();
     let files: Vec<String> = d.errors().map(|e| e.at.file.to_string()).collect();
-    assert!(files.iter().any(|f| f.ends_with("cluster-configuration.yaml")));
-    assert!(files.iter().any(|f| f.ends_with("kubernetes-configuration.yaml")));
+    assert!(
+        files
+            .iter()
+            .any(|f| f.ends_with("cluster-configuration.yaml"))
+    );
+    assert!(
+        files
+            .iter()
+            .any(|f| f.ends_with("kubernetes-configuration.yaml"))
+    );
 }

@@ -39,9 +39,11 @@ pub fn read_dir(dir: &Path, diags: &mut Diagnostics) -> RawConfig {
     }
     if let Some(f) = SourceFile::read(&dir.join(CLUSTER_FILE), diags) {
         raw.cluster = cluster_file::read(&f, diags);
+        raw.cluster_read = true;
     }
     if let Some(f) = SourceFile::read(&dir.join(KUBERNETES_FILE), diags) {
         raw.kubernetes = kubernetes_file::read(&f, diags);
+        raw.kubernetes_read = true;
     }
     let roles = dir.join(ROLES_FILE);
     if roles.exists()

@@ -68,6 +68,9 @@ pub struct RawRoles {
 #[derive(Debug, Clone, Default)]
 pub struct RawConfig {
     pub dir: PathBuf,
+    /// Whether each required file could be read and parsed (else it was reported).
+    pub cluster_read: bool,
+    pub kubernetes_read: bool,
     pub cluster: RawClusterFile,
     pub kubernetes: RawKubernetes,
     pub roles: Option<RawRoles>,

@@ -36,7 +36,11 @@ pub fn load(dir: &Path) -> Result<Loaded, Diagnostics> {
 
 /// Build the model from raw config; every problem goes to `diags`.
 pub fn build(raw: &RawConfig, diags: &mut Diagnostics) -> Option<Cluster> {
-    let kubernetes = build_kubernetes::build(&raw.kubernetes, diags);
+    let mut kdiags = Diagnostics::default();
+    let kubernetes = build_kubernetes::build(&raw.kubernetes, &mut kdiags);
+    if raw.kubernetes_read {
+        diags.extend(kdiags);
+    }
     let cluster_file: Arc<str> = Arc::from(raw.dir.join(CLUSTER_FILE).display().to_string());
     let file_at = At::file(&cluster_file);
 
@@ -59,7 +63,7 @@ pub fn build(raw: &RawConfig, diags: &mut Diagnostics) -> Option<Cluster> {
         .filter_map(|m| build_machine(m, &raw.cluster.defaults, &raw.dir, &file_at, diags))
         .collect();
 
-    if raw.cluster.machines.is_empty() {
+    if raw.cluster_read && raw.cluster.machines.is_empty() {
         diags.push(
             Diagnostic::error(file_at.clone(), "`machine-list` holds no machine")
                 .fix("add at least one machine with `k8s-role: master`"),

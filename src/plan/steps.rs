@@ -407,7 +407,8 @@ pub fn cluster_steps(
                     .map(|m| components::paths::host_port(m.hostip, k.api_port))
                     .collect()
             } else {
-                apiserver_addresses(cluster, &target_masters)
+                // for add, `cluster` already includes the joining machines
+                apiserver_addresses(cluster, &[])
             };
             vec![Step::UpdateLbBackends { apiservers }]
         }

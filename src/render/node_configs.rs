@@ -1,8 +1,8 @@
 //! Node configuration files that are not certificates: the kubelet and scheduler
 //! configuration (typed, serialized as YAML) and the haproxy configurations (Tera).
 
-use crate::components::paths::{CRI_DOCKERD_SOCKET, k8s, pki};
 use crate::components::node_agents;
+use crate::components::paths::{CRI_DOCKERD_SOCKET, k8s, pki};
 use crate::model::{Cluster, Machine, Role};
 use serde::Serialize;
 use serde_json::json;
@@ -18,7 +18,10 @@ pub struct RenderError {
 }
 
 fn yaml<T: Serialize>(file: &str, v: &T) -> Result<String, RenderError> {
-    serde_saphyr::to_string(v).map_err(|e| RenderError { file: file.into(), cause: e.to_string() })
+    serde_saphyr::to_string(v).map_err(|e| RenderError {
+        file: file.into(),
+        cause: e.to_string(),
+    })
 }
 
 /// `/etc/kubernetes/kubelet-config.yaml`: everything the kubelet is configured with
@@ -85,7 +88,12 @@ struct HaproxyContext {
     servers: Vec<Server>,
 }
 
-fn haproxy(file: &str, title: &str, bind: String, cluster: &Cluster) -> Result<String, RenderError> {
+fn haproxy(
+    file: &str,
+    title: &str,
+    bind: String,
+    cluster: &Cluster,
+) -> Result<String, RenderError> {
     let servers = cluster
         .masters()
         .map(|m| Server {
@@ -93,10 +101,20 @@ fn haproxy(file: &str, title: &str, bind: String, cluster: &Cluster) -> Result<S
             address: crate::components::paths::host_port(m.hostip, cluster.kubernetes.api_port),
         })
         .collect();
-    let ctx = HaproxyContext { title: title.into(), bind, ca_file: pki("ca.crt"), client_pem: pki("lb-healthcheck.pem"), servers };
-    let err = |e: tera::Error| RenderError { file: file.into(), cause: e.to_string() };
+    let ctx = HaproxyContext {
+        title: title.into(),
+        bind,
+        ca_file: pki("ca.crt"),
+        client_pem: pki("lb-healthcheck.pem"),
+        servers,
+    };
+    let err = |e: tera::Error| RenderError {
+        file: file.into(),
+        cause: e.to_string(),
+    };
     let mut t = tera::Tera::new();
-    t.add_raw_template("haproxy.cfg", HAPROXY_TEMPLATE).map_err(err)?;
+    t.add_raw_template("haproxy.cfg", HAPROXY_TEMPLATE)
+        .map_err(err)?;
     let context = tera::Context::from_serialize(&ctx).map_err(err)?;
     t.render("haproxy.cfg", &context).map_err(err)
 }
@@ -104,12 +122,22 @@ fn haproxy(file: &str, title: &str, bind: String, cluster: &Cluster) -> Result<S
 /// The local API load balancer of every node: 127.0.0.1:`local-lb-port` → every apiserver.
 pub fn local_lb_config(cluster: &Cluster) -> Result<String, RenderError> {
     let bind = format!("127.0.0.1:{}", cluster.kubernetes.local_lb_port);
-    haproxy(crate::components::paths::LOCAL_LB_CONFIG, "local API load balancer", bind, cluster)
+    haproxy(
+        crate::components::paths::LOCAL_LB_CONFIG,
+        "local API load balancer",
+        bind,
+        cluster,
+    )
 }
 
 /// The proxy node's load balancer: *:`api-servers-port` → every apiserver.
 pub fn proxy_lb_config(cluster: &Cluster, m: &Machine) -> Result<String, RenderError> {
     debug_assert_eq!(m.role, Role::Proxy);
     let bind = format!(":{}", cluster.kubernetes.api_port);
-    haproxy(crate::components::paths::PROXY_LB_CONFIG, "proxy-node API load balancer", bind, cluster)
+    haproxy(
+        crate::components::paths::PROXY_LB_CONFIG,
+        "proxy-node API load balancer",
+        bind,
+        cluster,
+    )
 }

@@ -3,7 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-pub const K8S_OK: &str = "kubernetes:\n  kubernetes-version: v1.36.1\n  docker-registry: 10.0.0.5:5000/k8s\n";
+pub const K8S_OK: &str =
+    "kubernetes:\n  kubernetes-version: v1.36.1\n  docker-registry: 10.0.0.5:5000/k8s\n";
 
 /// A machine-list entry.
 pub fn machine(host: &str, ip: &str, role: &str, etcdid: Option<&str>) -> String {
@@ -26,10 +27,20 @@ pub fn cluster_yaml(entries: &[String]) -> String {
 pub fn standard(n_masters: usize, n_workers: usize, proxy: bool) -> String {
     let mut e = Vec::new();
     for i in 1..=n_masters {
-        e.push(machine(&format!("master-{i}"), &format!("10.1.0.{}", 10 + i), "master", Some(&format!("etcd{i}"))));
+        e.push(machine(
+            &format!("master-{i}"),
+            &format!("10.1.0.{}", 10 + i),
+            "master",
+            Some(&format!("etcd{i}")),
+        ));
     }
     for i in 1..=n_workers {
-        e.push(machine(&format!("worker-{i}"), &format!("10.1.0.{}", 100 + i), "worker", None));
+        e.push(machine(
+            &format!("worker-{i}"),
+            &format!("10.1.0.{}", 100 + i),
+            "worker",
+            None,
+        ));
     }
     if proxy {
         e.push(machine("proxy-1", "10.1.0.5", "proxy", None));
