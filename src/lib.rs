@@ -7,5 +7,6 @@ pub mod components;
 pub mod config;
 pub mod diag;
 pub mod model;
+pub mod pki;
 pub mod plan;
 pub mod render;
