@@ -207,7 +207,7 @@ impl Diagnostics {
             }
             let report = match (source, d.at.span) {
                 (Some(text), Some(_)) => miette::Report::new(md)
-                    .with_source_code(NamedSource::new(d.at.file.to_string(), text.to_string())),
+                    .with_source_code(NamedSource::new(&d.at.file, text.to_string())),
                 _ => miette::Report::new(md),
             };
             let mut s = String::new();

@@ -191,10 +191,7 @@ pub fn build_machine(
 
     let dashboard = match &raw.dashboard {
         None => false,
-        Some(l) => match l.value.to_ascii_lowercase().as_str() {
-            "false" | "no" | "0" => false,
-            _ => true,
-        },
+        Some(l) => !matches!(l.value.to_ascii_lowercase().as_str(), "false" | "no" | "0"),
     };
 
     if diags.errors().count() > before {

@@ -54,34 +54,17 @@ pub fn resolve(
         "pause".into(),
         format!("{r}/pause:{}", default_pause_version(version)),
     );
-    m.insert(
-        "coredns".into(),
-        format!("{r}/coredns/coredns:{}", default_coredns_version(version)),
-    );
     m.insert("haproxy".into(), "docker.io/library/haproxy:3.0".into());
-    m.insert("flannel".into(), "docker.io/flannel/flannel:v0.26.7".into());
-    m.insert(
-        "flannel-cni-plugin".into(),
-        "docker.io/flannel/flannel-cni-plugin:v1.6.2-flannel1".into(),
-    );
-    m.insert(
-        "dashboard".into(),
-        "docker.io/kubernetesui/dashboard:v2.7.0".into(),
-    );
-    m.insert(
-        "dashboard-metrics-scraper".into(),
-        "docker.io/kubernetesui/metrics-scraper:v1.0.8".into(),
-    );
+    // Add-on images: pinned where the add-on templates live.
+    m.extend(crate::render::addons::default_addon_images());
+    if r != DEFAULT_REGISTRY {
+        // A private registry (an offline rack) mirrors CoreDNS under its own prefix.
+        if let Some(v) = m.get_mut("coredns") {
+            *v = v.replacen(DEFAULT_REGISTRY, r, 1);
+        }
+    }
     for (k, val) in overrides {
         m.insert(k.clone(), val.clone());
     }
     m
-}
-
-fn default_coredns_version(v: KubeVersion) -> &'static str {
-    match v.minor {
-        31 | 32 => "v1.11.3",
-        33 => "v1.12.0",
-        _ => "v1.12.1",
-    }
 }
