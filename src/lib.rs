@@ -2,3 +2,4 @@
 //! cluster over SSH. Data flows one way: config → validated model → plan → executor → report.
 
 pub mod config;
+pub mod sandbox;
