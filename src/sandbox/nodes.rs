@@ -131,8 +131,11 @@ pub fn container_spec(node: &NodeInfo, setup: &NodeSetup<'_>) -> ContainerCreate
         security_opt: Some(vec![
             "seccomp=unconfined".into(),
             "apparmor=unconfined".into(),
-            "systempaths=unconfined".into(),
         ]),
+        // `--security-opt systempaths=unconfined` is the CLI's word for empty masked and
+        // read-only path lists; the API takes the lists.
+        masked_paths: Some(Vec::new()),
+        readonly_paths: Some(Vec::new()),
         device_cgroup_rules: Some(vec!["a *:* rwm".into()]),
         binds: Some(vec!["/sys/fs/cgroup:/sys/fs/cgroup:rw".into()]),
         tmpfs: Some(HashMap::from([(
@@ -262,7 +265,9 @@ mod tests {
         assert_eq!(host.cap_add.as_deref(), Some(&["ALL".to_string()][..]));
         assert_eq!(host.cap_drop.as_deref(), Some(&["SYS_RESOURCE".to_string()][..]));
         assert_eq!(host.privileged, None);
-        assert_eq!(host.security_opt.as_ref().unwrap().len(), 3);
+        assert_eq!(host.security_opt.as_ref().unwrap().len(), 2);
+        assert_eq!(host.masked_paths.as_deref(), Some(&[][..]));
+        assert_eq!(host.readonly_paths.as_deref(), Some(&[][..]));
         assert_eq!(host.tmpfs.as_ref().unwrap()["/var/lib/docker"], "exec");
         let labels = spec.labels.as_ref().unwrap();
         assert_eq!(labels[labels::SANDBOX], "sb");
