@@ -68,10 +68,8 @@ const SPECS: [ComponentSpec; 3] = [
         dirs: &["/usr/local/etc/haproxy", "/run/haproxy", "/var/lib/haproxy"],
         files: &[],
         // Like the upstream image's command; it runs as root so that 0600 PEM files work.
-        changes: &[
-            "CMD [\"haproxy\", \"-f\", \"/usr/local/etc/haproxy/haproxy.cfg\"]",
-            "STOPSIGNAL SIGUSR1",
-        ],
+        // (`docker import` takes no STOPSIGNAL: set SIGUSR1 on the container for a soft stop.)
+        changes: &["CMD [\"haproxy\", \"-f\", \"/usr/local/etc/haproxy/haproxy.cfg\"]"],
     },
     ComponentSpec {
         reference: REGISTRY_IMAGE,
