@@ -12,7 +12,10 @@ const MIB: f64 = 1024.0 * 1024.0;
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let sizes: Vec<u32> = {
-        let given: Vec<u32> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+        let given: Vec<u32> = std::env::args()
+            .skip(1)
+            .filter_map(|a| a.parse().ok())
+            .collect();
         if given.is_empty() { vec![5, 20] } else { given }
     };
     let quiet = |_: &str| {};

@@ -40,7 +40,10 @@ async fn run_to_end(
         .unwrap()
         .id;
     docker
-        .start_container(&id, None::<bollard::query_parameters::StartContainerOptions>)
+        .start_container(
+            &id,
+            None::<bollard::query_parameters::StartContainerOptions>,
+        )
         .await
         .unwrap();
     let mut wait = docker.wait_container(&id, None::<WaitContainerOptions>);
@@ -89,14 +92,20 @@ async fn exec(docker: &Docker, id: &str, cmd: &[&str]) -> (i64, String) {
         .await
         .unwrap();
     let mut output = String::new();
-    if let bollard::exec::StartExecResults::Attached { output: mut stream, .. } =
-        docker.start_exec(&created.id, None).await.unwrap()
+    if let bollard::exec::StartExecResults::Attached {
+        output: mut stream, ..
+    } = docker.start_exec(&created.id, None).await.unwrap()
     {
         while let Some(Ok(chunk)) = stream.next().await {
             output.push_str(&chunk.to_string());
         }
     }
-    let code = docker.inspect_exec(&created.id).await.unwrap().exit_code.unwrap_or(-1);
+    let code = docker
+        .inspect_exec(&created.id)
+        .await
+        .unwrap()
+        .exit_code
+        .unwrap_or(-1);
     (code, output)
 }
 
@@ -114,7 +123,13 @@ async fn component_images_run_their_real_debian_binaries() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("etcd Version: 3.4.23"), "{out}");
 
-    let (code, out) = run_to_end(&docker, &images.etcd, Some(vec!["etcdctl"]), vec!["version"]).await;
+    let (code, out) = run_to_end(
+        &docker,
+        &images.etcd,
+        Some(vec!["etcdctl"]),
+        vec!["version"],
+    )
+    .await;
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("etcdctl version: 3.4.23"), "{out}");
 
@@ -122,10 +137,17 @@ async fn component_images_run_their_real_debian_binaries() {
     let etcd = ContainerCreateBody {
         image: Some(images.etcd.clone()),
         cmd: Some(
-            ["etcd", "--data-dir", "/tmp/etcd", "--listen-client-urls", "http://127.0.0.1:2379",
-             "--advertise-client-urls", "http://127.0.0.1:2379"]
-                .map(String::from)
-                .to_vec(),
+            [
+                "etcd",
+                "--data-dir",
+                "/tmp/etcd",
+                "--listen-client-urls",
+                "http://127.0.0.1:2379",
+                "--advertise-client-urls",
+                "http://127.0.0.1:2379",
+            ]
+            .map(String::from)
+            .to_vec(),
         ),
         host_config: Some(HostConfig {
             network_mode: Some("none".into()),
@@ -139,21 +161,40 @@ async fn component_images_run_their_real_debian_binaries() {
         .unwrap()
         .id;
     docker
-        .start_container(&id, None::<bollard::query_parameters::StartContainerOptions>)
+        .start_container(
+            &id,
+            None::<bollard::query_parameters::StartContainerOptions>,
+        )
         .await
         .unwrap();
     let mut put = (1, String::new());
     for _ in 0..50 {
-        put = exec(&docker, &id, &["etcdctl", "put", "sandbox-key", "sandbox-value"]).await;
+        put = exec(
+            &docker,
+            &id,
+            &["etcdctl", "put", "sandbox-key", "sandbox-value"],
+        )
+        .await;
         if put.0 == 0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(put.0, 0, "etcdctl put: {}", put.1);
-    let got = exec(&docker, &id, &["etcdctl", "get", "sandbox-key", "--print-value-only"]).await;
+    let got = exec(
+        &docker,
+        &id,
+        &["etcdctl", "get", "sandbox-key", "--print-value-only"],
+    )
+    .await;
     docker
-        .remove_container(&id, Some(RemoveContainerOptions { force: true, ..Default::default() }))
+        .remove_container(
+            &id,
+            Some(RemoveContainerOptions {
+                force: true,
+                ..Default::default()
+            }),
+        )
         .await
         .unwrap();
     assert_eq!((got.0, got.1.trim()), (0, "sandbox-value"));
@@ -169,7 +210,11 @@ async fn component_images_run_their_real_debian_binaries() {
     // Images are kept: a second call builds nothing and returns at once.
     let start = std::time::Instant::now();
     sandbox::build_component_images(&progress).await.unwrap();
-    assert!(start.elapsed() < Duration::from_secs(10), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        start.elapsed()
+    );
 }
 
 #[tokio::test]

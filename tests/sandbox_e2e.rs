@@ -85,7 +85,10 @@ fn ssh_session(address: Ipv4Addr, keyfile: &Path, host_key: &str) -> Result<ssh2
         .to_bytes()
         .unwrap();
     let (presented, kind) = session.host_key().expect("a host key");
-    assert!(matches!(kind, ssh2::HostKeyType::Ed25519), "{address}: host key type");
+    assert!(
+        matches!(kind, ssh2::HostKeyType::Ed25519),
+        "{address}: host key type"
+    );
     assert_eq!(presented, expected.as_slice(), "{address}: host key");
     session
         .userauth_pubkey_file("root", None, keyfile, None)
@@ -120,11 +123,13 @@ fn known_hosts(path: &Path) -> Vec<(Ipv4Addr, String)> {
 
 /// A key the nodes do not know, for checking that only the sandbox key logs in.
 fn stranger_key(dir: &Path) -> PathBuf {
-    let key = ssh_key::PrivateKey::random(&mut ssh_key::rand_core::OsRng, ssh_key::Algorithm::Ed25519)
-        .unwrap();
+    let key =
+        ssh_key::PrivateKey::random(&mut ssh_key::rand_core::OsRng, ssh_key::Algorithm::Ed25519)
+            .unwrap();
     let path = dir.join("stranger");
     let mut file = std::fs::OpenOptions::new()
         .create(true)
+        .truncate(true)
         .write(true)
         .mode(0o600)
         .open(&path)
@@ -142,7 +147,9 @@ async fn up_five_nodes_answer_over_ssh_with_their_own_dockerd_and_down_removes_e
     let name = format!("e2e-{}", std::process::id());
     let other = format!("{name}-other");
     let dir = tempfile::tempdir().unwrap();
-    let docker = sandbox::connect_engine().await.expect("a Docker engine answers");
+    let docker = sandbox::connect_engine()
+        .await
+        .expect("a Docker engine answers");
 
     // A volume of this sandbox (down must remove it) and one of another sandbox (must stay).
     labelled_volume(&docker, &format!("{name}-data"), &name).await;
@@ -168,17 +175,28 @@ async fn up_five_nodes_answer_over_ssh_with_their_own_dockerd_and_down_removes_e
     let addresses: HashSet<Ipv4Addr> = info.nodes.iter().map(|n| n.address).collect();
     assert_eq!(addresses.len(), 5, "addresses are distinct");
     for address in &addresses {
-        assert!(info.subnet.contains(address), "{address} in {}", info.subnet);
+        assert!(
+            info.subnet.contains(address),
+            "{address} in {}",
+            info.subnet
+        );
         assert_ne!(*address, info.subnet.network());
     }
 
     // The key is private and the config names every node.
-    let mode = std::fs::metadata(&info.keyfile).unwrap().permissions().mode() & 0o777;
+    let mode = std::fs::metadata(&info.keyfile)
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
     assert_eq!(mode, 0o600);
     let cluster = std::fs::read_to_string(info.dir.join(sandbox::CLUSTER_FILE)).unwrap();
     assert!(cluster.contains(&format!("keyfile-path: \"{}\"", info.keyfile.display())));
     for node in &info.nodes {
-        assert!(cluster.contains(&format!("hostip: {}", node.address)), "{cluster}");
+        assert!(
+            cluster.contains(&format!("hostip: {}", node.address)),
+            "{cluster}"
+        );
     }
     let kube = std::fs::read_to_string(info.dir.join(sandbox::KUBERNETES_FILE)).unwrap();
     assert!(kube.contains("kubernetes-version: v1.36.1"));
@@ -209,7 +227,11 @@ async fn up_five_nodes_answer_over_ssh_with_their_own_dockerd_and_down_removes_e
             assert_eq!(version.status, 0, "docker version on {}", node.hostname);
             assert!(!version.stdout.trim().is_empty());
             let ip = run(&session, "ip -4 -o addr show eth0");
-            assert!(ip.stdout.contains(&format!("{}/", node.address)), "{}", ip.stdout);
+            assert!(
+                ip.stdout.contains(&format!("{}/", node.address)),
+                "{}",
+                ip.stdout
+            );
             assert!(
                 ssh_session(node.address, &stranger, &host_key).is_err(),
                 "{}: an unknown key must not log in",
@@ -233,7 +255,10 @@ async fn up_five_nodes_answer_over_ssh_with_their_own_dockerd_and_down_removes_e
 
     // A second up with the same name is refused and changes nothing.
     let again = sandbox::up(&opts, &progress).await.unwrap_err();
-    assert!(matches!(again, SandboxError::AlreadyExists { .. }), "{again}");
+    assert!(
+        matches!(again, SandboxError::AlreadyExists { .. }),
+        "{again}"
+    );
 
     // down removes exactly what carries this sandbox's label.
     let report = sandbox::down(&name).await.unwrap();
@@ -255,7 +280,9 @@ async fn up_five_nodes_answer_over_ssh_with_their_own_dockerd_and_down_removes_e
 async fn an_unusable_subnet_is_refused_before_anything_is_made() {
     let name = format!("e2e-subnet-{}", std::process::id());
     let dir = tempfile::tempdir().unwrap();
-    let docker = sandbox::connect_engine().await.expect("a Docker engine answers");
+    let docker = sandbox::connect_engine()
+        .await
+        .expect("a Docker engine answers");
     let opts = UpOptions {
         name: name.clone(),
         masters: 3,

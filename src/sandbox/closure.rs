@@ -136,9 +136,10 @@ impl MinimalImage {
                     .symlink(name, &target.display().to_string())
                     .io("archiving", &path)?;
                 image.added.insert(PathBuf::from("/").join(name));
-                image
-                    .top_links
-                    .push((PathBuf::from("/").join(name), PathBuf::from("/").join(target)));
+                image.top_links.push((
+                    PathBuf::from("/").join(name),
+                    PathBuf::from("/").join(target),
+                ));
             }
         }
         for (dir, mode) in [("/tmp", 0o1777), ("/root", 0o700), ("/etc", 0o755)] {
@@ -251,7 +252,9 @@ impl MinimalImage {
         let mut passwd = String::from("root:x:0:0:root:/root:/sbin/nologin\n");
         let mut group = String::from("root:x:0:\n");
         for (user, id) in extra_users {
-            passwd.push_str(&format!("{user}:x:{id}:{id}:{user}:/nonexistent:/sbin/nologin\n"));
+            passwd.push_str(&format!(
+                "{user}:x:{id}:{id}:{user}:/nonexistent:/sbin/nologin\n"
+            ));
             group.push_str(&format!("{user}:x:{id}:\n"));
         }
         passwd.push_str("nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n");
@@ -277,7 +280,10 @@ impl MinimalImage {
         reference: &str,
         changes: &[String],
     ) -> Result<String, SandboxError> {
-        let bytes = self.tar.finish().io("finishing the archive of", reference)?;
+        let bytes = self
+            .tar
+            .finish()
+            .io("finishing the archive of", reference)?;
         let body = futures_util::stream::once(async move { Ok(bytes::Bytes::from(bytes)) });
         rootfs::import_stream(docker, body, reference, changes).await
     }
@@ -300,7 +306,10 @@ mod tests {
                 PathBuf::from("/lib64/ld-linux-x86-64.so.2")
             ]
         );
-        assert_eq!(parse_ldd("\tnot a dynamic executable\n").unwrap(), Vec::<PathBuf>::new());
+        assert_eq!(
+            parse_ldd("\tnot a dynamic executable\n").unwrap(),
+            Vec::<PathBuf>::new()
+        );
         let err = parse_ldd("\tlibfoo.so.1 => not found\n").unwrap_err();
         assert!(err.contains("libfoo.so.1"));
     }
@@ -316,10 +325,20 @@ mod tests {
         symlink("usr/lib64", root.join("lib64")).unwrap();
         // Absolute target: must resolve inside the root, not on the host.
         symlink("/lib/x86_64-linux-gnu/ld.so", root.join("usr/lib64/ld.so")).unwrap();
-        symlink("../lib/x86_64-linux-gnu/ld.so", root.join("usr/lib64/rel.so")).unwrap();
+        symlink(
+            "../lib/x86_64-linux-gnu/ld.so",
+            root.join("usr/lib64/rel.so"),
+        )
+        .unwrap();
         let want = PathBuf::from("/usr/lib/x86_64-linux-gnu/ld.so");
-        assert_eq!(resolve_in_root(root, Path::new("/lib64/ld.so")).unwrap(), want);
-        assert_eq!(resolve_in_root(root, Path::new("/lib64/rel.so")).unwrap(), want);
+        assert_eq!(
+            resolve_in_root(root, Path::new("/lib64/ld.so")).unwrap(),
+            want
+        );
+        assert_eq!(
+            resolve_in_root(root, Path::new("/lib64/rel.so")).unwrap(),
+            want
+        );
         assert_eq!(
             resolve_in_root(root, Path::new("/lib/x86_64-linux-gnu")).unwrap(),
             PathBuf::from("/usr/lib/x86_64-linux-gnu")
@@ -330,13 +349,25 @@ mod tests {
     async fn a_host_binary_image_holds_the_binary_its_libraries_and_their_links() {
         let mut image = MinimalImage::new(Path::new("/")).unwrap();
         image.binary("/bin/ls", "/usr/local/bin/ls").await.unwrap();
-        let names: Vec<String> = image.added.iter().map(|p| p.display().to_string()).collect();
-        assert!(names.contains(&"/usr/local/bin/ls".to_string()), "{names:?}");
+        let names: Vec<String> = image
+            .added
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        assert!(
+            names.contains(&"/usr/local/bin/ls".to_string()),
+            "{names:?}"
+        );
         assert!(names.iter().any(|n| n.contains("libc.so.6")), "{names:?}");
         assert!(names.iter().any(|n| n.contains("ld-linux")), "{names:?}");
         if std::fs::read_link("/bin").is_ok() {
             let placed = image.canonical_dest("/bin/x");
-            assert_eq!(placed, resolve_in_root(Path::new("/"), Path::new("/bin")).unwrap().join("x"));
+            assert_eq!(
+                placed,
+                resolve_in_root(Path::new("/"), Path::new("/bin"))
+                    .unwrap()
+                    .join("x")
+            );
         }
     }
 }

@@ -108,7 +108,10 @@ impl ComponentSpec {
     }
 
     fn tag(&self) -> &'static str {
-        self.reference.rsplit_once(':').map(|(_, t)| t).unwrap_or("")
+        self.reference
+            .rsplit_once(':')
+            .map(|(_, t)| t)
+            .unwrap_or("")
     }
 }
 
@@ -159,11 +162,12 @@ async fn build_one(
     spec: &ComponentSpec,
     hash: &str,
 ) -> Result<(), SandboxError> {
-    let version = rootfs::run(
-        tokio::process::Command::new("chroot")
-            .arg(root)
-            .args(["dpkg-query", "-W", "-f=${Version}", spec.package]),
-    )
+    let version = rootfs::run(tokio::process::Command::new("chroot").arg(root).args([
+        "dpkg-query",
+        "-W",
+        "-f=${Version}",
+        spec.package,
+    ]))
     .await?;
     if !version.starts_with(spec.tag()) {
         return Err(SandboxError::Image {

@@ -223,7 +223,10 @@ mod tests {
         assert_eq!(parsed.defaults.keyfile, key.display().to_string());
         assert_eq!(parsed.machines.len(), 5);
         let m = &parsed.machines;
-        assert_eq!((m[0].hostname.as_str(), m[0].hostip.as_str()), ("master1", "172.30.9.11"));
+        assert_eq!(
+            (m[0].hostname.as_str(), m[0].hostip.as_str()),
+            ("master1", "172.30.9.11")
+        );
         assert_eq!(m[0].dashboard.as_deref(), Some("true"));
         assert_eq!(m[1].dashboard, None);
         let etcd: Vec<_> = m.iter().filter_map(|m| m.etcdid.clone()).collect();
@@ -252,8 +255,15 @@ mod tests {
         assert_eq!(written.len(), 3);
         // A second write over its own files is fine.
         write(&input(&nodes, dir.path(), &key)).unwrap();
-        std::fs::write(dir.path().join(CLUSTER_FILE), "default-machine-properties: {}\n").unwrap();
+        std::fs::write(
+            dir.path().join(CLUSTER_FILE),
+            "default-machine-properties: {}\n",
+        )
+        .unwrap();
         let err = write(&input(&nodes, dir.path(), &key)).unwrap_err();
-        assert!(matches!(err, SandboxError::ForeignConfigFile { .. }), "{err}");
+        assert!(
+            matches!(err, SandboxError::ForeignConfigFile { .. }),
+            "{err}"
+        );
     }
 }

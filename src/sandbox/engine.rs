@@ -149,7 +149,10 @@ pub async fn memory_bytes(docker: &Docker, container: &str) -> Option<u64> {
     let inactive = memory
         .stats
         .as_ref()
-        .and_then(|s| s.get("total_inactive_file").or_else(|| s.get("inactive_file")))
+        .and_then(|s| {
+            s.get("total_inactive_file")
+                .or_else(|| s.get("inactive_file"))
+        })
         .copied()
         .unwrap_or(0);
     Some(usage.saturating_sub(inactive))
@@ -166,7 +169,10 @@ mod tests {
             .expect_err("no engine there");
         let text = err.to_string();
         assert!(text.contains("/nonexistent/k8s-manage-test.sock"), "{text}");
-        assert!(text.contains("apt-get install -y docker.io iptables"), "{text}");
+        assert!(
+            text.contains("apt-get install -y docker.io iptables"),
+            "{text}"
+        );
         assert!(text.contains("iptables-legacy"), "{text}");
         assert!(text.contains("dockerd"), "{text}");
     }

@@ -62,7 +62,9 @@ pub enum SandboxError {
     AlreadyExists { name: String, what: String },
 
     /// A Docker object with the wanted name exists but was not made by the sandbox.
-    #[error("{what} exists and was not made by `k8s-manage sandbox`; remove or rename it, or choose another sandbox name")]
+    #[error(
+        "{what} exists and was not made by `k8s-manage sandbox`; remove or rename it, or choose another sandbox name"
+    )]
     NameTaken { what: String },
 
     /// The requested subnet is unusable.

@@ -53,10 +53,13 @@ pub fn ensure_client_key(path: &Path, comment: &str) -> Result<KeyPair, SandboxE
             path: path.to_path_buf(),
             reason: format!("not an OpenSSH private key: {e}"),
         })?;
-        let public_openssh = key.public_key().to_openssh().map_err(|e| SandboxError::Key {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
+        let public_openssh = key
+            .public_key()
+            .to_openssh()
+            .map_err(|e| SandboxError::Key {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            })?;
         // Keep the mode strict even when someone loosened it: ssh clients refuse such keys.
         fs::set_permissions(path, fs::Permissions::from_mode(0o600)).io("chmod 0600", path)?;
         if !pub_path.exists() {
@@ -116,7 +119,11 @@ mod tests {
         assert!(first.private_openssh.contains("BEGIN OPENSSH PRIVATE KEY"));
         let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
-        let dir_mode = fs::metadata(path.parent().unwrap()).unwrap().permissions().mode() & 0o777;
+        let dir_mode = fs::metadata(path.parent().unwrap())
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(dir_mode, 0o700);
         let pub_file = fs::read_to_string(path.with_extension("pub")).unwrap();
         assert_eq!(pub_file.trim(), first.public_openssh);

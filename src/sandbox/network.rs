@@ -82,7 +82,10 @@ pub fn check_subnet(subnet: Ipv4Net, nodes: u32, used: &[Ipv4Net]) -> Result<(),
         )));
     }
     if subnet.trunc() != subnet {
-        return Err(unusable(format!("host bits set; did you mean {}?", subnet.trunc())));
+        return Err(unusable(format!(
+            "host bits set; did you mean {}?",
+            subnet.trunc()
+        )));
     }
     if let Some(u) = used.iter().find(|u| overlaps(&subnet, u)) {
         return Err(unusable(format!(
@@ -151,9 +154,19 @@ mod tests {
     fn the_first_unused_24_is_picked() {
         let range = net(DEFAULT_RANGE);
         assert_eq!(pick_free_subnet(range, &[], 0), Some(net("172.30.0.0/24")));
-        let used = [net("172.17.0.0/16"), net("172.30.0.0/24"), net("172.30.1.128/25")];
-        assert_eq!(pick_free_subnet(range, &used, 0), Some(net("172.30.2.0/24")));
-        assert_eq!(pick_free_subnet(range, &used, 1), Some(net("172.30.3.0/24")));
+        let used = [
+            net("172.17.0.0/16"),
+            net("172.30.0.0/24"),
+            net("172.30.1.128/25"),
+        ];
+        assert_eq!(
+            pick_free_subnet(range, &used, 0),
+            Some(net("172.30.2.0/24"))
+        );
+        assert_eq!(
+            pick_free_subnet(range, &used, 1),
+            Some(net("172.30.3.0/24"))
+        );
         assert_eq!(pick_free_subnet(range, &[net("172.30.0.0/16")], 0), None);
         assert_eq!(pick_free_subnet(range, &[net("172.16.0.0/12")], 0), None);
     }

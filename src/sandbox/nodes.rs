@@ -66,7 +66,13 @@ pub struct NodeInfo {
 }
 
 /// The nodes of a sandbox: masters, then workers, then the proxy, at consecutive addresses.
-pub fn plan(sandbox: &str, masters: u32, workers: u32, proxy: bool, subnet: Ipv4Net) -> Vec<NodeInfo> {
+pub fn plan(
+    sandbox: &str,
+    masters: u32,
+    workers: u32,
+    proxy: bool,
+    subnet: Ipv4Net,
+) -> Vec<NodeInfo> {
     let mut nodes = Vec::new();
     let mut add = |role: Role, n: u32| {
         let hostname = format!("{role}{n}");
@@ -123,7 +129,10 @@ pub fn container_spec(node: &NodeInfo, setup: &NodeSetup<'_>) -> ContainerCreate
         (labels::NODE.to_string(), node.hostname.clone()),
         (labels::ADDRESS.to_string(), node.address.to_string()),
         (labels::KEYFILE.to_string(), setup.keyfile.to_string()),
-        (labels::KNOWN_HOSTS.to_string(), setup.known_hosts.to_string()),
+        (
+            labels::KNOWN_HOSTS.to_string(),
+            setup.known_hosts.to_string(),
+        ),
     ]);
     let host_config = HostConfig {
         cap_add: Some(vec!["ALL".into()]),
@@ -167,7 +176,10 @@ pub fn container_spec(node: &NodeInfo, setup: &NodeSetup<'_>) -> ContainerCreate
 
 /// The files put into a node before it starts: root's authorized_keys, its own host key
 /// and the sshd settings.
-pub fn node_files(authorized_key: &str, host_key: &super::keys::KeyPair) -> std::io::Result<Vec<u8>> {
+pub fn node_files(
+    authorized_key: &str,
+    host_key: &super::keys::KeyPair,
+) -> std::io::Result<Vec<u8>> {
     let mut tar = TarBuilder::new();
     tar.dir("root/.ssh", 0o700)?;
     tar.file(
@@ -210,7 +222,8 @@ pub async fn create_node(
         )
         .await
         .docker(format!("creating container {}", node.container))?;
-    let files = node_files(setup.authorized_key, host_key).io("archiving the files of", &node.container)?;
+    let files =
+        node_files(setup.authorized_key, host_key).io("archiving the files of", &node.container)?;
     docker
         .upload_to_container(
             &node.container,
@@ -223,7 +236,10 @@ pub async fn create_node(
         .await
         .docker(format!("copying SSH keys into {}", node.container))?;
     docker
-        .start_container(&node.container, None::<bollard::query_parameters::StartContainerOptions>)
+        .start_container(
+            &node.container,
+            None::<bollard::query_parameters::StartContainerOptions>,
+        )
         .await
         .docker(format!("starting {}", node.container))?;
     Ok(())
@@ -238,7 +254,12 @@ mod tests {
         let subnet: Ipv4Net = "172.30.4.0/24".parse().unwrap();
         let nodes = plan("sb", 3, 2, true, subnet);
         let names: Vec<&str> = nodes.iter().map(|n| n.hostname.as_str()).collect();
-        assert_eq!(names, ["master1", "master2", "master3", "worker1", "worker2", "proxy1"]);
+        assert_eq!(
+            names,
+            [
+                "master1", "master2", "master3", "worker1", "worker2", "proxy1"
+            ]
+        );
         assert_eq!(nodes[0].container, "sb-master1");
         assert_eq!(nodes[0].address, Ipv4Addr::new(172, 30, 4, 11));
         assert_eq!(nodes[5].address, Ipv4Addr::new(172, 30, 4, 16));
@@ -263,7 +284,10 @@ mod tests {
         let spec = container_spec(node, &setup);
         let host = spec.host_config.as_ref().unwrap();
         assert_eq!(host.cap_add.as_deref(), Some(&["ALL".to_string()][..]));
-        assert_eq!(host.cap_drop.as_deref(), Some(&["SYS_RESOURCE".to_string()][..]));
+        assert_eq!(
+            host.cap_drop.as_deref(),
+            Some(&["SYS_RESOURCE".to_string()][..])
+        );
         assert_eq!(host.privileged, None);
         assert_eq!(host.security_opt.as_ref().unwrap().len(), 2);
         assert_eq!(host.masked_paths.as_deref(), Some(&[][..]));
@@ -273,7 +297,12 @@ mod tests {
         assert_eq!(labels[labels::SANDBOX], "sb");
         assert_eq!(labels[labels::ROLE], "master");
         let endpoints = spec.networking_config.unwrap().endpoints_config.unwrap();
-        let ip = endpoints["sb"].ipam_config.as_ref().unwrap().ipv4_address.clone();
+        let ip = endpoints["sb"]
+            .ipam_config
+            .as_ref()
+            .unwrap()
+            .ipv4_address
+            .clone();
         assert_eq!(ip.as_deref(), Some("172.30.4.11"));
         assert_eq!(spec.cmd.unwrap()[2], NODE_COMMAND);
     }

@@ -34,11 +34,17 @@ pub async fn ssh_banner(address: SocketAddr, timeout: Duration) -> Result<String
             }
             buf.extend_from_slice(&chunk[..n]);
         }
-        let line = String::from_utf8_lossy(&buf).lines().next().unwrap_or("").to_string();
+        let line = String::from_utf8_lossy(&buf)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_string();
         if line.starts_with("SSH-") {
             Ok(line)
         } else {
-            Err(format!("{address} answered without an SSH banner: {line:?}"))
+            Err(format!(
+                "{address} answered without an SSH banner: {line:?}"
+            ))
         }
     };
     tokio::time::timeout(timeout, attempt)
@@ -66,7 +72,11 @@ pub struct Login {
 }
 
 /// Run `command` on the node over SSH (blocking work on a blocking thread).
-pub async fn ssh_exec(login: &Login, command: &str, timeout: Duration) -> Result<ExecOutput, String> {
+pub async fn ssh_exec(
+    login: &Login,
+    command: &str,
+    timeout: Duration,
+) -> Result<ExecOutput, String> {
     let login = login.clone();
     let command = command.to_string();
     tokio::task::spawn_blocking(move || ssh_exec_blocking(&login, &command, timeout))
@@ -74,7 +84,11 @@ pub async fn ssh_exec(login: &Login, command: &str, timeout: Duration) -> Result
         .map_err(|e| format!("SSH task failed: {e}"))?
 }
 
-fn ssh_exec_blocking(login: &Login, command: &str, timeout: Duration) -> Result<ExecOutput, String> {
+fn ssh_exec_blocking(
+    login: &Login,
+    command: &str,
+    timeout: Duration,
+) -> Result<ExecOutput, String> {
     let address = login.address;
     let tcp = TcpStream::connect_timeout(&SocketAddr::from((address, 22)), timeout)
         .map_err(|e| format!("TCP connect to {address}:22: {e}"))?;
@@ -197,7 +211,9 @@ mod tests {
         let address = listener.local_addr().unwrap();
         tokio::spawn(async move {
             let (mut sock, _) = listener.accept().await.unwrap();
-            tokio::io::AsyncWriteExt::write_all(&mut sock, reply).await.unwrap();
+            tokio::io::AsyncWriteExt::write_all(&mut sock, reply)
+                .await
+                .unwrap();
         });
         address
     }

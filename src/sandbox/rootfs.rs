@@ -35,7 +35,13 @@ impl Recipe {
     /// A short content hash of everything that decides what the root file system holds.
     pub fn hash(&self) -> String {
         let mut h = Sha256::new();
-        for part in [FORMAT_VERSION, SUITE, "minbase", self.name, self.post_install] {
+        for part in [
+            FORMAT_VERSION,
+            SUITE,
+            "minbase",
+            self.name,
+            self.post_install,
+        ] {
             h.update(part.as_bytes());
             h.update([0]);
         }

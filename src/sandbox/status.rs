@@ -48,7 +48,10 @@ pub async fn status(name: &str) -> Result<Vec<NodeStatus>, SandboxError> {
                 .map(|n| n.trim_start_matches('/').to_string())
                 .unwrap_or_default();
             let mut st = NodeStatus {
-                name: labels.get(labels::NODE).cloned().unwrap_or_else(|| container.clone()),
+                name: labels
+                    .get(labels::NODE)
+                    .cloned()
+                    .unwrap_or_else(|| container.clone()),
                 address: labels.get(labels::ADDRESS).and_then(|a| a.parse().ok()),
                 role: labels.get(labels::ROLE).and_then(|r| r.parse().ok()),
                 running: c.state == Some(ContainerSummaryStateEnum::RUNNING),

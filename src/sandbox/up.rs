@@ -60,7 +60,9 @@ impl UpOptions {
         let bad = |m: String| Err(SandboxError::InvalidOptions(m));
         let name_ok = !self.name.is_empty()
             && self.name.len() <= 40
-            && self.name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+            && self
+                .name
+                .starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
             && self
                 .name
                 .chars()
@@ -237,17 +239,40 @@ async fn ensure_absent(docker: &Docker, opts: &UpOptions) -> Result<(), SandboxE
     if !containers.is_empty() {
         return Err(exists(format!("{} node containers", containers.len())));
     }
-    if !engine::sandbox_networks(docker, &opts.name).await?.is_empty() {
+    if !engine::sandbox_networks(docker, &opts.name)
+        .await?
+        .is_empty()
+    {
         return Err(exists("its network".into()));
     }
-    if docker.inspect_network(&opts.name, None::<bollard::query_parameters::InspectNetworkOptions>).await.is_ok() {
+    if docker
+        .inspect_network(
+            &opts.name,
+            None::<bollard::query_parameters::InspectNetworkOptions>,
+        )
+        .await
+        .is_ok()
+    {
         return Err(SandboxError::NameTaken {
             what: format!("Docker network {:?}", opts.name),
         });
     }
     let probe_subnet: Ipv4Net = "10.0.0.0/8".parse().expect("valid");
-    for node in nodes::plan(&opts.name, opts.masters, opts.workers, opts.proxy, probe_subnet) {
-        if docker.inspect_container(&node.container, None::<bollard::query_parameters::InspectContainerOptions>).await.is_ok() {
+    for node in nodes::plan(
+        &opts.name,
+        opts.masters,
+        opts.workers,
+        opts.proxy,
+        probe_subnet,
+    ) {
+        if docker
+            .inspect_container(
+                &node.container,
+                None::<bollard::query_parameters::InspectContainerOptions>,
+            )
+            .await
+            .is_ok()
+        {
             return Err(SandboxError::NameTaken {
                 what: format!("Docker container {:?}", node.container),
             });
