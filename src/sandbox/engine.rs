@@ -29,11 +29,17 @@ pub async fn connect() -> Result<Docker, SandboxError> {
 pub async fn connect_socket(socket: &str) -> Result<Docker, SandboxError> {
     let unavailable = |reason: String| SandboxError::EngineUnavailable {
         socket: socket.to_string(),
+        fix: engine_fix(&reason),
         reason,
     };
     let path = socket.strip_prefix("unix://").unwrap_or(socket);
     if !std::path::Path::new(path).exists() {
         return Err(unavailable("the socket does not exist".into()));
+    }
+    // A plain connect first: its error (permission denied, refused) says more than the
+    // HTTP client's "client error (Connect)".
+    if let Err(e) = tokio::net::UnixStream::connect(path).await {
+        return Err(unavailable(e.to_string()));
     }
     let docker = Docker::connect_with_unix(socket, 120, bollard::API_DEFAULT_VERSION)
         .map_err(|e| unavailable(e.to_string()))?;
@@ -47,6 +53,18 @@ pub async fn connect_socket(socket: &str) -> Result<Docker, SandboxError> {
         .negotiate_version()
         .await
         .map_err(|e| unavailable(format!("API version negotiation failed: {e}")))
+}
+
+/// What to do when no engine answers, given why.
+fn engine_fix(reason: &str) -> String {
+    if reason.to_ascii_lowercase().contains("permission denied") {
+        return "the socket is root's: run as root, or as a member of the `docker` group".into();
+    }
+    "install and start one as root: `apt-get install -y docker.io iptables debootstrap`, \
+     then `update-alternatives --set iptables /usr/sbin/iptables-legacy` (and ip6tables; \
+     dockerd exits with \"Iptables not found\" otherwise), then start `dockerd` in the \
+     background; `.ci/setup-docker.sh` in the k8s-manage repository does all of this"
+        .into()
 }
 
 /// A `label=key=value` filter for list calls.
@@ -175,5 +193,6 @@ mod tests {
         );
         assert!(text.contains("iptables-legacy"), "{text}");
         assert!(text.contains("dockerd"), "{text}");
+        assert!(engine_fix("connect: Permission denied (os error 13)").contains("docker` group"));
     }
 }

@@ -8,14 +8,12 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
     /// No Docker engine answered on the control host.
-    #[error(
-        "no Docker engine answers on {socket}: {reason}\n  fix: install and start one as root: \
-         `apt-get install -y docker.io iptables debootstrap`, then \
-         `update-alternatives --set iptables /usr/sbin/iptables-legacy` (and ip6tables; \
-         dockerd exits with \"Iptables not found\" otherwise), then start `dockerd` in the \
-         background; `.ci/setup-docker.sh` does all of this"
-    )]
-    EngineUnavailable { socket: String, reason: String },
+    #[error("no Docker engine answers on {socket}: {reason}\n  fix: {fix}")]
+    EngineUnavailable {
+        socket: String,
+        reason: String,
+        fix: String,
+    },
 
     /// A Docker API call failed.
     #[error("Docker engine call failed while {action}: {source}")]
