@@ -1,0 +1,269 @@
+//! The ready-to-deploy config directory `up` writes: OpenPAI-shaped
+//! `cluster-configuration.yaml` and `kubernetes-configuration.yaml`, and a README.
+
+use std::path::{Path, PathBuf};
+
+use ipnet::Ipv4Net;
+
+use super::error::{IoContext, SandboxError};
+use super::nodes::NodeInfo;
+
+/// First line of every file the sandbox writes; a file without it is never overwritten.
+pub const MARKER: &str = "# Written by `k8s-manage sandbox up`";
+/// The README's first line (Markdown, so the marker is a heading there).
+const README_MARKER: &str = "<!-- Written by `k8s-manage sandbox up` -->";
+
+/// Kubernetes version the sandbox config asks for.
+pub const KUBERNETES_VERSION: &str = "v1.36.1";
+pub const SERVICE_RANGE: &str = "10.96.0.0/12";
+pub const POD_RANGE: &str = "10.244.0.0/16";
+
+pub const CLUSTER_FILE: &str = "cluster-configuration.yaml";
+pub const KUBERNETES_FILE: &str = "kubernetes-configuration.yaml";
+pub const README_FILE: &str = "README.md";
+
+/// What the config files describe.
+pub struct ConfigInput<'a> {
+    pub sandbox: &'a str,
+    pub network: &'a str,
+    pub subnet: Ipv4Net,
+    pub keyfile: &'a Path,
+    pub nodes: &'a [NodeInfo],
+    pub dir: &'a Path,
+}
+
+/// Quote a string as a YAML double-quoted scalar (JSON strings are valid YAML).
+fn quoted(s: &str) -> String {
+    serde_json::to_string(s).expect("a string always serialises")
+}
+
+pub fn cluster_configuration(input: &ConfigInput<'_>) -> String {
+    let mut out = format!(
+        "{MARKER} for sandbox {sandbox:?}:\n\
+         # {n} simulated bare-metal servers (Docker containers running sshd and dockerd) in\n\
+         # Docker network {network:?}, {subnet}. Remove them with\n\
+         # `k8s-manage sandbox down {sandbox}`.\n\
+         \n\
+         # Filled in for every machine that does not set its own value.\n\
+         default-machine-properties:\n  \
+           # Account with root permission\n  \
+           username: root\n  \
+           sshport: 22\n  \
+           keyfile-path: {keyfile}\n\
+         \n\
+         machine-list:\n",
+        sandbox = input.sandbox,
+        n = input.nodes.len(),
+        network = input.network,
+        subnet = input.subnet,
+        keyfile = quoted(&input.keyfile.display().to_string()),
+    );
+    let first_master = input.nodes.iter().position(|n| n.etcd_id.is_some());
+    for (i, node) in input.nodes.iter().enumerate() {
+        out.push_str(&format!(
+            "\n  - hostname: {}\n    hostip: {}\n",
+            node.hostname, node.address
+        ));
+        if let Some(etcd) = &node.etcd_id {
+            out.push_str(&format!("    etcdid: {etcd}\n"));
+        }
+        out.push_str(&format!("    k8s-role: {}\n", node.role));
+        if Some(i) == first_master {
+            out.push_str("    dashboard: \"true\"\n");
+        }
+    }
+    out
+}
+
+pub fn kubernetes_configuration(input: &ConfigInput<'_>) -> String {
+    format!(
+        "{MARKER} for sandbox {sandbox:?}.\n\
+         \n\
+         kubernetes:\n  \
+           kubernetes-version: {KUBERNETES_VERSION}\n  \
+           # Both ranges stay clear of the sandbox network {subnet}.\n  \
+           service-cluster-ip-range: {SERVICE_RANGE}\n  \
+           pod-cluster-ip-range: {POD_RANGE}\n  \
+           # load-balance-ip is not set: the API endpoint is the proxy node when there is\n  \
+           # one, else the first master.\n  \
+           # Images come from the sandbox registry: no public registry is reachable from\n  \
+           # the sandbox, so component images are built locally (k8s-manage-sandbox/etcd,\n  \
+           # k8s-manage-sandbox/haproxy, k8s-manage-sandbox/registry and the Kubernetes\n  \
+           # stand-ins) and served to the nodes by the sandbox registry.\n",
+        sandbox = input.sandbox,
+        subnet = input.subnet,
+    )
+}
+
+pub fn readme(input: &ConfigInput<'_>) -> String {
+    let mut out = format!(
+        "{README_MARKER}\n\
+         # Sandbox `{sandbox}`\n\
+         \n\
+         A ready config for {n} simulated bare-metal servers on this machine; deploy with \
+         `k8s-manage deploy -p {dir}`, check with `k8s-manage sandbox status {sandbox}`, \
+         remove with `k8s-manage sandbox down {sandbox}`.\n\
+         \n\
+         | hostname | address | role | container |\n\
+         |---|---|---|---|\n",
+        sandbox = input.sandbox,
+        n = input.nodes.len(),
+        dir = input.dir.display(),
+    );
+    for node in input.nodes {
+        out.push_str(&format!(
+            "| {} | {} | {} | {} |\n",
+            node.hostname, node.address, node.role, node.container
+        ));
+    }
+    out
+}
+
+fn written_by_sandbox(path: &Path) -> bool {
+    std::fs::read_to_string(path)
+        .map(|text| {
+            let first = text.lines().next().unwrap_or("");
+            first.starts_with(MARKER) || first == README_MARKER
+        })
+        .unwrap_or(false)
+}
+
+/// Fail when `dir` holds a config file the sandbox did not write (checked before `up`
+/// makes anything, so a user's own config is never overwritten).
+pub fn check_writable(dir: &Path) -> Result<(), SandboxError> {
+    for name in [CLUSTER_FILE, KUBERNETES_FILE, README_FILE] {
+        let path = dir.join(name);
+        if path.exists() && !written_by_sandbox(&path) {
+            return Err(SandboxError::ForeignConfigFile { path });
+        }
+    }
+    Ok(())
+}
+
+/// Write the three files into `input.dir`; their paths.
+pub fn write(input: &ConfigInput<'_>) -> Result<Vec<PathBuf>, SandboxError> {
+    check_writable(input.dir)?;
+    std::fs::create_dir_all(input.dir).io("creating", input.dir)?;
+    let files = [
+        (CLUSTER_FILE, cluster_configuration(input)),
+        (KUBERNETES_FILE, kubernetes_configuration(input)),
+        (README_FILE, readme(input)),
+    ];
+    let mut written = Vec::new();
+    for (name, text) in files {
+        let path = input.dir.join(name);
+        std::fs::write(&path, text).io("writing", &path)?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sandbox::nodes::plan;
+    use serde::Deserialize;
+
+    #[derive(Deserialize)]
+    struct Cluster {
+        #[serde(rename = "default-machine-properties")]
+        defaults: Defaults,
+        #[serde(rename = "machine-list")]
+        machines: Vec<Machine>,
+    }
+    #[derive(Deserialize)]
+    struct Defaults {
+        username: String,
+        sshport: u16,
+        #[serde(rename = "keyfile-path")]
+        keyfile: String,
+    }
+    #[derive(Deserialize)]
+    struct Machine {
+        hostname: String,
+        hostip: String,
+        #[serde(rename = "k8s-role")]
+        role: String,
+        etcdid: Option<String>,
+        dashboard: Option<String>,
+    }
+    #[derive(Deserialize)]
+    struct Kube {
+        kubernetes: KubeInner,
+    }
+    #[derive(Deserialize)]
+    struct KubeInner {
+        #[serde(rename = "kubernetes-version")]
+        version: String,
+        #[serde(rename = "service-cluster-ip-range")]
+        service: String,
+        #[serde(rename = "pod-cluster-ip-range")]
+        pod: String,
+    }
+
+    fn input<'a>(nodes: &'a [NodeInfo], dir: &'a Path, key: &'a Path) -> ConfigInput<'a> {
+        ConfigInput {
+            sandbox: "sb",
+            network: "sb",
+            subnet: "172.30.9.0/24".parse().unwrap(),
+            keyfile: key,
+            nodes,
+            dir,
+        }
+    }
+
+    #[test]
+    fn the_cluster_file_is_openpai_shaped_and_parses() {
+        let nodes = plan("sb", 3, 1, true, "172.30.9.0/24".parse().unwrap());
+        let key = Path::new("/tmp/a dir/.k8s-manage/sandbox/id_ed25519");
+        let text = cluster_configuration(&input(&nodes, Path::new("/tmp/x"), key));
+        let parsed: Cluster = serde_saphyr::from_str(&text).unwrap();
+        assert_eq!(parsed.defaults.username, "root");
+        assert_eq!(parsed.defaults.sshport, 22);
+        assert_eq!(parsed.defaults.keyfile, key.display().to_string());
+        assert_eq!(parsed.machines.len(), 5);
+        let m = &parsed.machines;
+        assert_eq!(
+            (m[0].hostname.as_str(), m[0].hostip.as_str()),
+            ("master1", "172.30.9.11")
+        );
+        assert_eq!(m[0].dashboard.as_deref(), Some("true"));
+        assert_eq!(m[1].dashboard, None);
+        let etcd: Vec<_> = m.iter().filter_map(|m| m.etcdid.clone()).collect();
+        assert_eq!(etcd, ["etcd1", "etcd2", "etcd3"]);
+        let roles: Vec<_> = m.iter().map(|m| m.role.as_str()).collect();
+        assert_eq!(roles, ["master", "master", "master", "worker", "proxy"]);
+    }
+
+    #[test]
+    fn the_kubernetes_file_parses_and_names_the_sandbox_registry() {
+        let nodes = plan("sb", 1, 0, false, "172.30.9.0/24".parse().unwrap());
+        let text = kubernetes_configuration(&input(&nodes, Path::new("/x"), Path::new("/k")));
+        let parsed: Kube = serde_saphyr::from_str(&text).unwrap();
+        assert_eq!(parsed.kubernetes.version, "v1.36.1");
+        assert_eq!(parsed.kubernetes.service, "10.96.0.0/12");
+        assert_eq!(parsed.kubernetes.pod, "10.244.0.0/16");
+        assert!(text.contains("# Images come from the sandbox registry"));
+    }
+
+    #[test]
+    fn foreign_files_are_never_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let nodes = plan("sb", 1, 1, false, "172.30.9.0/24".parse().unwrap());
+        let key = dir.path().join("key");
+        let written = write(&input(&nodes, dir.path(), &key)).unwrap();
+        assert_eq!(written.len(), 3);
+        // A second write over its own files is fine.
+        write(&input(&nodes, dir.path(), &key)).unwrap();
+        std::fs::write(
+            dir.path().join(CLUSTER_FILE),
+            "default-machine-properties: {}\n",
+        )
+        .unwrap();
+        let err = write(&input(&nodes, dir.path(), &key)).unwrap_err();
+        assert!(
+            matches!(err, SandboxError::ForeignConfigFile { .. }),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,54 @@
+//! The sandbox: simulated bare-metal servers on the control host, for users trying
+//! k8s-manage and for end-to-end tests (`k8s-manage sandbox up|down|status`).
+//!
+//! Each node is a Docker container running sshd and its own dockerd (Docker-in-Docker
+//! with the settings measured to work on this kind of machine), on a network of its own
+//! with fixed addresses. `up` writes a ready config directory whose machines are those
+//! nodes, logged in to as root with a key generated for the sandbox; the product's deploy
+//! path then treats them like any other servers, over SSH only. Everything `up` makes in
+//! the Docker engine carries the label `io.k8s-manage.sandbox=<name>`, and `down` removes
+//! exactly that.
+//!
+//! No registry is reachable here, so images are built locally from Debian packages:
+//! the node image (debootstrap, cached by content hash) and, with
+//! [`build_component_images`], etcd, haproxy and a registry;
+//! [`stand_in_image_from_binary`] turns a given binary into an image.
+
+mod archive;
+mod closure;
+mod components;
+mod config_files;
+mod down;
+mod engine;
+mod error;
+mod keys;
+pub mod labels;
+mod network;
+mod node_image;
+mod nodes;
+mod probe;
+mod rootfs;
+mod status;
+mod up;
+
+pub use components::{
+    ComponentImages, ETCD_IMAGE, HAPROXY_IMAGE, REGISTRY_IMAGE, build_component_images,
+    stand_in_image_from_binary,
+};
+pub use config_files::{CLUSTER_FILE, KUBERNETES_FILE, KUBERNETES_VERSION, README_FILE};
+pub use down::{DownReport, down};
+pub use engine::connect as connect_engine;
+pub use error::SandboxError;
+pub use node_image::{NODE_REPO, node_image_reference};
+pub use nodes::{NodeInfo, Role};
+pub use probe::{ExecOutput, Login, ssh_exec};
+pub use rootfs::default_cache_dir;
+pub use status::{NodeStatus, status};
+pub use up::{DEFAULT_NAME, READY_TIMEOUT, SandboxInfo, UpOptions, UpTimings, up};
+
+/// Make sure the node image exists (building it when missing; needs root then), without
+/// starting anything. Its reference.
+pub async fn ensure_node_image(progress: &dyn Fn(&str)) -> Result<String, SandboxError> {
+    let docker = engine::connect().await?;
+    node_image::ensure_node_image(&docker, progress).await
+}
