@@ -89,4 +89,47 @@ pub enum Command {
         #[arg(long, value_name = "OUT")]
         out: PathBuf,
     },
+    /// Simulated bare metal on this machine: Docker-in-Docker nodes reached over SSH.
+    #[command(subcommand)]
+    Sandbox(SandboxCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SandboxCommand {
+    /// Start nodes (each with sshd and its own dockerd) and write a ready config dir.
+    #[command(
+        after_help = "Example:\n  k8s-manage sandbox up --masters 3 --workers 2 --dir sandbox-cfg\n  k8s-manage validate -p sandbox-cfg\n\nNeeds a local Docker engine (and root, the first time, to build the node image with debootstrap)."
+    )]
+    Up {
+        #[arg(long, default_value_t = 3)]
+        masters: u32,
+        #[arg(long, default_value_t = 2)]
+        workers: u32,
+        /// Add a `k8s-role: proxy` node running haproxy in front of the apiservers.
+        #[arg(long)]
+        proxy: bool,
+        /// Sandbox name (network, container prefix, label).
+        #[arg(long, default_value = "k8s-sandbox")]
+        name: String,
+        /// The config dir to write.
+        #[arg(long, value_name = "DIR", default_value = "sandbox-cfg")]
+        dir: PathBuf,
+        /// The network's IPv4 subnet (default: the first free /24 in 172.30.0.0/16).
+        #[arg(long)]
+        subnet: Option<ipnet::Ipv4Net>,
+    },
+    /// Remove exactly what `up` made (containers, network, volumes; found by label).
+    #[command(after_help = "Example:\n  k8s-manage sandbox down --name k8s-sandbox")]
+    Down {
+        #[arg(long, default_value = "k8s-sandbox")]
+        name: String,
+    },
+    /// List nodes, addresses, and whether sshd and dockerd answer. Exit 1 unless all do.
+    #[command(after_help = "Example:\n  k8s-manage sandbox status --name k8s-sandbox")]
+    Status {
+        #[arg(long, default_value = "k8s-sandbox")]
+        name: String,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        output: OutputFormat,
+    },
 }

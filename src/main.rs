@@ -3,7 +3,7 @@
 
 use clap::Parser;
 use k8s_manage::cli::{Cli, ColorChoice, Command};
-use k8s_manage::commands::{plan, render, validate};
+use k8s_manage::commands::{plan, render, sandbox, validate};
 use std::io::IsTerminal;
 
 fn main() {
@@ -26,6 +26,7 @@ fn main() {
             output,
         } => plan::run(&path, action, file.as_deref(), output, color),
         Command::Render { path, out } => render::run(&path, &out, color),
+        Command::Sandbox(cmd) => sandbox::run(cmd),
     };
     std::process::exit(code);
 }

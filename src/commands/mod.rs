@@ -4,6 +4,7 @@
 pub mod output;
 pub mod plan;
 pub mod render;
+pub mod sandbox;
 pub mod validate;
 
 /// Exit statuses shared by every command.

@@ -208,7 +208,6 @@ pub async fn up(opts: &UpOptions, progress: &dyn Fn(&str)) -> Result<SandboxInfo
         start.elapsed().as_secs_f64(),
         dir.display()
     ));
-    progress(&format!("next: k8s-manage deploy -p {}", dir.display()));
     Ok(SandboxInfo {
         name: opts.name.clone(),
         network: opts.name.clone(),

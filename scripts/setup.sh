@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Install everything k8s-manage's build, sandbox and tests need on a fresh Debian 12
+# machine, and make a Docker engine answer. Idempotent: safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+log() { printf 'setup: %s\n' "$*" >&2; }
+
+if [ "$(id -u)" -ne 0 ]; then
+    log "run as root (apt-get and dockerd need it)"
+    exit 1
+fi
+
+# Debian packages: protoc (etcd-client builds its protobufs), real etcd/haproxy/openssl for
+# the tests, debootstrap for the sandbox node image.
+pkgs=(protobuf-compiler haproxy etcd-server etcd-client openssl debootstrap ca-certificates)
+missing=()
+for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    log "apt-get install ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# PyPI: the strict Kubernetes schema validator used by the manifest tests.
+if ! command -v kubernetes-validate >/dev/null 2>&1; then
+    log "pip install kubernetes-validate"
+    python3 -m pip install -q --root-user-action=ignore kubernetes-validate
+fi
+
+# A Docker engine for the sandbox (installs docker.io and iptables-legacy when needed).
+bash .ci/setup-docker.sh
+log "ready"
