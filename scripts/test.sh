@@ -12,4 +12,4 @@ cargo clippy --workspace --all-targets -- -D warnings
 echo "== unit tests"
 cargo test --workspace --lib --bins
 echo "== integration and end-to-end tests"
-cargo test --workspace --tests
+cargo test --workspace --test '*'
