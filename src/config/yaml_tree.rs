@@ -62,7 +62,10 @@ fn pos_of(loc: &serde_saphyr::Location) -> Pos {
 impl<'de> Deserialize<'de> for Node {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let spanned: Spanned<Kind> = Spanned::deserialize(d)?;
-        Ok(Node { pos: pos_of(&spanned.referenced), kind: spanned.value })
+        Ok(Node {
+            pos: pos_of(&spanned.referenced),
+            kind: spanned.value,
+        })
     }
 }
 
