@@ -3,8 +3,8 @@
 
 use hyper::StatusCode;
 
-use crate::apiserver::objects;
-use crate::http::{self, Peer, Resp};
+use crate::apiserver::handlers::Failure;
+use crate::http::Peer;
 use crate::pki;
 
 /// The authenticated caller.
@@ -31,26 +31,24 @@ pub fn admit(
     anonymous_allowed: bool,
     method: &str,
     path: &str,
-) -> Result<(), Resp> {
+) -> Result<(), Failure> {
     if let Caller::User { .. } = caller {
         return Ok(());
     }
     if !anonymous_allowed {
-        return Err(http::json(
+        return Err(Failure::new(
             StatusCode::UNAUTHORIZED,
-            &objects::status(401, "Unauthorized", "Unauthorized"),
+            "Unauthorized",
+            "Unauthorized",
         ));
     }
     if ANONYMOUS_PATHS.contains(&path) {
         return Ok(());
     }
     let verb = method.to_ascii_lowercase();
-    Err(http::json(
+    Err(Failure::new(
         StatusCode::FORBIDDEN,
-        &objects::status(
-            403,
-            "Forbidden",
-            &format!("forbidden: User \"system:anonymous\" cannot {verb} path \"{path}\""),
-        ),
+        "Forbidden",
+        format!("forbidden: User \"system:anonymous\" cannot {verb} path \"{path}\""),
     ))
 }

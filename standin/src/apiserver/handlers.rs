@@ -20,20 +20,47 @@ pub struct Ctx {
 /// How many times a read-modify-write is retried after losing a race.
 const ATTEMPTS: usize = 3;
 
-pub fn fail(code: StatusCode, reason: &str, message: &str) -> Resp {
-    http::json(code, &objects::status(code.as_u16(), reason, message))
+/// A failed request, answered with a Kubernetes `Status` object.
+pub struct Failure {
+    code: StatusCode,
+    reason: &'static str,
+    message: String,
 }
 
-fn bad_request(message: &str) -> Resp {
-    fail(StatusCode::BAD_REQUEST, "BadRequest", message)
+impl Failure {
+    pub fn new(code: StatusCode, reason: &'static str, message: impl Into<String>) -> Failure {
+        Failure {
+            code,
+            reason,
+            message: message.into(),
+        }
+    }
 }
 
-fn store_error(e: StoreError) -> Resp {
+impl From<Failure> for Resp {
+    fn from(f: Failure) -> Resp {
+        http::json(
+            f.code,
+            &objects::status(f.code.as_u16(), f.reason, &f.message),
+        )
+    }
+}
+
+/// A `Status` response.
+pub fn fail(code: StatusCode, reason: &'static str, message: &str) -> Resp {
+    Failure::new(code, reason, message).into()
+}
+
+fn bad_request(message: &str) -> Failure {
+    Failure::new(StatusCode::BAD_REQUEST, "BadRequest", message)
+}
+
+fn store_error(e: StoreError) -> Failure {
     match e {
         StoreError::Unavailable(m) => {
-            fail(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", &m)
+            Failure::new(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", m)
         }
-        StoreError::Conflict => fail(
+        StoreError::Conflict => Failure::new(
             StatusCode::CONFLICT,
             "Conflict",
             "the object has been modified; please apply your changes to the latest version and try again",
@@ -50,17 +77,17 @@ fn qualified(rp: &ResourcePath) -> String {
     }
 }
 
-fn not_found(rp: &ResourcePath) -> Resp {
+fn not_found(rp: &ResourcePath) -> Failure {
     let name = rp.name.as_deref().unwrap_or("");
-    fail(
+    Failure::new(
         StatusCode::NOT_FOUND,
         "NotFound",
-        &format!("{} \"{name}\" not found", qualified(rp)),
+        format!("{} \"{name}\" not found", qualified(rp)),
     )
 }
 
 /// Parses a body as JSON, or as YAML when `yaml` is set.
-pub fn parse_body(body: &Bytes, yaml: bool) -> Result<Value, Resp> {
+pub fn parse_body(body: &Bytes, yaml: bool) -> Result<Value, Failure> {
     if yaml {
         let text = std::str::from_utf8(body).map_err(|_| bad_request("body is not UTF-8"))?;
         serde_saphyr::from_str(text).map_err(|e| bad_request(&format!("invalid YAML: {e}")))
@@ -73,7 +100,7 @@ fn respond(code: StatusCode, value: Value, revision: i64) -> Resp {
     http::json(code, &objects::with_version(value, revision))
 }
 
-async fn namespace_exists(ctx: &Ctx, rp: &ResourcePath) -> Result<(), Resp> {
+async fn namespace_exists(ctx: &Ctx, rp: &ResourcePath) -> Result<(), Failure> {
     let Some(ns) = &rp.namespace else {
         return Ok(());
     };
@@ -83,10 +110,10 @@ async fn namespace_exists(ctx: &Ctx, rp: &ResourcePath) -> Result<(), Resp> {
         .await
     {
         Ok(Some(_)) => Ok(()),
-        Ok(None) => Err(fail(
+        Ok(None) => Err(Failure::new(
             StatusCode::NOT_FOUND,
             "NotFound",
-            &format!("namespaces \"{ns}\" not found"),
+            format!("namespaces \"{ns}\" not found"),
         )),
         Err(e) => Err(store_error(e)),
     }
@@ -95,15 +122,15 @@ async fn namespace_exists(ctx: &Ctx, rp: &ResourcePath) -> Result<(), Resp> {
 pub async fn get(ctx: &Ctx, rp: &ResourcePath) -> Resp {
     match ctx.store.get(&rp.key(&ctx.prefix)).await {
         Ok(Some(s)) => respond(StatusCode::OK, s.value, s.mod_revision),
-        Ok(None) => not_found(rp),
-        Err(e) => store_error(e),
+        Ok(None) => not_found(rp).into(),
+        Err(e) => store_error(e).into(),
     }
 }
 
 pub async fn list(ctx: &Ctx, rp: &ResourcePath) -> Resp {
     let (items, revision) = match ctx.store.list(&rp.list_prefix(&ctx.prefix)).await {
         Ok(x) => x,
-        Err(e) => return store_error(e),
+        Err(e) => return store_error(e).into(),
     };
     let kind = items
         .first()
@@ -128,7 +155,7 @@ pub async fn list(ctx: &Ctx, rp: &ResourcePath) -> Resp {
 pub async fn create(ctx: &Ctx, rp: &ResourcePath, mut obj: Value) -> Resp {
     if let Err(m) = objects::check_body(&mut obj, &rp.api_version(), rp.namespace.as_deref(), None)
     {
-        return bad_request(&m);
+        return bad_request(&m).into();
     }
     let name = meta_str(&obj, "name").unwrap_or_default().to_string();
     let rp = ResourcePath {
@@ -136,7 +163,7 @@ pub async fn create(ctx: &Ctx, rp: &ResourcePath, mut obj: Value) -> Resp {
         ..rp.clone()
     };
     if let Err(r) = namespace_exists(ctx, &rp).await {
-        return r;
+        return r.into();
     }
     objects::for_create(&mut obj);
     match ctx.store.create(&rp.key(&ctx.prefix), &obj).await {
@@ -146,7 +173,7 @@ pub async fn create(ctx: &Ctx, rp: &ResourcePath, mut obj: Value) -> Resp {
             "AlreadyExists",
             &format!("{} \"{name}\" already exists", qualified(&rp)),
         ),
-        Err(e) => store_error(e),
+        Err(e) => store_error(e).into(),
     }
 }
 
@@ -160,7 +187,7 @@ pub enum Change {
     Apply { body: Value },
 }
 
-fn derive(change: &Change, old: &Stored, rp: &ResourcePath) -> Result<Value, Resp> {
+fn derive(change: &Change, old: &Stored, rp: &ResourcePath) -> Result<Value, Failure> {
     let api_version = rp.api_version();
     let (ns, name) = (rp.namespace.as_deref(), rp.name.as_deref());
     let keep_status_only = |mut new: Value| {
@@ -218,27 +245,27 @@ pub async fn modify(ctx: &Ctx, rp: &ResourcePath, change: Change) -> Resp {
             Ok(None) => {
                 return match &change {
                     Change::Apply { body } => apply_create(ctx, rp, body.clone()).await,
-                    _ => not_found(rp),
+                    _ => not_found(rp).into(),
                 };
             }
-            Err(e) => return store_error(e),
+            Err(e) => return store_error(e).into(),
         };
         let new = match derive(&change, &old, rp) {
             Ok(v) => v,
-            Err(r) => return r,
+            Err(r) => return r.into(),
         };
         match ctx.store.update(&key, &new, old.mod_revision).await {
             Ok(rev) => return respond(StatusCode::OK, new, rev),
             Err(StoreError::Conflict) => continue,
-            Err(e) => return store_error(e),
+            Err(e) => return store_error(e).into(),
         }
     }
-    store_error(StoreError::Conflict)
+    store_error(StoreError::Conflict).into()
 }
 
 async fn apply_create(ctx: &Ctx, rp: &ResourcePath, mut body: Value) -> Resp {
     if rp.subresource.is_some() {
-        return not_found(rp);
+        return not_found(rp).into();
     }
     let checked = objects::check_body(
         &mut body,
@@ -247,13 +274,13 @@ async fn apply_create(ctx: &Ctx, rp: &ResourcePath, mut body: Value) -> Resp {
         rp.name.as_deref(),
     );
     if let Err(m) = checked {
-        return bad_request(&m);
+        return bad_request(&m).into();
     }
     create(ctx, rp, body).await
 }
 
 /// Checks what server-side apply requires of its body: apiVersion and kind set.
-pub fn check_apply_body(body: &Value) -> Result<(), Resp> {
+pub fn check_apply_body(body: &Value) -> Result<(), Failure> {
     for field in ["apiVersion", "kind"] {
         if body
             .get(field)
@@ -279,8 +306,8 @@ pub async fn delete(ctx: &Ctx, rp: &ResourcePath) -> Resp {
                 meta_str(&old.value, "uid").unwrap_or(""),
             ),
         ),
-        Ok(None) => not_found(rp),
-        Err(e) => store_error(e),
+        Ok(None) => not_found(rp).into(),
+        Err(e) => store_error(e).into(),
     }
 }
 

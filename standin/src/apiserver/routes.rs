@@ -77,7 +77,7 @@ pub async fn serve(api: Arc<Api>, req: Request<Incoming>, peer: Peer) -> Resp {
     let path = req.uri().path().to_string();
     let resp = match auth::admit(&caller, api.anonymous, method.as_str(), &path) {
         Ok(()) => route(&api, req).await,
-        Err(r) => r,
+        Err(r) => r.into(),
     };
     let who = match &caller {
         auth::Caller::User { name, groups } => format!("{name} {groups:?}"),
@@ -140,7 +140,7 @@ async fn route(api: &Api, req: Request<Incoming>) -> Resp {
                 (&Method::POST, false, _) if json_ok && !status_sub => {
                     match handlers::parse_body(&body, yaml_body) {
                         Ok(obj) => handlers::create(ctx, &rp, obj).await,
-                        Err(r) => r,
+                        Err(r) => r.into(),
                     }
                 }
                 (&Method::PUT, true, _) if json_ok => {
@@ -156,7 +156,7 @@ async fn route(api: &Api, req: Request<Incoming>) -> Resp {
                             )
                             .await
                         }
-                        Err(r) => r,
+                        Err(r) => r.into(),
                     }
                 }
                 (&Method::PATCH, true, "application/merge-patch+json") => {
@@ -172,7 +172,7 @@ async fn route(api: &Api, req: Request<Incoming>) -> Resp {
                             )
                             .await
                         }
-                        Err(r) => r,
+                        Err(r) => r.into(),
                     }
                 }
                 (&Method::PATCH, true, "application/apply-patch+yaml") => {
@@ -185,10 +185,10 @@ async fn route(api: &Api, req: Request<Incoming>) -> Resp {
                     }
                     let body = match handlers::parse_body(&body, true) {
                         Ok(b) => b,
-                        Err(r) => return r,
+                        Err(r) => return r.into(),
                     };
                     if let Err(r) = handlers::check_apply_body(&body) {
-                        return r;
+                        return r.into();
                     }
                     let change = if status_sub {
                         Change::Replace {

@@ -119,12 +119,12 @@ pub fn check(flags: &Flags) -> Result<Setup, Vec<String>> {
             .and_then(|pem| pki::parse_key(&pem, signing))
             .and_then(|k| pki::public_of(&k).map_err(|e| format!("{signing}: {e}")));
         let verify = pki::read(verify_file).and_then(|pem| pki::public_keys(&pem, verify_file));
-        if let (Some(public), Some(keys)) = (c.take(signing_pub), c.take(verify)) {
-            if !keys.contains(&public) {
-                c.problem(format!(
-                    "--service-account-key-file {verify_file}: does not hold the public key of --service-account-signing-key-file {signing}"
-                ));
-            }
+        if let (Some(public), Some(keys)) = (c.take(signing_pub), c.take(verify))
+            && !keys.contains(&public)
+        {
+            c.problem(format!(
+                "--service-account-key-file {verify_file}: does not hold the public key of --service-account-signing-key-file {signing}"
+            ));
         }
     }
 
