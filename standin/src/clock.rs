@@ -3,20 +3,21 @@
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+fn seconds(t: OffsetDateTime) -> String {
+    let t = t.replace_nanosecond(0).expect("zero nanoseconds");
+    t.format(&Rfc3339).expect("formattable time")
+}
+
 /// Now as `2006-01-02T15:04:05Z` (Kubernetes `Time`).
 pub fn now() -> String {
-    let t = OffsetDateTime::now_utc()
-        .replace_nanosecond(0)
-        .expect("zero nanoseconds");
-    t.format(&Rfc3339).expect("formattable time")
+    seconds(OffsetDateTime::now_utc())
 }
 
 /// Now as `2006-01-02T15:04:05.000000Z` (Kubernetes `MicroTime`).
 pub fn now_micro() -> String {
     let t = OffsetDateTime::now_utc();
     let micros = t.nanosecond() / 1000;
-    let base = now();
-    format!("{}.{micros:06}Z", base.trim_end_matches('Z'))
+    format!("{}.{micros:06}Z", seconds(t).trim_end_matches('Z'))
 }
 
 /// A random version-4 UUID.

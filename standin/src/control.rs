@@ -18,9 +18,10 @@ use crate::pki::{self, Usage};
 use crate::tls::{self, ClientAuth};
 
 /// Files controller-manager reads that the stand-in only checks for readability.
-const CM_OTHER_FILES: [&str; 3] = [
+const CM_OTHER_FILES: [&str; 4] = [
     "cloud-config",
     "leader-migration-config",
+    "pv-recycler-pod-template-filepath-hostpath",
     "pv-recycler-pod-template-filepath-nfs",
 ];
 

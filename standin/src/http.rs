@@ -90,6 +90,8 @@ where
                             .map(|c| c.clone().into_owned());
                         serve_conn(stream, Peer { addr, cert }, handler).await
                     }
+                    // A peer that closes without a word (a TCP health check) is not news.
+                    Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {}
                     Ok(Err(e)) => log!("TLS handshake from {addr} refused: {e}"),
                     Err(_) => log!("TLS handshake from {addr} timed out"),
                 }

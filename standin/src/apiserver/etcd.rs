@@ -43,16 +43,31 @@ pub fn spawn_health(
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
             tick.tick().await;
+            // Every endpoint at once, so that dead ones do not stretch the period.
+            let probes: Vec<_> = endpoints
+                .iter()
+                .map(|(_, client)| {
+                    let mut c = client.clone();
+                    tokio::spawn(async move {
+                        match tokio::time::timeout(Duration::from_millis(900), c.status()).await {
+                            Ok(Ok(s)) => Ok(s.version().to_string()),
+                            Ok(Err(e)) => Err(e.to_string()),
+                            Err(_) => Err("no answer within 900 ms".to_string()),
+                        }
+                    })
+                })
+                .collect();
             let mut any = false;
-            for (i, (url, client)) in endpoints.iter().enumerate() {
-                let mut c = client.clone();
-                let result = tokio::time::timeout(Duration::from_millis(900), c.status()).await;
-                let ok = matches!(result, Ok(Ok(_)));
+            for (i, probe) in probes.into_iter().enumerate() {
+                let result = probe
+                    .await
+                    .unwrap_or_else(|e| Err(format!("probe failed: {e}")));
+                let ok = result.is_ok();
                 if last[i] != Some(ok) {
+                    let url = &endpoints[i].0;
                     match result {
-                        Ok(Ok(s)) => log!("etcd {url} healthy (version {})", s.version()),
-                        Ok(Err(e)) => log!("etcd {url} unhealthy: {e}"),
-                        Err(_) => log!("etcd {url} unhealthy: no answer within 900 ms"),
+                        Ok(version) => log!("etcd {url} healthy (version {version})"),
+                        Err(e) => log!("etcd {url} unhealthy: {e}"),
                     }
                     last[i] = Some(ok);
                 }

@@ -200,7 +200,7 @@ async fn route(api: &Api, req: Request<Incoming>) -> Resp {
                     };
                     handlers::modify(ctx, &rp, change).await
                 }
-                (&Method::PATCH | &Method::POST | &Method::PUT, _, m)
+                (&Method::PATCH, true, m) | (&Method::POST | &Method::PUT, _, m)
                     if !json_ok || method == Method::PATCH =>
                 {
                     fail(
