@@ -153,8 +153,7 @@ pub async fn start(flags: &Flags, component: Component) -> Result<(), Vec<String
             _ => StatusCode::NOT_FOUND,
         };
         let who = peer
-            .cert
-            .as_ref()
+            .leaf()
             .and_then(|c| pki::identity(c).ok())
             .map_or("anonymous".into(), |(cn, _)| cn);
         log!(

@@ -23,11 +23,19 @@ use crate::log::log;
 
 pub type Resp = Response<Full<Bytes>>;
 
-/// The peer of one connection: its address and, over TLS, its verified leaf certificate.
+/// The peer of one connection: its address and, over TLS, the certificates it sent (leaf
+/// first; verified by the TLS layer unless the server defers that to its handler).
 #[derive(Clone, Debug)]
 pub struct Peer {
     pub addr: SocketAddr,
-    pub cert: Option<CertificateDer<'static>>,
+    pub certs: Vec<CertificateDer<'static>>,
+}
+
+impl Peer {
+    /// The client's leaf certificate, if it sent one.
+    pub fn leaf(&self) -> Option<&CertificateDer<'static>> {
+        self.certs.first()
+    }
 }
 
 /// Binds a TCP listener on `ip` (IPv4 or IPv6, without brackets) and `port`.
@@ -78,17 +86,25 @@ where
             let handler = handler.clone();
             tokio::spawn(async move {
                 let Some(acceptor) = acceptor else {
-                    return serve_conn(tcp, Peer { addr, cert: None }, handler).await;
+                    return serve_conn(
+                        tcp,
+                        Peer {
+                            addr,
+                            certs: Vec::new(),
+                        },
+                        handler,
+                    )
+                    .await;
                 };
                 match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
                     Ok(Ok(stream)) => {
-                        let cert = stream
+                        let certs = stream
                             .get_ref()
                             .1
                             .peer_certificates()
-                            .and_then(|c| c.first())
-                            .map(|c| c.clone().into_owned());
-                        serve_conn(stream, Peer { addr, cert }, handler).await
+                            .map(|c| c.iter().map(|c| c.clone().into_owned()).collect())
+                            .unwrap_or_default();
+                        serve_conn(stream, Peer { addr, certs }, handler).await
                     }
                     // A peer that closes without a word (a TCP health check) is not news.
                     Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {}

@@ -3,11 +3,17 @@
 
 use std::sync::Arc;
 
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::server::WebPkiClientVerifier;
-use rustls::{ClientConfig, RootCertStore, ServerConfig};
-use rustls_pki_types::CertificateDer;
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{
+    ClientConfig, DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig,
+    SignatureScheme,
+};
+use rustls_pki_types::{CertificateDer, UnixTime};
 
-use crate::pki::Pair;
+use crate::pki::{self, Pair};
 
 /// Whether a server asks for client certificates, and which CA they must chain to.
 pub enum ClientAuth<'a> {
@@ -17,6 +23,71 @@ pub enum ClientAuth<'a> {
     Optional(&'a [CertificateDer<'static>]),
     /// Refuse the handshake without a certificate chaining to these CAs.
     Required(&'a [CertificateDer<'static>]),
+    /// Ask, hinting these CAs; accept any certificate whose key the client proves to hold,
+    /// and leave the chain check to the request handler (as kube-apiserver does, answering
+    /// 401 rather than failing the handshake).
+    Deferred(&'a [CertificateDer<'static>]),
+}
+
+/// Accepts any client certificate at the TLS layer, but checks the handshake signature.
+#[derive(Debug)]
+struct DeferredVerifier {
+    hints: Vec<DistinguishedName>,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ClientCertVerifier for DeferredVerifier {
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &self.hints
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        Ok(ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+fn deferred(cas: &[CertificateDer<'static>]) -> Result<Arc<DeferredVerifier>, String> {
+    let hints = cas
+        .iter()
+        .map(|ca| pki::parse(ca).map(|c| DistinguishedName::from(c.subject().as_raw().to_vec())))
+        .collect::<Result<_, _>>()?;
+    let algorithms = CryptoProvider::get_default()
+        .map(|p| p.signature_verification_algorithms)
+        .unwrap_or_else(|| {
+            rustls::crypto::ring::default_provider().signature_verification_algorithms
+        });
+    Ok(Arc::new(DeferredVerifier { hints, algorithms }))
 }
 
 fn roots(cas: &[CertificateDer<'static>]) -> Result<Arc<RootCertStore>, String> {
@@ -34,6 +105,7 @@ pub fn server(pair: &Pair, auth: ClientAuth<'_>) -> Result<Arc<ServerConfig>, St
     let builder = ServerConfig::builder();
     let builder = match auth {
         ClientAuth::None => builder.with_no_client_auth(),
+        ClientAuth::Deferred(cas) => builder.with_client_cert_verifier(deferred(cas)?),
         ClientAuth::Optional(cas) => builder.with_client_cert_verifier(
             WebPkiClientVerifier::builder(roots(cas)?)
                 .allow_unauthenticated()

@@ -42,6 +42,7 @@ pub async fn start(flags: &Flags, version: Minor) -> Result<(), Vec<String>> {
         },
         ready: ready.clone(),
         anonymous: s.anonymous,
+        client_ca: s.client_ca.clone(),
         version,
     });
 
@@ -56,7 +57,7 @@ pub async fn start(flags: &Flags, version: Minor) -> Result<(), Vec<String>> {
         });
     });
 
-    let config = tls::server(&s.serving, ClientAuth::Optional(&s.client_ca)).map_err(one)?;
+    let config = tls::server(&s.serving, ClientAuth::Deferred(&s.client_ca)).map_err(one)?;
     let listener = http::bind_ip(&s.bind, s.port).await.map_err(one)?;
     log!(
         "serving HTTPS on {} (client CA {}, anonymous {}), etcd {:?} prefix {}",

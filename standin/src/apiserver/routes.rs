@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
+use rustls_pki_types::CertificateDer;
 use serde_json::json;
 
 use crate::apiserver::auth;
@@ -25,6 +26,7 @@ pub struct Api {
     pub ctx: Ctx,
     pub ready: Arc<AtomicBool>,
     pub anonymous: bool,
+    pub client_ca: Vec<CertificateDer<'static>>,
     pub version: Minor,
 }
 
@@ -72,7 +74,7 @@ fn media_type(req: &Request<Incoming>) -> String {
 
 /// Authenticates, logs and serves one request.
 pub async fn serve(api: Arc<Api>, req: Request<Incoming>, peer: Peer) -> Resp {
-    let caller = auth::authenticate(&peer);
+    let caller = auth::authenticate(&peer, &api.client_ca);
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let resp = match auth::admit(&caller, api.anonymous, method.as_str(), &path) {
@@ -82,6 +84,7 @@ pub async fn serve(api: Arc<Api>, req: Request<Incoming>, peer: Peer) -> Resp {
     let who = match &caller {
         auth::Caller::User { name, groups } => format!("{name} {groups:?}"),
         auth::Caller::Anonymous => "anonymous".to_string(),
+        auth::Caller::Invalid(why) => format!("invalid client certificate ({why})"),
     };
     log!(
         "{method} {path} from {} as {who}: {}",

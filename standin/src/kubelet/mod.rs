@@ -77,8 +77,7 @@ pub async fn start(flags: &Flags, version: Minor) -> Result<(), Vec<String>> {
             _ => http::text(StatusCode::NOT_FOUND, "404 page not found"),
         };
         let who = peer
-            .cert
-            .as_ref()
+            .leaf()
             .and_then(|c| pki::identity(c).ok())
             .map_or("?".into(), |(cn, _)| cn);
         log!(
