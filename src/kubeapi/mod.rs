@@ -1,0 +1,7 @@
+//! The Kubernetes API, as the tool uses it: readiness, server-side apply of its manifests,
+//! node registration and labels.
+
+pub mod client;
+pub mod resources;
+
+pub use client::{Applied, KubeClient, KubeError, NodeState};

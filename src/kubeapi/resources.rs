@@ -1,0 +1,82 @@
+//! Which REST path each kind the tool applies lives at. A fixed table: the tool applies
+//! its own manifests, so discovery is not needed; an unknown kind is a clear error.
+
+/// Plural resource name and whether the kind is namespaced.
+pub fn resource_of(api_version: &str, kind: &str) -> Option<(&'static str, bool)> {
+    let r = match (api_version, kind) {
+        ("v1", "Namespace") => ("namespaces", false),
+        ("v1", "Node") => ("nodes", false),
+        ("v1", "PersistentVolume") => ("persistentvolumes", false),
+        ("v1", "ServiceAccount") => ("serviceaccounts", true),
+        ("v1", "ConfigMap") => ("configmaps", true),
+        ("v1", "Secret") => ("secrets", true),
+        ("v1", "Service") => ("services", true),
+        ("v1", "Endpoints") => ("endpoints", true),
+        ("v1", "PersistentVolumeClaim") => ("persistentvolumeclaims", true),
+        ("v1", "Pod") => ("pods", true),
+        ("apps/v1", "Deployment") => ("deployments", true),
+        ("apps/v1", "DaemonSet") => ("daemonsets", true),
+        ("apps/v1", "StatefulSet") => ("statefulsets", true),
+        ("batch/v1", "Job") => ("jobs", true),
+        ("policy/v1", "PodDisruptionBudget") => ("poddisruptionbudgets", true),
+        ("rbac.authorization.k8s.io/v1", "ClusterRole") => ("clusterroles", false),
+        ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding") => ("clusterrolebindings", false),
+        ("rbac.authorization.k8s.io/v1", "Role") => ("roles", true),
+        ("rbac.authorization.k8s.io/v1", "RoleBinding") => ("rolebindings", true),
+        ("scheduling.k8s.io/v1", "PriorityClass") => ("priorityclasses", false),
+        ("storage.k8s.io/v1", "StorageClass") => ("storageclasses", false),
+        ("coordination.k8s.io/v1", "Lease") => ("leases", true),
+        ("apiextensions.k8s.io/v1", "CustomResourceDefinition") => {
+            ("customresourcedefinitions", false)
+        }
+        _ => return None,
+    };
+    Some(r)
+}
+
+/// `/api/v1` or `/apis/<group>/<version>`.
+pub fn api_prefix(api_version: &str) -> String {
+    if api_version.contains('/') {
+        format!("/apis/{api_version}")
+    } else {
+        format!("/api/{api_version}")
+    }
+}
+
+/// The path of one object.
+pub fn object_path(
+    api_version: &str,
+    resource: &str,
+    namespace: Option<&str>,
+    name: &str,
+) -> String {
+    match namespace {
+        Some(ns) => format!(
+            "{}/namespaces/{ns}/{resource}/{name}",
+            api_prefix(api_version)
+        ),
+        None => format!("{}/{resource}/{name}", api_prefix(api_version)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths() {
+        assert_eq!(
+            resource_of("apps/v1", "Deployment"),
+            Some(("deployments", true))
+        );
+        assert_eq!(
+            object_path("v1", "configmaps", Some("kube-system"), "x"),
+            "/api/v1/namespaces/kube-system/configmaps/x"
+        );
+        assert_eq!(
+            object_path("rbac.authorization.k8s.io/v1", "clusterroles", None, "y"),
+            "/apis/rbac.authorization.k8s.io/v1/clusterroles/y"
+        );
+        assert_eq!(resource_of("example.com/v1", "Thing"), None);
+    }
+}
