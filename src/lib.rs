@@ -6,6 +6,7 @@ pub mod commands;
 pub mod components;
 pub mod config;
 pub mod diag;
+pub mod etcd;
 pub mod kubeapi;
 pub mod model;
 pub mod pki;

@@ -1,0 +1,6 @@
+//! etcd, as the tool talks to it: over mTLS with the healthcheck client certificate,
+//! one endpoint at a time, with bounded waits.
+
+pub mod health;
+
+pub use health::{EtcdCredentials, EtcdHealth, MemberHealth, check, wait_healthy};
