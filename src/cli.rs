@@ -89,9 +89,74 @@ pub enum Command {
         #[arg(long, value_name = "OUT")]
         out: PathBuf,
     },
+    /// Turn the machines of the config dir into a secure, highly available cluster. A second
+    /// run changes nothing; a re-run after a failure or Ctrl-C resumes.
+    #[command(after_help = "Examples:\n  k8s-manage deploy -p cfg\n  k8s-manage deploy -p cfg --dry-run\n  k8s-manage deploy -p cfg --images bundle.tar --parallel 20\n\nExit status: 0 done, 1 failed (the report names the phase, the nodes and the fix), 2 invalid input.")]
+    Deploy {
+        #[arg(short = 'p', long = "path", value_name = "DIR")]
+        path: PathBuf,
+        #[command(flatten)]
+        run: RunArgs,
+        /// Show what would change on each node and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// An image bundle (`docker save` tar) streamed to the nodes over SSH instead of pulling.
+        #[arg(long, value_name = "FILE")]
+        images: Option<PathBuf>,
+    },
+    /// Remove every container the tool made and every directory it owns, on every node.
+    #[command(after_help = "Example:\n  k8s-manage clean -p cfg --yes\n\nThe PKI on the control host (DIR/.k8s-manage/pki) is kept.")]
+    Clean {
+        #[arg(short = 'p', long = "path", value_name = "DIR")]
+        path: PathBuf,
+        #[command(flatten)]
+        run: RunArgs,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Install kubectl on this host and merge an admin context into a kubeconfig.
+    #[command(name = "install-kubectl", alias = "install_kubectl", after_help = "Examples:\n  k8s-manage install-kubectl -p cfg\n  k8s-manage install-kubectl -p cfg --from ./kubectl-v1.36.1\n  k8s-manage install-kubectl -p cfg --from https://mirror/kubectl --sha256 <hex>")]
+    InstallKubectl {
+        #[arg(short = 'p', long = "path", value_name = "DIR")]
+        path: PathBuf,
+        /// A kubectl binary path or an https URL (default: the one on PATH, else the system package).
+        #[arg(long, value_name = "PATH|URL")]
+        from: Option<String>,
+        /// Expected SHA-256 of a downloaded kubectl.
+        #[arg(long)]
+        sha256: Option<String>,
+        /// Where to install kubectl when --from is given.
+        #[arg(long, default_value = "/usr/local/bin/kubectl")]
+        dest: PathBuf,
+        /// The kubeconfig to merge into (default ~/.kube/config).
+        #[arg(long)]
+        kubeconfig: Option<PathBuf>,
+    },
     /// Simulated bare metal on this machine: Docker-in-Docker nodes reached over SSH.
     #[command(subcommand)]
     Sandbox(SandboxCommand),
+}
+
+/// Options shared by commands that reach nodes over SSH.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// How many nodes to work on at once.
+    #[arg(long, default_value_t = 50)]
+    pub parallel: usize,
+    /// Record unknown host keys without asking (they are recorded on first use anyway).
+    #[arg(long)]
+    pub accept_new_host_keys: bool,
+    /// DANGEROUS: accept any host key, even one that changed. Only for throw-away test hosts.
+    #[arg(long)]
+    pub insecure_ignore_host_keys: bool,
+    /// Bound for each wait (etcd quorum, /readyz, node registration), in seconds.
+    #[arg(long, default_value_t = 180)]
+    pub wait_seconds: u64,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
 }
 
 #[derive(Debug, Subcommand)]

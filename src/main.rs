@@ -3,7 +3,7 @@
 
 use clap::Parser;
 use k8s_manage::cli::{Cli, ColorChoice, Command};
-use k8s_manage::commands::{plan, render, sandbox, validate};
+use k8s_manage::commands::{deploy, plan, render, sandbox, validate};
 use std::io::IsTerminal;
 
 fn main() {
@@ -27,6 +27,11 @@ fn main() {
         } => plan::run(&path, action, file.as_deref(), output, color),
         Command::Render { path, out } => render::run(&path, &out, color),
         Command::Sandbox(cmd) => sandbox::run(cmd),
+        Command::Deploy { path, run, dry_run, images } => deploy::deploy(&path, &run, dry_run, images, color),
+        Command::Clean { path, run, yes, dry_run } => deploy::clean(&path, &run, yes, dry_run, color),
+        Command::InstallKubectl { path, from, sha256, dest, kubeconfig } => {
+            deploy::install_kubectl(&path, from, sha256, &dest, kubeconfig, color)
+        }
     };
     std::process::exit(code);
 }

@@ -1,6 +1,7 @@
 //! One module per command: read input, call the library, print the report, return the
 //! exit status.
 
+pub mod deploy;
 pub mod output;
 pub mod plan;
 pub mod render;

@@ -324,3 +324,10 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     }
     s
 }
+
+impl KubeClient {
+    /// `GET path`, success when 2xx (health endpoints).
+    pub async fn get_ok(&self, path: &str) -> Result<(), KubeError> {
+        self.send(reqwest::Method::GET, path, None).await.map(|_| ())
+    }
+}

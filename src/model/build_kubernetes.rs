@@ -30,6 +30,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "cert-validity-days",
     "network-plugin",
     "storage-backend",
+    "cgroup-driver",
     // legacy keys of the original, accepted when they agree
     "hyperkube-version",
     "apiserver-version",
@@ -471,6 +472,18 @@ pub fn build(raw: &RawKubernetes, diags: &mut Diagnostics) -> KubernetesSettings
         }
     };
 
+    let cgroup_driver = match raw.scalars.get("cgroup-driver") {
+        None => "systemd".to_string(),
+        Some(l) if l.value == "systemd" || l.value == "cgroupfs" => l.value.clone(),
+        Some(l) => {
+            diags.push(
+                Diagnostic::error(l.at.clone(), format!("`cgroup-driver: {}` is not known", l.value))
+                    .fix("write `cgroup-driver: systemd` (default) or `cgroupfs`, matching `docker info`'s Cgroup Driver"),
+            );
+            "systemd".to_string()
+        }
+    };
+
     let kubernetes_service_ip = nth_host(&service_cidr, 1).unwrap_or(service_cidr.network());
     let dns_service_ip = nth_host(&service_cidr, 10).unwrap_or(service_cidr.network());
 
@@ -492,5 +505,6 @@ pub fn build(raw: &RawKubernetes, diags: &mut Diagnostics) -> KubernetesSettings
         etcd_data_path,
         cert_validity_days,
         network_plugin,
+        cgroup_driver,
     }
 }

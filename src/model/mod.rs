@@ -142,6 +142,8 @@ pub struct KubernetesSettings {
     pub etcd_data_path: String,
     pub cert_validity_days: u32,
     pub network_plugin: NetworkPlugin,
+    /// The nodes' Docker cgroup driver, which the kubelet must match (`systemd` or `cgroupfs`).
+    pub cgroup_driver: String,
 }
 
 /// Which pod network to deploy.

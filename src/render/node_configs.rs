@@ -50,7 +50,7 @@ pub fn kubelet_config(cluster: &Cluster, _m: &Machine) -> Result<String, RenderE
         "clusterDomain": k.cluster_domain,
         "clusterDNS": [k.dns_service_ip.to_string()],
         "containerRuntimeEndpoint": CRI_DOCKERD_SOCKET,
-        "cgroupDriver": "systemd",
+        "cgroupDriver": k.cgroup_driver,
         "failSwapOn": true,
         "resolvConf": "/etc/resolv.conf",
         "protectKernelDefaults": false,

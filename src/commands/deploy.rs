@@ -1,0 +1,228 @@
+//! `deploy`, `clean` and `install-kubectl`: the commands that reach nodes.
+
+use super::exit;
+use super::output::{err, json, out};
+use crate::cli::{OutputFormat, RunArgs};
+use crate::model::{Cluster, build};
+use crate::run::{self, deploy::DeployOptions, fleet};
+use crate::ssh::{ConnectOptions, HostKeyPolicy, KnownHosts};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+fn load(dir: &Path, color: bool, format: OutputFormat) -> Result<Cluster, i32> {
+    match build::load(dir) {
+        Ok(l) => {
+            if !l.warnings.list.is_empty() && format == OutputFormat::Text {
+                err(&l.warnings.render_text(color));
+            }
+            Ok(l.cluster)
+        }
+        Err(d) => {
+            err(&d.render_text(color));
+            Err(exit::INVALID)
+        }
+    }
+}
+
+fn policy(a: &RunArgs) -> HostKeyPolicy {
+    if a.insecure_ignore_host_keys {
+        err("WARNING: --insecure-ignore-host-keys: host keys are NOT verified; anyone in the path can impersonate these hosts\n");
+        HostKeyPolicy::InsecureIgnore
+    } else if a.accept_new_host_keys {
+        HostKeyPolicy::AcceptNew
+    } else {
+        HostKeyPolicy::TrustOnFirstUse
+    }
+}
+
+fn connect_options() -> ConnectOptions {
+    let notify: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(|s: &str| err(&format!("{s}\n")));
+    ConnectOptions { notify: Some(notify), ..ConnectOptions::default() }
+}
+
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().ok()
+}
+
+fn print_report(r: &run::report::Report, format: OutputFormat) {
+    match format {
+        OutputFormat::Json => json(r),
+        OutputFormat::Text => out(&r.render_text()),
+    }
+}
+
+pub fn deploy(dir: &Path, a: &RunArgs, dry_run: bool, images: Option<PathBuf>, color: bool) -> i32 {
+    let cluster = match load(dir, color, a.output) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let Some(rt) = runtime() else { return exit::FAILED };
+    let text = a.output == OutputFormat::Text;
+    let progress: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(move |s: &str| {
+        if text {
+            err(&format!("==> {s}\n"));
+        }
+    });
+    let opts = DeployOptions {
+        dry_run,
+        parallel: a.parallel,
+        host_keys: policy(a),
+        connect: connect_options(),
+        images,
+        wait: Duration::from_secs(a.wait_seconds),
+        progress,
+    };
+    let result = rt.block_on(async {
+        tokio::select! {
+            r = run::deploy::deploy(&cluster, &opts) => Some(r),
+            _ = tokio::signal::ctrl_c() => None,
+        }
+    });
+    match result {
+        Some(Ok(mut r)) => {
+            if !dry_run {
+                r.admin_kubeconfig = Some(run::state::admin_kubeconfig_path(&cluster).display().to_string());
+            }
+            print_report(&r, a.output);
+            exit::OK
+        }
+        Some(Err(r)) => {
+            print_report(&r, a.output);
+            exit::FAILED
+        }
+        None => {
+            err("interrupted: containers are replaced atomically (rename, create, start, remove), so nothing is half-made; run deploy again to resume\n");
+            130
+        }
+    }
+}
+
+fn confirm(cluster: &Cluster) -> bool {
+    if !std::io::stdin().is_terminal() {
+        err("clean removes the cluster from every node; pass --yes to confirm (stdin is not a terminal)\n");
+        return false;
+    }
+    err(&format!(
+        "This removes cluster {} from {} nodes: every container of ours, /etc/kubernetes, etcd data, kubelet and CNI state.\nType the cluster name to confirm: ",
+        cluster.kubernetes.cluster_name,
+        cluster.machines.len()
+    ));
+    let mut line = String::new();
+    let _ = std::io::stdin().read_line(&mut line);
+    line.trim() == cluster.kubernetes.cluster_name
+}
+
+pub fn clean(dir: &Path, a: &RunArgs, yes: bool, dry_run: bool, color: bool) -> i32 {
+    let cluster = match load(dir, color, a.output) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    if !yes && !dry_run && !confirm(&cluster) {
+        err("not confirmed; nothing was changed\n");
+        return exit::FAILED;
+    }
+    let Some(rt) = runtime() else { return exit::FAILED };
+    let run_dir = run::logs::run_dir(&cluster.state_dir(), "clean");
+    let machines: Vec<_> = cluster
+        .machines
+        .iter()
+        .map(|m| (m.clone(), crate::render::node::NodeArtifacts { hostname: m.hostname.clone(), role: m.role, files: vec![], containers: vec![] }))
+        .collect();
+    let known = KnownHosts::in_config_dir(&cluster.config_dir);
+    let nodes = match fleet::connect(&machines, &known, policy(a), &connect_options(), a.parallel, &run_dir) {
+        Ok(n) => n,
+        Err(errs) => {
+            for e in errs {
+                err(&format!("error: {e}\n"));
+            }
+            err("nothing was changed: every node must be reachable for clean\n");
+            return exit::FAILED;
+        }
+    };
+    let results = rt.block_on(run::clean::clean(&cluster, &nodes, a.parallel, dry_run));
+    let mut failed = false;
+    let mut rows = Vec::new();
+    for r in results {
+        match r {
+            Ok(c) => {
+                if a.output == OutputFormat::Text {
+                    out(&format!("{:<16} removed {} containers and {} directories\n", c.host, c.containers.len(), c.dirs.len()));
+                }
+                rows.push(serde_json::to_value(&c).unwrap_or_default());
+            }
+            Err(e) => {
+                failed = true;
+                err(&format!("error: {e}\n"));
+            }
+        }
+    }
+    if !dry_run && !failed {
+        let _ = std::fs::remove_file(cluster.state_dir().join("state.json"));
+        let _ = std::fs::remove_file(run::state::admin_kubeconfig_path(&cluster));
+    }
+    if a.output == OutputFormat::Json {
+        json(&rows);
+    }
+    if failed { exit::FAILED } else { exit::OK }
+}
+
+pub fn install_kubectl(dir: &Path, from: Option<String>, sha256: Option<String>, dest: &Path, kubeconfig: Option<PathBuf>, color: bool) -> i32 {
+    let cluster = match load(dir, color, OutputFormat::Text) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let admin_path = run::state::admin_kubeconfig_path(&cluster);
+    let admin = match std::fs::read_to_string(&admin_path) {
+        Ok(a) => a,
+        Err(_) => {
+            err(&format!("error: {} does not exist\n  fix: run `k8s-manage deploy -p {}` first\n", admin_path.display(), dir.display()));
+            return exit::FAILED;
+        }
+    };
+    let source = match from {
+        None => run::kubectl::Source::System,
+        Some(s) if s.starts_with("https://") || s.starts_with("http://") => run::kubectl::Source::Url { url: s, sha256 },
+        Some(p) => run::kubectl::Source::Path(PathBuf::from(p)),
+    };
+    let Some(rt) = runtime() else { return exit::FAILED };
+    let kubectl = match rt.block_on(run::kubectl::install(&source, dest)) {
+        Ok(p) => p,
+        Err(e) => {
+            err(&format!("error: {e}\n"));
+            return exit::FAILED;
+        }
+    };
+    let target = kubeconfig.unwrap_or_else(|| {
+        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/root"));
+        home.join(".kube").join("config")
+    });
+    let existing = std::fs::read_to_string(&target).unwrap_or_default();
+    if !existing.is_empty() {
+        let backup = target.with_extension(format!("bak-{}", time::OffsetDateTime::now_utc().unix_timestamp()));
+        let _ = crate::render::write::write_file(&backup, existing.as_bytes(), 0o600);
+    }
+    let merged = match run::kubectl::merge(&existing, &admin) {
+        Ok(m) => m,
+        Err(e) => {
+            err(&format!("error: {}: {e}\n", target.display()));
+            return exit::FAILED;
+        }
+    };
+    if let Err(e) = crate::render::write::write_file(&target, merged.as_bytes(), 0o600) {
+        err(&format!("error: cannot write {}: {e}\n", target.display()));
+        return exit::FAILED;
+    }
+    let context = run::kubectl::context_name(&admin).unwrap_or_default();
+    match run::kubectl::check_readyz(&kubectl, &target, &context) {
+        Ok(answer) => {
+            out(&format!("kubectl {} with context {context} in {}: /readyz says {answer}\n", kubectl.display(), target.display()));
+            exit::OK
+        }
+        Err(e) => {
+            err(&format!("error: {e}\n  the context was merged into {}; check that the API endpoint {} is reachable from here\n", target.display(), cluster.api_url()));
+            exit::FAILED
+        }
+    }
+}

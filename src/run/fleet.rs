@@ -1,0 +1,134 @@
+//! The connected fleet: one SSH session and one Docker API tunnel per node, reused by every
+//! step, and a bounded fan-out that runs a per-node step on all nodes concurrently.
+
+use super::logs::NodeLog;
+use crate::model::Machine;
+use crate::render::node::NodeArtifacts;
+use crate::ssh::{ConnectOptions, DockerTunnel, HostKeyPolicy, KnownHosts, Session, SshError, Target};
+use std::future::Future;
+use std::sync::Arc;
+
+/// A failure of one step on one node: what, where, why, and what to do.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StepError {
+    pub host: String,
+    pub step: String,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+impl std::fmt::Display for StepError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}: {}", self.host, self.step, self.message)?;
+        if let Some(h) = &self.hint {
+            write!(f, "\n  fix: {h}")?;
+        }
+        Ok(())
+    }
+}
+
+impl StepError {
+    pub fn new(host: &str, step: &str, message: impl Into<String>) -> StepError {
+        StepError { host: host.into(), step: step.into(), message: message.into(), hint: None }
+    }
+    pub fn hint(mut self, h: impl Into<String>) -> StepError {
+        self.hint = Some(h.into());
+        self
+    }
+    pub fn from_ssh(host: &str, step: &str, e: &SshError) -> StepError {
+        StepError::new(host, step, e.to_string())
+    }
+}
+
+/// One node, connected.
+pub struct Node {
+    pub machine: Machine,
+    pub artifacts: NodeArtifacts,
+    pub session: Arc<Session>,
+    pub docker: Arc<DockerTunnel>,
+    pub log: Arc<NodeLog>,
+}
+
+impl Node {
+    pub fn host(&self) -> &str {
+        &self.machine.hostname
+    }
+    pub fn docker(&self) -> &bollard::Docker {
+        self.docker.client()
+    }
+}
+
+/// Connect to every machine (bounded concurrency) and open its Docker tunnel. Every
+/// unreachable host is reported; none is dropped.
+pub fn connect(
+    machines: &[(Machine, NodeArtifacts)],
+    known: &KnownHosts,
+    policy: HostKeyPolicy,
+    opts: &ConnectOptions,
+    parallel: usize,
+    run_dir: &std::path::Path,
+) -> Result<Vec<Node>, Vec<StepError>> {
+    let targets: Vec<Target> = machines.iter().map(|(m, _)| Target::from_machine(m)).collect();
+    let results = crate::ssh::connect_all(&targets, known, policy, opts, parallel);
+    let mut errors = Vec::new();
+    let mut sessions = Vec::new();
+    for ((m, a), (_, r)) in machines.iter().zip(results) {
+        match r {
+            Ok(s) => sessions.push((m.clone(), a.clone(), s)),
+            Err(e) => errors.push(StepError::from_ssh(&m.hostname, "connect", &e)),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    // Docker tunnels, in parallel threads (each opens a second SSH session).
+    let handles: Vec<_> = sessions
+        .into_iter()
+        .map(|(m, a, s)| {
+            std::thread::spawn(move || {
+                let t = s.docker();
+                (m, a, s, t)
+            })
+        })
+        .collect();
+    let mut nodes = Vec::new();
+    for h in handles {
+        match h.join() {
+            Ok((m, a, s, Ok(t))) => {
+                let log = Arc::new(NodeLog::open(run_dir, &m.hostname));
+                log.line(&format!("connected to {} ({}), host key {}", m.hostname, m.hostip, s.host_key_fingerprint()));
+                nodes.push(Node { machine: m, artifacts: a, session: Arc::new(s), docker: Arc::new(t), log });
+            }
+            Ok((m, _, _, Err(e))) => errors.push(StepError::from_ssh(&m.hostname, "docker API over SSH", &e)),
+            Err(_) => errors.push(StepError::new("?", "docker API over SSH", "a connection thread panicked")),
+        }
+    }
+    if errors.is_empty() { Ok(nodes) } else { Err(errors) }
+}
+
+/// Run `f` on every node in `nodes` with at most `parallel` at once; all results, in order.
+pub async fn fan_out<'a, T, F, Fut>(nodes: &[&'a Node], parallel: usize, f: F) -> Vec<Result<T, StepError>>
+where
+    F: Fn(&'a Node) -> Fut,
+    Fut: Future<Output = Result<T, StepError>> + 'a,
+{
+    use futures_util::stream::{self, StreamExt};
+    let mut indexed: Vec<(usize, Result<T, StepError>)> = stream::iter(nodes.iter().enumerate().map(|(i, n)| {
+        let fut = f(n);
+        async move { (i, fut.await) }
+    }))
+    .buffer_unordered(parallel.max(1))
+    .collect()
+    .await;
+    indexed.sort_by_key(|(i, _)| *i);
+    indexed.into_iter().map(|(_, r)| r).collect()
+}
+
+/// Run a blocking SSH call off the async threads.
+pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(v) => v,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}

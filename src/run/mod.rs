@@ -1,0 +1,13 @@
+//! Running actions against real nodes: connect (SSH + Docker API tunnels), preflight,
+//! files, containers, health, report. Everything is driven from the rendered desired state.
+
+pub mod clean;
+pub mod deploy;
+pub mod fleet;
+pub mod kubectl;
+pub mod logs;
+pub mod preflight;
+pub mod report;
+pub mod state;
+pub mod sync_files;
+pub mod verify;

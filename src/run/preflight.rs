@@ -1,0 +1,160 @@
+//! Preflight checks on a node before anything changes: Docker version and cgroup driver,
+//! swap, ports free, clock skew, disk space, kernel modules. Each failure explains the fix.
+
+use super::fleet::{Node, StepError, blocking};
+use crate::components::{control_plane, etcd, node_agents};
+use crate::model::{Cluster, Role};
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+/// What a node reported.
+#[derive(Debug, Default, Clone)]
+pub struct Facts {
+    pub swap_devices: usize,
+    pub epoch: i64,
+    pub free_kib: u64,
+    pub modules: BTreeSet<String>,
+    pub listening: BTreeSet<u16>,
+}
+
+const PROBE: &str = "echo swap=$(awk 'NR>1' /proc/swaps | wc -l); echo epoch=$(date +%s); \
+echo free=$(df -Pk /var/lib | awk 'NR==2{print $4}'); \
+for m in br_netfilter overlay; do [ -d /sys/module/$m ] && echo module=$m; done; \
+cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk '$4==\"0A\"{print \"listen=\"$2}'";
+
+pub fn parse_facts(out: &str) -> Facts {
+    let mut f = Facts::default();
+    for line in out.lines() {
+        let Some((k, v)) = line.split_once('=') else { continue };
+        match k {
+            "swap" => f.swap_devices = v.trim().parse().unwrap_or(0),
+            "epoch" => f.epoch = v.trim().parse().unwrap_or(0),
+            "free" => f.free_kib = v.trim().parse().unwrap_or(0),
+            "module" => {
+                f.modules.insert(v.trim().to_string());
+            }
+            "listen" => {
+                if let Some(port) = v.rsplit(':').next().and_then(|p| u16::from_str_radix(p, 16).ok()) {
+                    f.listening.insert(port);
+                }
+            }
+            _ => {}
+        }
+    }
+    f
+}
+
+/// Ports each component listens on (host network).
+fn component_ports(cluster: &Cluster, name: &str) -> Vec<u16> {
+    let k = &cluster.kubernetes;
+    match name {
+        "etcd" => vec![etcd::CLIENT_PORT, etcd::PEER_PORT],
+        "kube-apiserver" => vec![k.api_port],
+        "kube-controller-manager" => vec![control_plane::CONTROLLER_MANAGER_PORT],
+        "kube-scheduler" => vec![control_plane::SCHEDULER_PORT],
+        "kubelet" => vec![node_agents::KUBELET_PORT, node_agents::KUBELET_HEALTHZ_PORT],
+        "kube-proxy" => vec![node_agents::KUBE_PROXY_HEALTHZ_PORT],
+        "k8s-manage-local-lb" => vec![k.local_lb_port],
+        "k8s-manage-proxy-lb" => vec![k.api_port],
+        _ => vec![],
+    }
+}
+
+/// Run every check on one node. Warnings are returned; errors stop the run.
+pub async fn check(cluster: &Cluster, node: &Node) -> Result<Vec<String>, Vec<StepError>> {
+    let host = node.host().to_string();
+    let mut errors = Vec::new();
+    let mut warnings = Vec::new();
+    let session = node.session.clone();
+    let out = blocking(move || session.run_root("preflight", PROBE, Duration::from_secs(30))).await;
+    let facts = match out {
+        Ok(o) => parse_facts(&o.stdout_str()),
+        Err(e) => return Err(vec![StepError::from_ssh(&host, "preflight", &e)]),
+    };
+    node.log.line(&format!("preflight facts: {facts:?}"));
+
+    match node.docker().info().await {
+        Ok(info) => {
+            let version = info.server_version.clone().unwrap_or_default();
+            let major_minor: Vec<u32> = version.split(['.', '-', '+']).take(2).filter_map(|x| x.parse().ok()).collect();
+            if major_minor.len() == 2 && (major_minor[0], major_minor[1]) < (20, 10) {
+                errors.push(
+                    StepError::new(&host, "preflight: Docker version", format!("Docker {version} is too old"))
+                        .hint("install Docker 20.10 or newer (Debian: apt-get install docker.io)"),
+                );
+            }
+            let driver = info.cgroup_driver.map(|d| format!("{d:?}").to_lowercase()).unwrap_or_default();
+            let want = &cluster.kubernetes.cgroup_driver;
+            if !driver.is_empty() && !driver.contains(want.as_str()) {
+                errors.push(
+                    StepError::new(&host, "preflight: cgroup driver", format!("Docker uses the {driver} cgroup driver, the kubelet is configured for {want}"))
+                        .hint(format!("set `cgroup-driver: {}` under `kubernetes:`, or configure Docker with exec-opts native.cgroupdriver={want}", driver.trim_matches('"'))),
+                );
+            }
+        }
+        Err(e) => errors.push(StepError::new(&host, "preflight: Docker engine", format!("the Docker API does not answer: {e}")).hint("start Docker (systemctl start docker)")),
+    }
+
+    if facts.swap_devices > 0 {
+        errors.push(
+            StepError::new(&host, "preflight: swap", format!("{} swap device(s) active; the kubelet refuses to run with swap", facts.swap_devices))
+                .hint("run `swapoff -a` and remove swap entries from /etc/fstab"),
+        );
+    }
+    let local = time::OffsetDateTime::now_utc().unix_timestamp();
+    if facts.epoch != 0 && (facts.epoch - local).abs() > 30 {
+        errors.push(
+            StepError::new(&host, "preflight: clock", format!("the clock is {} s off the control host's", facts.epoch - local))
+                .hint("synchronise clocks (chrony or systemd-timesyncd): certificates and etcd need it"),
+        );
+    }
+    if facts.free_kib > 0 && facts.free_kib < 2 * 1024 * 1024 {
+        errors.push(
+            StepError::new(&host, "preflight: disk", format!("only {} MiB free under /var/lib", facts.free_kib / 1024))
+                .hint("free at least 2 GiB under /var/lib (images, etcd data, logs)"),
+        );
+    }
+    for m in ["br_netfilter", "overlay"] {
+        if !facts.modules.contains(m) {
+            warnings.push(format!("{host}: kernel module {m} is not loaded (pod networking may need it: modprobe {m})"));
+        }
+    }
+
+    // Ports: needed ports must be free unless our own container already holds them.
+    let ours: BTreeSet<String> = match crate::executor::docker_ops::list_managed(node.docker(), &cluster.kubernetes.cluster_name).await {
+        Ok(list) => list.into_iter().map(|c| c.name).collect(),
+        Err(_) => BTreeSet::new(),
+    };
+    let mut busy = Vec::new();
+    for c in crate::components::component_names(node.machine.role) {
+        if ours.contains(c) {
+            continue;
+        }
+        for p in component_ports(cluster, c) {
+            if facts.listening.contains(&p) {
+                busy.push(format!("{p} ({c})"));
+            }
+        }
+    }
+    if !busy.is_empty() {
+        errors.push(
+            StepError::new(&host, "preflight: ports", format!("ports already in use by something else: {}", busy.join(", ")))
+                .hint("stop what listens there (`ss -ltnp`), or run `k8s-manage clean` if it is a previous cluster"),
+        );
+    }
+    let _ = Role::Master;
+    if errors.is_empty() { Ok(warnings) } else { Err(errors) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_probe_output() {
+        let f = parse_facts("swap=0\nepoch=1700000000\nfree=9000000\nmodule=overlay\nlisten=00000000:0016\nlisten=0100007F:1A2C\n");
+        assert_eq!(f.swap_devices, 0);
+        assert!(f.listening.contains(&22) && f.listening.contains(&6700));
+        assert!(f.modules.contains("overlay") && !f.modules.contains("br_netfilter"));
+    }
+}
