@@ -35,6 +35,15 @@ pub fn node_containers(
     v.push(node_agents::cri_dockerd(cluster, m));
     v.push(node_agents::kubelet(cluster, m));
     v.push(node_agents::kube_proxy(cluster, m));
+    for c in &mut v {
+        if let Some(extra) = cluster.kubernetes.extra_args.get(&c.name) {
+            for (k, val) in extra {
+                // an extra flag replaces ours of the same name
+                c.args.retain(|a| !a.starts_with(&format!("--{k}=")));
+                c.args.push(format!("--{k}={val}"));
+            }
+        }
+    }
     v
 }
 

@@ -55,6 +55,9 @@ pub struct RawKubernetes {
     pub at: Option<At>,
     pub scalars: BTreeMap<String, Located<String>>,
     pub images: BTreeMap<String, Located<String>>,
+    /// `extra-args: {component: {flag: value}}`.
+    #[allow(clippy::type_complexity)]
+    pub extra_args: Vec<(Located<String>, Vec<(Located<String>, Located<String>)>)>,
     pub cluster_dns: Vec<Located<String>>,
 }
 

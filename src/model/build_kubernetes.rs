@@ -31,6 +31,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "network-plugin",
     "storage-backend",
     "cgroup-driver",
+    "extra-args",
     // legacy keys of the original, accepted when they agree
     "hyperkube-version",
     "apiserver-version",
@@ -484,6 +485,26 @@ pub fn build(raw: &RawKubernetes, diags: &mut Diagnostics) -> KubernetesSettings
         }
     };
 
+    const COMPONENTS: &[&str] = &["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy", "cri-dockerd"];
+    let mut extra_args: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    for (comp, flags) in &raw.extra_args {
+        if !COMPONENTS.contains(&comp.value.as_str()) {
+            diags.push(
+                Diagnostic::error(comp.at.clone(), format!("`extra-args` for unknown component `{}`", comp.value))
+                    .fix(format!("use one of: {}", COMPONENTS.join(", "))),
+            );
+            continue;
+        }
+        for (flag, value) in flags {
+            let name = flag.value.trim_start_matches('-');
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+                diags.push(Diagnostic::error(flag.at.clone(), format!("`{}` is not a flag name", flag.value)).fix("write the flag without dashes, e.g. `audit-log-maxage: \"30\"`"));
+                continue;
+            }
+            extra_args.entry(comp.value.clone()).or_default().push((name.to_string(), value.value.clone()));
+        }
+    }
+
     let kubernetes_service_ip = nth_host(&service_cidr, 1).unwrap_or(service_cidr.network());
     let dns_service_ip = nth_host(&service_cidr, 10).unwrap_or(service_cidr.network());
 
@@ -506,5 +527,6 @@ pub fn build(raw: &RawKubernetes, diags: &mut Diagnostics) -> KubernetesSettings
         cert_validity_days,
         network_plugin,
         cgroup_driver,
+        extra_args,
     }
 }

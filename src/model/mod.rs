@@ -144,6 +144,8 @@ pub struct KubernetesSettings {
     pub network_plugin: NetworkPlugin,
     /// The nodes' Docker cgroup driver, which the kubelet must match (`systemd` or `cgroupfs`).
     pub cgroup_driver: String,
+    /// Extra flags per component (`kube-apiserver`, `etcd`, ...), appended after ours.
+    pub extra_args: BTreeMap<String, Vec<(String, String)>>,
 }
 
 /// Which pod network to deploy.
