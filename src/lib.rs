@@ -6,6 +6,7 @@ pub mod commands;
 pub mod components;
 pub mod config;
 pub mod diag;
+pub mod executor;
 pub mod model;
 pub mod pki;
 pub mod plan;
