@@ -419,6 +419,40 @@ async fn an_interrupted_replace_converges() {
     assert_eq!(managed.len(), 1);
     assert_eq!(managed[0].state, "running");
     assert_eq!(managed[0].component.as_deref(), Some(spec.name.as_str()));
+
+    // Interrupted later: the old one parked (still running), the new one created but
+    // not started. The parked one goes, the new one starts.
+    let parked = format!("{}-old-def", spec.name);
+    docker
+        .rename_container(
+            &spec.name,
+            RenameContainerOptions {
+                name: parked.clone(),
+            },
+        )
+        .await
+        .unwrap();
+    docker
+        .create_container(
+            Some(CreateContainerOptions {
+                name: Some(spec.name.clone()),
+                ..Default::default()
+            }),
+            docker_ops::create_body(&spec).unwrap(),
+        )
+        .await
+        .unwrap();
+    let mut both = vec![spec.name.clone(), parked];
+    both.sort();
+    assert_eq!(names_with_prefix(&g), both);
+    assert_eq!(
+        ensure_container(&docker, &spec, &opts()).await.unwrap(),
+        Action::Started
+    );
+    assert_eq!(names_with_prefix(&g), vec![spec.name.clone()]);
+    wait_running(&docker, &spec.name, STABLE, START_TIMEOUT)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]

@@ -637,16 +637,25 @@ pub async fn ensure_container(
         return Ok(action);
     }
 
+    // Before anything is removed: a missing image stops the run with the node as it was.
+    if matches!(
+        action,
+        Action::Created | Action::Replaced | Action::Recreated
+    ) {
+        require_image(docker, spec).await?;
+    }
     for (id, old_name) in &old {
+        tracing::info!(
+            container = name,
+            leftover = old_name.as_str(),
+            "removing an old container left by an interrupted replace"
+        );
         stop_and_remove(docker, id, old_name, opts.stop_timeout).await?;
     }
 
     match (action, existing) {
         (Action::Unchanged, _) => {}
-        (Action::Created, _) => {
-            require_image(docker, spec).await?;
-            create_and_start(docker, spec, body).await?;
-        }
+        (Action::Created, _) => create_and_start(docker, spec, body).await?,
         (Action::Started, Some(c)) => {
             if matches!(c.observed, Observed::Paused { .. }) {
                 docker
@@ -661,14 +670,10 @@ pub async fn ensure_container(
             }
         }
         (Action::Replaced | Action::Recreated, Some(c)) => {
-            require_image(docker, spec).await?;
             replace(docker, spec, body, &c, opts.stop_timeout).await?;
         }
         // Started/Replaced/Recreated always come with an existing container.
-        (_, None) => {
-            require_image(docker, spec).await?;
-            create_and_start(docker, spec, body).await?;
-        }
+        (_, None) => create_and_start(docker, spec, body).await?,
     }
     Ok(action)
 }
@@ -928,12 +933,22 @@ async fn roll_back(
     }
 }
 
-/// Stop and remove every container of `cluster` (labelled managed and with that
-/// cluster), `-old-` ones included. The names removed, sorted.
+/// Stop (gracefully, [`DEFAULT_STOP_TIMEOUT`]) and remove every container of `cluster`
+/// (labelled managed and with that cluster), `-old-` ones included, all at once. The
+/// names removed, sorted; the first failure when one could not be removed (the others
+/// were still tried).
 pub async fn remove_managed(docker: &Docker, cluster: &str) -> Result<Vec<String>, DockerOpError> {
+    let containers = list_managed(docker, cluster).await?;
+    // All at once: each may take the whole stop timeout.
+    let results = futures_util::future::join_all(
+        containers
+            .iter()
+            .map(|c| stop_and_remove(docker, &c.id, &c.name, DEFAULT_STOP_TIMEOUT)),
+    )
+    .await;
     let mut removed = Vec::new();
-    for c in list_managed(docker, cluster).await? {
-        stop_and_remove(docker, &c.id, &c.name, DEFAULT_STOP_TIMEOUT).await?;
+    for (c, result) in containers.into_iter().zip(results) {
+        result?;
         removed.push(c.name);
     }
     Ok(removed)
@@ -1167,6 +1182,7 @@ pub async fn wait_running(
     // (since when, started-at, restart count) of the current uninterrupted run.
     let mut run: Option<(Instant, String, i64)> = None;
     let mut last_exit: Option<i64> = None;
+    let mut first_restart_count: Option<i64> = None;
     loop {
         let Some(inspect) = inspect_named(docker, name).await? else {
             return Err(DockerOpError::NotRunning {
@@ -1179,6 +1195,7 @@ pub async fn wait_running(
         };
         let state = inspect.state.clone().unwrap_or_default();
         let restarts = inspect.restart_count.unwrap_or(0);
+        let restarted_while_waiting = restarts - *first_restart_count.get_or_insert(restarts);
         let health = state.health.as_ref().and_then(|h| h.status);
         let describe = |what: &str| {
             let mut s = what.to_string();
@@ -1235,10 +1252,11 @@ pub async fn wait_running(
         let elapsed = began.elapsed();
         if elapsed >= timeout {
             let what = match observed_from(&inspect) {
-                Observed::Restarting { .. } => "restarting",
+                Observed::Restarting { .. } => "crash-looping (waiting to restart)",
                 Observed::Unhealthy { .. } => "running but unhealthy",
                 Observed::Paused { .. } => "paused",
                 _ if health == Some(HealthStatusEnum::STARTING) => "health check still starting",
+                _ if restarted_while_waiting > 0 => "crash-looping (up again for the moment)",
                 _ => "running, but not yet for long enough",
             };
             return Err(fail(describe(what), last_exit).await);
