@@ -7,6 +7,7 @@ pub mod components;
 pub mod config;
 pub mod diag;
 pub mod etcd;
+pub mod executor;
 pub mod kubeapi;
 pub mod model;
 pub mod pki;
