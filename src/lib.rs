@@ -11,3 +11,4 @@ pub mod pki;
 pub mod plan;
 pub mod render;
 pub mod sandbox;
+pub mod ssh;
