@@ -14,3 +14,4 @@ pub mod pki;
 pub mod plan;
 pub mod render;
 pub mod sandbox;
+pub mod ssh;

@@ -1,0 +1,146 @@
+//! [`Session`]: one authenticated, non-blocking ssh2 session per host, shared by every step
+//! run there, with a keepalive thread.
+
+use std::os::fd::RawFd;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use super::connect::{self, HostCheck};
+use super::known_hosts::fingerprint;
+use super::{ConnectOptions, HostKeyPolicy, KnownHosts, SshError, Target};
+
+/// An SSH session to one host. All methods take `&self` and may be called from several
+/// threads at once (wrap the session in an `Arc`).
+pub struct Session {
+    pub(crate) target: Target,
+    pub(crate) opts: ConnectOptions,
+    pub(crate) known_hosts_path: PathBuf,
+    pub(crate) shared: Arc<Shared>,
+    keepalive: Option<Keepalive>,
+}
+
+/// What the keepalive thread shares with the session.
+pub(crate) struct Shared {
+    pub sess: ssh2::Session,
+    /// The session's socket (owned by `sess`), for waiting on it.
+    pub fd: RawFd,
+    pub host_key: Vec<u8>,
+    /// The SFTP channel, opened on first use.
+    pub sftp: Mutex<Option<ssh2::Sftp>>,
+}
+
+struct Keepalive {
+    stop: mpsc::Sender<()>,
+    thread: JoinHandle<()>,
+}
+
+impl Session {
+    /// Connect to `t`, check its host key under `policy` and log in. Connection errors
+    /// (refused, timed out, reset, unreachable) are retried with backoff as `opts` says;
+    /// host-key and login errors are not.
+    pub fn connect(
+        t: &Target,
+        known: &KnownHosts,
+        policy: HostKeyPolicy,
+        opts: &ConnectOptions,
+    ) -> Result<Session, SshError> {
+        let check = HostCheck::Known { known, policy };
+        let est = connect::establish(t, &check, opts)?;
+        let shared = Arc::new(Shared {
+            sess: est.sess,
+            fd: est.fd,
+            host_key: est.host_key,
+            sftp: Mutex::new(None),
+        });
+        let keepalive =
+            (!opts.keepalive.is_zero()).then(|| start_keepalive(&shared, opts.keepalive));
+        Ok(Session {
+            target: t.clone(),
+            opts: opts.clone(),
+            known_hosts_path: known.path().to_path_buf(),
+            shared,
+            keepalive,
+        })
+    }
+
+    /// A second session to the same host, which must present the same host key.
+    pub(crate) fn establish_sibling(&self) -> Result<connect::Established, SshError> {
+        let check = HostCheck::Pinned {
+            blob: &self.shared.host_key,
+            known_hosts_path: &self.known_hosts_path,
+        };
+        connect::establish(&self.target, &check, &self.opts)
+    }
+
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// The host name used in messages.
+    pub fn host(&self) -> &str {
+        &self.target.name
+    }
+
+    /// The server's host key fingerprint, like OpenSSH shows it (`SHA256:...`).
+    pub fn host_key_fingerprint(&self) -> String {
+        fingerprint(&self.shared.host_key)
+    }
+
+    /// The server's host key type (`ssh-ed25519`, ...).
+    pub fn host_key_type(&self) -> String {
+        connect::blob_type(&self.shared.host_key)
+    }
+
+    pub fn known_hosts_path(&self) -> &Path {
+        &self.known_hosts_path
+    }
+}
+
+fn start_keepalive(shared: &Arc<Shared>, every: Duration) -> Keepalive {
+    let (stop, stopped) = mpsc::channel::<()>();
+    let shared = Arc::clone(shared);
+    let thread = std::thread::Builder::new()
+        .name("ssh-keepalive".into())
+        .spawn(move || {
+            // Ends when the session drops the sender.
+            while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
+                // Non-blocking: a busy socket just means "later".
+                let _ = shared.sess.keepalive_send();
+            }
+        })
+        .expect("spawning the keepalive thread");
+    Keepalive { stop, thread }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if let Some(k) = self.keepalive.take() {
+            drop(k.stop);
+            let _ = k.thread.join();
+        }
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // Sftp's own drop switches to blocking mode for its shutdown.
+        self.sess.set_timeout(2000);
+        if let Ok(mut sftp) = self.sftp.lock() {
+            drop(sftp.take());
+        }
+        self.sess.set_blocking(true);
+        let _ = self.sess.disconnect(None, "k8s-manage: done", None);
+    }
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("target", &self.target)
+            .field("host_key", &self.host_key_fingerprint())
+            .finish()
+    }
+}
