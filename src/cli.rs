@@ -91,7 +91,9 @@ pub enum Command {
     },
     /// Turn the machines of the config dir into a secure, highly available cluster. A second
     /// run changes nothing; a re-run after a failure or Ctrl-C resumes.
-    #[command(after_help = "Examples:\n  k8s-manage deploy -p cfg\n  k8s-manage deploy -p cfg --dry-run\n  k8s-manage deploy -p cfg --images bundle.tar --parallel 20\n\nExit status: 0 done, 1 failed (the report names the phase, the nodes and the fix), 2 invalid input.")]
+    #[command(
+        after_help = "Examples:\n  k8s-manage deploy -p cfg\n  k8s-manage deploy -p cfg --dry-run\n  k8s-manage deploy -p cfg --images bundle.tar --parallel 20\n\nExit status: 0 done, 1 failed (the report names the phase, the nodes and the fix), 2 invalid input."
+    )]
     Deploy {
         #[arg(short = 'p', long = "path", value_name = "DIR")]
         path: PathBuf,
@@ -105,7 +107,9 @@ pub enum Command {
         images: Option<PathBuf>,
     },
     /// Remove every container the tool made and every directory it owns, on every node.
-    #[command(after_help = "Example:\n  k8s-manage clean -p cfg --yes\n\nThe PKI on the control host (DIR/.k8s-manage/pki) is kept.")]
+    #[command(
+        after_help = "Example:\n  k8s-manage clean -p cfg --yes\n\nThe PKI on the control host (DIR/.k8s-manage/pki) is kept."
+    )]
     Clean {
         #[arg(short = 'p', long = "path", value_name = "DIR")]
         path: PathBuf,
@@ -118,7 +122,11 @@ pub enum Command {
         dry_run: bool,
     },
     /// Install kubectl on this host and merge an admin context into a kubeconfig.
-    #[command(name = "install-kubectl", alias = "install_kubectl", after_help = "Examples:\n  k8s-manage install-kubectl -p cfg\n  k8s-manage install-kubectl -p cfg --from ./kubectl-v1.36.1\n  k8s-manage install-kubectl -p cfg --from https://mirror/kubectl --sha256 <hex>")]
+    #[command(
+        name = "install-kubectl",
+        alias = "install_kubectl",
+        after_help = "Examples:\n  k8s-manage install-kubectl -p cfg\n  k8s-manage install-kubectl -p cfg --from ./kubectl-v1.36.1\n  k8s-manage install-kubectl -p cfg --from https://mirror/kubectl --sha256 <hex>"
+    )]
     InstallKubectl {
         #[arg(short = 'p', long = "path", value_name = "DIR")]
         path: PathBuf,

@@ -13,5 +13,6 @@ pub mod model;
 pub mod pki;
 pub mod plan;
 pub mod render;
+pub mod run;
 pub mod sandbox;
 pub mod ssh;

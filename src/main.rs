@@ -27,11 +27,25 @@ fn main() {
         } => plan::run(&path, action, file.as_deref(), output, color),
         Command::Render { path, out } => render::run(&path, &out, color),
         Command::Sandbox(cmd) => sandbox::run(cmd),
-        Command::Deploy { path, run, dry_run, images } => deploy::deploy(&path, &run, dry_run, images, color),
-        Command::Clean { path, run, yes, dry_run } => deploy::clean(&path, &run, yes, dry_run, color),
-        Command::InstallKubectl { path, from, sha256, dest, kubeconfig } => {
-            deploy::install_kubectl(&path, from, sha256, &dest, kubeconfig, color)
-        }
+        Command::Deploy {
+            path,
+            run,
+            dry_run,
+            images,
+        } => deploy::deploy(&path, &run, dry_run, images, color),
+        Command::Clean {
+            path,
+            run,
+            yes,
+            dry_run,
+        } => deploy::clean(&path, &run, yes, dry_run, color),
+        Command::InstallKubectl {
+            path,
+            from,
+            sha256,
+            dest,
+            kubeconfig,
+        } => deploy::install_kubectl(&path, from, sha256, &dest, kubeconfig, color),
     };
     std::process::exit(code);
 }

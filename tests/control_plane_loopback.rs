@@ -118,13 +118,40 @@ fn rendered_etcd_and_apiserver_work_together_and_addons_apply() {
 
     // etcd is healthy, seen through the product's etcd client with the healthcheck cert
     let (hc_cert, hc_key) = {
-        let f = |p: &str| master.files.iter().find(|f| f.path == p).unwrap().contents.clone();
-        (f("/etc/kubernetes/pki/etcd/healthcheck-client.crt"), f("/etc/kubernetes/pki/etcd/healthcheck-client.key"))
+        let f = |p: &str| {
+            master
+                .files
+                .iter()
+                .find(|f| f.path == p)
+                .unwrap()
+                .contents
+                .clone()
+        };
+        (
+            f("/etc/kubernetes/pki/etcd/healthcheck-client.crt"),
+            f("/etc/kubernetes/pki/etcd/healthcheck-client.key"),
+        )
     };
-    let etcd_ca = master.files.iter().find(|f| f.path == "/etc/kubernetes/pki/etcd/ca.crt").unwrap().contents.clone();
-    let cred = k8s_manage::etcd::EtcdCredentials { ca_pem: etcd_ca, cert_pem: hc_cert, key_pem: hc_key };
+    let etcd_ca = master
+        .files
+        .iter()
+        .find(|f| f.path == "/etc/kubernetes/pki/etcd/ca.crt")
+        .unwrap()
+        .contents
+        .clone();
+    let cred = k8s_manage::etcd::EtcdCredentials {
+        ca_pem: etcd_ca,
+        cert_pem: hc_cert,
+        key_pem: hc_key,
+    };
     let endpoints = vec![format!("https://127.0.0.1:{p_client}")];
-    let health = rt.block_on(k8s_manage::etcd::wait_healthy(&endpoints, &cred, Duration::from_secs(20))).expect("etcd healthy");
+    let health = rt
+        .block_on(k8s_manage::etcd::wait_healthy(
+            &endpoints,
+            &cred,
+            Duration::from_secs(20),
+        ))
+        .expect("etcd healthy");
     assert_eq!(health.member_names, vec!["etcd1".to_string()]);
     assert!(health.leader.is_some());
 

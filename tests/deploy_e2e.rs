@@ -2,8 +2,6 @@
 //! Kubernetes binaries are the test-only stand-ins): deploy, re-deploy, change, failure,
 //! interruption, wrong host key, clean.
 
-mod common;
-use common::*;
 use k8s_manage::sandbox;
 use k8s_manage::ssh::{ConnectOptions, HostKeyPolicy, KnownHosts, Session, Target};
 use serde_json::Value;
@@ -34,8 +32,14 @@ fn up(name: &str, masters: u32, workers: u32, proxy: bool) -> Sandbox {
     opts.masters = masters;
     opts.workers = workers;
     opts.proxy = proxy;
-    rt.block_on(sandbox::up(&opts, &|_| {})).unwrap_or_else(|e| panic!("sandbox up: {e}"));
-    Sandbox { name: name.into(), dir, _tmp: tmp, rt }
+    rt.block_on(sandbox::up(&opts, &|_| {}))
+        .unwrap_or_else(|e| panic!("sandbox up: {e}"));
+    Sandbox {
+        name: name.into(),
+        dir,
+        _tmp: tmp,
+        rt,
+    }
 }
 
 fn k8s_manage(args: &[&str], dir: &Path) -> (i32, Value, String) {
@@ -47,7 +51,11 @@ fn k8s_manage(args: &[&str], dir: &Path) -> (i32, Value, String) {
         .output()
         .unwrap();
     let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-    (out.status.code().unwrap_or(-1), v, String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code().unwrap_or(-1),
+        v,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn cluster(dir: &Path) -> k8s_manage::model::Cluster {
@@ -58,7 +66,13 @@ fn ssh(dir: &Path, host: &str) -> Session {
     let c = cluster(dir);
     let m = c.machines.iter().find(|m| m.hostname == host).unwrap();
     let known = KnownHosts::in_config_dir(dir);
-    Session::connect(&Target::from_machine(m), &known, HostKeyPolicy::AcceptNew, &ConnectOptions::default()).unwrap()
+    Session::connect(
+        &Target::from_machine(m),
+        &known,
+        HostKeyPolicy::AcceptNew,
+        &ConnectOptions::default(),
+    )
+    .unwrap()
 }
 
 fn replaced(report: &Value) -> Vec<String> {
@@ -66,7 +80,11 @@ fn replaced(report: &Value) -> Vec<String> {
     for n in report["nodes"].as_array().cloned().unwrap_or_default() {
         for key in ["created", "replaced", "started"] {
             for c in n[key].as_array().cloned().unwrap_or_default() {
-                v.push(format!("{}/{}", n["host"].as_str().unwrap_or(""), c.as_str().unwrap_or("")));
+                v.push(format!(
+                    "{}/{}",
+                    n["host"].as_str().unwrap_or(""),
+                    c.as_str().unwrap_or("")
+                ));
             }
         }
     }
@@ -95,14 +113,28 @@ fn three_masters_two_workers_full_lifecycle() {
         )
         .unwrap();
     let health: Value = serde_json::from_str(&o.stdout_str()).unwrap_or(Value::Null);
-    let healthy = health.as_array().map(|a| a.iter().filter(|e| e["health"] == true).count()).unwrap_or(0);
+    let healthy = health
+        .as_array()
+        .map(|a| a.iter().filter(|e| e["health"] == true).count())
+        .unwrap_or(0);
     assert_eq!(healthy, 3, "{}", o.stdout_str());
 
     // /readyz through every node's local load balancer
     let c = cluster(&dir);
     for m in &c.machines {
-        let o = ssh(&dir, &m.hostname).run_root("readyz via local LB", &READYZ_VIA.replace("PORT", "6444"), Duration::from_secs(20)).unwrap();
-        assert!(o.stdout_str().contains("200"), "{}: {}", m.hostname, o.stdout_str());
+        let o = ssh(&dir, &m.hostname)
+            .run_root(
+                "readyz via local LB",
+                &READYZ_VIA.replace("PORT", "6444"),
+                Duration::from_secs(20),
+            )
+            .unwrap();
+        assert!(
+            o.stdout_str().contains("200"),
+            "{}: {}",
+            m.hostname,
+            o.stdout_str()
+        );
     }
 
     // without a client certificate: etcd, the API and the kubelet refuse
@@ -111,19 +143,30 @@ fn three_masters_two_workers_full_lifecycle() {
     let etcd_ca = dir.join(".k8s-manage/pki/etcd/ca.crt");
     let o = Command::new("etcdctl")
         .env("ETCDCTL_API", "3")
-        .args([&format!("--endpoints=https://{master_ip}:2379"), &format!("--cacert={}", etcd_ca.display()), "--dial-timeout=3s", "--command-timeout=5s", "get", "x"])
+        .args([
+            &format!("--endpoints=https://{master_ip}:2379"),
+            &format!("--cacert={}", etcd_ca.display()),
+            "--dial-timeout=3s",
+            "--command-timeout=5s",
+            "get",
+            "x",
+        ])
         .output()
         .unwrap();
-    assert!(!o.status.success(), "etcd answered a client without a certificate");
-    for url in [format!("https://{master_ip}:6443/api/v1/nodes"), format!("https://{}:10250/pods", c.machines[4].hostip)] {
-        let o = Command::new("openssl")
-            .args(["s_client", "-quiet", "-connect", url.trim_start_matches("https://").split('/').next().unwrap(), "-CAfile"])
-            .arg(&ca)
-            .stdin(std::process::Stdio::piped())
-            .output();
-        // a plain HTTP client without a certificate: either the handshake fails or 401
-        let curlish = reqwest_blocking_status(&url, &ca);
-        assert!(curlish.is_none() || curlish == Some(401), "{url} answered {curlish:?} without a client certificate ({o:?})");
+    assert!(
+        !o.status.success(),
+        "etcd answered a client without a certificate"
+    );
+    for url in [
+        format!("https://{master_ip}:6443/api/v1/nodes"),
+        format!("https://{}:10250/pods", c.machines[4].hostip),
+    ] {
+        // a plain HTTPS client without a certificate: either the handshake fails or 401
+        let status = reqwest_blocking_status(&url, &ca);
+        assert!(
+            status.is_none() || status == Some(401),
+            "{url} answered {status:?} without a client certificate"
+        );
     }
 
     // every node registered (real kubectl from Debian, through the admin kubeconfig)
@@ -134,25 +177,53 @@ fn three_masters_two_workers_full_lifecycle() {
         .output()
         .expect("kubectl (Debian kubernetes-client)");
     let nodes: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
-    assert_eq!(nodes["items"].as_array().map(|a| a.len()), Some(5), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        nodes["items"].as_array().map(|a| a.len()),
+        Some(5),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 
     // a second deploy replaces nothing
     let (code, report, stderr) = k8s_manage(&["deploy"], &dir);
     assert_eq!(code, 0, "{stderr}");
-    assert_eq!(replaced(&report), Vec::<String>::new(), "second deploy changed containers");
+    assert_eq!(
+        replaced(&report),
+        Vec::<String>::new(),
+        "second deploy changed containers"
+    );
 
     // one apiserver setting: only the apiservers are replaced
     let k8s = std::fs::read_to_string(dir.join("kubernetes-configuration.yaml")).unwrap();
-    std::fs::write(dir.join("kubernetes-configuration.yaml"), format!("{k8s}\n  extra-args:\n    kube-apiserver:\n      audit-log-maxage: \"7\"\n")).unwrap();
+    std::fs::write(
+        dir.join("kubernetes-configuration.yaml"),
+        format!("{k8s}\n  extra-args:\n    kube-apiserver:\n      audit-log-maxage: \"7\"\n"),
+    )
+    .unwrap();
     let (code, report, stderr) = k8s_manage(&["deploy"], &dir);
     assert_eq!(code, 0, "{stderr}");
     let mut changed = replaced(&report);
     changed.sort();
-    assert_eq!(changed, vec!["master1/kube-apiserver", "master2/kube-apiserver", "master3/kube-apiserver"]);
+    assert_eq!(
+        changed,
+        vec![
+            "master1/kube-apiserver",
+            "master2/kube-apiserver",
+            "master3/kube-apiserver"
+        ]
+    );
 
     // interrupted deploy: change something, SIGINT mid-run, deploy again converges
-    std::fs::write(dir.join("kubernetes-configuration.yaml"), format!("{k8s}\n  extra-args:\n    kube-apiserver:\n      audit-log-maxage: \"9\"\n")).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_k8s-manage")).args(["deploy", "-p"]).arg(&dir).spawn().unwrap();
+    std::fs::write(
+        dir.join("kubernetes-configuration.yaml"),
+        format!("{k8s}\n  extra-args:\n    kube-apiserver:\n      audit-log-maxage: \"9\"\n"),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_k8s-manage"))
+        .args(["deploy", "-p"])
+        .arg(&dir)
+        .spawn()
+        .unwrap();
     std::thread::sleep(Duration::from_secs(4));
     unsafe {
         libc::kill(child.id() as i32, libc::SIGINT);
@@ -161,17 +232,39 @@ fn three_masters_two_workers_full_lifecycle() {
     let (code, _, stderr) = k8s_manage(&["deploy"], &dir);
     assert_eq!(code, 0, "deploy after an interruption: {stderr}");
     let (code, report, _) = k8s_manage(&["deploy"], &dir);
-    assert_eq!((code, replaced(&report)), (0, vec![]), "not converged after an interruption");
+    assert_eq!(
+        (code, replaced(&report)),
+        (0, vec![]),
+        "not converged after an interruption"
+    );
 
     // a master's node goes away: the API still answers from a worker through its local LB
     let rt = &sb.rt;
     let docker = rt.block_on(sandbox::connect_engine()).unwrap();
     let stopped = format!("{}-master1", sb.name);
-    rt.block_on(docker.stop_container(&stopped, None::<bollard::query_parameters::StopContainerOptions>)).unwrap();
+    rt.block_on(docker.stop_container(
+        &stopped,
+        None::<bollard::query_parameters::StopContainerOptions>,
+    ))
+    .unwrap();
     std::thread::sleep(Duration::from_secs(8));
-    let o = ssh(&dir, "worker1").run_root("readyz via local LB", &READYZ_VIA.replace("PORT", "6444"), Duration::from_secs(20)).unwrap();
-    assert!(o.stdout_str().contains("200"), "worker1 after losing master1: {}", o.stdout_str());
-    rt.block_on(docker.start_container(&stopped, None::<bollard::query_parameters::StartContainerOptions>)).unwrap();
+    let o = ssh(&dir, "worker1")
+        .run_root(
+            "readyz via local LB",
+            &READYZ_VIA.replace("PORT", "6444"),
+            Duration::from_secs(20),
+        )
+        .unwrap();
+    assert!(
+        o.stdout_str().contains("200"),
+        "worker1 after losing master1: {}",
+        o.stdout_str()
+    );
+    rt.block_on(docker.start_container(
+        &stopped,
+        None::<bollard::query_parameters::StartContainerOptions>,
+    ))
+    .unwrap();
 
     // clean: nothing of ours remains on any node
     let (code, _, stderr) = k8s_manage(&["clean", "--yes"], &dir);
@@ -182,7 +275,12 @@ fn three_masters_two_workers_full_lifecycle() {
         }
         let s = ssh(&dir, &m.hostname);
         let o = s.run_root("left", "docker ps -aq --filter label=io.k8s-manage.managed=true | wc -l; ls -d /etc/kubernetes /var/lib/kubelet /var/lib/etcd 2>/dev/null | wc -l", Duration::from_secs(20)).unwrap();
-        assert_eq!(o.stdout_str().split_whitespace().collect::<Vec<_>>(), vec!["0", "0"], "{}", m.hostname);
+        assert_eq!(
+            o.stdout_str().split_whitespace().collect::<Vec<_>>(),
+            vec!["0", "0"],
+            "{}",
+            m.hostname
+        );
     }
 }
 
@@ -195,13 +293,24 @@ fn reqwest_blocking_status(url: &str, ca: &Path) -> Option<u16> {
         for c in rustls_pemfile::certs(&mut ca.as_slice()).flatten() {
             roots.add(c).ok()?;
         }
-        let cfg = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .ok()?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let client = reqwest::Client::builder().use_preconfigured_tls(cfg).timeout(Duration::from_secs(5)).build().ok()?;
-        client.get(url).send().await.ok().map(|r| r.status().as_u16())
+        let cfg = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .ok()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let client = reqwest::Client::builder()
+            .use_preconfigured_tls(cfg)
+            .timeout(Duration::from_secs(5))
+            .build()
+            .ok()?;
+        client
+            .get(url)
+            .send()
+            .await
+            .ok()
+            .map(|r| r.status().as_u16())
     })
 }
 
@@ -212,14 +321,32 @@ fn wrong_host_key_stops_before_any_change() {
     // replace worker1's recorded key with master1's
     let kh = dir.join(".k8s-manage/known_hosts");
     let c = cluster(&dir);
-    let (m, w) = (c.machines[0].hostip.to_string(), c.machines[1].hostip.to_string());
+    let (m, w) = (
+        c.machines[0].hostip.to_string(),
+        c.machines[1].hostip.to_string(),
+    );
     // record both keys first (TOFU), then swap them
     let (code, _, stderr) = k8s_manage(&["deploy", "--dry-run"], &dir);
     assert_eq!(code, 0, "{stderr}");
     let text = std::fs::read_to_string(&kh).unwrap();
-    let key_of = |ip: &str| text.lines().find(|l| l.starts_with(ip) || l.starts_with(&format!("[{ip}]"))).map(|l| l.split_whitespace().skip(1).collect::<Vec<_>>().join(" "));
+    let key_of = |ip: &str| {
+        text.lines()
+            .find(|l| l.starts_with(ip) || l.starts_with(&format!("[{ip}]")))
+            .map(|l| l.split_whitespace().skip(1).collect::<Vec<_>>().join(" "))
+    };
     let (mk, wk) = (key_of(&m).unwrap(), key_of(&w).unwrap());
-    let swapped: String = text.lines().map(|l| if l.starts_with(&w) || l.starts_with(&format!("[{w}]")) { l.replace(&wk, &mk) } else { l.to_string() }).collect::<Vec<_>>().join("\n") + "\n";
+    let swapped: String = text
+        .lines()
+        .map(|l| {
+            if l.starts_with(&w) || l.starts_with(&format!("[{w}]")) {
+                l.replace(&wk, &mk)
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n";
     std::fs::write(&kh, swapped).unwrap();
     let (code, report, stderr) = k8s_manage(&["deploy"], &dir);
     assert_eq!(code, 1, "{report:#} {stderr}");
@@ -227,7 +354,13 @@ fn wrong_host_key_stops_before_any_change() {
     assert!(errors.contains("worker1"), "{errors}");
     assert_eq!(report["failed_phase"], "connect");
     // nothing changed on master1
-    let o = ssh(&dir, "master1").run_root("ps", "docker ps -aq --filter label=io.k8s-manage.managed=true | wc -l", Duration::from_secs(20)).unwrap();
+    let o = ssh(&dir, "master1")
+        .run_root(
+            "ps",
+            "docker ps -aq --filter label=io.k8s-manage.managed=true | wc -l",
+            Duration::from_secs(20),
+        )
+        .unwrap();
     assert_eq!(o.stdout_str().trim(), "0");
 }
 
@@ -240,7 +373,13 @@ fn proxy_node_and_single_master() {
     let c = cluster(&dir);
     let proxy = c.proxies().next().unwrap();
     // the proxy node's haproxy answers /readyz from outside with a client certificate
-    let o = ssh(&dir, &proxy.hostname).run_root("readyz via proxy LB", &READYZ_VIA.replace("127.0.0.1:PORT", &format!("{}:6443", proxy.hostip)), Duration::from_secs(20)).unwrap();
+    let o = ssh(&dir, &proxy.hostname)
+        .run_root(
+            "readyz via proxy LB",
+            &READYZ_VIA.replace("127.0.0.1:PORT", &format!("{}:6443", proxy.hostip)),
+            Duration::from_secs(20),
+        )
+        .unwrap();
     assert!(o.stdout_str().contains("200"), "{}", o.stdout_str());
     let (code, _, stderr) = k8s_manage(&["clean", "--yes"], &dir);
     assert_eq!(code, 0, "{stderr}");

@@ -28,7 +28,9 @@ fn load(dir: &Path, color: bool, format: OutputFormat) -> Result<Cluster, i32> {
 
 fn policy(a: &RunArgs) -> HostKeyPolicy {
     if a.insecure_ignore_host_keys {
-        err("WARNING: --insecure-ignore-host-keys: host keys are NOT verified; anyone in the path can impersonate these hosts\n");
+        err(
+            "WARNING: --insecure-ignore-host-keys: host keys are NOT verified; anyone in the path can impersonate these hosts\n",
+        );
         HostKeyPolicy::InsecureIgnore
     } else if a.accept_new_host_keys {
         HostKeyPolicy::AcceptNew
@@ -39,11 +41,17 @@ fn policy(a: &RunArgs) -> HostKeyPolicy {
 
 fn connect_options() -> ConnectOptions {
     let notify: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(|s: &str| err(&format!("{s}\n")));
-    ConnectOptions { notify: Some(notify), ..ConnectOptions::default() }
+    ConnectOptions {
+        notify: Some(notify),
+        ..ConnectOptions::default()
+    }
 }
 
 fn runtime() -> Option<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().ok()
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .ok()
 }
 
 fn print_report(r: &run::report::Report, format: OutputFormat) {
@@ -58,7 +66,9 @@ pub fn deploy(dir: &Path, a: &RunArgs, dry_run: bool, images: Option<PathBuf>, c
         Ok(c) => c,
         Err(code) => return code,
     };
-    let Some(rt) = runtime() else { return exit::FAILED };
+    let Some(rt) = runtime() else {
+        return exit::FAILED;
+    };
     let text = a.output == OutputFormat::Text;
     let progress: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(move |s: &str| {
         if text {
@@ -83,7 +93,11 @@ pub fn deploy(dir: &Path, a: &RunArgs, dry_run: bool, images: Option<PathBuf>, c
     match result {
         Some(Ok(mut r)) => {
             if !dry_run {
-                r.admin_kubeconfig = Some(run::state::admin_kubeconfig_path(&cluster).display().to_string());
+                r.admin_kubeconfig = Some(
+                    run::state::admin_kubeconfig_path(&cluster)
+                        .display()
+                        .to_string(),
+                );
             }
             print_report(&r, a.output);
             exit::OK
@@ -93,7 +107,9 @@ pub fn deploy(dir: &Path, a: &RunArgs, dry_run: bool, images: Option<PathBuf>, c
             exit::FAILED
         }
         None => {
-            err("interrupted: containers are replaced atomically (rename, create, start, remove), so nothing is half-made; run deploy again to resume\n");
+            err(
+                "interrupted: containers are replaced atomically (rename, create, start, remove), so nothing is half-made; run deploy again to resume\n",
+            );
             130
         }
     }
@@ -101,7 +117,9 @@ pub fn deploy(dir: &Path, a: &RunArgs, dry_run: bool, images: Option<PathBuf>, c
 
 fn confirm(cluster: &Cluster) -> bool {
     if !std::io::stdin().is_terminal() {
-        err("clean removes the cluster from every node; pass --yes to confirm (stdin is not a terminal)\n");
+        err(
+            "clean removes the cluster from every node; pass --yes to confirm (stdin is not a terminal)\n",
+        );
         return false;
     }
     err(&format!(
@@ -123,15 +141,34 @@ pub fn clean(dir: &Path, a: &RunArgs, yes: bool, dry_run: bool, color: bool) -> 
         err("not confirmed; nothing was changed\n");
         return exit::FAILED;
     }
-    let Some(rt) = runtime() else { return exit::FAILED };
+    let Some(rt) = runtime() else {
+        return exit::FAILED;
+    };
     let run_dir = run::logs::run_dir(&cluster.state_dir(), "clean");
     let machines: Vec<_> = cluster
         .machines
         .iter()
-        .map(|m| (m.clone(), crate::render::node::NodeArtifacts { hostname: m.hostname.clone(), role: m.role, files: vec![], containers: vec![] }))
+        .map(|m| {
+            (
+                m.clone(),
+                crate::render::node::NodeArtifacts {
+                    hostname: m.hostname.clone(),
+                    role: m.role,
+                    files: vec![],
+                    containers: vec![],
+                },
+            )
+        })
         .collect();
     let known = KnownHosts::in_config_dir(&cluster.config_dir);
-    let nodes = match fleet::connect(&machines, &known, policy(a), &connect_options(), a.parallel, &run_dir) {
+    let nodes = match fleet::connect(
+        &machines,
+        &known,
+        policy(a),
+        &connect_options(),
+        a.parallel,
+        &run_dir,
+    ) {
         Ok(n) => n,
         Err(errs) => {
             for e in errs {
@@ -148,7 +185,12 @@ pub fn clean(dir: &Path, a: &RunArgs, yes: bool, dry_run: bool, color: bool) -> 
         match r {
             Ok(c) => {
                 if a.output == OutputFormat::Text {
-                    out(&format!("{:<16} removed {} containers and {} directories\n", c.host, c.containers.len(), c.dirs.len()));
+                    out(&format!(
+                        "{:<16} removed {} containers and {} directories\n",
+                        c.host,
+                        c.containers.len(),
+                        c.dirs.len()
+                    ));
                 }
                 rows.push(serde_json::to_value(&c).unwrap_or_default());
             }
@@ -168,7 +210,14 @@ pub fn clean(dir: &Path, a: &RunArgs, yes: bool, dry_run: bool, color: bool) -> 
     if failed { exit::FAILED } else { exit::OK }
 }
 
-pub fn install_kubectl(dir: &Path, from: Option<String>, sha256: Option<String>, dest: &Path, kubeconfig: Option<PathBuf>, color: bool) -> i32 {
+pub fn install_kubectl(
+    dir: &Path,
+    from: Option<String>,
+    sha256: Option<String>,
+    dest: &Path,
+    kubeconfig: Option<PathBuf>,
+    color: bool,
+) -> i32 {
     let cluster = match load(dir, color, OutputFormat::Text) {
         Ok(c) => c,
         Err(code) => return code,
@@ -177,16 +226,24 @@ pub fn install_kubectl(dir: &Path, from: Option<String>, sha256: Option<String>,
     let admin = match std::fs::read_to_string(&admin_path) {
         Ok(a) => a,
         Err(_) => {
-            err(&format!("error: {} does not exist\n  fix: run `k8s-manage deploy -p {}` first\n", admin_path.display(), dir.display()));
+            err(&format!(
+                "error: {} does not exist\n  fix: run `k8s-manage deploy -p {}` first\n",
+                admin_path.display(),
+                dir.display()
+            ));
             return exit::FAILED;
         }
     };
     let source = match from {
         None => run::kubectl::Source::System,
-        Some(s) if s.starts_with("https://") || s.starts_with("http://") => run::kubectl::Source::Url { url: s, sha256 },
+        Some(s) if s.starts_with("https://") || s.starts_with("http://") => {
+            run::kubectl::Source::Url { url: s, sha256 }
+        }
         Some(p) => run::kubectl::Source::Path(PathBuf::from(p)),
     };
-    let Some(rt) = runtime() else { return exit::FAILED };
+    let Some(rt) = runtime() else {
+        return exit::FAILED;
+    };
     let kubectl = match rt.block_on(run::kubectl::install(&source, dest)) {
         Ok(p) => p,
         Err(e) => {
@@ -195,12 +252,17 @@ pub fn install_kubectl(dir: &Path, from: Option<String>, sha256: Option<String>,
         }
     };
     let target = kubeconfig.unwrap_or_else(|| {
-        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/root"));
+        let home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/root"));
         home.join(".kube").join("config")
     });
     let existing = std::fs::read_to_string(&target).unwrap_or_default();
     if !existing.is_empty() {
-        let backup = target.with_extension(format!("bak-{}", time::OffsetDateTime::now_utc().unix_timestamp()));
+        let backup = target.with_extension(format!(
+            "bak-{}",
+            time::OffsetDateTime::now_utc().unix_timestamp()
+        ));
         let _ = crate::render::write::write_file(&backup, existing.as_bytes(), 0o600);
     }
     let merged = match run::kubectl::merge(&existing, &admin) {
@@ -217,11 +279,19 @@ pub fn install_kubectl(dir: &Path, from: Option<String>, sha256: Option<String>,
     let context = run::kubectl::context_name(&admin).unwrap_or_default();
     match run::kubectl::check_readyz(&kubectl, &target, &context) {
         Ok(answer) => {
-            out(&format!("kubectl {} with context {context} in {}: /readyz says {answer}\n", kubectl.display(), target.display()));
+            out(&format!(
+                "kubectl {} with context {context} in {}: /readyz says {answer}\n",
+                kubectl.display(),
+                target.display()
+            ));
             exit::OK
         }
         Err(e) => {
-            err(&format!("error: {e}\n  the context was merged into {}; check that the API endpoint {} is reachable from here\n", target.display(), cluster.api_url()));
+            err(&format!(
+                "error: {e}\n  the context was merged into {}; check that the API endpoint {} is reachable from here\n",
+                target.display(),
+                cluster.api_url()
+            ));
             exit::FAILED
         }
     }

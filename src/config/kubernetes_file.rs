@@ -39,15 +39,20 @@ pub fn read(file: &SourceFile, diags: &mut Diagnostics) -> RawKubernetes {
                         let comp = ck.key_text().unwrap_or_default();
                         let at = file.at(ck.pos);
                         let mut flags = Vec::new();
-                        if let Some(fm) = mapping(file, cv, &format!("`extra-args.{comp}`"), diags) {
+                        if let Some(fm) = mapping(file, cv, &format!("`extra-args.{comp}`"), diags)
+                        {
                             for (fk, fv) in fm.entries() {
                                 let flag = fk.key_text().unwrap_or_default();
                                 if let Some(t) = text(file, fv, &flag, diags) {
-                                    flags.push((crate::config::reader::Located::new(flag, file.at(fk.pos)), t));
+                                    flags.push((
+                                        crate::config::reader::Located::new(flag, file.at(fk.pos)),
+                                        t,
+                                    ));
                                 }
                             }
                         }
-                        out.extra_args.push((crate::config::reader::Located::new(comp, at), flags));
+                        out.extra_args
+                            .push((crate::config::reader::Located::new(comp, at), flags));
                     }
                 }
             }

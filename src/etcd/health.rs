@@ -44,8 +44,15 @@ impl EtcdHealth {
 
     /// All endpoints healthy, one agreed leader.
     pub fn all_healthy(&self) -> bool {
-        let leaders: std::collections::BTreeSet<_> = self.members.iter().filter_map(|m| m.leader_id.clone()).collect();
-        !self.members.is_empty() && self.members.iter().all(|m| m.healthy) && leaders.len() == 1 && !leaders.contains("0")
+        let leaders: std::collections::BTreeSet<_> = self
+            .members
+            .iter()
+            .filter_map(|m| m.leader_id.clone())
+            .collect();
+        !self.members.is_empty()
+            && self.members.iter().all(|m| m.healthy)
+            && leaders.len() == 1
+            && !leaders.contains("0")
     }
 
     /// One line per unhealthy endpoint, for messages.
@@ -53,22 +60,48 @@ impl EtcdHealth {
         self.members
             .iter()
             .filter(|m| !m.healthy)
-            .map(|m| format!("{}: {}", m.endpoint, m.error.as_deref().unwrap_or("no answer")))
+            .map(|m| {
+                format!(
+                    "{}: {}",
+                    m.endpoint,
+                    m.error.as_deref().unwrap_or("no answer")
+                )
+            })
             .collect::<Vec<_>>()
             .join("; ")
     }
 }
 
-async fn connect(endpoint: &str, cred: &EtcdCredentials, timeout: Duration) -> Result<Client, String> {
+async fn connect(
+    endpoint: &str,
+    cred: &EtcdCredentials,
+    timeout: Duration,
+) -> Result<Client, String> {
     let tls = TlsOptions::new()
         .ca_certificate(Certificate::from_pem(&cred.ca_pem))
         .identity(Identity::from_pem(&cred.cert_pem, &cred.key_pem));
-    let opts = ConnectOptions::new().with_tls(tls).with_connect_timeout(timeout).with_timeout(timeout);
-    Client::connect([endpoint], Some(opts)).await.map_err(|e| e.to_string())
+    let opts = ConnectOptions::new()
+        .with_tls(tls)
+        .with_connect_timeout(timeout)
+        .with_timeout(timeout);
+    Client::connect([endpoint], Some(opts))
+        .await
+        .map_err(|e| e.to_string())
 }
 
-async fn one(endpoint: &str, cred: &EtcdCredentials, timeout: Duration) -> (MemberHealth, Vec<String>) {
-    let mut h = MemberHealth { endpoint: endpoint.to_string(), healthy: false, member_id: None, leader_id: None, raft_index: None, error: None };
+async fn one(
+    endpoint: &str,
+    cred: &EtcdCredentials,
+    timeout: Duration,
+) -> (MemberHealth, Vec<String>) {
+    let mut h = MemberHealth {
+        endpoint: endpoint.to_string(),
+        healthy: false,
+        member_id: None,
+        leader_id: None,
+        raft_index: None,
+        error: None,
+    };
     let mut names = Vec::new();
     let result = tokio::time::timeout(timeout * 2, async {
         let mut c = connect(endpoint, cred, timeout).await?;
@@ -98,17 +131,29 @@ async fn one(endpoint: &str, cred: &EtcdCredentials, timeout: Duration) -> (Memb
 pub async fn check(endpoints: &[String], cred: &EtcdCredentials, timeout: Duration) -> EtcdHealth {
     let futs = endpoints.iter().map(|e| one(e, cred, timeout));
     let results = futures_util::future::join_all(futs).await;
-    let member_names = results.iter().find(|(_, n)| !n.is_empty()).map(|(_, n)| n.clone()).unwrap_or_default();
+    let member_names = results
+        .iter()
+        .find(|(_, n)| !n.is_empty())
+        .map(|(_, n)| n.clone())
+        .unwrap_or_default();
     let members: Vec<MemberHealth> = results.into_iter().map(|(h, _)| h).collect();
     let leader = members.iter().find_map(|m| {
         let l = m.leader_id.clone()?;
         (m.member_id.as_deref() == Some(l.as_str())).then(|| m.endpoint.clone())
     });
-    EtcdHealth { members, member_names, leader }
+    EtcdHealth {
+        members,
+        member_names,
+        leader,
+    }
 }
 
 /// Wait (bounded, polling every second) until every endpoint is healthy with one leader.
-pub async fn wait_healthy(endpoints: &[String], cred: &EtcdCredentials, timeout: Duration) -> Result<EtcdHealth, EtcdHealth> {
+pub async fn wait_healthy(
+    endpoints: &[String],
+    cred: &EtcdCredentials,
+    timeout: Duration,
+) -> Result<EtcdHealth, EtcdHealth> {
     let start = Instant::now();
     loop {
         let h = check(endpoints, cred, Duration::from_secs(3)).await;

@@ -328,6 +328,8 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 impl KubeClient {
     /// `GET path`, success when 2xx (health endpoints).
     pub async fn get_ok(&self, path: &str) -> Result<(), KubeError> {
-        self.send(reqwest::Method::GET, path, None).await.map(|_| ())
+        self.send(reqwest::Method::GET, path, None)
+            .await
+            .map(|_| ())
     }
 }

@@ -485,23 +485,43 @@ pub fn build(raw: &RawKubernetes, diags: &mut Diagnostics) -> KubernetesSettings
         }
     };
 
-    const COMPONENTS: &[&str] = &["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy", "cri-dockerd"];
+    const COMPONENTS: &[&str] = &[
+        "etcd",
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+        "kubelet",
+        "kube-proxy",
+        "cri-dockerd",
+    ];
     let mut extra_args: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
     for (comp, flags) in &raw.extra_args {
         if !COMPONENTS.contains(&comp.value.as_str()) {
             diags.push(
-                Diagnostic::error(comp.at.clone(), format!("`extra-args` for unknown component `{}`", comp.value))
-                    .fix(format!("use one of: {}", COMPONENTS.join(", "))),
+                Diagnostic::error(
+                    comp.at.clone(),
+                    format!("`extra-args` for unknown component `{}`", comp.value),
+                )
+                .fix(format!("use one of: {}", COMPONENTS.join(", "))),
             );
             continue;
         }
         for (flag, value) in flags {
             let name = flag.value.trim_start_matches('-');
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-                diags.push(Diagnostic::error(flag.at.clone(), format!("`{}` is not a flag name", flag.value)).fix("write the flag without dashes, e.g. `audit-log-maxage: \"30\"`"));
+                diags.push(
+                    Diagnostic::error(
+                        flag.at.clone(),
+                        format!("`{}` is not a flag name", flag.value),
+                    )
+                    .fix("write the flag without dashes, e.g. `audit-log-maxage: \"30\"`"),
+                );
                 continue;
             }
-            extra_args.entry(comp.value.clone()).or_default().push((name.to_string(), value.value.clone()));
+            extra_args
+                .entry(comp.value.clone())
+                .or_default()
+                .push((name.to_string(), value.value.clone()));
         }
     }
 

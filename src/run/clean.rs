@@ -36,7 +36,8 @@ async fn clean_node(cluster: &Cluster, node: &Node, dry_run: bool) -> Result<Cle
             .await
             .map_err(|e| StepError::new(&host, "clean: containers", e.to_string()))?
     };
-    node.log.line(&format!("removed containers: {}", containers.join(", ")));
+    node.log
+        .line(&format!("removed containers: {}", containers.join(", ")));
     let dirs = dirs_of(cluster, node.machine.role);
     if !dry_run {
         let quoted: Vec<String> = dirs.iter().map(|d| crate::ssh::quote(d)).collect();
@@ -50,12 +51,22 @@ async fn clean_node(cluster: &Cluster, node: &Node, dry_run: bool) -> Result<Cle
         blocking(move || s.run_root("clean: directories", &cmd, Duration::from_secs(120)))
             .await
             .map_err(|e| StepError::from_ssh(&h, "clean: directories", &e))?;
-        node.log.line(&format!("removed directories: {}", dirs.join(", ")));
+        node.log
+            .line(&format!("removed directories: {}", dirs.join(", ")));
     }
-    Ok(Cleaned { host, containers, dirs })
+    Ok(Cleaned {
+        host,
+        containers,
+        dirs,
+    })
 }
 
-pub async fn clean(cluster: &Cluster, nodes: &[Node], parallel: usize, dry_run: bool) -> Vec<Result<Cleaned, StepError>> {
+pub async fn clean(
+    cluster: &Cluster,
+    nodes: &[Node],
+    parallel: usize,
+    dry_run: bool,
+) -> Vec<Result<Cleaned, StepError>> {
     let all: Vec<&Node> = nodes.iter().collect();
     fan_out(&all, parallel, |n| clean_node(cluster, n, dry_run)).await
 }

@@ -44,7 +44,10 @@ fn record(t: &Mutex<Tally>, host: &str, f: impl FnOnce(&mut NodeReport)) {
 }
 
 /// Stop on the first phase that fails anywhere; say which nodes and why.
-fn phase_result<T>(phase: &str, results: Vec<Result<T, StepError>>) -> Result<Vec<T>, (String, Vec<StepError>)> {
+fn phase_result<T>(
+    phase: &str,
+    results: Vec<Result<T, StepError>>,
+) -> Result<Vec<T>, (String, Vec<StepError>)> {
     let mut ok = Vec::new();
     let mut errs = Vec::new();
     for r in results {
@@ -53,27 +56,73 @@ fn phase_result<T>(phase: &str, results: Vec<Result<T, StepError>>) -> Result<Ve
             Err(e) => errs.push(e),
         }
     }
-    if errs.is_empty() { Ok(ok) } else { Err((phase.to_string(), errs)) }
+    if errs.is_empty() {
+        Ok(ok)
+    } else {
+        Err((phase.to_string(), errs))
+    }
 }
 
-async fn ensure_named(node: &Node, names: &[&str], tally: &Mutex<Tally>, dry_run: bool, wait: Duration) -> Result<(), StepError> {
-    for spec in node.artifacts.containers.iter().filter(|c| names.contains(&c.name.as_str())) {
-        let action = docker_ops::ensure_container(node.docker(), spec, &EnsureOptions { dry_run, recreate_unhealthy: false })
-            .await
-            .map_err(|e| StepError::new(node.host(), &format!("container {}", spec.name), e.to_string()))?;
-        node.log.line(&format!("container {}: {action:?}", spec.name));
+async fn ensure_named(
+    node: &Node,
+    names: &[&str],
+    tally: &Mutex<Tally>,
+    dry_run: bool,
+    wait: Duration,
+) -> Result<(), StepError> {
+    for spec in node
+        .artifacts
+        .containers
+        .iter()
+        .filter(|c| names.contains(&c.name.as_str()))
+    {
+        let action = docker_ops::ensure_container(
+            node.docker(),
+            spec,
+            &EnsureOptions {
+                dry_run,
+                recreate_unhealthy: false,
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| {
+            StepError::new(
+                node.host(),
+                &format!("container {}", spec.name),
+                e.to_string(),
+            )
+        })?;
+        node.log
+            .line(&format!("container {}: {action:?}", spec.name));
         record(tally, node.host(), |r| r.count(&spec.name, &action));
         if !dry_run && !matches!(action, Action::Unchanged) {
             docker_ops::wait_running(node.docker(), &spec.name, Duration::from_secs(3), wait)
                 .await
-                .map_err(|e| StepError::new(node.host(), &format!("container {}", spec.name), e.to_string()))?;
+                .map_err(|e| {
+                    StepError::new(
+                        node.host(),
+                        &format!("container {}", spec.name),
+                        e.to_string(),
+                    )
+                })?;
         }
     }
     Ok(())
 }
 
-async fn ensure_images(node: &Node, bundle: Option<&PathBuf>, dry_run: bool, tally: &Mutex<Tally>) -> Result<(), StepError> {
-    let mut needed: Vec<String> = node.artifacts.containers.iter().map(|c| c.image.clone()).collect();
+async fn ensure_images(
+    node: &Node,
+    bundle: Option<&PathBuf>,
+    dry_run: bool,
+    tally: &Mutex<Tally>,
+) -> Result<(), StepError> {
+    let mut needed: Vec<String> = node
+        .artifacts
+        .containers
+        .iter()
+        .map(|c| c.image.clone())
+        .collect();
     needed.sort();
     needed.dedup();
     let mut missing = Vec::new();
@@ -90,12 +139,19 @@ async fn ensure_images(node: &Node, bundle: Option<&PathBuf>, dry_run: bool, tal
         return Ok(());
     }
     if let Some(path) = bundle {
-        let file = tokio::fs::File::open(path)
-            .await
-            .map_err(|e| StepError::new(node.host(), "images", format!("cannot open the image bundle {}: {e}", path.display())))?;
+        let file = tokio::fs::File::open(path).await.map_err(|e| {
+            StepError::new(
+                node.host(),
+                "images",
+                format!("cannot open the image bundle {}: {e}", path.display()),
+            )
+        })?;
         let stream = tokio_util_stream(file);
-        let loaded = docker_ops::load_images(node.docker(), stream).await.map_err(|e| StepError::new(node.host(), "images: load bundle", e.to_string()))?;
-        node.log.line(&format!("loaded from bundle: {}", loaded.join(", ")));
+        let loaded = docker_ops::load_images(node.docker(), stream)
+            .await
+            .map_err(|e| StepError::new(node.host(), "images: load bundle", e.to_string()))?;
+        node.log
+            .line(&format!("loaded from bundle: {}", loaded.join(", ")));
     }
     for img in &missing {
         docker_ops::ensure_image(node.docker(), img, Duration::from_secs(600))
@@ -106,7 +162,9 @@ async fn ensure_images(node: &Node, bundle: Option<&PathBuf>, dry_run: bool, tal
 }
 
 /// A file as a stream of chunks (for streaming an image bundle into a node's engine).
-fn tokio_util_stream(file: tokio::fs::File) -> impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + 'static {
+fn tokio_util_stream(
+    file: tokio::fs::File,
+) -> impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + 'static {
     futures_util::stream::unfold(file, |mut f| async move {
         use tokio::io::AsyncReadExt;
         let mut buf = vec![0u8; 1 << 20];
@@ -122,9 +180,23 @@ fn tokio_util_stream(file: tokio::fs::File) -> impl futures_util::Stream<Item = 
 }
 
 fn admin_client(cluster: &Cluster, pki: &Pki, server: &str) -> Result<KubeClient, StepError> {
-    let (cert, key) = pki.client_credential(&KubeconfigUser::Admin).map_err(|e| StepError::new("control host", "admin credential", e.to_string()))?;
-    KubeClient::new(server, pki.ca_cert_pem(), &cert, &key, Duration::from_secs(10))
-        .map_err(|e| StepError::new("control host", &format!("API client for {}", cluster.api_url()), e.to_string()))
+    let (cert, key) = pki
+        .client_credential(&KubeconfigUser::Admin)
+        .map_err(|e| StepError::new("control host", "admin credential", e.to_string()))?;
+    KubeClient::new(
+        server,
+        pki.ca_cert_pem(),
+        &cert,
+        &key,
+        Duration::from_secs(10),
+    )
+    .map_err(|e| {
+        StepError::new(
+            "control host",
+            &format!("API client for {}", cluster.api_url()),
+            e.to_string(),
+        )
+    })
 }
 
 async fn wait_ready(client: &KubeClient, host: &str, wait: Duration) -> Result<(), StepError> {
@@ -154,44 +226,80 @@ pub async fn deploy(cluster: &Cluster, opts: &DeployOptions) -> Result<Report, R
 
     // Work that does not depend on a node is done once: PKI, rendering, manifests.
     progress("rendering certificates, files and container specs");
-    let pki = match Pki::load_or_create(&state_dir.join("pki"), &render_node::pki_request(cluster, time::OffsetDateTime::now_utc())) {
+    let pki = match Pki::load_or_create(
+        &state_dir.join("pki"),
+        &render_node::pki_request(cluster, time::OffsetDateTime::now_utc()),
+    ) {
         Ok(p) => p,
-        Err(e) => return Err(report.fail("pki", vec![StepError::new("control host", "pki", e.to_string())])),
+        Err(e) => {
+            return Err(report.fail(
+                "pki",
+                vec![StepError::new("control host", "pki", e.to_string())],
+            ));
+        }
     };
     let mut rendered = Vec::new();
     for m in &cluster.machines {
         match render_node::render_node(cluster, &pki, m) {
             Ok(a) => rendered.push((m.clone(), a)),
-            Err(e) => return Err(report.fail("render", vec![StepError::new(&m.hostname, "render", e.to_string())])),
+            Err(e) => {
+                return Err(report.fail(
+                    "render",
+                    vec![StepError::new(&m.hostname, "render", e.to_string())],
+                ));
+            }
         }
     }
     let manifests = match render_cluster::manifests(cluster) {
         Ok(m) => m,
-        Err(e) => return Err(report.fail("render", vec![StepError::new("control host", "add-on manifests", e.to_string())])),
+        Err(e) => {
+            return Err(report.fail(
+                "render",
+                vec![StepError::new(
+                    "control host",
+                    "add-on manifests",
+                    e.to_string(),
+                )],
+            ));
+        }
     };
 
     progress(&format!("connecting to {} nodes", rendered.len()));
     let known = KnownHosts::in_config_dir(&cluster.config_dir);
     let (policy, copts, parallel) = (opts.host_keys, opts.connect.clone(), opts.parallel);
     let rd = run_dir.clone();
-    let connected = blocking(move || fleet::connect(&rendered, &known, policy, &copts, parallel, &rd)).await;
+    let connected =
+        blocking(move || fleet::connect(&rendered, &known, policy, &copts, parallel, &rd)).await;
     let nodes = match connected {
         Ok(n) => n,
         Err(errs) => return Err(report.fail("connect", errs)),
     };
     let all: Vec<&Node> = nodes.iter().collect();
-    let masters: Vec<&Node> = nodes.iter().filter(|n| n.machine.role == Role::Master).collect();
+    let masters: Vec<&Node> = nodes
+        .iter()
+        .filter(|n| n.machine.role == Role::Master)
+        .collect();
     let tally = Mutex::new(Tally::default());
 
     progress("preflight checks");
-    let pre = fan_out(&all, parallel, |n| async move { super::preflight::check(cluster, n).await.map_err(|mut e| e.remove(0)) }).await;
+    let pre = fan_out(&all, parallel, |n| async move {
+        super::preflight::check(cluster, n)
+            .await
+            .map_err(|mut e| e.remove(0))
+    })
+    .await;
     match phase_result("preflight", pre) {
         Ok(warns) => report.warnings.extend(warns.into_iter().flatten()),
         Err((p, e)) => return Err(report.fail(&p, e)),
     }
 
     progress("certificates and configuration files");
-    let files = fan_out(&all, parallel, |n| async move { super::sync_files::sync(n, opts.dry_run).await.map(|c| (n.host().to_string(), c)) }).await;
+    let files = fan_out(&all, parallel, |n| async move {
+        super::sync_files::sync(n, opts.dry_run)
+            .await
+            .map(|c| (n.host().to_string(), c))
+    })
+    .await;
     match phase_result("files", files) {
         Ok(v) => {
             for (h, changed) in v {
@@ -203,14 +311,20 @@ pub async fn deploy(cluster: &Cluster, opts: &DeployOptions) -> Result<Report, R
 
     progress("container images");
     let bundle = opts.images.as_ref();
-    let imgs = fan_out(&all, parallel, |n| ensure_images(n, bundle, opts.dry_run, &tally)).await;
+    let imgs = fan_out(&all, parallel, |n| {
+        ensure_images(n, bundle, opts.dry_run, &tally)
+    })
+    .await;
     if let Err((p, e)) = phase_result("images", imgs) {
         return Err(report.fail(&p, e));
     }
 
     let wait = opts.wait;
     progress("etcd");
-    let r = fan_out(&masters, parallel, |n| ensure_named(n, &["etcd"], &tally, opts.dry_run, wait)).await;
+    let r = fan_out(&masters, parallel, |n| {
+        ensure_named(n, &["etcd"], &tally, opts.dry_run, wait)
+    })
+    .await;
     if let Err((p, e)) = phase_result("etcd", r) {
         return Err(report.fail(&p, e));
     }
@@ -219,9 +333,19 @@ pub async fn deploy(cluster: &Cluster, opts: &DeployOptions) -> Result<Report, R
         let endpoints: Vec<String> = cluster.masters().map(etcd::client_url).collect();
         let cred = match etcd_credentials(&pki, &nodes) {
             Some(c) => c,
-            None => return Err(report.fail("etcd-health", vec![StepError::new("control host", "etcd credentials", "no master files rendered")])),
+            None => {
+                return Err(report.fail(
+                    "etcd-health",
+                    vec![StepError::new(
+                        "control host",
+                        "etcd credentials",
+                        "no master files rendered",
+                    )],
+                ));
+            }
         };
-        match crate::etcd::wait_healthy(&endpoints, &cred, wait.max(Duration::from_secs(60))).await {
+        match crate::etcd::wait_healthy(&endpoints, &cred, wait.max(Duration::from_secs(60))).await
+        {
             Ok(h) => report.etcd = Some(h),
             Err(h) => {
                 let msg = format!("etcd is not healthy after {:?}: {}", wait, h.problems());
@@ -234,7 +358,10 @@ pub async fn deploy(cluster: &Cluster, opts: &DeployOptions) -> Result<Report, R
     }
 
     progress("kube-apiserver");
-    let r = fan_out(&masters, parallel, |n| ensure_named(n, &["kube-apiserver"], &tally, opts.dry_run, wait)).await;
+    let r = fan_out(&masters, parallel, |n| {
+        ensure_named(n, &["kube-apiserver"], &tally, opts.dry_run, wait)
+    })
+    .await;
     if let Err((p, e)) = phase_result("apiserver", r) {
         return Err(report.fail(&p, e));
     }
@@ -242,7 +369,10 @@ pub async fn deploy(cluster: &Cluster, opts: &DeployOptions) -> Result<Report, R
         let r = fan_out(&masters, parallel, |n| {
             let pki = &pki;
             async move {
-                let url = format!("https://{}", paths::host_port(n.machine.hostip, cluster.kubernetes.api_port));
+                let url = format!(
+                    "https://{}",
+                    paths::host_port(n.machine.hostip, cluster.kubernetes.api_port)
+                );
                 let c = admin_client(cluster, pki, &url)?;
                 wait_ready(&c, n.host(), wait).await
             }
@@ -254,20 +384,44 @@ pub async fn deploy(cluster: &Cluster, opts: &DeployOptions) -> Result<Report, R
     }
 
     progress("API load balancers");
-    let lbs = [crate::components::load_balancers::LOCAL_LB, crate::components::load_balancers::PROXY_LB];
-    let r = fan_out(&all, parallel, |n| ensure_named(n, &lbs, &tally, opts.dry_run, wait)).await;
+    let lbs = [
+        crate::components::load_balancers::LOCAL_LB,
+        crate::components::load_balancers::PROXY_LB,
+    ];
+    let r = fan_out(&all, parallel, |n| {
+        ensure_named(n, &lbs, &tally, opts.dry_run, wait)
+    })
+    .await;
     if let Err((p, e)) = phase_result("load-balancers", r) {
         return Err(report.fail(&p, e));
     }
 
     progress("kube-controller-manager and kube-scheduler");
-    let r = fan_out(&masters, parallel, |n| ensure_named(n, &["kube-controller-manager", "kube-scheduler"], &tally, opts.dry_run, wait)).await;
+    let r = fan_out(&masters, parallel, |n| {
+        ensure_named(
+            n,
+            &["kube-controller-manager", "kube-scheduler"],
+            &tally,
+            opts.dry_run,
+            wait,
+        )
+    })
+    .await;
     if let Err((p, e)) = phase_result("control-plane", r) {
         return Err(report.fail(&p, e));
     }
 
     progress("cri-dockerd, kubelet and kube-proxy");
-    let r = fan_out(&all, parallel, |n| ensure_named(n, &["cri-dockerd", "kubelet", "kube-proxy"], &tally, opts.dry_run, wait)).await;
+    let r = fan_out(&all, parallel, |n| {
+        ensure_named(
+            n,
+            &["cri-dockerd", "kubelet", "kube-proxy"],
+            &tally,
+            opts.dry_run,
+            wait,
+        )
+    })
+    .await;
     if let Err((p, e)) = phase_result("node-agents", r) {
         return Err(report.fail(&p, e));
     }
@@ -279,12 +433,29 @@ pub async fn deploy(cluster: &Cluster, opts: &DeployOptions) -> Result<Report, R
             Err(e) => return Err(report.fail("addons", vec![e])),
         };
         if let Err(e) = wait_ready(&api, &cluster.api_url(), wait).await {
-            return Err(report.fail("addons", vec![e.hint("check the load balancer or the proxy node in front of the apiservers")]));
+            return Err(report.fail(
+                "addons",
+                vec![
+                    e.hint("check the load balancer or the proxy node in front of the apiservers"),
+                ],
+            ));
         }
         for m in &manifests {
-            match api.apply_manifest(&m.file_name, &m.content, "k8s-manage").await {
+            match api
+                .apply_manifest(&m.file_name, &m.content, "k8s-manage")
+                .await
+            {
                 Ok(applied) => report.applied += applied.len(),
-                Err(e) => return Err(report.fail("addons", vec![StepError::new("cluster", &format!("apply {}", m.file_name), e.to_string())])),
+                Err(e) => {
+                    return Err(report.fail(
+                        "addons",
+                        vec![StepError::new(
+                            "cluster",
+                            &format!("apply {}", m.file_name),
+                            e.to_string(),
+                        )],
+                    ));
+                }
             }
         }
 
@@ -297,7 +468,16 @@ pub async fn deploy(cluster: &Cluster, opts: &DeployOptions) -> Result<Report, R
         }
         let kubelet_client = match kubelet_client_credential(&nodes) {
             Some(c) => c,
-            None => return Err(report.fail("verify", vec![StepError::new("control host", "kubelet client credential", "no master files rendered")])),
+            None => {
+                return Err(report.fail(
+                    "verify",
+                    vec![StepError::new(
+                        "control host",
+                        "kubelet client credential",
+                        "no master files rendered",
+                    )],
+                ));
+            }
         };
         let (ca, kc) = (pki.ca_cert_pem().to_string(), &kubelet_client);
         let ca = &ca;
@@ -327,13 +507,26 @@ pub async fn deploy(cluster: &Cluster, opts: &DeployOptions) -> Result<Report, R
 
 fn kubelet_client_credential(nodes: &[Node]) -> Option<(String, String)> {
     let master = nodes.iter().find(|n| n.machine.role == Role::Master)?;
-    let f = |p: &str| master.artifacts.file(&paths::pki(p)).map(|f| f.contents.clone());
-    Some((f("apiserver-kubelet-client.crt")?, f("apiserver-kubelet-client.key")?))
+    let f = |p: &str| {
+        master
+            .artifacts
+            .file(&paths::pki(p))
+            .map(|f| f.contents.clone())
+    };
+    Some((
+        f("apiserver-kubelet-client.crt")?,
+        f("apiserver-kubelet-client.key")?,
+    ))
 }
 
 fn etcd_credentials(pki: &Pki, nodes: &[Node]) -> Option<crate::etcd::EtcdCredentials> {
     let master = nodes.iter().find(|n| n.machine.role == Role::Master)?;
-    let f = |p: &str| master.artifacts.file(&paths::pki(p)).map(|f| f.contents.clone());
+    let f = |p: &str| {
+        master
+            .artifacts
+            .file(&paths::pki(p))
+            .map(|f| f.contents.clone())
+    };
     let _ = pki;
     Some(crate::etcd::EtcdCredentials {
         ca_pem: f("etcd/ca.crt")?,

@@ -4,7 +4,9 @@
 use super::logs::NodeLog;
 use crate::model::Machine;
 use crate::render::node::NodeArtifacts;
-use crate::ssh::{ConnectOptions, DockerTunnel, HostKeyPolicy, KnownHosts, Session, SshError, Target};
+use crate::ssh::{
+    ConnectOptions, DockerTunnel, HostKeyPolicy, KnownHosts, Session, SshError, Target,
+};
 use std::future::Future;
 use std::sync::Arc;
 
@@ -30,7 +32,12 @@ impl std::fmt::Display for StepError {
 
 impl StepError {
     pub fn new(host: &str, step: &str, message: impl Into<String>) -> StepError {
-        StepError { host: host.into(), step: step.into(), message: message.into(), hint: None }
+        StepError {
+            host: host.into(),
+            step: step.into(),
+            message: message.into(),
+            hint: None,
+        }
     }
     pub fn hint(mut self, h: impl Into<String>) -> StepError {
         self.hint = Some(h.into());
@@ -69,7 +76,10 @@ pub fn connect(
     parallel: usize,
     run_dir: &std::path::Path,
 ) -> Result<Vec<Node>, Vec<StepError>> {
-    let targets: Vec<Target> = machines.iter().map(|(m, _)| Target::from_machine(m)).collect();
+    let targets: Vec<Target> = machines
+        .iter()
+        .map(|(m, _)| Target::from_machine(m))
+        .collect();
     let results = crate::ssh::connect_all(&targets, known, policy, opts, parallel);
     let mut errors = Vec::new();
     let mut sessions = Vec::new();
@@ -97,30 +107,56 @@ pub fn connect(
         match h.join() {
             Ok((m, a, s, Ok(t))) => {
                 let log = Arc::new(NodeLog::open(run_dir, &m.hostname));
-                log.line(&format!("connected to {} ({}), host key {}", m.hostname, m.hostip, s.host_key_fingerprint()));
-                nodes.push(Node { machine: m, artifacts: a, session: Arc::new(s), docker: Arc::new(t), log });
+                log.line(&format!(
+                    "connected to {} ({}), host key {}",
+                    m.hostname,
+                    m.hostip,
+                    s.host_key_fingerprint()
+                ));
+                nodes.push(Node {
+                    machine: m,
+                    artifacts: a,
+                    session: Arc::new(s),
+                    docker: Arc::new(t),
+                    log,
+                });
             }
-            Ok((m, _, _, Err(e))) => errors.push(StepError::from_ssh(&m.hostname, "docker API over SSH", &e)),
-            Err(_) => errors.push(StepError::new("?", "docker API over SSH", "a connection thread panicked")),
+            Ok((m, _, _, Err(e))) => {
+                errors.push(StepError::from_ssh(&m.hostname, "docker API over SSH", &e))
+            }
+            Err(_) => errors.push(StepError::new(
+                "?",
+                "docker API over SSH",
+                "a connection thread panicked",
+            )),
         }
     }
-    if errors.is_empty() { Ok(nodes) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(nodes)
+    } else {
+        Err(errors)
+    }
 }
 
 /// Run `f` on every node in `nodes` with at most `parallel` at once; all results, in order.
-pub async fn fan_out<'a, T, F, Fut>(nodes: &[&'a Node], parallel: usize, f: F) -> Vec<Result<T, StepError>>
+pub async fn fan_out<'a, T, F, Fut>(
+    nodes: &[&'a Node],
+    parallel: usize,
+    f: F,
+) -> Vec<Result<T, StepError>>
 where
     F: Fn(&'a Node) -> Fut,
     Fut: Future<Output = Result<T, StepError>> + 'a,
 {
     use futures_util::stream::{self, StreamExt};
-    let mut indexed: Vec<(usize, Result<T, StepError>)> = stream::iter(nodes.iter().enumerate().map(|(i, n)| {
-        let fut = f(n);
-        async move { (i, fut.await) }
-    }))
-    .buffer_unordered(parallel.max(1))
-    .collect()
-    .await;
+    let mut indexed: Vec<(usize, Result<T, StepError>)> =
+        stream::iter(nodes.iter().enumerate().map(|(i, n)| {
+            let fut = f(n);
+            async move { (i, fut.await) }
+        }))
+        .buffer_unordered(parallel.max(1))
+        .collect()
+        .await;
     indexed.sort_by_key(|(i, _)| *i);
     indexed.into_iter().map(|(_, r)| r).collect()
 }

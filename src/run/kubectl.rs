@@ -12,11 +12,15 @@ pub enum Source {
     /// Use the kubectl already on PATH (or install the system package when there is none).
     System,
     Path(PathBuf),
-    Url { url: String, sha256: Option<String> },
+    Url {
+        url: String,
+        sha256: Option<String>,
+    },
 }
 
 fn install_to(bytes: &[u8], dest: &Path) -> Result<(), String> {
-    crate::render::write::write_file(dest, bytes, 0o755).map_err(|e| format!("cannot write {}: {e}", dest.display()))
+    crate::render::write::write_file(dest, bytes, 0o755)
+        .map_err(|e| format!("cannot write {}: {e}", dest.display()))
 }
 
 /// Install kubectl; returns the path of the binary to use.
@@ -28,22 +32,37 @@ pub async fn install(source: &Source, dest: &Path) -> Result<PathBuf, String> {
             Ok(dest.to_path_buf())
         }
         Source::Url { url, sha256 } => {
-            let resp = reqwest::get(url).await.map_err(|e| format!("cannot download {url}: {e}"))?;
+            let resp = reqwest::get(url)
+                .await
+                .map_err(|e| format!("cannot download {url}: {e}"))?;
             if !resp.status().is_success() {
                 return Err(format!("cannot download {url}: HTTP {}", resp.status()));
             }
-            let b = resp.bytes().await.map_err(|e| format!("cannot download {url}: {e}"))?;
+            let b = resp
+                .bytes()
+                .await
+                .map_err(|e| format!("cannot download {url}: {e}"))?;
             let got = super::sync_files::sha256_hex(&b);
             match sha256 {
-                Some(want) if want.to_lowercase() != got => return Err(format!("{url}: sha256 {got} does not match the expected {want}")),
-                None => return Err(format!("refusing to install a download without a checksum: pass --sha256 (the file's is {got})")),
+                Some(want) if want.to_lowercase() != got => {
+                    return Err(format!(
+                        "{url}: sha256 {got} does not match the expected {want}"
+                    ));
+                }
+                None => {
+                    return Err(format!(
+                        "refusing to install a download without a checksum: pass --sha256 (the file's is {got})"
+                    ));
+                }
                 _ => {}
             }
             install_to(&b, dest)?;
             Ok(dest.to_path_buf())
         }
         Source::System => {
-            if let Ok(out) = Command::new("sh").args(["-c", "command -v kubectl"]).output()
+            if let Ok(out) = Command::new("sh")
+                .args(["-c", "command -v kubectl"])
+                .output()
                 && out.status.success()
             {
                 return Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
@@ -62,7 +81,10 @@ pub async fn install(source: &Source, dest: &Path) -> Result<PathBuf, String> {
 }
 
 fn upsert(list: &mut Vec<Value>, name: &str, entry: Value) {
-    match list.iter_mut().find(|e| e.get("name").and_then(Value::as_str) == Some(name)) {
+    match list
+        .iter_mut()
+        .find(|e| e.get("name").and_then(Value::as_str) == Some(name))
+    {
         Some(slot) => *slot = entry,
         None => list.push(entry),
     }
@@ -75,21 +97,33 @@ pub fn merge(existing: &str, admin: &str) -> Result<String, String> {
     let mut base: Value = if existing.trim().is_empty() {
         json!({"apiVersion": "v1", "kind": "Config", "clusters": [], "users": [], "contexts": []})
     } else {
-        serde_saphyr::from_str(existing).map_err(|e| format!("the existing kubeconfig is not valid YAML: {e}"))?
+        serde_saphyr::from_str(existing)
+            .map_err(|e| format!("the existing kubeconfig is not valid YAML: {e}"))?
     };
     let add: Value = serde_saphyr::from_str(admin).map_err(|e| format!("admin kubeconfig: {e}"))?;
     for key in ["clusters", "users", "contexts"] {
         if !base.get(key).is_some_and(Value::is_array) {
             base[key] = json!([]);
         }
-        let entries = add.get(key).and_then(Value::as_array).cloned().unwrap_or_default();
+        let entries = add
+            .get(key)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         let list = base[key].as_array_mut().ok_or("kubeconfig lists")?;
         for e in entries {
-            let name = e.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
+            let name = e
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
             upsert(list, &name, e);
         }
     }
-    let has_current = base.get("current-context").and_then(Value::as_str).is_some_and(|s| !s.is_empty());
+    let has_current = base
+        .get("current-context")
+        .and_then(Value::as_str)
+        .is_some_and(|s| !s.is_empty());
     if !has_current && let Some(c) = add.get("current-context") {
         base["current-context"] = c.clone();
     }
@@ -99,7 +133,9 @@ pub fn merge(existing: &str, admin: &str) -> Result<String, String> {
 /// The context name inside an admin kubeconfig.
 pub fn context_name(admin: &str) -> Option<String> {
     let v: Value = serde_saphyr::from_str(admin).ok()?;
-    v.get("current-context").and_then(Value::as_str).map(str::to_string)
+    v.get("current-context")
+        .and_then(Value::as_str)
+        .map(str::to_string)
 }
 
 /// `kubectl --kubeconfig K --context C get --raw /readyz`.
@@ -107,13 +143,23 @@ pub fn check_readyz(kubectl: &Path, kubeconfig: &Path, context: &str) -> Result<
     let out = Command::new(kubectl)
         .arg("--kubeconfig")
         .arg(kubeconfig)
-        .args(["--context", context, "get", "--raw", "/readyz", "--request-timeout=10s"])
+        .args([
+            "--context",
+            context,
+            "get",
+            "--raw",
+            "/readyz",
+            "--request-timeout=10s",
+        ])
         .output()
         .map_err(|e| format!("cannot run {}: {e}", kubectl.display()))?;
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
     } else {
-        Err(format!("kubectl get --raw /readyz failed: {}", String::from_utf8_lossy(&out.stderr).trim()))
+        Err(format!(
+            "kubectl get --raw /readyz failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
     }
 }
 

@@ -14,8 +14,13 @@ pub struct NodeLog {
 impl NodeLog {
     pub fn open(run_dir: &Path, host: &str) -> NodeLog {
         let path = run_dir.join(format!("{host}.log"));
-        let file = std::fs::create_dir_all(run_dir).ok().and_then(|_| std::fs::File::create(&path).ok());
-        NodeLog { file: Mutex::new(file), path }
+        let file = std::fs::create_dir_all(run_dir)
+            .ok()
+            .and_then(|_| std::fs::File::create(&path).ok());
+        NodeLog {
+            file: Mutex::new(file),
+            path,
+        }
     }
 
     pub fn line(&self, s: &str) {

@@ -25,7 +25,9 @@ cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk '$4==\"0A\"{print \"listen=\"
 pub fn parse_facts(out: &str) -> Facts {
     let mut f = Facts::default();
     for line in out.lines() {
-        let Some((k, v)) = line.split_once('=') else { continue };
+        let Some((k, v)) = line.split_once('=') else {
+            continue;
+        };
         match k {
             "swap" => f.swap_devices = v.trim().parse().unwrap_or(0),
             "epoch" => f.epoch = v.trim().parse().unwrap_or(0),
@@ -34,7 +36,11 @@ pub fn parse_facts(out: &str) -> Facts {
                 f.modules.insert(v.trim().to_string());
             }
             "listen" => {
-                if let Some(port) = v.rsplit(':').next().and_then(|p| u16::from_str_radix(p, 16).ok()) {
+                if let Some(port) = v
+                    .rsplit(':')
+                    .next()
+                    .and_then(|p| u16::from_str_radix(p, 16).ok())
+                {
                     f.listening.insert(port);
                 }
             }
@@ -76,14 +82,25 @@ pub async fn check(cluster: &Cluster, node: &Node) -> Result<Vec<String>, Vec<St
     match node.docker().info().await {
         Ok(info) => {
             let version = info.server_version.clone().unwrap_or_default();
-            let major_minor: Vec<u32> = version.split(['.', '-', '+']).take(2).filter_map(|x| x.parse().ok()).collect();
+            let major_minor: Vec<u32> = version
+                .split(['.', '-', '+'])
+                .take(2)
+                .filter_map(|x| x.parse().ok())
+                .collect();
             if major_minor.len() == 2 && (major_minor[0], major_minor[1]) < (20, 10) {
                 errors.push(
-                    StepError::new(&host, "preflight: Docker version", format!("Docker {version} is too old"))
-                        .hint("install Docker 20.10 or newer (Debian: apt-get install docker.io)"),
+                    StepError::new(
+                        &host,
+                        "preflight: Docker version",
+                        format!("Docker {version} is too old"),
+                    )
+                    .hint("install Docker 20.10 or newer (Debian: apt-get install docker.io)"),
                 );
             }
-            let driver = info.cgroup_driver.map(|d| format!("{d:?}").to_lowercase()).unwrap_or_default();
+            let driver = info
+                .cgroup_driver
+                .map(|d| format!("{d:?}").to_lowercase())
+                .unwrap_or_default();
             let want = &cluster.kubernetes.cgroup_driver;
             if !driver.is_empty() && !driver.contains(want.as_str()) {
                 errors.push(
@@ -92,36 +109,70 @@ pub async fn check(cluster: &Cluster, node: &Node) -> Result<Vec<String>, Vec<St
                 );
             }
         }
-        Err(e) => errors.push(StepError::new(&host, "preflight: Docker engine", format!("the Docker API does not answer: {e}")).hint("start Docker (systemctl start docker)")),
+        Err(e) => errors.push(
+            StepError::new(
+                &host,
+                "preflight: Docker engine",
+                format!("the Docker API does not answer: {e}"),
+            )
+            .hint("start Docker (systemctl start docker)"),
+        ),
     }
 
     if facts.swap_devices > 0 {
         errors.push(
-            StepError::new(&host, "preflight: swap", format!("{} swap device(s) active; the kubelet refuses to run with swap", facts.swap_devices))
-                .hint("run `swapoff -a` and remove swap entries from /etc/fstab"),
+            StepError::new(
+                &host,
+                "preflight: swap",
+                format!(
+                    "{} swap device(s) active; the kubelet refuses to run with swap",
+                    facts.swap_devices
+                ),
+            )
+            .hint("run `swapoff -a` and remove swap entries from /etc/fstab"),
         );
     }
     let local = time::OffsetDateTime::now_utc().unix_timestamp();
     if facts.epoch != 0 && (facts.epoch - local).abs() > 30 {
         errors.push(
-            StepError::new(&host, "preflight: clock", format!("the clock is {} s off the control host's", facts.epoch - local))
-                .hint("synchronise clocks (chrony or systemd-timesyncd): certificates and etcd need it"),
+            StepError::new(
+                &host,
+                "preflight: clock",
+                format!(
+                    "the clock is {} s off the control host's",
+                    facts.epoch - local
+                ),
+            )
+            .hint(
+                "synchronise clocks (chrony or systemd-timesyncd): certificates and etcd need it",
+            ),
         );
     }
     if facts.free_kib > 0 && facts.free_kib < 2 * 1024 * 1024 {
         errors.push(
-            StepError::new(&host, "preflight: disk", format!("only {} MiB free under /var/lib", facts.free_kib / 1024))
-                .hint("free at least 2 GiB under /var/lib (images, etcd data, logs)"),
+            StepError::new(
+                &host,
+                "preflight: disk",
+                format!("only {} MiB free under /var/lib", facts.free_kib / 1024),
+            )
+            .hint("free at least 2 GiB under /var/lib (images, etcd data, logs)"),
         );
     }
     for m in ["br_netfilter", "overlay"] {
         if !facts.modules.contains(m) {
-            warnings.push(format!("{host}: kernel module {m} is not loaded (pod networking may need it: modprobe {m})"));
+            warnings.push(format!(
+                "{host}: kernel module {m} is not loaded (pod networking may need it: modprobe {m})"
+            ));
         }
     }
 
     // Ports: needed ports must be free unless our own container already holds them.
-    let ours: BTreeSet<String> = match crate::executor::docker_ops::list_managed(node.docker(), &cluster.kubernetes.cluster_name).await {
+    let ours: BTreeSet<String> = match crate::executor::docker_ops::list_managed(
+        node.docker(),
+        &cluster.kubernetes.cluster_name,
+    )
+    .await
+    {
         Ok(list) => list.into_iter().map(|c| c.name).collect(),
         Err(_) => BTreeSet::new(),
     };
@@ -143,7 +194,11 @@ pub async fn check(cluster: &Cluster, node: &Node) -> Result<Vec<String>, Vec<St
         );
     }
     let _ = Role::Master;
-    if errors.is_empty() { Ok(warnings) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(warnings)
+    } else {
+        Err(errors)
+    }
 }
 
 #[cfg(test)]
@@ -152,7 +207,9 @@ mod tests {
 
     #[test]
     fn parses_probe_output() {
-        let f = parse_facts("swap=0\nepoch=1700000000\nfree=9000000\nmodule=overlay\nlisten=00000000:0016\nlisten=0100007F:1A2C\n");
+        let f = parse_facts(
+            "swap=0\nepoch=1700000000\nfree=9000000\nmodule=overlay\nlisten=00000000:0016\nlisten=0100007F:1A2C\n",
+        );
         assert_eq!(f.swap_devices, 0);
         assert!(f.listening.contains(&22) && f.listening.contains(&6700));
         assert!(f.modules.contains("overlay") && !f.modules.contains("br_netfilter"));

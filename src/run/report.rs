@@ -80,13 +80,19 @@ impl Report {
     }
 
     pub fn replaced_total(&self) -> usize {
-        self.nodes.iter().map(|n| n.replaced.len() + n.created.len()).sum()
+        self.nodes
+            .iter()
+            .map(|n| n.replaced.len() + n.created.len())
+            .sum()
     }
 
     pub fn render_text(&self) -> String {
         let mut s = String::new();
         if !self.nodes.is_empty() {
-            s.push_str(&format!("{:<16} {:<7} {:>7} {:>8} {:>9} {:>6}  {}\n", "NODE", "ROLE", "CREATED", "REPLACED", "UNCHANGED", "FILES", "RESULT"));
+            s.push_str(&format!(
+                "{:<16} {:<7} {:>7} {:>8} {:>9} {:>6}  {}\n",
+                "NODE", "ROLE", "CREATED", "REPLACED", "UNCHANGED", "FILES", "RESULT"
+            ));
             for n in &self.nodes {
                 s.push_str(&format!(
                     "{:<16} {:<7} {:>7} {:>8} {:>9} {:>6}  {}\n",
@@ -104,8 +110,15 @@ impl Report {
             s.push_str(&format!("warning: {w}\n"));
         }
         if self.ok {
-            let what = if self.dry_run { "dry run: nothing was changed" } else { "done" };
-            s.push_str(&format!("{} of cluster {}: {what} in {:.1}s\n", self.action, self.cluster, self.seconds));
+            let what = if self.dry_run {
+                "dry run: nothing was changed"
+            } else {
+                "done"
+            };
+            s.push_str(&format!(
+                "{} of cluster {}: {what} in {:.1}s\n",
+                self.action, self.cluster, self.seconds
+            ));
             if let Some(k) = &self.admin_kubeconfig {
                 s.push_str(&format!("admin kubeconfig: {k}\n"));
             }

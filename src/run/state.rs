@@ -34,7 +34,9 @@ pub fn write(cluster: &Cluster, pki: &Pki, nodes: &[Node]) -> Result<(), String>
         cluster: cluster.kubernetes.cluster_name.clone(),
         kubernetes_version: cluster.kubernetes.version.to_string(),
         api: cluster.api_url(),
-        written_at: t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+        written_at: t
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
         nodes: nodes
             .iter()
             .map(|n| {
@@ -42,16 +44,42 @@ pub fn write(cluster: &Cluster, pki: &Pki, nodes: &[Node]) -> Result<(), String>
                     .artifacts
                     .containers
                     .iter()
-                    .map(|c| (c.name.clone(), c.labels.get(crate::components::spec::LABEL_SPEC_HASH).cloned().unwrap_or_default()))
+                    .map(|c| {
+                        (
+                            c.name.clone(),
+                            c.labels
+                                .get(crate::components::spec::LABEL_SPEC_HASH)
+                                .cloned()
+                                .unwrap_or_default(),
+                        )
+                    })
                     .collect();
-                (n.host().to_string(), NodeState { address: n.machine.hostip.to_string(), role: n.machine.role.to_string(), containers })
+                (
+                    n.host().to_string(),
+                    NodeState {
+                        address: n.machine.hostip.to_string(),
+                        role: n.machine.role.to_string(),
+                        containers,
+                    },
+                )
             })
             .collect(),
     };
     let json = serde_json::to_vec_pretty(&state).map_err(|e| e.to_string())?;
-    crate::render::write::write_file(&dir.join("state.json"), &json, 0o600).map_err(|e| format!("cannot write {}: {e}", dir.join("state.json").display()))?;
-    let (cert, key) = pki.client_credential(&KubeconfigUser::Admin).map_err(|e| e.to_string())?;
-    let kc = render_kubeconfig(&cluster.kubernetes.cluster_name, &cluster.api_url(), pki.ca_cert_pem(), &cert, &key, "kubernetes-admin");
+    crate::render::write::write_file(&dir.join("state.json"), &json, 0o600)
+        .map_err(|e| format!("cannot write {}: {e}", dir.join("state.json").display()))?;
+    let (cert, key) = pki
+        .client_credential(&KubeconfigUser::Admin)
+        .map_err(|e| e.to_string())?;
+    let kc = render_kubeconfig(
+        &cluster.kubernetes.cluster_name,
+        &cluster.api_url(),
+        pki.ca_cert_pem(),
+        &cert,
+        &key,
+        "kubernetes-admin",
+    );
     let p = admin_kubeconfig_path(cluster);
-    crate::render::write::write_file(&p, kc.as_bytes(), 0o600).map_err(|e| format!("cannot write {}: {e}", p.display()))
+    crate::render::write::write_file(&p, kc.as_bytes(), 0o600)
+        .map_err(|e| format!("cannot write {}: {e}", p.display()))
 }
