@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DIR="${1:-sandbox-cfg}"
 bash scripts/setup.sh
-cargo build --release
+# k8s-manage, and the test-only stand-ins the sandbox packages into images
+cargo build --release -p k8s-manage -p k8s-standin
 bin=target/release/k8s-manage
 if ! $bin sandbox status >/dev/null 2>&1; then
     $bin sandbox up --masters 3 --workers 2 --proxy --dir "$DIR"

@@ -11,5 +11,7 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== unit tests"
 cargo test --workspace --lib --bins
+echo "== the test-only stand-in binary the sandbox tests package into images"
+cargo build -p k8s-standin
 echo "== integration and end-to-end tests"
 cargo test --workspace --test '*'

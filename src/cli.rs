@@ -171,7 +171,7 @@ pub struct RunArgs {
 pub enum SandboxCommand {
     /// Start nodes (each with sshd and its own dockerd) and write a ready config dir.
     #[command(
-        after_help = "Example:\n  k8s-manage sandbox up --masters 3 --workers 2 --dir sandbox-cfg\n  k8s-manage validate -p sandbox-cfg\n\nNeeds a local Docker engine (and root, the first time, to build the node image with debootstrap)."
+        after_help = "Example:\n  k8s-manage sandbox up --masters 3 --workers 2 --dir sandbox-cfg\n  k8s-manage validate -p sandbox-cfg\n\nNeeds a local Docker engine (and root, the first time, to build the node and component images with debootstrap).\nEvery image the written config references (real etcd and haproxy, test-only stand-ins for the\nKubernetes components made from k8s-standin) is loaded into each node's own Docker engine."
     )]
     Up {
         #[arg(long, default_value_t = 3)]
@@ -190,6 +190,10 @@ pub enum SandboxCommand {
         /// The network's IPv4 subnet (default: the first free /24 in 172.30.0.0/16).
         #[arg(long)]
         subnet: Option<ipnet::Ipv4Net>,
+        /// The test-only `k8s-standin` binary to make the Kubernetes stand-in images from
+        /// (default: the one next to this executable; `cargo build -p k8s-standin` makes it).
+        #[arg(long, value_name = "PATH")]
+        standin: Option<PathBuf>,
     },
     /// Remove exactly what `up` made (containers, network, volumes; found by label).
     #[command(after_help = "Example:\n  k8s-manage sandbox down --name k8s-sandbox")]

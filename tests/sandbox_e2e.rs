@@ -1,5 +1,9 @@
 //! End-to-end tests of the sandbox against this machine's Docker engine (`.ci/setup-docker.sh`
 //! starts one). Traffic goes only to the sandbox nodes' addresses on this machine.
+//! One five-node sandbox serves every check of `up`: nodes, SSH, preloaded images (real
+//! etcd, test-only Kubernetes stand-ins), and the config it writes (validate, render).
+
+mod sandbox_support;
 
 use std::collections::HashSet;
 use std::io::Read;
@@ -13,6 +17,7 @@ use bollard::query_parameters::{
     ListContainersOptions, ListNetworksOptions, ListVolumesOptions, RemoveVolumeOptions,
 };
 use k8s_manage::sandbox::{self, Role, SandboxError, UpOptions, labels};
+use sandbox_support::{DownGuard, standin_binary};
 
 fn progress(message: &str) {
     eprintln!("sandbox: {message}");
@@ -69,6 +74,7 @@ async fn labelled_volume(docker: &Docker, volume: &str, sandbox: &str) {
 struct Ran {
     status: i32,
     stdout: String,
+    stderr: String,
 }
 
 /// An SSH session to a node with the given key, the host key checked against `host_key`
@@ -101,10 +107,13 @@ fn run(session: &ssh2::Session, command: &str) -> Ran {
     channel.exec(command).unwrap();
     let mut stdout = String::new();
     channel.read_to_string(&mut stdout).unwrap();
+    let mut stderr = String::new();
+    channel.stderr().read_to_string(&mut stderr).unwrap();
     channel.wait_close().unwrap();
     Ran {
         status: channel.exit_status().unwrap(),
         stdout,
+        stderr,
     }
 }
 
@@ -147,6 +156,8 @@ async fn up_five_nodes_answer_over_ssh_with_their_own_dockerd_and_down_removes_e
     let name = format!("e2e-{}", std::process::id());
     let other = format!("{name}-other");
     let dir = tempfile::tempdir().unwrap();
+    let standin = standin_binary();
+    let _guard = DownGuard(name.clone());
     let docker = sandbox::connect_engine()
         .await
         .expect("a Docker engine answers");
@@ -162,9 +173,16 @@ async fn up_five_nodes_answer_over_ssh_with_their_own_dockerd_and_down_removes_e
         proxy: true,
         dir: dir.path().join("config"),
         subnet: None,
+        standin: Some(standin),
     };
     let info = sandbox::up(&opts, &progress).await.expect("sandbox up");
     eprintln!("timings: {:?}", info.timings);
+    assert!(info.timings.preload > Duration::ZERO);
+    assert!(
+        info.image_archive.is_file(),
+        "{}",
+        info.image_archive.display()
+    );
 
     // Five nodes with the asked roles, at distinct addresses inside the sandbox subnet.
     assert_eq!(info.nodes.len(), 5);
@@ -199,7 +217,64 @@ async fn up_five_nodes_answer_over_ssh_with_their_own_dockerd_and_down_removes_e
         );
     }
     let kube = std::fs::read_to_string(info.dir.join(sandbox::KUBERNETES_FILE)).unwrap();
-    assert!(kube.contains("kubernetes-version: v1.36.1"));
+    for line in [
+        "kubernetes-version: v1.36.1",
+        "etcd-version: 3.4.23",
+        "docker-registry: k8s-manage-sandbox",
+        "haproxy: k8s-manage-sandbox/haproxy:2.6",
+        "TEST-ONLY STAND-INS",
+    ] {
+        assert!(kube.contains(line), "{line:?} in\n{kube}");
+    }
+
+    // Every image the config references was loaded into the nodes.
+    let images = sandbox::referenced_images();
+    assert_eq!(info.images, images);
+    for wanted in [
+        "k8s-manage-sandbox/etcd:3.4.23",
+        "k8s-manage-sandbox/haproxy:2.6",
+        "k8s-manage-sandbox/registry:2.8",
+        "k8s-manage-sandbox/kube-apiserver:v1.36.1",
+        "k8s-manage-sandbox/kube-controller-manager:v1.36.1",
+        "k8s-manage-sandbox/kube-scheduler:v1.36.1",
+        "k8s-manage-sandbox/kube-proxy:v1.36.1",
+        "k8s-manage-sandbox/hyperkube:v1.36.1",
+    ] {
+        assert!(images.iter().any(|i| i == wanted), "{wanted} in {images:?}");
+    }
+
+    // The written config is valid with not even a warning, and renders.
+    let validate = std::process::Command::new(env!("CARGO_BIN_EXE_k8s-manage"))
+        .args(["validate", "--output", "json", "-p"])
+        .arg(&info.dir)
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&validate.stdout)
+        .unwrap_or_else(|e| panic!("validate JSON: {e}: {:?}", validate));
+    assert!(validate.status.success(), "{report:#}");
+    assert_eq!(report["errors"], 0, "{report:#}");
+    assert_eq!(report["warnings"], 0, "{report:#}");
+    assert_eq!(
+        report["diagnostics"].as_array().map(Vec::len),
+        Some(0),
+        "{report:#}"
+    );
+    let rendered = dir.path().join("rendered");
+    let render = std::process::Command::new(env!("CARGO_BIN_EXE_k8s-manage"))
+        .args(["render", "-p"])
+        .arg(&info.dir)
+        .arg("--out")
+        .arg(&rendered)
+        .output()
+        .unwrap();
+    assert!(render.status.success(), "render: {render:?}");
+    let apiserver_spec =
+        std::fs::read_to_string(rendered.join("nodes/master1/containers/kube-apiserver.yaml"))
+            .unwrap();
+    assert!(
+        apiserver_spec.contains("k8s-manage-sandbox/kube-apiserver:v1.36.1"),
+        "{apiserver_spec}"
+    );
 
     // Each node: SSH with the generated key works (host key as installed), it is the
     // node it claims to be, its own dockerd answers, and a stranger's key is refused.
@@ -215,6 +290,8 @@ async fn up_five_nodes_answer_over_ssh_with_their_own_dockerd_and_down_removes_e
             .find(|(a, _)| *a == node.address)
             .map(|(_, k)| k.clone())
             .expect("known_hosts has every node");
+        let images = images.clone();
+        let first = node.hostname == info.nodes[0].hostname;
         checks.push(tokio::task::spawn_blocking(move || {
             let session = ssh_session(node.address, &keyfile, &host_key)
                 .unwrap_or_else(|e| panic!("SSH to {} ({}): {e}", node.hostname, node.address));
@@ -237,6 +314,44 @@ async fn up_five_nodes_answer_over_ssh_with_their_own_dockerd_and_down_removes_e
                 "{}: an unknown key must not log in",
                 node.hostname
             );
+
+            // The node's own engine has every referenced image, loaded by `up`.
+            let listed = run(
+                &session,
+                "docker image ls --format '{{.Repository}}:{{.Tag}}'",
+            );
+            assert_eq!(listed.status, 0, "{}: {}", node.hostname, listed.stderr);
+            let have: HashSet<&str> = listed.stdout.lines().map(str::trim).collect();
+            for image in &images {
+                assert!(
+                    have.contains(image.as_str()),
+                    "{}: {image} missing from\n{}",
+                    node.hostname,
+                    listed.stdout
+                );
+            }
+            if first {
+                // The stand-in apiserver refuses a flag kube-apiserver does not have...
+                let refused = run(
+                    &session,
+                    "docker run --rm --entrypoint kube-apiserver \
+                     k8s-manage-sandbox/kube-apiserver:v1.36.1 --no-such-flag",
+                );
+                assert_ne!(refused.status, 0, "{}", refused.stderr);
+                assert!(
+                    format!("{}{}", refused.stdout, refused.stderr).contains("no-such-flag"),
+                    "{}",
+                    refused.stderr
+                );
+                // ...and etcd is the real one.
+                let etcd = run(
+                    &session,
+                    "docker run --rm --network none --entrypoint etcd \
+                     k8s-manage-sandbox/etcd:3.4.23 --version",
+                );
+                assert_eq!(etcd.status, 0, "{}", etcd.stderr);
+                assert!(etcd.stdout.contains("3.4.23"), "{}", etcd.stdout);
+            }
             version.stdout.trim().to_string()
         }));
     }
@@ -290,6 +405,7 @@ async fn an_unusable_subnet_is_refused_before_anything_is_made() {
         proxy: false,
         dir: dir.path().to_path_buf(),
         subnet: Some("172.30.250.0/28".parse().unwrap()),
+        standin: None,
     };
     let err = sandbox::up(&opts, &progress).await.unwrap_err();
     assert!(matches!(err, SandboxError::SubnetUnusable { .. }), "{err}");

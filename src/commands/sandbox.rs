@@ -43,6 +43,7 @@ pub fn run(cmd: SandboxCommand) -> i32 {
             name,
             dir,
             subnet,
+            standin,
         } => {
             let opts = sandbox::UpOptions {
                 name,
@@ -51,6 +52,7 @@ pub fn run(cmd: SandboxCommand) -> i32 {
                 proxy,
                 dir,
                 subnet,
+                standin,
             };
             let progress = |s: &str| err(&format!("{s}\n"));
             match rt.block_on(sandbox::up(&opts, &progress)) {
@@ -67,6 +69,20 @@ pub fn run(cmd: SandboxCommand) -> i32 {
                             n.hostname, n.role, n.address
                         ));
                     }
+                    let t = info.timings;
+                    s.push_str(&format!(
+                        "{} images loaded into every node (real: etcd, haproxy, registry; \
+                         test-only stand-ins: the Kubernetes components)\n\
+                         times: node image {:.1}s, component images {:.1}s, create {:.1}s, \
+                         ready {:.1}s, preload {:.1}s, total {:.1}s\n",
+                        info.images.len(),
+                        t.image.as_secs_f64(),
+                        t.component_images.as_secs_f64(),
+                        t.create.as_secs_f64(),
+                        t.ready.as_secs_f64(),
+                        t.preload.as_secs_f64(),
+                        t.total.as_secs_f64(),
+                    ));
                     s.push_str(&format!(
                         "config dir: {}\nnext: k8s-manage validate -p {0}\n",
                         info.dir.display()

@@ -273,6 +273,22 @@ impl MinimalImage {
         Ok(())
     }
 
+    /// A symbolic link at `path` pointing at `target` (as written, e.g. a sibling's name).
+    pub fn symlink(&mut self, path: &str, target: &str) -> Result<(), SandboxError> {
+        let path = self.canonical_dest(path);
+        self.parents(&path)?;
+        self.tar
+            .symlink(&path.display().to_string(), target)
+            .io("archiving", &path)?;
+        self.added.insert(path);
+        Ok(())
+    }
+
+    /// The finished root file system as a tar archive, for importing it more than once.
+    pub fn finish(self) -> std::io::Result<Vec<u8>> {
+        self.tar.finish()
+    }
+
     /// Import the image into the engine as `reference` with Dockerfile-style `changes`.
     pub async fn import(
         self,

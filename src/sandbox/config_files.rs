@@ -15,8 +15,61 @@ const README_MARKER: &str = "<!-- Written by `k8s-manage sandbox up` -->";
 
 /// Kubernetes version the sandbox config asks for.
 pub const KUBERNETES_VERSION: &str = "v1.36.1";
+/// etcd version the sandbox config asks for: Debian bookworm's etcd, which the sandbox
+/// builds its etcd image from.
+pub const ETCD_VERSION: &str = "3.4.23";
+/// The image prefix (`docker-registry`) of every image the sandbox config references. No
+/// registry serves it: `sandbox up` loads the images into each node beforehand.
+pub const SANDBOX_REGISTRY: &str = "k8s-manage-sandbox";
 pub const SERVICE_RANGE: &str = "10.96.0.0/12";
 pub const POD_RANGE: &str = "10.244.0.0/16";
+
+/// Service ranges to choose from, the default first; all disjoint from the pod ranges and
+/// from 172.17.0.0/16 (the nodes' own docker0).
+const SERVICE_RANGES: [&str; 4] = [
+    SERVICE_RANGE,
+    "10.128.0.0/12",
+    "172.20.0.0/16",
+    "192.168.0.0/18",
+];
+const POD_RANGES: [&str; 4] = [
+    POD_RANGE,
+    "10.200.0.0/16",
+    "172.24.0.0/16",
+    "192.168.64.0/18",
+];
+
+/// The service and pod ranges for a sandbox on `subnet`: the defaults, or the first
+/// candidates that do not overlap it (a `--subnet` inside 10.0.0.0/8, say).
+pub fn clear_ranges(subnet: Ipv4Net) -> (Ipv4Net, Ipv4Net) {
+    let pick = |candidates: &[&str]| {
+        let nets: Vec<Ipv4Net> = candidates
+            .iter()
+            .map(|c| c.parse().expect("valid range"))
+            .collect();
+        nets.iter()
+            .copied()
+            .find(|n| !super::network::overlaps(n, &subnet))
+            .unwrap_or(nets[0])
+    };
+    (pick(&SERVICE_RANGES), pick(&POD_RANGES))
+}
+
+/// Every image the sandbox config references, which `sandbox up` builds and preloads:
+/// etcd and haproxy (real, from Debian), the registry, and the stand-ins for the
+/// Kubernetes components.
+pub fn referenced_images() -> Vec<String> {
+    let mut images = vec![
+        super::components::ETCD_IMAGE.to_string(),
+        super::components::HAPROXY_IMAGE.to_string(),
+        super::components::REGISTRY_IMAGE.to_string(),
+    ];
+    images.extend(super::stand_ins::stand_in_references(
+        SANDBOX_REGISTRY,
+        KUBERNETES_VERSION,
+    ));
+    images
+}
 
 pub const CLUSTER_FILE: &str = "cluster-configuration.yaml";
 pub const KUBERNETES_FILE: &str = "kubernetes-configuration.yaml";
@@ -76,22 +129,40 @@ pub fn cluster_configuration(input: &ConfigInput<'_>) -> String {
 }
 
 pub fn kubernetes_configuration(input: &ConfigInput<'_>) -> String {
+    let (service, pod) = clear_ranges(input.subnet);
     format!(
         "{MARKER} for sandbox {sandbox:?}.\n\
          \n\
          kubernetes:\n  \
            kubernetes-version: {KUBERNETES_VERSION}\n  \
+           # Debian bookworm's etcd, the one the sandbox's etcd image is made from.\n  \
+           etcd-version: {ETCD_VERSION}\n  \
            # Both ranges stay clear of the sandbox network {subnet}.\n  \
-           service-cluster-ip-range: {SERVICE_RANGE}\n  \
-           pod-cluster-ip-range: {POD_RANGE}\n  \
+           service-cluster-ip-range: {service}\n  \
+           pod-cluster-ip-range: {pod}\n  \
            # load-balance-ip is not set: the API endpoint is the proxy node when there is\n  \
            # one, else the first master.\n  \
-           # Images come from the sandbox registry: no public registry is reachable from\n  \
-           # the sandbox, so component images are built locally (k8s-manage-sandbox/etcd,\n  \
-           # k8s-manage-sandbox/haproxy, k8s-manage-sandbox/registry and the Kubernetes\n  \
-           # stand-ins) and served to the nodes by the sandbox registry.\n",
+           #\n  \
+           # Images. No registry is reachable from the sandbox, so `sandbox up` builds every\n  \
+           # image on this machine and loads it into each node's own Docker engine before it\n  \
+           # returns; nothing is pulled and no registry serves `{SANDBOX_REGISTRY}`.\n  \
+           # - Real: etcd ({etcd}) and haproxy ({haproxy})\n  \
+           #   run Debian's own etcd and haproxy binaries.\n  \
+           # - TEST-ONLY STAND-INS, not Kubernetes: kube-apiserver, kube-controller-manager,\n  \
+           #   kube-scheduler, kube-proxy and hyperkube (the kubelet image, running kubelet\n  \
+           #   and cri-dockerd) all hold the `k8s-standin` binary of the k8s-manage\n  \
+           #   repository, because the real binaries cannot be obtained here. They check\n  \
+           #   every flag, file and certificate k8s-manage renders and serve a small API\n  \
+           #   over TLS, but run no pods (so no pause, CoreDNS, flannel or dashboard image\n  \
+           #   is provided). Only this file points at them; for a real cluster, point\n  \
+           #   `docker-registry` at a registry holding the real images.\n  \
+           docker-registry: {SANDBOX_REGISTRY}\n  \
+           images:\n    \
+             haproxy: {haproxy}\n",
         sandbox = input.sandbox,
         subnet = input.subnet,
+        etcd = super::components::ETCD_IMAGE,
+        haproxy = super::components::HAPROXY_IMAGE,
     )
 }
 
@@ -103,6 +174,12 @@ pub fn readme(input: &ConfigInput<'_>) -> String {
          A ready config for {n} simulated bare-metal servers on this machine; deploy with \
          `k8s-manage deploy -p {dir}`, check with `k8s-manage sandbox status {sandbox}`, \
          remove with `k8s-manage sandbox down {sandbox}`.\n\
+         \n\
+         Every image the config references is already in each node's Docker engine \
+         (nothing is pulled): etcd and haproxy are the real Debian programs; \
+         kube-apiserver, kube-controller-manager, kube-scheduler, kube-proxy and the kubelet \
+         image (kubelet and cri-dockerd) are **test-only stand-ins** (`k8s-standin`), see \
+         `kubernetes-configuration.yaml`.\n\
          \n\
          | hostname | address | role | container |\n\
          |---|---|---|---|\n",
@@ -195,6 +272,11 @@ mod tests {
     struct KubeInner {
         #[serde(rename = "kubernetes-version")]
         version: String,
+        #[serde(rename = "etcd-version")]
+        etcd: String,
+        #[serde(rename = "docker-registry")]
+        registry: String,
+        images: std::collections::BTreeMap<String, String>,
         #[serde(rename = "service-cluster-ip-range")]
         service: String,
         #[serde(rename = "pod-cluster-ip-range")]
@@ -240,10 +322,68 @@ mod tests {
         let nodes = plan("sb", 1, 0, false, "172.30.9.0/24".parse().unwrap());
         let text = kubernetes_configuration(&input(&nodes, Path::new("/x"), Path::new("/k")));
         let parsed: Kube = serde_saphyr::from_str(&text).unwrap();
-        assert_eq!(parsed.kubernetes.version, "v1.36.1");
-        assert_eq!(parsed.kubernetes.service, "10.96.0.0/12");
-        assert_eq!(parsed.kubernetes.pod, "10.244.0.0/16");
-        assert!(text.contains("# Images come from the sandbox registry"));
+        let k = &parsed.kubernetes;
+        assert_eq!(k.version, "v1.36.1");
+        assert_eq!(k.etcd, "3.4.23");
+        assert_eq!(k.registry, "k8s-manage-sandbox");
+        assert_eq!(k.images["haproxy"], "k8s-manage-sandbox/haproxy:2.6");
+        assert_eq!(k.images.len(), 1);
+        assert_eq!(k.service, "10.96.0.0/12");
+        assert_eq!(k.pod, "10.244.0.0/16");
+        assert!(text.contains("TEST-ONLY STAND-INS"), "{text}");
+        assert!(text.contains("- Real: etcd"), "{text}");
+    }
+
+    #[test]
+    fn ranges_move_out_of_the_way_of_the_sandbox_subnet() {
+        let net = |s: &str| s.parse::<Ipv4Net>().unwrap();
+        let (service, pod) = clear_ranges(net("172.30.9.0/24"));
+        assert_eq!((service, pod), (net(SERVICE_RANGE), net(POD_RANGE)));
+        let (service, pod) = clear_ranges(net("10.244.3.0/24"));
+        assert_eq!((service, pod), (net(SERVICE_RANGE), net("10.200.0.0/16")));
+        let (service, pod) = clear_ranges(net("10.100.0.0/24"));
+        assert_eq!((service, pod), (net("10.128.0.0/12"), net(POD_RANGE)));
+        let (service, pod) = clear_ranges(net("10.0.0.0/8"));
+        assert_eq!((service, pod), (net("172.20.0.0/16"), net("172.24.0.0/16")));
+        for s in SERVICE_RANGES {
+            for p in POD_RANGES {
+                assert!(
+                    !crate::sandbox::network::overlaps(&net(s), &net(p)),
+                    "{s} {p}"
+                );
+            }
+        }
+    }
+
+    /// The product, reading the written config, asks for exactly images the sandbox makes.
+    #[test]
+    fn the_product_resolves_the_component_images_to_ones_the_sandbox_preloads() {
+        let nodes = plan("sb", 1, 0, false, "172.30.9.0/24".parse().unwrap());
+        let text = kubernetes_configuration(&input(&nodes, Path::new("/x"), Path::new("/k")));
+        let parsed: Kube = serde_saphyr::from_str(&text).unwrap();
+        let k = &parsed.kubernetes;
+        let version = crate::model::version::parse_kube_version(&k.version).unwrap();
+        let resolved = crate::model::images::resolve(&k.registry, version, &k.etcd, &k.images);
+        let preloaded = referenced_images();
+        for name in [
+            "etcd",
+            "kube-apiserver",
+            "kube-controller-manager",
+            "kube-scheduler",
+            "kube-proxy",
+            "kubelet",
+            "haproxy",
+        ] {
+            assert!(
+                preloaded.contains(&resolved[name]),
+                "{name}: {} is not among {preloaded:?}",
+                resolved[name]
+            );
+        }
+        assert_eq!(
+            crate::sandbox::components::ETCD_IMAGE,
+            format!("{SANDBOX_REGISTRY}/etcd:{ETCD_VERSION}")
+        );
     }
 
     #[test]

@@ -55,7 +55,7 @@ fn parse_proc_routes(text: &str) -> Vec<Ipv4Net> {
         .collect()
 }
 
-fn overlaps(a: &Ipv4Net, b: &Ipv4Net) -> bool {
+pub fn overlaps(a: &Ipv4Net, b: &Ipv4Net) -> bool {
     a.contains(&b.network()) || b.contains(&a.network())
 }
 

@@ -12,7 +12,7 @@ use super::config_files::{self, ConfigInput};
 use super::error::{IoContext, SandboxError};
 use super::nodes::{self, NodeInfo, NodeSetup};
 use super::probe::{self, Login};
-use super::{down, engine, keys, network, node_image};
+use super::{components, down, engine, keys, network, node_image, preload, stand_ins};
 
 /// Name used when none is given.
 pub const DEFAULT_NAME: &str = "k8s-sandbox";
@@ -36,6 +36,9 @@ pub struct UpOptions {
     pub dir: PathBuf,
     /// The network's subnet; by default the first free /24 in 172.30.0.0/16.
     pub subnet: Option<Ipv4Net>,
+    /// The `k8s-standin` binary the Kubernetes stand-in images are made from; by default
+    /// the one next to the running executable (see [`stand_ins::locate_standin`]).
+    pub standin: Option<PathBuf>,
 }
 
 impl UpOptions {
@@ -49,6 +52,7 @@ impl UpOptions {
             proxy: false,
             dir: dir.into(),
             subnet: None,
+            standin: None,
         }
     }
 
@@ -88,10 +92,15 @@ impl UpOptions {
 pub struct UpTimings {
     /// Finding (or building) the node image.
     pub image: Duration,
+    /// Finding (or building) the component images (etcd, haproxy, registry) and the
+    /// Kubernetes stand-in images.
+    pub component_images: Duration,
     /// Creating the network and starting every node container.
     pub create: Duration,
     /// Until every node's sshd and dockerd answered.
     pub ready: Duration,
+    /// Exporting the referenced images once and loading them into every node's dockerd.
+    pub preload: Duration,
     pub total: Duration,
 }
 
@@ -113,6 +122,10 @@ pub struct SandboxInfo {
     pub known_hosts: PathBuf,
     /// The config files written.
     pub config_files: Vec<PathBuf>,
+    /// The images the config references, loaded into every node's dockerd.
+    pub images: Vec<String>,
+    /// The image archive (`docker save` format) in the sandbox cache they were loaded from.
+    pub image_archive: PathBuf,
     pub timings: UpTimings,
 }
 
@@ -131,9 +144,23 @@ pub async fn up(opts: &UpOptions, progress: &dyn Fn(&str)) -> Result<SandboxInfo
     std::fs::create_dir_all(&opts.dir).io("creating", &opts.dir)?;
     let dir = std::fs::canonicalize(&opts.dir).io("resolving", &opts.dir)?;
     config_files::check_writable(&dir)?;
+    let standin = stand_ins::locate_standin(opts.standin.as_deref())?;
 
     let image = node_image::ensure_node_image(&docker, progress).await?;
     let image_time = start.elapsed();
+
+    // Every image the config will reference exists on this host before any node starts.
+    let images_start = Instant::now();
+    components::build_component_images(progress).await?;
+    stand_ins::build_stand_in_images(
+        &standin,
+        config_files::SANDBOX_REGISTRY,
+        config_files::KUBERNETES_VERSION,
+        progress,
+    )
+    .await?;
+    let images = config_files::referenced_images();
+    let images_time = images_start.elapsed();
 
     let state = dir.join(".k8s-manage").join("sandbox");
     let keyfile = state.join("id_ed25519");
@@ -177,6 +204,19 @@ pub async fn up(opts: &UpOptions, progress: &dyn Fn(&str)) -> Result<SandboxInfo
         wait_ready(&docker, &nodes, &host_keys, &keyfile).await?;
         let ready_time = ready_start.elapsed();
 
+        let preload_start = Instant::now();
+        let loaded = preload::preload(&docker, &nodes, &images, progress).await?;
+        let preload_time = preload_start.elapsed();
+        progress(&format!(
+            "{} images in every node after {:.1}s: archive of {} MiB {} in {:.1}s, loaded in {:.1}s",
+            images.len(),
+            preload_time.as_secs_f64(),
+            loaded.archive.bytes / (1024 * 1024),
+            if loaded.archive.reused { "reused" } else { "exported" },
+            loaded.export.as_secs_f64(),
+            loaded.load.as_secs_f64(),
+        ));
+
         let input = ConfigInput {
             sandbox: &opts.name,
             network: &opts.name,
@@ -186,11 +226,11 @@ pub async fn up(opts: &UpOptions, progress: &dyn Fn(&str)) -> Result<SandboxInfo
             dir: &dir,
         };
         let config_files = config_files::write(&input)?;
-        Ok::<_, SandboxError>((config_files, create_time, ready_time))
+        Ok::<_, SandboxError>((config_files, loaded, create_time, ready_time, preload_time))
     }
     .await;
 
-    let (config_files, create_time, ready_time) = match made {
+    let (config_files, loaded, create_time, ready_time, preload_time) = match made {
         Ok(v) => v,
         Err(e) => {
             // Leave nothing half made behind; the error says what failed first.
@@ -218,10 +258,14 @@ pub async fn up(opts: &UpOptions, progress: &dyn Fn(&str)) -> Result<SandboxInfo
         keyfile,
         known_hosts,
         config_files,
+        images,
+        image_archive: loaded.archive.path,
         timings: UpTimings {
             image: image_time,
+            component_images: images_time,
             create: create_time,
             ready: ready_time,
+            preload: preload_time,
             total: start.elapsed(),
         },
     })
