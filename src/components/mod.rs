@@ -36,6 +36,9 @@ pub fn node_containers(
     v.push(node_agents::kubelet(cluster, m));
     v.push(node_agents::kube_proxy(cluster, m));
     for c in &mut v {
+        if c.privileged {
+            c.cap_drop = cluster.kubernetes.unavailable_capabilities.clone();
+        }
         if let Some(extra) = cluster.kubernetes.extra_args.get(&c.name) {
             for (k, val) in extra {
                 // an extra flag replaces ours of the same name

@@ -71,6 +71,10 @@ pub struct ContainerSpec {
     pub pid_mode: Option<String>,
     #[serde(default)]
     pub privileged: bool,
+    /// With `privileged`: capabilities the host cannot grant (`unavailable-capabilities`);
+    /// the container then gets every other capability instead of `--privileged`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cap_drop: Vec<String>,
     pub restart_policy: String,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
@@ -107,6 +111,7 @@ impl ContainerSpec {
             network_mode: "host".into(),
             pid_mode: None,
             privileged: false,
+            cap_drop: Vec::new(),
             restart_policy: "always".into(),
             labels,
             reads: Vec::new(),

@@ -383,7 +383,7 @@ pub fn create_body(spec: &ContainerSpec) -> Result<ContainerCreateBody, DockerOp
             reason: "a container needs a name and an image".into(),
         });
     }
-    let host_config = HostConfig {
+    let mut host_config = HostConfig {
         binds: Some(spec.binds.iter().map(|b| b.to_docker()).collect()),
         network_mode: Some(spec.network_mode.clone()),
         pid_mode: spec.pid_mode.clone(),
@@ -391,6 +391,21 @@ pub fn create_body(spec: &ContainerSpec) -> Result<ContainerCreateBody, DockerOp
         restart_policy: Some(restart_policy(spec)?),
         ..Default::default()
     };
+    if spec.privileged && !spec.cap_drop.is_empty() {
+        // "Privileged except these capabilities" (nodes that are containers themselves,
+        // where the kernel refuses some capabilities): everything `--privileged` grants,
+        // spelled out, minus the capabilities the host cannot give.
+        host_config.privileged = Some(false);
+        host_config.cap_add = Some(vec!["ALL".into()]);
+        host_config.cap_drop = Some(spec.cap_drop.clone());
+        host_config.security_opt = Some(vec![
+            "seccomp=unconfined".into(),
+            "apparmor=unconfined".into(),
+        ]);
+        host_config.device_cgroup_rules = Some(vec!["a *:* rwm".into()]);
+        host_config.masked_paths = Some(vec![]);
+        host_config.readonly_paths = Some(vec![]);
+    }
     Ok(ContainerCreateBody {
         image: Some(spec.image.clone()),
         entrypoint: (!spec.entrypoint.is_empty()).then(|| spec.entrypoint.clone()),

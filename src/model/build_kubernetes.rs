@@ -32,6 +32,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "storage-backend",
     "cgroup-driver",
     "extra-args",
+    "unavailable-capabilities",
     // legacy keys of the original, accepted when they agree
     "hyperkube-version",
     "apiserver-version",
@@ -525,6 +526,24 @@ pub fn build(raw: &RawKubernetes, diags: &mut Diagnostics) -> KubernetesSettings
         }
     }
 
+    let mut unavailable_capabilities = Vec::new();
+    if let Some(l) = raw.scalars.get("unavailable-capabilities") {
+        for cap in l.value.split([',', ' ']).filter(|c| !c.is_empty()) {
+            let cap = cap.trim().trim_start_matches("CAP_").to_ascii_uppercase();
+            if cap.chars().all(|c| c.is_ascii_uppercase() || c == '_') {
+                unavailable_capabilities.push(cap);
+            } else {
+                diags.push(
+                    Diagnostic::error(
+                        l.at.clone(),
+                        format!("`{cap}` is not a Linux capability name"),
+                    )
+                    .fix("write names like `SYS_RESOURCE`, separated by commas"),
+                );
+            }
+        }
+    }
+
     let kubernetes_service_ip = nth_host(&service_cidr, 1).unwrap_or(service_cidr.network());
     let dns_service_ip = nth_host(&service_cidr, 10).unwrap_or(service_cidr.network());
 
@@ -548,5 +567,6 @@ pub fn build(raw: &RawKubernetes, diags: &mut Diagnostics) -> KubernetesSettings
         network_plugin,
         cgroup_driver,
         extra_args,
+        unavailable_capabilities,
     }
 }

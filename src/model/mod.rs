@@ -146,6 +146,9 @@ pub struct KubernetesSettings {
     pub cgroup_driver: String,
     /// Extra flags per component (`kube-apiserver`, `etcd`, ...), appended after ours.
     pub extra_args: BTreeMap<String, Vec<(String, String)>>,
+    /// Capabilities the nodes' kernel cannot grant to containers (nodes that are containers
+    /// themselves); privileged components get all others.
+    pub unavailable_capabilities: Vec<String>,
 }
 
 /// Which pod network to deploy.

@@ -140,6 +140,11 @@ pub fn kubernetes_configuration(input: &ConfigInput<'_>) -> String {
            # Both ranges stay clear of the sandbox network {subnet}.\n  \
            service-cluster-ip-range: {service}\n  \
            pod-cluster-ip-range: {pod}\n  \
+           # The nodes' dockerd runs without systemd, so it uses the cgroupfs driver.\n  \
+           cgroup-driver: cgroupfs\n  \
+           # The nodes are containers on a VM without CAP_SYS_RESOURCE: privileged\n  \
+           # components get every other capability instead of --privileged.\n  \
+           unavailable-capabilities: SYS_RESOURCE\n  \
            # load-balance-ip is not set: the API endpoint is the proxy node when there is\n  \
            # one, else the first master.\n  \
            #\n  \

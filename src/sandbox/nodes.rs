@@ -97,9 +97,9 @@ pub fn plan(
     nodes
 }
 
-/// The command a node container runs: sshd in the background, dockerd in front.
-pub const NODE_COMMAND: &str =
-    "mkdir -p /run/sshd && /usr/sbin/sshd && exec dockerd --storage-driver=vfs";
+/// The command a node container runs: `/` made a shared mount (as systemd does on a real
+/// server, so kubelet bind mounts can propagate), sshd in the background, dockerd in front.
+pub const NODE_COMMAND: &str = "mount --make-rshared / && mkdir -p /run/sshd && /usr/sbin/sshd && exec dockerd --storage-driver=vfs";
 
 /// sshd settings installed into every node.
 const SSHD_DROP_IN: &str = "# Written by `k8s-manage sandbox up`.\n\
