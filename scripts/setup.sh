@@ -10,8 +10,8 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 1
 fi
 
-# Debian packages: protoc (etcd-client builds its protobufs), real etcd/haproxy/openssl for
-# the tests, debootstrap for the sandbox node image.
+# Debian packages: protoc (etcd-client builds its protobufs), real etcd/haproxy/openssl and
+# kubectl (kubernetes-client) for the tests, debootstrap for the sandbox node image.
 pkgs=(protobuf-compiler haproxy etcd-server etcd-client openssl debootstrap ca-certificates)
 missing=()
 for p in "${pkgs[@]}"; do
@@ -22,6 +22,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# A real kubectl for the tests (Debian's kubernetes-client when the machine has none).
+if ! command -v kubectl >/dev/null 2>&1; then
+    log "apt-get install kubernetes-client"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends kubernetes-client >/dev/null
 fi
 
 # PyPI: the strict Kubernetes schema validator used by the manifest tests.
