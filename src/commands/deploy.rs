@@ -70,11 +70,15 @@ pub fn deploy(dir: &Path, a: &RunArgs, dry_run: bool, images: Option<PathBuf>, c
         return exit::FAILED;
     };
     let text = a.output == OutputFormat::Text;
+    let bars = Arc::new(NodeBars::new(text && std::io::stderr().is_terminal()));
+    let b1 = bars.clone();
     let progress: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(move |s: &str| {
         if text {
-            err(&format!("==> {s}\n"));
+            b1.phase(s);
         }
     });
+    let b2 = bars.clone();
+    let node_progress: Arc<dyn Fn(&str, &str) + Send + Sync> = Arc::new(move |h: &str, s: &str| b2.node(h, s));
     let opts = DeployOptions {
         dry_run,
         parallel: a.parallel,
@@ -83,6 +87,7 @@ pub fn deploy(dir: &Path, a: &RunArgs, dry_run: bool, images: Option<PathBuf>, c
         images,
         wait: Duration::from_secs(a.wait_seconds),
         progress,
+        node_progress,
     };
     let result = rt.block_on(async {
         tokio::select! {
@@ -90,6 +95,7 @@ pub fn deploy(dir: &Path, a: &RunArgs, dry_run: bool, images: Option<PathBuf>, c
             _ = tokio::signal::ctrl_c() => None,
         }
     });
+    bars.finish();
     match result {
         Some(Ok(mut r)) => {
             if !dry_run {
@@ -111,6 +117,55 @@ pub fn deploy(dir: &Path, a: &RunArgs, dry_run: bool, images: Option<PathBuf>, c
                 "interrupted: containers are replaced atomically (rename, create, start, remove), so nothing is half-made; run deploy again to resume\n",
             );
             130
+        }
+    }
+}
+
+/// Live progress: on a terminal one spinner per node with its current step; otherwise one
+/// line per phase.
+struct NodeBars {
+    multi: Option<indicatif::MultiProgress>,
+    bars: std::sync::Mutex<std::collections::BTreeMap<String, indicatif::ProgressBar>>,
+}
+
+impl NodeBars {
+    fn new(live: bool) -> NodeBars {
+        NodeBars { multi: live.then(indicatif::MultiProgress::new), bars: Default::default() }
+    }
+
+    fn phase(&self, s: &str) {
+        match &self.multi {
+            Some(m) => {
+                let _ = m.println(format!("==> {s}"));
+            }
+            None => err(&format!("==> {s}\n")),
+        }
+    }
+
+    fn node(&self, host: &str, what: &str) {
+        let Some(m) = &self.multi else { return };
+        let Ok(mut bars) = self.bars.lock() else { return };
+        let bar = bars.entry(host.to_string()).or_insert_with(|| {
+            let b = m.add(indicatif::ProgressBar::new_spinner());
+            b.set_style(indicatif::ProgressStyle::with_template("{spinner} {prefix:<16} {msg} ({elapsed})").unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()));
+            b.set_prefix(host.to_string());
+            b.enable_steady_tick(Duration::from_millis(120));
+            b
+        });
+        if what == "done" {
+            bar.finish_with_message("done");
+        } else {
+            bar.set_message(what.to_string());
+        }
+    }
+
+    fn finish(&self) {
+        if let Ok(bars) = self.bars.lock() {
+            for b in bars.values() {
+                if !b.is_finished() {
+                    b.abandon();
+                }
+            }
         }
     }
 }

@@ -27,8 +27,10 @@ pub struct DeployOptions {
     /// An image bundle (`docker save` tar) to stream to nodes instead of pulling.
     pub images: Option<PathBuf>,
     pub wait: Duration,
-    /// Called with one line per event (progress).
+    /// Called with one line per phase (progress).
     pub progress: Arc<dyn Fn(&str) + Send + Sync>,
+    /// Called with (host, what it is doing now) for live per-node progress.
+    pub node_progress: Arc<dyn Fn(&str, &str) + Send + Sync>,
 }
 
 /// Per-node tallies collected while running.
@@ -492,6 +494,9 @@ pub async fn deploy(cluster: &Cluster, opts: &DeployOptions) -> Result<Report, R
         }
     }
 
+    for n in &nodes {
+        (opts.node_progress)(n.host(), "done");
+    }
     if let Ok(t) = tally.into_inner() {
         for n in &nodes {
             let mut r = t.per_node.get(n.host()).cloned().unwrap_or_default();
