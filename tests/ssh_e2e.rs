@@ -198,7 +198,7 @@ async fn docker_sh(docker: &Docker, container: &str, script: &str) -> String {
     output
 }
 
-/// Users on the worker: alice (sudo, needs her password), dave (NOPASSWD sudo, no
+/// Users on the worker: alice (sudo, needs her password; may also log in with it), dave (NOPASSWD sudo, no
 /// password), bob (in the docker group, but sshd allows him no forwarding). All log in with the sandbox key.
 async fn set_up_worker(docker: &Docker, container: &str, alice_password: &str) {
     let deb = std::fs::read(sudo_deb()).unwrap();
@@ -236,6 +236,7 @@ usermod -aG docker bob
 echo 'dave ALL=(ALL:ALL) NOPASSWD: ALL' > /etc/sudoers.d/dave
 chmod 0440 /etc/sudoers.d/dave
 printf '\nMatch User bob\n  AllowStreamLocalForwarding no\n  AllowTcpForwarding no\n' >> /etc/ssh/sshd_config
+printf '\nMatch User alice\n  PasswordAuthentication yes\n' >> /etc/ssh/sshd_config
 kill -HUP "$(cat /run/sshd.pid)"
 "#
     );
@@ -335,10 +336,11 @@ fn exec_returns_status_stdout_stderr_and_feeds_stdin() {
     let out = s.exec("killed", "kill -TERM $$", None, T).unwrap();
     assert_eq!(out.status, 128 + 15);
 
-    // Several threads share one session without waiting for each other.
+    // Several threads share one session without waiting for each other; more commands
+    // than sshd's MaxSessions (10) wait for a free channel instead of failing.
     let s = Arc::new(s);
     let start = Instant::now();
-    let handles: Vec<_> = (0..4)
+    let handles: Vec<_> = (0..12)
         .map(|i| {
             let s = Arc::clone(&s);
             std::thread::spawn(move || {
@@ -701,6 +703,91 @@ fn a_wrong_key_fails_with_auth_naming_the_host() {
         Session::connect(&t, &known_copy("nokey"), HostKeyPolicy::AcceptNew, &quiet()).unwrap_err();
     assert!(matches!(err, SshError::Auth { .. }), "{err}");
     assert!(err.to_string().contains("cannot read"), "{err}");
+}
+
+#[test]
+fn password_and_agent_logins_work() {
+    let lab = lab();
+    // alice's sshd accepts her password.
+    let t = Target {
+        key_file: None,
+        ..alice(Some(&lab.alice_password))
+    };
+    let s = Session::connect(
+        &t,
+        &known_copy("alice-pw"),
+        HostKeyPolicy::AcceptNew,
+        &quiet(),
+    )
+    .unwrap();
+    assert_eq!(s.run("who", "id -un", T).unwrap().stdout_str(), "alice\n");
+    let wrong = Target {
+        key_file: None,
+        ..alice(Some("wrong-password-123"))
+    };
+    let err = Session::connect(
+        &wrong,
+        &known_copy("alice-pw2"),
+        HostKeyPolicy::AcceptNew,
+        &quiet(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, SshError::Auth { .. }), "{err}");
+    let text = format!("{err} {err:?}");
+    assert!(
+        text.contains("password") && text.contains("worker1"),
+        "{text}"
+    );
+    assert!(!text.contains("wrong-password-123"), "{text}");
+
+    // An ssh-agent holding the sandbox key (started here, stopped by its pid).
+    let socket = lab.scratch.join("agent.sock");
+    let _ = std::fs::remove_file(&socket);
+    let mut agent = std::process::Command::new("ssh-agent")
+        .arg("-D")
+        .arg("-a")
+        .arg(&socket)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("ssh-agent runs");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !socket.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let opts = ConnectOptions {
+        agent_socket: Some(socket.clone()),
+        ..quiet()
+    };
+    let by_agent = Target {
+        key_file: None,
+        agent: true,
+        ..target("master1", lab.master, "root")
+    };
+    let empty = Session::connect(
+        &by_agent,
+        &known_copy("agent0"),
+        HostKeyPolicy::AcceptNew,
+        &opts,
+    )
+    .unwrap_err();
+    assert!(empty.to_string().contains("no keys"), "{empty}");
+    let added = std::process::Command::new("ssh-add")
+        .arg(&lab.keyfile)
+        .env("SSH_AUTH_SOCK", &socket)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(added.success());
+    let result = Session::connect(
+        &by_agent,
+        &known_copy("agent"),
+        HostKeyPolicy::AcceptNew,
+        &opts,
+    );
+    let _ = agent.kill();
+    let _ = agent.wait();
+    let s = result.unwrap();
+    assert_eq!(s.run("who", "id -un", T).unwrap().stdout_str(), "root\n");
 }
 
 #[test]

@@ -140,7 +140,7 @@ fn attempt(
         None => return Err(fatal("the server presented no host key".into())),
     };
     verify_host_key(t, check, opts, &host_key).map_err(Failure::Fatal)?;
-    authenticate(&sess, t).map_err(Failure::Fatal)?;
+    authenticate(&sess, t, opts).map_err(Failure::Fatal)?;
     if !opts.keepalive.is_zero() {
         sess.set_keepalive(
             false,
@@ -316,6 +316,43 @@ fn verify_host_key(
     Ok(())
 }
 
+/// Log in with each key the agent holds until one is accepted.
+fn agent_login(sess: &ssh2::Session, user: &str, socket: Option<&Path>) -> Result<(), String> {
+    if socket.is_none() && std::env::var_os("SSH_AUTH_SOCK").is_none() {
+        return Err("SSH_AUTH_SOCK is not set".into());
+    }
+    let mut agent = sess.agent().map_err(|e| e.message().to_string())?;
+    if let Some(path) = socket {
+        agent
+            .set_identity_path(path)
+            .map_err(|e| e.message().to_string())?;
+    }
+    agent
+        .connect()
+        .map_err(|e| format!("cannot connect to the agent: {}", e.message()))?;
+    agent
+        .list_identities()
+        .map_err(|e| format!("cannot list its keys: {}", e.message()))?;
+    let keys = agent.identities().map_err(|e| e.message().to_string())?;
+    if keys.is_empty() {
+        let _ = agent.disconnect();
+        return Err("it holds no keys (`ssh-add` one)".into());
+    }
+    let mut refused = 0;
+    for key in &keys {
+        if agent.userauth(user, key).is_ok() && sess.authenticated() {
+            break;
+        }
+        refused += 1;
+    }
+    let _ = agent.disconnect();
+    if sess.authenticated() {
+        Ok(())
+    } else {
+        Err(format!("the server refused its {refused} key(s)"))
+    }
+}
+
 /// Answers every keyboard-interactive prompt with the password.
 struct PasswordPrompt<'a>(&'a str);
 
@@ -331,7 +368,7 @@ impl ssh2::KeyboardInteractivePrompt for PasswordPrompt<'_> {
 }
 
 /// Log in with what the target has: ssh-agent, key file, password (in that order).
-fn authenticate(sess: &ssh2::Session, t: &Target) -> Result<(), SshError> {
+fn authenticate(sess: &ssh2::Session, t: &Target, opts: &ConnectOptions) -> Result<(), SshError> {
     let auth_error = |detail: String, hint: String| SshError::Auth {
         host: t.name.clone(),
         address: t.address,
@@ -352,10 +389,8 @@ fn authenticate(sess: &ssh2::Session, t: &Target) -> Result<(), SshError> {
     };
     let mut tried = Vec::new();
     if t.agent {
-        if std::env::var_os("SSH_AUTH_SOCK").is_none() {
-            tried.push("ssh-agent (SSH_AUTH_SOCK is not set)".to_string());
-        } else if let Err(e) = sess.userauth_agent(&t.user) {
-            tried.push(format!("ssh-agent ({})", e.message()));
+        if let Err(problem) = agent_login(sess, &t.user, opts.agent_socket.as_deref()) {
+            tried.push(format!("ssh-agent ({problem})"));
         }
         if sess.authenticated() {
             return Ok(());

@@ -127,6 +127,7 @@ impl Session {
             Stop::Failed(e) => failed(what, &e),
         };
 
+        let _slot = sh.channel_slot(deadline).ok_or_else(timed_out)?;
         let mut ch = retry(&sh.sess, sh.fd, deadline, || sh.sess.channel_session())
             .map_err(|s| stop("opening an SSH channel", s))?;
         if let Err(s) = retry(&sh.sess, sh.fd, deadline, || ch.exec(cmd)) {

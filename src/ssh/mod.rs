@@ -44,7 +44,7 @@ pub use docker::{DOCKER_SOCKET, DockerTunnel};
 pub use error::SshError;
 pub use exec::Output;
 pub use known_hosts::{KnownHost, KnownHosts, fingerprint};
-pub use session::Session;
+pub use session::{MAX_CHANNELS, Session};
 pub use shell::quote;
 
 use crate::model::{Machine, Secret};
@@ -127,6 +127,8 @@ pub struct ConnectOptions {
     pub handshake_timeout: Duration,
     /// How often a keepalive is sent on an idle session; zero sends none.
     pub keepalive: Duration,
+    /// The ssh-agent socket for targets with `agent`; `None` uses `SSH_AUTH_SOCK`.
+    pub agent_socket: Option<PathBuf>,
     pub confirm_new_host: Option<ConfirmHost>,
     pub notify: Option<Notify>,
 }
@@ -140,6 +142,7 @@ impl Default for ConnectOptions {
             max_backoff: Duration::from_secs(8),
             handshake_timeout: Duration::from_secs(30),
             keepalive: Duration::from_secs(15),
+            agent_socket: None,
             confirm_new_host: None,
             notify: None,
         }
@@ -155,6 +158,7 @@ impl fmt::Debug for ConnectOptions {
             .field("max_backoff", &self.max_backoff)
             .field("handshake_timeout", &self.handshake_timeout)
             .field("keepalive", &self.keepalive)
+            .field("agent_socket", &self.agent_socket)
             .field("confirm_new_host", &self.confirm_new_host.is_some())
             .field("notify", &self.notify.is_some())
             .finish()

@@ -4,9 +4,9 @@
 use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::connect::{self, HostCheck};
 use super::known_hosts::fingerprint;
@@ -30,6 +30,44 @@ pub(crate) struct Shared {
     pub host_key: Vec<u8>,
     /// The SFTP channel, opened on first use.
     pub sftp: Mutex<Option<ssh2::Sftp>>,
+    /// Command channels open now (sshd allows `MaxSessions`, 10 by default, per connection).
+    channels: Mutex<usize>,
+    channel_freed: Condvar,
+}
+
+/// Commands run at once on one session; more wait for a free channel. sshd's default
+/// `MaxSessions` is 10, and the SFTP channel takes one.
+pub const MAX_CHANNELS: usize = 8;
+
+/// A command channel slot, given back on drop.
+pub(crate) struct ChannelSlot<'a>(&'a Shared);
+
+impl Drop for ChannelSlot<'_> {
+    fn drop(&mut self) {
+        let mut n = self.0.channels.lock().unwrap_or_else(|e| e.into_inner());
+        *n -= 1;
+        self.0.channel_freed.notify_one();
+    }
+}
+
+impl Shared {
+    /// Wait for a free command channel until `deadline`; `None` when none got free.
+    pub(crate) fn channel_slot(&self, deadline: Instant) -> Option<ChannelSlot<'_>> {
+        let mut n = self.channels.lock().unwrap_or_else(|e| e.into_inner());
+        while *n >= MAX_CHANNELS {
+            let now = Instant::now();
+            if now >= deadline {
+                return None;
+            }
+            n = self
+                .channel_freed
+                .wait_timeout(n, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        *n += 1;
+        Some(ChannelSlot(self))
+    }
 }
 
 struct Keepalive {
@@ -54,6 +92,8 @@ impl Session {
             fd: est.fd,
             host_key: est.host_key,
             sftp: Mutex::new(None),
+            channels: Mutex::new(0),
+            channel_freed: Condvar::new(),
         });
         let keepalive =
             (!opts.keepalive.is_zero()).then(|| start_keepalive(&shared, opts.keepalive));
