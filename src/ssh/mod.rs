@@ -3,8 +3,8 @@
 //! - [`Session::connect`] opens TCP with a time limit, retries with backoff on connection
 //!   errors only (refused, timed out, reset, unreachable), checks the host key against
 //!   `DIR/.k8s-manage/known_hosts` ([`KnownHosts`]) under a [`HostKeyPolicy`], logs in
-//!   (ssh-agent, key file, password, in that order, as configured) and starts a keepalive
-//!   thread.
+//!   (ssh-agent, key file, password, in that order, as configured); one keepalive thread
+//!   calls `keepalive_send` for every live session.
 //! - [`Session::exec`] / [`Session::run`] / [`Session::run_root`] run commands with a time
 //!   limit, capturing exit status, stdout and stderr, optionally feeding stdin. The session
 //!   runs in non-blocking mode, so several threads can run commands on one session at once
@@ -27,6 +27,7 @@ mod docker;
 mod error;
 mod exec;
 mod files;
+mod keepalive;
 mod known_hosts;
 mod nonblock;
 mod session;
