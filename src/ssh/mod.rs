@@ -22,11 +22,14 @@
 //! ssh2 is blocking C code, so this module is synchronous; async callers use
 //! `tokio::task::spawn_blocking` or threads.
 
+mod auth;
+mod bridge;
 mod connect;
 mod docker;
 mod error;
 mod exec;
 mod files;
+mod host_key;
 mod keepalive;
 mod known_hosts;
 mod nonblock;
