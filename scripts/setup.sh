@@ -13,6 +13,8 @@ fi
 # Debian packages: protoc (etcd-client builds its protobufs), real etcd/haproxy/openssl and
 # kubectl (kubernetes-client) for the tests, debootstrap for the sandbox node image.
 pkgs=(protobuf-compiler haproxy etcd-server etcd-client openssl debootstrap ca-certificates)
+# The SSH tests: ssh-agent and ssh-add (openssh-client), ss (iproute2).
+pkgs+=(openssh-client iproute2)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -34,6 +36,15 @@ fi
 if ! command -v kubernetes-validate >/dev/null 2>&1; then
     log "pip install kubernetes-validate"
     python3 -m pip install -q --root-user-action=ignore kubernetes-validate
+fi
+
+# The SSH tests install sudo into a sandbox node from its Debian package (the node image
+# has none); fetch it once into the sandbox cache so the tests need no network.
+debs="${K8S_MANAGE_SANDBOX_CACHE:-/var/cache/k8s-manage/sandbox}/debs"
+if ! ls "$debs"/sudo_*.deb >/dev/null 2>&1; then
+    log "apt-get download sudo (into $debs)"
+    mkdir -p "$debs"
+    (cd "$debs" && { apt-get download sudo 2>/dev/null || { apt-get update -qq && apt-get download sudo; }; })
 fi
 
 # A Docker engine for the sandbox (installs docker.io and iptables-legacy when needed).

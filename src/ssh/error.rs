@@ -68,7 +68,7 @@ pub enum SshError {
         known_hosts_path: PathBuf,
     },
 
-    #[error("{host} ({}): login as {user} failed: {detail}\n  fix: {hint}", show_addr(address, *port))]
+    #[error("{host} ({}): authentication as {user} failed: {detail}\n  fix: {hint}", show_addr(address, *port))]
     Auth {
         host: String,
         address: IpAddr,

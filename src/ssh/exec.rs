@@ -127,12 +127,17 @@ impl Session {
             Stop::Failed(e) => failed(what, &e),
         };
 
-        let mut ch = retry(&sh.sess, sh.fd, deadline, || sh.sess.channel_session())
-            .map_err(|s| stop("opening an SSH channel", s))?;
-        if let Err(s) = retry(&sh.sess, sh.fd, deadline, || ch.exec(cmd)) {
-            self.abandon(ch);
-            return Err(stop("starting the command", s));
-        }
+        let _slot = sh.channel_slot(deadline).ok_or_else(timed_out)?;
+        let mut ch = {
+            let _one_at_a_time = sh.setup.lock().unwrap_or_else(|e| e.into_inner());
+            let mut ch = retry(&sh.sess, sh.fd, deadline, || sh.sess.channel_session())
+                .map_err(|s| stop("opening an SSH channel", s))?;
+            if let Err(s) = retry(&sh.sess, sh.fd, deadline, || ch.exec(cmd)) {
+                self.abandon(ch);
+                return Err(stop("starting the command", s));
+            }
+            ch
+        };
 
         let stdin = stdin.unwrap_or(&[]);
         let mut out = Vec::new();

@@ -128,6 +128,7 @@ impl Session {
         };
         let mut guard = sh.sftp.lock().unwrap_or_else(|e| e.into_inner());
         if guard.is_none() {
+            let _one_at_a_time = sh.setup.lock().unwrap_or_else(|e| e.into_inner());
             let sftp = retry(&sh.sess, sh.fd, deadline, || sh.sess.sftp()).map_err(|s| match s {
                 Stop::TimedOut => timed_out(),
                 Stop::Failed(e) => UploadError::Other(SshError::io(

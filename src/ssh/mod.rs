@@ -3,8 +3,8 @@
 //! - [`Session::connect`] opens TCP with a time limit, retries with backoff on connection
 //!   errors only (refused, timed out, reset, unreachable), checks the host key against
 //!   `DIR/.k8s-manage/known_hosts` ([`KnownHosts`]) under a [`HostKeyPolicy`], logs in
-//!   (ssh-agent, key file, password, in that order, as configured) and starts a keepalive
-//!   thread.
+//!   (ssh-agent, key file, password, in that order, as configured); one keepalive thread
+//!   calls `keepalive_send` for every live session.
 //! - [`Session::exec`] / [`Session::run`] / [`Session::run_root`] run commands with a time
 //!   limit, capturing exit status, stdout and stderr, optionally feeding stdin. The session
 //!   runs in non-blocking mode, so several threads can run commands on one session at once
@@ -22,11 +22,15 @@
 //! ssh2 is blocking C code, so this module is synchronous; async callers use
 //! `tokio::task::spawn_blocking` or threads.
 
+mod auth;
+mod bridge;
 mod connect;
 mod docker;
 mod error;
 mod exec;
 mod files;
+mod host_key;
+mod keepalive;
 mod known_hosts;
 mod nonblock;
 mod session;
@@ -44,7 +48,7 @@ pub use docker::{DOCKER_SOCKET, DockerTunnel};
 pub use error::SshError;
 pub use exec::Output;
 pub use known_hosts::{KnownHost, KnownHosts, fingerprint};
-pub use session::Session;
+pub use session::{MAX_CHANNELS, Session};
 pub use shell::quote;
 
 use crate::model::{Machine, Secret};
@@ -127,6 +131,8 @@ pub struct ConnectOptions {
     pub handshake_timeout: Duration,
     /// How often a keepalive is sent on an idle session; zero sends none.
     pub keepalive: Duration,
+    /// The ssh-agent socket for targets with `agent`; `None` uses `SSH_AUTH_SOCK`.
+    pub agent_socket: Option<PathBuf>,
     pub confirm_new_host: Option<ConfirmHost>,
     pub notify: Option<Notify>,
 }
@@ -140,6 +146,7 @@ impl Default for ConnectOptions {
             max_backoff: Duration::from_secs(8),
             handshake_timeout: Duration::from_secs(30),
             keepalive: Duration::from_secs(15),
+            agent_socket: None,
             confirm_new_host: None,
             notify: None,
         }
@@ -155,6 +162,7 @@ impl fmt::Debug for ConnectOptions {
             .field("max_backoff", &self.max_backoff)
             .field("handshake_timeout", &self.handshake_timeout)
             .field("keepalive", &self.keepalive)
+            .field("agent_socket", &self.agent_socket)
             .field("confirm_new_host", &self.confirm_new_host.is_some())
             .field("notify", &self.notify.is_some())
             .finish()

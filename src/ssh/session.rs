@@ -1,12 +1,11 @@
 //! [`Session`]: one authenticated, non-blocking ssh2 session per host, shared by every step
-//! run there, with a keepalive thread.
+//! run there, kept alive by the keepalive thread (`keepalive.rs`).
 
+use std::net::SocketAddr;
 use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::Duration;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Instant;
 
 use super::connect::{self, HostCheck};
 use super::known_hosts::fingerprint;
@@ -19,10 +18,9 @@ pub struct Session {
     pub(crate) opts: ConnectOptions,
     pub(crate) known_hosts_path: PathBuf,
     pub(crate) shared: Arc<Shared>,
-    keepalive: Option<Keepalive>,
 }
 
-/// What the keepalive thread shares with the session.
+/// The session proper, shared with the keepalive thread (weakly) and the callers.
 pub(crate) struct Shared {
     pub sess: ssh2::Session,
     /// The session's socket (owned by `sess`), for waiting on it.
@@ -30,11 +28,48 @@ pub(crate) struct Shared {
     pub host_key: Vec<u8>,
     /// The SFTP channel, opened on first use.
     pub sftp: Mutex<Option<ssh2::Sftp>>,
+    /// Held while opening a channel and starting its command (or subsystem): libssh2
+    /// cannot wait for two such replies at once on one session (a reply for the other
+    /// channel ends the wait with "Failed waiting for channel success").
+    pub setup: Mutex<()>,
+    /// Command channels open now (sshd allows `MaxSessions`, 10 by default, per connection).
+    channels: Mutex<usize>,
+    channel_freed: Condvar,
 }
 
-struct Keepalive {
-    stop: mpsc::Sender<()>,
-    thread: JoinHandle<()>,
+/// Commands run at once on one session; more wait for a free channel. sshd's default
+/// `MaxSessions` is 10, and the SFTP channel takes one.
+pub const MAX_CHANNELS: usize = 8;
+
+/// A command channel slot, given back on drop.
+pub(crate) struct ChannelSlot<'a>(&'a Shared);
+
+impl Drop for ChannelSlot<'_> {
+    fn drop(&mut self) {
+        let mut n = self.0.channels.lock().unwrap_or_else(|e| e.into_inner());
+        *n -= 1;
+        self.0.channel_freed.notify_one();
+    }
+}
+
+impl Shared {
+    /// Wait for a free command channel until `deadline`; `None` when none got free.
+    pub(crate) fn channel_slot(&self, deadline: Instant) -> Option<ChannelSlot<'_>> {
+        let mut n = self.channels.lock().unwrap_or_else(|e| e.into_inner());
+        while *n >= MAX_CHANNELS {
+            let now = Instant::now();
+            if now >= deadline {
+                return None;
+            }
+            n = self
+                .channel_freed
+                .wait_timeout(n, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        *n += 1;
+        Some(ChannelSlot(self))
+    }
 }
 
 impl Session {
@@ -54,15 +89,18 @@ impl Session {
             fd: est.fd,
             host_key: est.host_key,
             sftp: Mutex::new(None),
+            setup: Mutex::new(()),
+            channels: Mutex::new(0),
+            channel_freed: Condvar::new(),
         });
-        let keepalive =
-            (!opts.keepalive.is_zero()).then(|| start_keepalive(&shared, opts.keepalive));
+        if !opts.keepalive.is_zero() {
+            super::keepalive::register(&shared, opts.keepalive);
+        }
         Ok(Session {
             target: t.clone(),
             opts: opts.clone(),
             known_hosts_path: known.path().to_path_buf(),
             shared,
-            keepalive,
         })
     }
 
@@ -97,30 +135,16 @@ impl Session {
     pub fn known_hosts_path(&self) -> &Path {
         &self.known_hosts_path
     }
-}
 
-fn start_keepalive(shared: &Arc<Shared>, every: Duration) -> Keepalive {
-    let (stop, stopped) = mpsc::channel::<()>();
-    let shared = Arc::clone(shared);
-    let thread = std::thread::Builder::new()
-        .name("ssh-keepalive".into())
-        .spawn(move || {
-            // Ends when the session drops the sender.
-            while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
-                // Non-blocking: a busy socket just means "later".
-                let _ = shared.sess.keepalive_send();
-            }
-        })
-        .expect("spawning the keepalive thread");
-    Keepalive { stop, thread }
-}
-
-impl Drop for Session {
-    fn drop(&mut self) {
-        if let Some(k) = self.keepalive.take() {
-            drop(k.stop);
-            let _ = k.thread.join();
-        }
+    /// This end's address of the connection (for logs, and to find it in `ss`).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        use std::os::fd::FromRawFd;
+        // SAFETY: the fd is the session's open socket for as long as `self` lives; the
+        // borrowed TcpStream is never dropped (ManuallyDrop), so it is not closed here.
+        let tcp = std::mem::ManuallyDrop::new(unsafe {
+            std::net::TcpStream::from_raw_fd(self.shared.fd)
+        });
+        tcp.local_addr().ok()
     }
 }
 
