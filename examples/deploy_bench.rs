@@ -10,10 +10,18 @@ use std::time::{Duration, Instant};
 
 fn deploy(bin: &Path, dir: &Path) -> Duration {
     let t = Instant::now();
-    let out = Command::new(bin).args(["deploy", "--output", "json", "-p"]).arg(dir).output().expect("run k8s-manage");
+    let out = Command::new(bin)
+        .args(["deploy", "--output", "json", "-p"])
+        .arg(dir)
+        .output()
+        .expect("run k8s-manage");
     let d = t.elapsed();
     if !out.status.success() {
-        eprintln!("deploy failed:\n{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        eprintln!(
+            "deploy failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         std::process::exit(1);
     }
     d
@@ -24,7 +32,14 @@ fn median(mut v: Vec<Duration>) -> (Duration, Duration, Duration) {
     (v[v.len() / 2], v[0], v[v.len() - 1])
 }
 
-fn scenario(rt: &tokio::runtime::Runtime, bin: &Path, name: &str, masters: u32, workers: u32, noop_runs: usize) {
+fn scenario(
+    rt: &tokio::runtime::Runtime,
+    bin: &Path,
+    name: &str,
+    masters: u32,
+    workers: u32,
+    noop_runs: usize,
+) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().join("cfg");
     let mut opts = sandbox::UpOptions::new(dir.clone());
@@ -51,7 +66,10 @@ fn scenario(rt: &tokio::runtime::Runtime, bin: &Path, name: &str, masters: u32, 
 }
 
 fn main() {
-    let bin = std::env::current_exe().ok().and_then(|p| Some(p.parent()?.parent()?.join("k8s-manage"))).filter(|p| p.exists());
+    let bin = std::env::current_exe()
+        .ok()
+        .and_then(|p| Some(p.parent()?.parent()?.join("k8s-manage")))
+        .filter(|p| p.exists());
     let Some(bin) = bin else {
         eprintln!("build the binary first: cargo build --release");
         std::process::exit(1);

@@ -370,29 +370,66 @@ fn proxy_node_and_single_master() {
     let dir = sb.dir.clone();
     // the haproxy image is missing on the worker: it comes from an image bundle over SSH
     let image = "k8s-manage-sandbox/haproxy:2.6";
-    let o = ssh(&dir, "worker1").run_root("rmi", &format!("docker rmi {image}"), Duration::from_secs(30)).unwrap();
+    let o = ssh(&dir, "worker1")
+        .run_root(
+            "rmi",
+            &format!("docker rmi {image}"),
+            Duration::from_secs(30),
+        )
+        .unwrap();
     assert!(o.success(), "{}", o.stderr_str());
     let bundle = dir.join("bundle.tar");
-    let st = Command::new("docker").args(["save", "-o"]).arg(&bundle).arg(image).status().unwrap();
+    let st = Command::new("docker")
+        .args(["save", "-o"])
+        .arg(&bundle)
+        .arg(image)
+        .status()
+        .unwrap();
     assert!(st.success());
     // a dry run changes nothing but says what would be created
     let (code, report, stderr) = k8s_manage(&["deploy", "--dry-run"], &dir);
     assert_eq!(code, 0, "{stderr}");
     assert!(replaced(&report).len() >= 10, "{report:#}");
-    let o = ssh(&dir, "master1").run_root("ps", "docker ps -aq --filter label=io.k8s-manage.managed=true | wc -l", Duration::from_secs(20)).unwrap();
+    let o = ssh(&dir, "master1")
+        .run_root(
+            "ps",
+            "docker ps -aq --filter label=io.k8s-manage.managed=true | wc -l",
+            Duration::from_secs(20),
+        )
+        .unwrap();
     assert_eq!(o.stdout_str().trim(), "0", "dry run created containers");
-    let (code, report, stderr) = k8s_manage(&["deploy", "--images", bundle.to_str().unwrap()], &dir);
+    let (code, report, stderr) =
+        k8s_manage(&["deploy", "--images", bundle.to_str().unwrap()], &dir);
     assert_eq!(code, 0, "deploy failed: {report:#}\n{stderr}");
-    let o = ssh(&dir, "worker1").run_root("image", &format!("docker image inspect {image} >/dev/null && echo present"), Duration::from_secs(20)).unwrap();
+    let o = ssh(&dir, "worker1")
+        .run_root(
+            "image",
+            &format!("docker image inspect {image} >/dev/null && echo present"),
+            Duration::from_secs(20),
+        )
+        .unwrap();
     assert_eq!(o.stdout_str().trim(), "present");
 
     // install-kubectl merges the admin context next to an existing one and /readyz answers
     let kubeconfig = dir.join("kube-config");
     std::fs::write(&kubeconfig, "apiVersion: v1\nkind: Config\nclusters:\n- name: other\n  cluster: {server: https://127.0.0.1:1}\nusers:\n- name: o\n  user: {token: t}\ncontexts:\n- name: o@other\n  context: {cluster: other, user: o}\ncurrent-context: o@other\n").unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_k8s-manage")).args(["install-kubectl", "-p"]).arg(&dir).arg("--kubeconfig").arg(&kubeconfig).output().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_k8s-manage"))
+        .args(["install-kubectl", "-p"])
+        .arg(&dir)
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("/readyz says ok"), "{}", String::from_utf8_lossy(&o.stdout));
-    let merged: Value = serde_json::to_value(serde_saphyr::from_str::<Value>(&std::fs::read_to_string(&kubeconfig).unwrap()).unwrap()).unwrap();
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("/readyz says ok"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let merged: Value = serde_json::to_value(
+        serde_saphyr::from_str::<Value>(&std::fs::read_to_string(&kubeconfig).unwrap()).unwrap(),
+    )
+    .unwrap();
     assert_eq!(merged["contexts"].as_array().map(|a| a.len()), Some(2));
     assert_eq!(merged["current-context"], "o@other");
     let c = cluster(&dir);

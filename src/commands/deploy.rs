@@ -78,7 +78,8 @@ pub fn deploy(dir: &Path, a: &RunArgs, dry_run: bool, images: Option<PathBuf>, c
         }
     });
     let b2 = bars.clone();
-    let node_progress: Arc<dyn Fn(&str, &str) + Send + Sync> = Arc::new(move |h: &str, s: &str| b2.node(h, s));
+    let node_progress: Arc<dyn Fn(&str, &str) + Send + Sync> =
+        Arc::new(move |h: &str, s: &str| b2.node(h, s));
     let opts = DeployOptions {
         dry_run,
         parallel: a.parallel,
@@ -130,7 +131,10 @@ struct NodeBars {
 
 impl NodeBars {
     fn new(live: bool) -> NodeBars {
-        NodeBars { multi: live.then(indicatif::MultiProgress::new), bars: Default::default() }
+        NodeBars {
+            multi: live.then(indicatif::MultiProgress::new),
+            bars: Default::default(),
+        }
     }
 
     fn phase(&self, s: &str) {
@@ -144,10 +148,15 @@ impl NodeBars {
 
     fn node(&self, host: &str, what: &str) {
         let Some(m) = &self.multi else { return };
-        let Ok(mut bars) = self.bars.lock() else { return };
+        let Ok(mut bars) = self.bars.lock() else {
+            return;
+        };
         let bar = bars.entry(host.to_string()).or_insert_with(|| {
             let b = m.add(indicatif::ProgressBar::new_spinner());
-            b.set_style(indicatif::ProgressStyle::with_template("{spinner} {prefix:<16} {msg} ({elapsed})").unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()));
+            b.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} {prefix:<16} {msg} ({elapsed})")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            );
             b.set_prefix(host.to_string());
             b.enable_steady_tick(Duration::from_millis(120));
             b

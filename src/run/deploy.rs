@@ -487,6 +487,14 @@ pub async fn deploy(cluster: &Cluster, opts: &DeployOptions) -> Result<Report, R
         if let Err((p, e)) = phase_result("verify", r) {
             return Err(report.fail(&p, e));
         }
+        let r = fan_out(&all, parallel, |n| {
+            super::verify::node_loopback_endpoints(cluster, n)
+        })
+        .await;
+        match phase_result("verify", r) {
+            Ok(w) => report.warnings.extend(w.into_iter().flatten()),
+            Err((p, e)) => return Err(report.fail(&p, e)),
+        }
 
         progress("writing state and the admin kubeconfig");
         if let Err(e) = super::state::write(cluster, &pki, &nodes) {
