@@ -78,8 +78,7 @@ pub fn deploy(dir: &Path, a: &RunArgs, dry_run: bool, images: Option<PathBuf>, c
         }
     });
     let b2 = bars.clone();
-    let node_progress: Arc<dyn Fn(&str, &str) + Send + Sync> =
-        Arc::new(move |h: &str, s: &str| b2.node(h, s));
+    let node_progress: run::deploy::NodeProgress = Arc::new(move |h: &str, s: &str| b2.node(h, s));
     let opts = DeployOptions {
         dry_run,
         parallel: a.parallel,

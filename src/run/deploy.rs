@@ -17,6 +17,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// A per-node progress callback: (host, what it is doing now).
+pub type NodeProgress = Arc<dyn Fn(&str, &str) + Send + Sync>;
+
 /// How to run.
 #[derive(Clone)]
 pub struct DeployOptions {
@@ -30,7 +33,7 @@ pub struct DeployOptions {
     /// Called with one line per phase (progress).
     pub progress: Arc<dyn Fn(&str) + Send + Sync>,
     /// Called with (host, what it is doing now) for live per-node progress.
-    pub node_progress: Arc<dyn Fn(&str, &str) + Send + Sync>,
+    pub node_progress: NodeProgress,
 }
 
 /// Per-node tallies collected while running.
