@@ -86,6 +86,7 @@ fn lab() -> &'static Lab {
             proxy: false,
             dir: dir.join("config"),
             subnet: None,
+            standin: None,
         };
         let info = rt
             .block_on(sandbox::up(&opts, &|m: &str| eprintln!("sandbox: {m}")))
