@@ -106,6 +106,23 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         images: Option<PathBuf>,
     },
+    /// Bring the listed nodes back to their desired state: re-send missing or changed files,
+    /// re-create missing, stopped, unhealthy or different containers. Healthy containers
+    /// (a master's etcd and apiserver included) are never stopped.
+    #[command(
+        after_help = "Example:\n  k8s-manage repair -p cfg -f broken-nodes.yaml\n  k8s-manage repair -p cfg -f broken-nodes.yaml --dry-run"
+    )]
+    Repair {
+        #[arg(short = 'p', long = "path", value_name = "DIR")]
+        path: PathBuf,
+        /// The machines to repair (machine-list: or machinelist: form).
+        #[arg(short = 'f', long = "file", value_name = "NODES.yaml")]
+        file: PathBuf,
+        #[command(flatten)]
+        run: RunArgs,
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Remove every container the tool made and every directory it owns, on every node.
     #[command(
         after_help = "Example:\n  k8s-manage clean -p cfg --yes\n\nThe PKI on the control host (DIR/.k8s-manage/pki) is kept."

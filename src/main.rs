@@ -33,6 +33,12 @@ fn main() {
             dry_run,
             images,
         } => deploy::deploy(&path, &run, dry_run, images, color),
+        Command::Repair {
+            path,
+            file,
+            run,
+            dry_run,
+        } => deploy::repair(&path, &file, &run, dry_run, color),
         Command::Clean {
             path,
             run,

@@ -443,6 +443,43 @@ fn proxy_node_and_single_master() {
         )
         .unwrap();
     assert!(o.stdout_str().contains("200"), "{}", o.stdout_str());
+    // repair: a worker's kubelet and the master's scheduler are deleted; repair brings both
+    // back and never restarts the master's etcd or apiserver
+    let ids = |host: &str| -> String {
+        ssh(&dir, host)
+            .run_root(
+                "ids",
+                "docker inspect -f '{{.Name}} {{.Id}} {{.State.StartedAt}}' etcd kube-apiserver",
+                Duration::from_secs(20),
+            )
+            .unwrap()
+            .stdout_str()
+    };
+    let before = ids("master1");
+    ssh(&dir, "worker1")
+        .run_root("break", "docker rm -f kubelet", Duration::from_secs(30))
+        .unwrap();
+    ssh(&dir, "master1")
+        .run_root(
+            "break",
+            "docker rm -f kube-scheduler",
+            Duration::from_secs(30),
+        )
+        .unwrap();
+    let list = dir.join("broken.yaml");
+    std::fs::write(&list, format!("machine-list:\n  - hostname: master1\n    hostip: {}\n    k8s-role: master\n    etcdid: etcd1\n  - hostname: worker1\n    hostip: {}\n    k8s-role: worker\n", c.machines[0].hostip, c.machines[1].hostip)).unwrap();
+    let (code, report, stderr) = k8s_manage(&["repair", "-f", list.to_str().unwrap()], &dir);
+    assert_eq!(code, 0, "repair failed: {report:#}\n{stderr}");
+    let mut back = replaced(&report);
+    back.sort();
+    assert_eq!(back, vec!["master1/kube-scheduler", "worker1/kubelet"]);
+    assert_eq!(
+        ids("master1"),
+        before,
+        "repair restarted a healthy etcd or apiserver"
+    );
+    assert_eq!(report["action"], "repair");
+
     let (code, _, stderr) = k8s_manage(&["clean", "--yes"], &dir);
     assert_eq!(code, 0, "{stderr}");
 }

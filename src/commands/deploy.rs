@@ -62,9 +62,40 @@ fn print_report(r: &run::report::Report, format: OutputFormat) {
 }
 
 pub fn deploy(dir: &Path, a: &RunArgs, dry_run: bool, images: Option<PathBuf>, color: bool) -> i32 {
+    run_deploy(dir, a, dry_run, images, None, color)
+}
+
+/// `repair -f NODES`: the deploy machinery restricted to the listed nodes.
+pub fn repair(dir: &Path, nodes: &Path, a: &RunArgs, dry_run: bool, color: bool) -> i32 {
+    run_deploy(dir, a, dry_run, None, Some(nodes), color)
+}
+
+fn run_deploy(
+    dir: &Path,
+    a: &RunArgs,
+    dry_run: bool,
+    images: Option<PathBuf>,
+    repair_list: Option<&Path>,
+    color: bool,
+) -> i32 {
     let cluster = match load(dir, color, a.output) {
         Ok(c) => c,
         Err(code) => return code,
+    };
+    let repair = match repair_list {
+        None => None,
+        Some(f) => match build::load_node_list(f, dir, build::NodeListUse::Existing, &cluster) {
+            Ok((machines, _)) => Some(
+                machines
+                    .into_iter()
+                    .map(|m| m.hostname)
+                    .collect::<std::collections::BTreeSet<_>>(),
+            ),
+            Err(d) => {
+                err(&d.render_text(color));
+                return exit::INVALID;
+            }
+        },
     };
     let Some(rt) = runtime() else {
         return exit::FAILED;
@@ -88,6 +119,7 @@ pub fn deploy(dir: &Path, a: &RunArgs, dry_run: bool, images: Option<PathBuf>, c
         wait: Duration::from_secs(a.wait_seconds),
         progress,
         node_progress,
+        repair,
     };
     let result = rt.block_on(async {
         tokio::select! {

@@ -34,6 +34,9 @@ pub struct DeployOptions {
     pub progress: Arc<dyn Fn(&str) + Send + Sync>,
     /// Called with (host, what it is doing now) for live per-node progress.
     pub node_progress: NodeProgress,
+    /// `repair`: only these hosts are touched; missing, stopped, unhealthy or different
+    /// containers are re-created, healthy ones are left running; no add-ons, no state.
+    pub repair: Option<std::collections::BTreeSet<String>>,
 }
 
 /// Per-node tallies collected while running.
@@ -72,21 +75,23 @@ async fn ensure_named(
     node: &Node,
     names: &[&str],
     tally: &Mutex<Tally>,
-    dry_run: bool,
-    wait: Duration,
+    opts: &DeployOptions,
 ) -> Result<(), StepError> {
+    let (dry_run, wait) = (opts.dry_run, opts.wait);
     for spec in node
         .artifacts
         .containers
         .iter()
         .filter(|c| names.contains(&c.name.as_str()))
     {
+        (opts.node_progress)(node.host(), &format!("container {}", spec.name));
         let action = docker_ops::ensure_container(
             node.docker(),
             spec,
             &EnsureOptions {
                 dry_run,
-                recreate_unhealthy: false,
+                // repair re-creates containers that are restarting or unhealthy
+                recreate_unhealthy: opts.repair.is_some(),
                 ..Default::default()
             },
         )
@@ -269,6 +274,10 @@ pub async fn deploy(cluster: &Cluster, opts: &DeployOptions) -> Result<Report, R
         }
     };
 
+    if let Some(only) = &opts.repair {
+        rendered.retain(|(m, _)| only.contains(&m.hostname));
+        report.action = "repair".into();
+    }
     progress(&format!("connecting to {} nodes", rendered.len()));
     let known = KnownHosts::in_config_dir(&cluster.config_dir);
     let (policy, copts, parallel) = (opts.host_keys, opts.connect.clone(), opts.parallel);
@@ -327,7 +336,7 @@ pub async fn deploy(cluster: &Cluster, opts: &DeployOptions) -> Result<Report, R
     let wait = opts.wait;
     progress("etcd");
     let r = fan_out(&masters, parallel, |n| {
-        ensure_named(n, &["etcd"], &tally, opts.dry_run, wait)
+        ensure_named(n, &["etcd"], &tally, opts)
     })
     .await;
     if let Err((p, e)) = phase_result("etcd", r) {
@@ -364,7 +373,7 @@ pub async fn deploy(cluster: &Cluster, opts: &DeployOptions) -> Result<Report, R
 
     progress("kube-apiserver");
     let r = fan_out(&masters, parallel, |n| {
-        ensure_named(n, &["kube-apiserver"], &tally, opts.dry_run, wait)
+        ensure_named(n, &["kube-apiserver"], &tally, opts)
     })
     .await;
     if let Err((p, e)) = phase_result("apiserver", r) {
@@ -393,10 +402,7 @@ pub async fn deploy(cluster: &Cluster, opts: &DeployOptions) -> Result<Report, R
         crate::components::load_balancers::LOCAL_LB,
         crate::components::load_balancers::PROXY_LB,
     ];
-    let r = fan_out(&all, parallel, |n| {
-        ensure_named(n, &lbs, &tally, opts.dry_run, wait)
-    })
-    .await;
+    let r = fan_out(&all, parallel, |n| ensure_named(n, &lbs, &tally, opts)).await;
     if let Err((p, e)) = phase_result("load-balancers", r) {
         return Err(report.fail(&p, e));
     }
@@ -407,8 +413,7 @@ pub async fn deploy(cluster: &Cluster, opts: &DeployOptions) -> Result<Report, R
             n,
             &["kube-controller-manager", "kube-scheduler"],
             &tally,
-            opts.dry_run,
-            wait,
+            opts,
         )
     })
     .await;
@@ -418,13 +423,7 @@ pub async fn deploy(cluster: &Cluster, opts: &DeployOptions) -> Result<Report, R
 
     progress("cri-dockerd, kubelet and kube-proxy");
     let r = fan_out(&all, parallel, |n| {
-        ensure_named(
-            n,
-            &["cri-dockerd", "kubelet", "kube-proxy"],
-            &tally,
-            opts.dry_run,
-            wait,
-        )
+        ensure_named(n, &["cri-dockerd", "kubelet", "kube-proxy"], &tally, opts)
     })
     .await;
     if let Err((p, e)) = phase_result("node-agents", r) {
@@ -432,7 +431,6 @@ pub async fn deploy(cluster: &Cluster, opts: &DeployOptions) -> Result<Report, R
     }
 
     if !opts.dry_run {
-        progress("cluster add-ons");
         let api = match admin_client(cluster, &pki, &cluster.api_url()) {
             Ok(c) => c,
             Err(e) => return Err(report.fail("addons", vec![e])),
@@ -445,7 +443,15 @@ pub async fn deploy(cluster: &Cluster, opts: &DeployOptions) -> Result<Report, R
                 ],
             ));
         }
-        for m in &manifests {
+        let manifests: &[_] = if opts.repair.is_some() {
+            &[]
+        } else {
+            &manifests
+        };
+        if !manifests.is_empty() {
+            progress("cluster add-ons");
+        }
+        for m in manifests {
             match api
                 .apply_manifest(&m.file_name, &m.content, "k8s-manage")
                 .await
@@ -465,10 +471,15 @@ pub async fn deploy(cluster: &Cluster, opts: &DeployOptions) -> Result<Report, R
         }
 
         progress("verifying node registration and health endpoints");
-        if let Err(e) = super::verify::nodes_registered(cluster, &api, wait).await {
+        // repair checks the repaired nodes only (another node may be down for good reason)
+        let mut scope = cluster.clone();
+        if let Some(only) = &opts.repair {
+            scope.machines.retain(|m| only.contains(&m.hostname));
+        }
+        if let Err(e) = super::verify::nodes_registered(&scope, &api, wait).await {
             return Err(report.fail("verify", vec![e]));
         }
-        if let Err(e) = super::verify::label_nodes(cluster, &api).await {
+        if let Err(e) = super::verify::label_nodes(&scope, &api).await {
             return Err(report.fail("verify", vec![e]));
         }
         let kubelet_client = match kubelet_client_credential(&nodes) {
@@ -500,7 +511,9 @@ pub async fn deploy(cluster: &Cluster, opts: &DeployOptions) -> Result<Report, R
         }
 
         progress("writing state and the admin kubeconfig");
-        if let Err(e) = super::state::write(cluster, &pki, &nodes) {
+        if opts.repair.is_none()
+            && let Err(e) = super::state::write(cluster, &pki, &nodes)
+        {
             return Err(report.fail("state", vec![StepError::new("control host", "state", e)]));
         }
     }
