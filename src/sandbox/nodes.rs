@@ -2,9 +2,7 @@
 //! containers that play them, each running sshd and its own dockerd.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::net::Ipv4Addr;
-use std::str::FromStr;
 
 use bollard::Docker;
 use bollard::models::{ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HostConfig};
@@ -15,41 +13,8 @@ use super::archive::TarBuilder;
 use super::error::{DockerContext, IoContext, SandboxError};
 use super::{labels, network};
 
-/// What a node is in the cluster (`k8s-role` in cluster-configuration.yaml).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Role {
-    Master,
-    Worker,
-    Proxy,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Master => "master",
-            Role::Worker => "worker",
-            Role::Proxy => "proxy",
-        }
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Role {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "master" => Ok(Role::Master),
-            "worker" => Ok(Role::Worker),
-            "proxy" => Ok(Role::Proxy),
-            other => Err(format!("unknown role {other:?}")),
-        }
-    }
-}
+/// What a node is in the cluster (`k8s-role`): the model's role.
+pub use crate::model::Role;
 
 /// One node of a sandbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
