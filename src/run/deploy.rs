@@ -236,10 +236,16 @@ pub async fn deploy(cluster: &Cluster, opts: &DeployOptions) -> Result<Report, R
 
     // Work that does not depend on a node is done once: PKI, rendering, manifests.
     progress("rendering certificates, files and container specs");
-    let pki = match Pki::load_or_create(
-        &state_dir.join("pki"),
-        &render_node::pki_request(cluster, time::OffsetDateTime::now_utc()),
-    ) {
+    // A dry run changes nothing, on the control host either: with no PKI yet it plans
+    // with a throw-away one held in memory.
+    let pki_req = render_node::pki_request(cluster, time::OffsetDateTime::now_utc());
+    let pki_dir = state_dir.join("pki");
+    let pki_result = if opts.dry_run && !pki_dir.join("ca.crt").exists() {
+        Pki::generate_in_memory(&pki_req)
+    } else {
+        Pki::load_or_create(&pki_dir, &pki_req)
+    };
+    let pki = match pki_result {
         Ok(p) => p,
         Err(e) => {
             return Err(report.fail(
