@@ -160,9 +160,42 @@ pub enum Command {
         #[arg(long)]
         kubeconfig: Option<PathBuf>,
     },
+    /// Report the cluster's health, read only: per node its reachability and the state of
+    /// every container of ours (running, current spec), etcd members and leader, API /readyz,
+    /// registered nodes and their Ready condition, and the soonest certificate expiry.
+    #[command(
+        after_help = "Examples:\n  k8s-manage status -p cfg\n  k8s-manage status -p cfg --output json\n\nExit status: 0 when everything is healthy (every node reachable, every container running\nwith the spec rendered now, etcd healthy with a leader, API ready, every node registered and\nReady, no certificate expiring within 30 days), 1 otherwise, 2 invalid input.\nChanges nothing on the nodes or in DIR/.k8s-manage."
+    )]
+    Status {
+        #[arg(short = 'p', long = "path", value_name = "DIR")]
+        path: PathBuf,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Certificates of the cluster PKI on the control host (DIR/.k8s-manage/pki).
+    #[command(subcommand)]
+    Cert(CertCommand),
     /// Simulated bare metal on this machine: Docker-in-Docker nodes reached over SSH.
     #[command(subcommand)]
     Sandbox(SandboxCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CertCommand {
+    /// List every certificate (name, subject CN, issuer, expiry, days left), soonest expiry
+    /// first. Reads only: never creates or reissues a certificate.
+    #[command(
+        after_help = "Examples:\n  k8s-manage cert check -p cfg\n  k8s-manage cert check -p cfg --warn-days 60 --output json\n\nExit status: 0 when no certificate expires within --warn-days, 1 when one does (expired ones\nare marked EXPIRED), 2 when there is no PKI yet (run deploy or render first)."
+    )]
+    Check {
+        #[arg(short = 'p', long = "path", value_name = "DIR")]
+        path: PathBuf,
+        /// Warn about certificates that expire within this many days.
+        #[arg(long, default_value_t = 30)]
+        warn_days: u32,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        output: OutputFormat,
+    },
 }
 
 /// Options shared by commands that reach nodes over SSH.

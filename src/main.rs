@@ -3,7 +3,7 @@
 
 use clap::Parser;
 use k8s_manage::cli::{Cli, ColorChoice, Command};
-use k8s_manage::commands::{deploy, plan, render, sandbox, validate};
+use k8s_manage::commands::{cert, deploy, plan, render, sandbox, status, validate};
 use std::io::IsTerminal;
 
 fn main() {
@@ -27,6 +27,8 @@ fn main() {
         } => plan::run(&path, action, file.as_deref(), output, color),
         Command::Render { path, out } => render::run(&path, &out, color),
         Command::Sandbox(cmd) => sandbox::run(cmd),
+        Command::Cert(cmd) => cert::run(cmd),
+        Command::Status { path, run } => status::run(&path, &run, color),
         Command::Deploy {
             path,
             run,

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-fn load(dir: &Path, color: bool, format: OutputFormat) -> Result<Cluster, i32> {
+pub(crate) fn load(dir: &Path, color: bool, format: OutputFormat) -> Result<Cluster, i32> {
     match build::load(dir) {
         Ok(l) => {
             if !l.warnings.list.is_empty() && format == OutputFormat::Text {
@@ -26,7 +26,7 @@ fn load(dir: &Path, color: bool, format: OutputFormat) -> Result<Cluster, i32> {
     }
 }
 
-fn policy(a: &RunArgs) -> HostKeyPolicy {
+pub(crate) fn policy(a: &RunArgs) -> HostKeyPolicy {
     if a.insecure_ignore_host_keys {
         err(
             "WARNING: --insecure-ignore-host-keys: host keys are NOT verified; anyone in the path can impersonate these hosts\n",
@@ -39,7 +39,7 @@ fn policy(a: &RunArgs) -> HostKeyPolicy {
     }
 }
 
-fn connect_options() -> ConnectOptions {
+pub(crate) fn connect_options() -> ConnectOptions {
     let notify: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(|s: &str| err(&format!("{s}\n")));
     ConnectOptions {
         notify: Some(notify),
@@ -47,7 +47,7 @@ fn connect_options() -> ConnectOptions {
     }
 }
 
-fn runtime() -> Option<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> Option<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

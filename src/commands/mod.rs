@@ -1,11 +1,13 @@
 //! One module per command: read input, call the library, print the report, return the
 //! exit status.
 
+pub mod cert;
 pub mod deploy;
 pub mod output;
 pub mod plan;
 pub mod render;
 pub mod sandbox;
+pub mod status;
 pub mod validate;
 
 /// Exit statuses shared by every command.

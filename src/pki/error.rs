@@ -50,6 +50,12 @@ pub enum PkiError {
         source: rcgen::Error,
     },
 
+    #[error(
+        "cannot read certificate {file}: {problem}; fix: restore it from a backup, or delete \
+         it (and its key) so the next deploy or render issues it again"
+    )]
+    BadCertificate { file: String, problem: String },
+
     #[error("invalid PKI request: {problem}; fix: {fix}")]
     InvalidRequest { problem: String, fix: String },
 

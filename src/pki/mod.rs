@@ -24,6 +24,7 @@
 
 mod catalog;
 mod error;
+pub mod expiry;
 mod inspect;
 mod issue;
 pub mod kubeconfig;
@@ -178,6 +179,15 @@ impl Pki {
     pub fn load_or_create(dir: &Path, req: &PkiRequest) -> Result<Pki, PkiError> {
         catalog::validate(req)?;
         let mut store = DirStore::open(dir)?;
+        Self::build(&mut store, req)
+    }
+
+    /// Like [`Pki::load_or_create`] on an existing PKI directory, but never writes to it:
+    /// the directory is read into memory first, so a leaf the request needs and the
+    /// directory lacks is issued in memory only (for read-only commands such as `status`).
+    pub fn load_read_only(dir: &Path, req: &PkiRequest) -> Result<Pki, PkiError> {
+        catalog::validate(req)?;
+        let mut store = MemStore::copy_of_dir(dir)?;
         Self::build(&mut store, req)
     }
 
@@ -343,6 +353,25 @@ impl Pki {
             .filter_map(|(name, pem)| inspect::cert_info(name, pem).ok())
             .collect()
     }
+}
+
+/// Every certificate stored under `dir` (`*.crt`, the CAs and every leaf, hosts that
+/// left the config included), read without writing anything. Names are storage names
+/// (`ca`, `etcd/ca`, `hosts/m1/kubelet`); a file that does not parse is an error naming it.
+pub fn certificates_in(dir: &Path) -> Result<Vec<CertInfo>, PkiError> {
+    let store = MemStore::copy_of_dir(dir)?;
+    let mut out = Vec::new();
+    for (rel, text) in store.files() {
+        let Some(name) = rel.strip_suffix(".crt") else {
+            continue;
+        };
+        let info = inspect::cert_info(name, text).map_err(|problem| PkiError::BadCertificate {
+            file: dir.join(rel).display().to_string(),
+            problem,
+        })?;
+        out.push(info);
+    }
+    Ok(out)
 }
 
 fn load_or_create_ca(

@@ -25,6 +25,50 @@ pub(crate) struct MemStore {
     files: BTreeMap<String, String>,
 }
 
+impl MemStore {
+    /// Every file under `root` (relative paths, `/`-separated), read without changing
+    /// anything on disk: a read-only view that later in-memory writes never reach.
+    pub(crate) fn copy_of_dir(root: &Path) -> Result<MemStore, PkiError> {
+        let mut files = BTreeMap::new();
+        let mut pending = vec![root.to_path_buf()];
+        while let Some(dir) = pending.pop() {
+            let entries =
+                fs::read_dir(&dir).map_err(|e| PkiError::io("read directory", &dir, e))?;
+            for entry in entries {
+                let entry = entry.map_err(|e| PkiError::io("read directory", &dir, e))?;
+                let path = entry.path();
+                let kind = entry
+                    .file_type()
+                    .map_err(|e| PkiError::io("inspect", &path, e))?;
+                if kind.is_dir() {
+                    pending.push(path);
+                } else if kind.is_file() {
+                    let Ok(rel) = path.strip_prefix(root) else {
+                        continue;
+                    };
+                    let rel = rel
+                        .components()
+                        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                        .collect::<Vec<_>>()
+                        .join("/");
+                    if rel.rsplit('/').next().is_some_and(|n| n.starts_with('.')) {
+                        continue; // temporary files of an interrupted write
+                    }
+                    let text =
+                        fs::read_to_string(&path).map_err(|e| PkiError::io("read", &path, e))?;
+                    files.insert(rel, text);
+                }
+            }
+        }
+        Ok(MemStore { files })
+    }
+
+    /// The stored files, by relative path.
+    pub(crate) fn files(&self) -> &BTreeMap<String, String> {
+        &self.files
+    }
+}
+
 impl Store for MemStore {
     fn read(&self, rel: &str) -> Result<Option<String>, PkiError> {
         Ok(self.files.get(rel).cloned())

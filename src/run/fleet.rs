@@ -76,59 +76,12 @@ pub fn connect(
     parallel: usize,
     run_dir: &std::path::Path,
 ) -> Result<Vec<Node>, Vec<StepError>> {
-    let targets: Vec<Target> = machines
-        .iter()
-        .map(|(m, _)| Target::from_machine(m))
-        .collect();
-    let results = crate::ssh::connect_all(&targets, known, policy, opts, parallel);
     let mut errors = Vec::new();
-    let mut sessions = Vec::new();
-    for ((m, a), (_, r)) in machines.iter().zip(results) {
-        match r {
-            Ok(s) => sessions.push((m.clone(), a.clone(), s)),
-            Err(e) => errors.push(StepError::from_ssh(&m.hostname, "connect", &e)),
-        }
-    }
-    if !errors.is_empty() {
-        return Err(errors);
-    }
-    // Docker tunnels, in parallel threads (each opens a second SSH session).
-    let handles: Vec<_> = sessions
-        .into_iter()
-        .map(|(m, a, s)| {
-            std::thread::spawn(move || {
-                let t = s.docker();
-                (m, a, s, t)
-            })
-        })
-        .collect();
     let mut nodes = Vec::new();
-    for h in handles {
-        match h.join() {
-            Ok((m, a, s, Ok(t))) => {
-                let log = Arc::new(NodeLog::open(run_dir, &m.hostname));
-                log.line(&format!(
-                    "connected to {} ({}), host key {}",
-                    m.hostname,
-                    m.hostip,
-                    s.host_key_fingerprint()
-                ));
-                nodes.push(Node {
-                    machine: m,
-                    artifacts: a,
-                    session: Arc::new(s),
-                    docker: Arc::new(t),
-                    log,
-                });
-            }
-            Ok((m, _, _, Err(e))) => {
-                errors.push(StepError::from_ssh(&m.hostname, "docker API over SSH", &e))
-            }
-            Err(_) => errors.push(StepError::new(
-                "?",
-                "docker API over SSH",
-                "a connection thread panicked",
-            )),
+    for r in connect_each(machines, known, policy, opts, parallel, run_dir) {
+        match r {
+            Ok(n) => nodes.push(n),
+            Err(e) => errors.push(e),
         }
     }
     if errors.is_empty() {
@@ -136,6 +89,71 @@ pub fn connect(
     } else {
         Err(errors)
     }
+}
+
+/// Like [`connect`], but one result per machine, in the order given: the nodes that
+/// answered stay usable when others do not (for reports such as `status`).
+pub fn connect_each(
+    machines: &[(Machine, NodeArtifacts)],
+    known: &KnownHosts,
+    policy: HostKeyPolicy,
+    opts: &ConnectOptions,
+    parallel: usize,
+    run_dir: &std::path::Path,
+) -> Vec<Result<Node, StepError>> {
+    let targets: Vec<Target> = machines
+        .iter()
+        .map(|(m, _)| Target::from_machine(m))
+        .collect();
+    let results = crate::ssh::connect_all(&targets, known, policy, opts, parallel);
+    // Docker tunnels, in parallel threads (each opens a second SSH session).
+    let pending: Vec<_> = machines
+        .iter()
+        .zip(results)
+        .map(|((m, a), (_, r))| match r {
+            Ok(s) => {
+                let (m, a) = (m.clone(), a.clone());
+                Ok(std::thread::spawn(move || {
+                    let t = s.docker();
+                    (m, a, s, t)
+                }))
+            }
+            Err(e) => Err(StepError::from_ssh(&m.hostname, "connect", &e)),
+        })
+        .collect();
+    pending
+        .into_iter()
+        .zip(machines)
+        .map(|(p, (machine, _))| {
+            let h = p?;
+            match h.join() {
+                Ok((m, a, s, Ok(t))) => {
+                    let log = Arc::new(NodeLog::open(run_dir, &m.hostname));
+                    log.line(&format!(
+                        "connected to {} ({}), host key {}",
+                        m.hostname,
+                        m.hostip,
+                        s.host_key_fingerprint()
+                    ));
+                    Ok(Node {
+                        machine: m,
+                        artifacts: a,
+                        session: Arc::new(s),
+                        docker: Arc::new(t),
+                        log,
+                    })
+                }
+                Ok((m, _, _, Err(e))) => {
+                    Err(StepError::from_ssh(&m.hostname, "docker API over SSH", &e))
+                }
+                Err(_) => Err(StepError::new(
+                    &machine.hostname,
+                    "docker API over SSH",
+                    "a connection thread panicked",
+                )),
+            }
+        })
+        .collect()
 }
 
 /// Run `f` on every node in `nodes` with at most `parallel` at once; all results, in order.

@@ -9,5 +9,6 @@ pub mod logs;
 pub mod preflight;
 pub mod report;
 pub mod state;
+pub mod status;
 pub mod sync_files;
 pub mod verify;

@@ -1,0 +1,162 @@
+//! `status` end to end on sandbox nodes (1 master + 1 worker): healthy after deploy (exit
+//! 0, every component running and current, etcd healthy with a leader, both nodes Ready);
+//! a stopped kubelet on the worker makes it exit 1 and name the container.
+
+use k8s_manage::sandbox;
+use k8s_manage::ssh::{ConnectOptions, HostKeyPolicy, KnownHosts, Session, Target};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+struct Sandbox {
+    name: String,
+    dir: PathBuf,
+    _tmp: tempfile::TempDir,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = self.rt.block_on(sandbox::down(&self.name));
+    }
+}
+
+fn up(name: &str, masters: u32, workers: u32) -> Sandbox {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("cfg");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let _ = rt.block_on(sandbox::down(name));
+    let mut opts = sandbox::UpOptions::new(dir.clone());
+    opts.name = name.into();
+    opts.masters = masters;
+    opts.workers = workers;
+    rt.block_on(sandbox::up(&opts, &|_| {}))
+        .unwrap_or_else(|e| panic!("sandbox up: {e}"));
+    Sandbox {
+        name: name.into(),
+        dir,
+        _tmp: tmp,
+        rt,
+    }
+}
+
+fn k8s_manage(args: &[&str], dir: &Path) -> (i32, Value, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_k8s-manage"))
+        .args(args)
+        .arg("-p")
+        .arg(dir)
+        .args(["--output", "json", "--wait-seconds", "120"])
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (
+        out.status.code().unwrap_or(-1),
+        v,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn ssh(dir: &Path, host: &str) -> Session {
+    let c = k8s_manage::model::build::load(dir).unwrap().cluster;
+    let m = c.machines.iter().find(|m| m.hostname == host).unwrap();
+    Session::connect(
+        &Target::from_machine(m),
+        &KnownHosts::in_config_dir(dir),
+        HostKeyPolicy::AcceptNew,
+        &ConnectOptions::default(),
+    )
+    .unwrap()
+}
+
+fn containers<'a>(report: &'a Value, host: &str) -> &'a Vec<Value> {
+    report["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["host"] == host)
+        .unwrap_or_else(|| panic!("{host} missing: {report:#}"))["containers"]
+        .as_array()
+        .unwrap()
+}
+
+#[test]
+fn status_is_healthy_after_deploy_and_names_a_stopped_kubelet() {
+    let sb = up("e2e-status", 1, 1);
+    let dir = sb.dir.clone();
+    let (code, report, stderr) = k8s_manage(&["deploy"], &dir);
+    assert_eq!(code, 0, "deploy failed: {report:#}\n{stderr}");
+
+    let (code, st, stderr) = k8s_manage(&["status"], &dir);
+    assert_eq!(code, 0, "status not healthy: {st:#}\n{stderr}");
+    assert_eq!(st["ok"], true);
+    let nodes = st["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 2);
+    for n in nodes {
+        assert_eq!(n["reachable"], true, "{n:#}");
+        let host = n["host"].as_str().unwrap();
+        let cs = containers(&st, host);
+        let want = if n["role"] == "master" { 8 } else { 4 };
+        assert_eq!(cs.len(), want, "{host}: {cs:#?}");
+        for c in cs {
+            assert_eq!(c["state"], "running", "{host}: {c}");
+            assert_eq!(c["current"], true, "{host}: {c}");
+        }
+    }
+    let members = st["etcd"]["health"]["members"].as_array().unwrap();
+    assert_eq!(members.len(), 1);
+    assert_eq!(members[0]["healthy"], true);
+    assert!(st["etcd"]["health"]["leader"].is_string(), "{st:#}");
+    assert_eq!(st["api"]["ready"], true);
+    let kn = st["kube_nodes"]["nodes"].as_array().unwrap();
+    assert_eq!(kn.len(), 2, "{st:#}");
+    assert!(kn.iter().all(|n| n["ready"] == true), "{st:#}");
+    assert_eq!(st["certificates"]["ok"], true);
+
+    // the worker's kubelet stopped: status exits 1 and names it
+    let o = ssh(&dir, "worker1")
+        .run_root(
+            "stop kubelet",
+            "docker stop kubelet",
+            Duration::from_secs(60),
+        )
+        .unwrap();
+    assert!(o.stdout_str().contains("kubelet"), "{}", o.stdout_str());
+    let (code, st, stderr) = k8s_manage(&["status"], &dir);
+    assert_eq!(code, 1, "{st:#}\n{stderr}");
+    assert_eq!(st["ok"], false);
+    let kubelet = containers(&st, "worker1")
+        .iter()
+        .find(|c| c["name"] == "kubelet")
+        .unwrap();
+    assert_eq!(kubelet["state"], "stopped", "{kubelet}");
+    assert_eq!(kubelet["ok"], false);
+    let problems: Vec<&str> = st["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p.as_str())
+        .collect();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.starts_with("worker1: kubelet: not running")),
+        "{problems:#?}"
+    );
+    // the master is still fine
+    assert!(
+        containers(&st, "master1")
+            .iter()
+            .all(|c| c["state"] == "running")
+    );
+
+    // text output names it too
+    let out = Command::new(env!("CARGO_BIN_EXE_k8s-manage"))
+        .args(["status", "-p"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("worker1: kubelet: not running"), "{text}");
+}
