@@ -175,6 +175,9 @@ pub enum Command {
     /// Certificates of the cluster PKI on the control host (DIR/.k8s-manage/pki).
     #[command(subcommand)]
     Cert(CertCommand),
+    /// etcd operations.
+    #[command(subcommand)]
+    Etcd(EtcdCommand),
     /// Simulated bare metal on this machine: Docker-in-Docker nodes reached over SSH.
     #[command(subcommand)]
     Sandbox(SandboxCommand),
@@ -215,6 +218,32 @@ pub struct RunArgs {
     pub wait_seconds: u64,
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EtcdCommand {
+    /// etcd snapshots.
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SnapshotCommand {
+    /// Take a snapshot from a healthy member (the leader when it answers): kept in
+    /// DIR/.k8s-manage/snapshots/<name>.db with its sha256, and copied to every master
+    /// (/var/lib/k8s-manage/snapshots), each copy checked.
+    #[command(
+        after_help = "Example:\n  k8s-manage etcd snapshot save -p cfg --name before-upgrade"
+    )]
+    Save {
+        #[arg(short = 'p', long = "path", value_name = "DIR")]
+        path: PathBuf,
+        /// Snapshot name (default: snapshot-<UTC time>).
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        run: RunArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -2,7 +2,7 @@
 //! its status.
 
 use clap::Parser;
-use k8s_manage::cli::{Cli, ColorChoice, Command};
+use k8s_manage::cli::{Cli, ColorChoice, Command, EtcdCommand, SnapshotCommand};
 use k8s_manage::commands::{cert, deploy, plan, render, sandbox, status, validate};
 use std::io::IsTerminal;
 
@@ -28,6 +28,9 @@ fn main() {
         Command::Render { path, out } => render::run(&path, &out, color),
         Command::Sandbox(cmd) => sandbox::run(cmd),
         Command::Cert(cmd) => cert::run(cmd),
+        Command::Etcd(EtcdCommand::Snapshot(SnapshotCommand::Save { path, name, run })) => {
+            deploy::snapshot_save(&path, name, &run, color)
+        }
         Command::Status { path, run } => status::run(&path, &run, color),
         Command::Deploy {
             path,

@@ -391,3 +391,50 @@ pub fn install_kubectl(
         }
     }
 }
+
+/// `etcd snapshot save`.
+pub fn snapshot_save(dir: &Path, name: Option<String>, a: &RunArgs, color: bool) -> i32 {
+    let cluster = match load(dir, color, a.output) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let name = name.unwrap_or_else(crate::etcd::snapshot::default_name);
+    if !crate::etcd::snapshot::valid_name(&name) {
+        err(&format!(
+            "error: snapshot name {name:?} may hold only letters, digits, -, _ and .\n"
+        ));
+        return exit::INVALID;
+    }
+    let Some(rt) = runtime() else {
+        return exit::FAILED;
+    };
+    match rt.block_on(run::snapshot::save(
+        &cluster,
+        &name,
+        policy(a),
+        &connect_options(),
+        a.parallel,
+    )) {
+        Ok(r) => {
+            match a.output {
+                OutputFormat::Json => json(&r),
+                OutputFormat::Text => out(&format!(
+                    "snapshot {} ({} bytes, sha256 {}) from {}\n  control host: {}\n  copied and checked on: {}\n",
+                    r.snapshot.name,
+                    r.snapshot.bytes,
+                    r.snapshot.sha256,
+                    r.snapshot.from_endpoint,
+                    r.snapshot.path.display(),
+                    r.copied_to.join(", ")
+                )),
+            }
+            exit::OK
+        }
+        Err(errs) => {
+            for e in errs {
+                err(&format!("error: {e}\n"));
+            }
+            exit::FAILED
+        }
+    }
+}

@@ -2,5 +2,6 @@
 //! one endpoint at a time, with bounded waits.
 
 pub mod health;
+pub mod snapshot;
 
 pub use health::{EtcdCredentials, EtcdHealth, MemberHealth, check, wait_healthy};

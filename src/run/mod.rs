@@ -8,6 +8,7 @@ pub mod kubectl;
 pub mod logs;
 pub mod preflight;
 pub mod report;
+pub mod snapshot;
 pub mod state;
 pub mod status;
 pub mod sync_files;
