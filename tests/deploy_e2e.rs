@@ -3,77 +3,14 @@
 //! interruption, wrong host key, clean.
 
 use k8s_manage::sandbox;
-use k8s_manage::ssh::{ConnectOptions, HostKeyPolicy, KnownHosts, Session, Target};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-struct Sandbox {
-    name: String,
-    dir: PathBuf,
-    _tmp: tempfile::TempDir,
-    rt: tokio::runtime::Runtime,
-}
-
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        let _ = self.rt.block_on(sandbox::down(&self.name));
-    }
-}
-
-fn up(name: &str, masters: u32, workers: u32, proxy: bool) -> Sandbox {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("cfg");
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let _ = rt.block_on(sandbox::down(name));
-    let mut opts = sandbox::UpOptions::new(dir.clone());
-    opts.name = name.into();
-    opts.masters = masters;
-    opts.workers = workers;
-    opts.proxy = proxy;
-    rt.block_on(sandbox::up(&opts, &|_| {}))
-        .unwrap_or_else(|e| panic!("sandbox up: {e}"));
-    Sandbox {
-        name: name.into(),
-        dir,
-        _tmp: tmp,
-        rt,
-    }
-}
-
-fn k8s_manage(args: &[&str], dir: &Path) -> (i32, Value, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_k8s-manage"))
-        .args(args)
-        .arg("-p")
-        .arg(dir)
-        .args(["--output", "json", "--wait-seconds", "120"])
-        .output()
-        .unwrap();
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-    (
-        out.status.code().unwrap_or(-1),
-        v,
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn cluster(dir: &Path) -> k8s_manage::model::Cluster {
-    k8s_manage::model::build::load(dir).unwrap().cluster
-}
-
-fn ssh(dir: &Path, host: &str) -> Session {
-    let c = cluster(dir);
-    let m = c.machines.iter().find(|m| m.hostname == host).unwrap();
-    let known = KnownHosts::in_config_dir(dir);
-    Session::connect(
-        &Target::from_machine(m),
-        &known,
-        HostKeyPolicy::AcceptNew,
-        &ConnectOptions::default(),
-    )
-    .unwrap()
-}
+#[path = "common/cluster_sandbox.rs"]
+mod cluster_sandbox;
+use cluster_sandbox::{cluster, k8s_manage, ssh, up};
 
 fn replaced(report: &Value) -> Vec<String> {
     let mut v = Vec::new();

@@ -2,72 +2,13 @@
 //! 0, every component running and current, etcd healthy with a leader, both nodes Ready);
 //! a stopped kubelet on the worker makes it exit 1 and name the container.
 
-use k8s_manage::sandbox;
-use k8s_manage::ssh::{ConnectOptions, HostKeyPolicy, KnownHosts, Session, Target};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-struct Sandbox {
-    name: String,
-    dir: PathBuf,
-    _tmp: tempfile::TempDir,
-    rt: tokio::runtime::Runtime,
-}
-
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        let _ = self.rt.block_on(sandbox::down(&self.name));
-    }
-}
-
-fn up(name: &str, masters: u32, workers: u32) -> Sandbox {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("cfg");
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let _ = rt.block_on(sandbox::down(name));
-    let mut opts = sandbox::UpOptions::new(dir.clone());
-    opts.name = name.into();
-    opts.masters = masters;
-    opts.workers = workers;
-    rt.block_on(sandbox::up(&opts, &|_| {}))
-        .unwrap_or_else(|e| panic!("sandbox up: {e}"));
-    Sandbox {
-        name: name.into(),
-        dir,
-        _tmp: tmp,
-        rt,
-    }
-}
-
-fn k8s_manage(args: &[&str], dir: &Path) -> (i32, Value, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_k8s-manage"))
-        .args(args)
-        .arg("-p")
-        .arg(dir)
-        .args(["--output", "json", "--wait-seconds", "120"])
-        .output()
-        .unwrap();
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-    (
-        out.status.code().unwrap_or(-1),
-        v,
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn ssh(dir: &Path, host: &str) -> Session {
-    let c = k8s_manage::model::build::load(dir).unwrap().cluster;
-    let m = c.machines.iter().find(|m| m.hostname == host).unwrap();
-    Session::connect(
-        &Target::from_machine(m),
-        &KnownHosts::in_config_dir(dir),
-        HostKeyPolicy::AcceptNew,
-        &ConnectOptions::default(),
-    )
-    .unwrap()
-}
+#[path = "common/cluster_sandbox.rs"]
+mod cluster_sandbox;
+use cluster_sandbox::{cluster, k8s_manage, ssh, up};
 
 fn containers<'a>(report: &'a Value, host: &str) -> &'a Vec<Value> {
     report["nodes"]
@@ -82,7 +23,7 @@ fn containers<'a>(report: &'a Value, host: &str) -> &'a Vec<Value> {
 
 #[test]
 fn status_is_healthy_after_deploy_and_names_a_stopped_kubelet() {
-    let sb = up("e2e-status", 1, 1);
+    let sb = up("e2e-status", 1, 1, false);
     let dir = sb.dir.clone();
     let (code, report, stderr) = k8s_manage(&["deploy"], &dir);
     assert_eq!(code, 0, "deploy failed: {report:#}\n{stderr}");
@@ -162,7 +103,7 @@ fn status_is_healthy_after_deploy_and_names_a_stopped_kubelet() {
 
     // etcd snapshot save: keys written before are in the snapshot; the control host's copy
     // matches its checksum; the master's copy was checked there
-    let c = k8s_manage::model::build::load(&dir).unwrap().cluster;
+    let c = cluster(&dir);
     let cred = k8s_manage::run::snapshot::credentials(&c).unwrap();
     let endpoint = format!("https://{}:2379", c.machines[0].hostip);
     let rt = tokio::runtime::Runtime::new().unwrap();

@@ -1,0 +1,77 @@
+//! Shared by the end-to-end tests that deploy onto sandbox nodes: a sandbox removed on
+//! drop, the `k8s-manage` binary run with JSON output, and SSH to a node.
+#![allow(dead_code)]
+
+use k8s_manage::sandbox;
+use k8s_manage::ssh::{ConnectOptions, HostKeyPolicy, KnownHosts, Session, Target};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A sandbox (nodes + config dir), taken down on drop.
+pub struct Sandbox {
+    pub name: String,
+    pub dir: PathBuf,
+    _tmp: tempfile::TempDir,
+    pub rt: tokio::runtime::Runtime,
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = self.rt.block_on(sandbox::down(&self.name));
+    }
+}
+
+pub fn up(name: &str, masters: u32, workers: u32, proxy: bool) -> Sandbox {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("cfg");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let _ = rt.block_on(sandbox::down(name));
+    let mut opts = sandbox::UpOptions::new(dir.clone());
+    opts.name = name.into();
+    opts.masters = masters;
+    opts.workers = workers;
+    opts.proxy = proxy;
+    rt.block_on(sandbox::up(&opts, &|_| {}))
+        .unwrap_or_else(|e| panic!("sandbox up: {e}"));
+    Sandbox {
+        name: name.into(),
+        dir,
+        _tmp: tmp,
+        rt,
+    }
+}
+
+/// Run `k8s-manage ARGS -p DIR --output json`: (exit status, JSON report, stderr).
+pub fn k8s_manage(args: &[&str], dir: &Path) -> (i32, Value, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_k8s-manage"))
+        .args(args)
+        .arg("-p")
+        .arg(dir)
+        .args(["--output", "json", "--wait-seconds", "120"])
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (
+        out.status.code().unwrap_or(-1),
+        v,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+pub fn cluster(dir: &Path) -> k8s_manage::model::Cluster {
+    k8s_manage::model::build::load(dir).unwrap().cluster
+}
+
+/// An SSH session to a node of the config dir (host key from its known_hosts).
+pub fn ssh(dir: &Path, host: &str) -> Session {
+    let c = cluster(dir);
+    let m = c.machines.iter().find(|m| m.hostname == host).unwrap();
+    Session::connect(
+        &Target::from_machine(m),
+        &KnownHosts::in_config_dir(dir),
+        HostKeyPolicy::AcceptNew,
+        &ConnectOptions::default(),
+    )
+    .unwrap()
+}
