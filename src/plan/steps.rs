@@ -171,10 +171,9 @@ fn containers_named(cluster: &Cluster, m: &Machine, names: &[&str]) -> Vec<Step>
         .collect()
 }
 
-fn apiserver_addresses(cluster: &Cluster, extra: &[&Machine]) -> Vec<String> {
+fn apiserver_addresses(cluster: &Cluster) -> Vec<String> {
     cluster
         .masters()
-        .chain(extra.iter().copied().filter(|m| m.role == Role::Master))
         .map(|m| components::paths::host_port(m.hostip, cluster.kubernetes.api_port))
         .collect()
 }
@@ -408,7 +407,7 @@ pub fn cluster_steps(
                     .collect()
             } else {
                 // for add, `cluster` already includes the joining machines
-                apiserver_addresses(cluster, &[])
+                apiserver_addresses(cluster)
             };
             vec![Step::UpdateLbBackends { apiservers }]
         }

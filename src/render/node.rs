@@ -31,6 +31,16 @@ impl NodeArtifacts {
     pub fn file(&self, path: &str) -> Option<&NodeFile> {
         self.files.iter().find(|f| f.path == path)
     }
+
+    /// The etcd CA and healthcheck client credential, from a master's files.
+    pub fn etcd_credentials(&self) -> Option<crate::etcd::EtcdCredentials> {
+        let f = |p: &str| self.file(&paths::pki(p)).map(|f| f.contents.clone());
+        Some(crate::etcd::EtcdCredentials {
+            ca_pem: f("etcd/ca.crt")?,
+            cert_pem: f("etcd/healthcheck-client.crt")?,
+            key_pem: f("etcd/healthcheck-client.key")?,
+        })
+    }
 }
 
 fn pki_host(m: &Machine) -> PkiHost {

@@ -351,7 +351,11 @@ pub async fn deploy(cluster: &Cluster, opts: &DeployOptions) -> Result<Report, R
     if !opts.dry_run {
         progress("waiting for etcd quorum and healthy members");
         let endpoints: Vec<String> = cluster.masters().map(etcd::client_url).collect();
-        let cred = match etcd_credentials(&pki, &nodes) {
+        let cred = match nodes
+            .iter()
+            .find(|n| n.machine.role == Role::Master)
+            .and_then(|n| n.artifacts.etcd_credentials())
+        {
             Some(c) => c,
             None => {
                 return Err(report.fail(
@@ -552,20 +556,4 @@ fn kubelet_client_credential(nodes: &[Node]) -> Option<(String, String)> {
         f("apiserver-kubelet-client.crt")?,
         f("apiserver-kubelet-client.key")?,
     ))
-}
-
-fn etcd_credentials(pki: &Pki, nodes: &[Node]) -> Option<crate::etcd::EtcdCredentials> {
-    let master = nodes.iter().find(|n| n.machine.role == Role::Master)?;
-    let f = |p: &str| {
-        master
-            .artifacts
-            .file(&paths::pki(p))
-            .map(|f| f.contents.clone())
-    };
-    let _ = pki;
-    Some(crate::etcd::EtcdCredentials {
-        ca_pem: f("etcd/ca.crt")?,
-        cert_pem: f("etcd/healthcheck-client.crt")?,
-        key_pem: f("etcd/healthcheck-client.key")?,
-    })
 }

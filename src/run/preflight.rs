@@ -3,7 +3,7 @@
 
 use super::fleet::{Node, StepError, blocking};
 use crate::components::{control_plane, etcd, node_agents};
-use crate::model::{Cluster, Role};
+use crate::model::Cluster;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -193,7 +193,6 @@ pub async fn check(cluster: &Cluster, node: &Node) -> Result<Vec<String>, Vec<St
                 .hint("stop what listens there (`ss -ltnp`), or run `k8s-manage clean` if it is a previous cluster"),
         );
     }
-    let _ = Role::Master;
     if errors.is_empty() {
         Ok(warnings)
     } else {

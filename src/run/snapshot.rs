@@ -2,7 +2,7 @@
 //! with its checksum, copy it to every master and check the copies.
 
 use super::fleet::{self, StepError, blocking};
-use crate::components::{etcd as etcd_component, paths};
+use crate::components::etcd as etcd_component;
 use crate::etcd::snapshot::{self, NODE_SNAPSHOT_DIR, Snapshot};
 use crate::model::{Cluster, Role};
 use crate::pki::Pki;
@@ -38,23 +38,13 @@ pub fn credentials(cluster: &Cluster) -> Result<crate::etcd::EtcdCredentials, St
         .ok_or_else(|| StepError::new("control host", "etcd", "no master"))?;
     let a = render_node::render_node(cluster, &pki, master)
         .map_err(|e| StepError::new(&master.hostname, "render", e.to_string()))?;
-    let f = |p: &str| a.file(&paths::pki(p)).map(|f| f.contents.clone());
-    match (
-        f("etcd/ca.crt"),
-        f("etcd/healthcheck-client.crt"),
-        f("etcd/healthcheck-client.key"),
-    ) {
-        (Some(ca_pem), Some(cert_pem), Some(key_pem)) => Ok(crate::etcd::EtcdCredentials {
-            ca_pem,
-            cert_pem,
-            key_pem,
-        }),
-        _ => Err(StepError::new(
+    a.etcd_credentials().ok_or_else(|| {
+        StepError::new(
             &master.hostname,
             "etcd credentials",
             "the healthcheck client certificate is missing",
-        )),
-    }
+        )
+    })
 }
 
 pub async fn save(

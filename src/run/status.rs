@@ -5,7 +5,7 @@
 //! expiry. Changes nothing: the PKI is read into memory, never written.
 
 use super::fleet::{self, Node, StepError, fan_out};
-use crate::components::{component_names, etcd, paths, spec::LABEL_SPEC_HASH};
+use crate::components::{component_names, etcd, spec::LABEL_SPEC_HASH};
 use crate::executor::docker_ops;
 use crate::kubeapi::KubeClient;
 use crate::model::{Cluster, Role};
@@ -160,23 +160,15 @@ async fn node_containers(
         .collect())
 }
 
-fn master_file(artifacts: &[NodeArtifacts], p: &str) -> Option<String> {
-    let m = artifacts.iter().find(|a| a.role == Role::Master)?;
-    m.file(&paths::pki(p)).map(|f| f.contents.clone())
-}
-
 async fn etcd_status(
     cluster: &Cluster,
     rendered: &[NodeArtifacts],
     timeout: Duration,
 ) -> EtcdStatus {
-    let cred = (|| {
-        Some(crate::etcd::EtcdCredentials {
-            ca_pem: master_file(rendered, "etcd/ca.crt")?,
-            cert_pem: master_file(rendered, "etcd/healthcheck-client.crt")?,
-            key_pem: master_file(rendered, "etcd/healthcheck-client.key")?,
-        })
-    })();
+    let cred = rendered
+        .iter()
+        .find(|a| a.role == Role::Master)
+        .and_then(NodeArtifacts::etcd_credentials);
     let Some(cred) = cred else {
         return EtcdStatus {
             health: None,
