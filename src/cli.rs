@@ -123,6 +123,47 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Machines join a running cluster: workers get certificates from the existing CA,
+    /// images, kubelet, kube-proxy and the local load balancer; masters join etcd one at a
+    /// time through the leader (snapshot first), then every load balancer and apiserver is
+    /// updated. cluster-configuration.yaml is updated (backup in DIR/.k8s-manage/backups).
+    #[command(
+        after_help = "Examples:\n  k8s-manage add -p cfg -f new-workers.yaml\n  k8s-manage add -p cfg -f new-masters.yaml --dry-run\n\nExit status: 0 done, 1 failed (the report names the step and the fix), 2 invalid input (nothing changed)."
+    )]
+    Add {
+        #[arg(short = 'p', long = "path", value_name = "DIR")]
+        path: PathBuf,
+        /// The machines to add (machine-list: or machinelist: form).
+        #[arg(short = 'f', long = "file", value_name = "NODES.yaml")]
+        file: PathBuf,
+        #[command(flatten)]
+        run: RunArgs,
+        /// Check everything (config, connections, preflight, etcd quorum), show the steps,
+        /// change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Machines leave the cluster: cordon and drain (bounded by --wait-seconds), a master's
+    /// etcd member removed (refused if quorum would be lost; snapshot first) and taken out
+    /// of every load balancer, the host cleaned, the Node object deleted, and
+    /// cluster-configuration.yaml updated (backup in DIR/.k8s-manage/backups).
+    #[command(
+        after_help = "Examples:\n  k8s-manage remove -p cfg -f leaving.yaml\n  k8s-manage remove -p cfg -f dead-node.yaml --force\n\n--force: remove nodes that cannot be reached (their host is reported as not cleaned), and\ndelete pods instead of evicting them.\nExit status: 0 done, 1 failed or refused, 2 invalid input (nothing changed)."
+    )]
+    Remove {
+        #[arg(short = 'p', long = "path", value_name = "DIR")]
+        path: PathBuf,
+        /// The machines to remove, as in cluster-configuration.yaml.
+        #[arg(short = 'f', long = "file", value_name = "NODES.yaml")]
+        file: PathBuf,
+        #[command(flatten)]
+        run: RunArgs,
+        #[arg(long)]
+        dry_run: bool,
+        /// Remove unreachable nodes too (not cleaned), and delete pods instead of evicting.
+        #[arg(long)]
+        force: bool,
+    },
     /// Remove every container the tool made and every directory it owns, on every node.
     #[command(
         after_help = "Example:\n  k8s-manage clean -p cfg --yes\n\nThe PKI on the control host (DIR/.k8s-manage/pki) is kept."

@@ -3,7 +3,7 @@
 
 use clap::Parser;
 use k8s_manage::cli::{Cli, ColorChoice, Command, EtcdCommand, SnapshotCommand};
-use k8s_manage::commands::{cert, deploy, plan, render, sandbox, status, validate};
+use k8s_manage::commands::{cert, deploy, membership, plan, render, sandbox, status, validate};
 use std::io::IsTerminal;
 
 fn main() {
@@ -44,6 +44,19 @@ fn main() {
             run,
             dry_run,
         } => deploy::repair(&path, &file, &run, dry_run, color),
+        Command::Add {
+            path,
+            file,
+            run,
+            dry_run,
+        } => membership::add(&path, &file, &run, dry_run, color),
+        Command::Remove {
+            path,
+            file,
+            run,
+            dry_run,
+            force,
+        } => membership::remove(&path, &file, &run, dry_run, force, color),
         Command::Clean {
             path,
             run,

@@ -10,6 +10,7 @@ pub mod raw;
 pub mod reader;
 pub mod roles_file;
 pub mod source;
+pub mod write_back;
 pub mod yaml_tree;
 
 use crate::diag::{At, Diagnostic, Diagnostics};

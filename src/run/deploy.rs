@@ -280,6 +280,12 @@ pub async fn deploy(cluster: &Cluster, opts: &DeployOptions) -> Result<Report, R
         }
     };
 
+    // etcd and kubelet client credentials come from a master's files, also when a repair
+    // (or `add` of workers) touches no master
+    let master_files = rendered
+        .iter()
+        .find(|(m, _)| m.role == Role::Master)
+        .map(|(_, a)| a.clone());
     if let Some(only) = &opts.repair {
         rendered.retain(|(m, _)| only.contains(&m.hostname));
         report.action = "repair".into();
@@ -351,11 +357,7 @@ pub async fn deploy(cluster: &Cluster, opts: &DeployOptions) -> Result<Report, R
     if !opts.dry_run {
         progress("waiting for etcd quorum and healthy members");
         let endpoints: Vec<String> = cluster.masters().map(etcd::client_url).collect();
-        let cred = match nodes
-            .iter()
-            .find(|n| n.machine.role == Role::Master)
-            .and_then(|n| n.artifacts.etcd_credentials())
-        {
+        let cred = match master_files.as_ref().and_then(|a| a.etcd_credentials()) {
             Some(c) => c,
             None => {
                 return Err(report.fail(
@@ -492,7 +494,7 @@ pub async fn deploy(cluster: &Cluster, opts: &DeployOptions) -> Result<Report, R
         if let Err(e) = super::verify::label_nodes(&scope, &api).await {
             return Err(report.fail("verify", vec![e]));
         }
-        let kubelet_client = match kubelet_client_credential(&nodes) {
+        let kubelet_client = match kubelet_client_credential(master_files.as_ref()) {
             Some(c) => c,
             None => {
                 return Err(report.fail(
@@ -544,11 +546,12 @@ pub async fn deploy(cluster: &Cluster, opts: &DeployOptions) -> Result<Report, R
     Ok(report)
 }
 
-fn kubelet_client_credential(nodes: &[Node]) -> Option<(String, String)> {
-    let master = nodes.iter().find(|n| n.machine.role == Role::Master)?;
+fn kubelet_client_credential(
+    master: Option<&render_node::NodeArtifacts>,
+) -> Option<(String, String)> {
+    let master = master?;
     let f = |p: &str| {
         master
-            .artifacts
             .file(&paths::pki(p))
             .map(|f| f.contents.clone())
     };

@@ -1,12 +1,16 @@
 //! Running actions against real nodes: connect (SSH + Docker API tunnels), preflight,
 //! files, containers, health, report. Everything is driven from the rendered desired state.
 
+pub mod add;
 pub mod clean;
 pub mod deploy;
+pub mod drain;
 pub mod fleet;
 pub mod kubectl;
 pub mod logs;
+pub mod membership;
 pub mod preflight;
+pub mod remove;
 pub mod report;
 pub mod snapshot;
 pub mod state;

@@ -126,6 +126,14 @@ async fn route(api: &Api, req: Request<Incoming>) -> Resp {
         (&Method::GET, "/version", _) => http::json(StatusCode::OK, &version(api.version)),
         (&Method::GET, "/healthz" | "/livez", _) => http::text(StatusCode::OK, "ok"),
         (&Method::GET, "/readyz", _) => readyz(api),
+        (&Method::POST, _, Some(rp))
+            if rp.group.is_empty()
+                && rp.resource == "pods"
+                && rp.name.is_some()
+                && rp.subresource.as_deref() == Some("eviction") =>
+        {
+            handlers::evict(ctx, &rp).await
+        }
         (_, _, Some(rp)) => {
             let status_sub = rp.subresource.as_deref() == Some("status");
             if rp.subresource.is_some()
