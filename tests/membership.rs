@@ -78,7 +78,10 @@ fn write_back_that_does_not_validate_is_rolled_back() {
         ],
     };
     let err = write_back::write_back(&dir, &[e], &[]).unwrap_err();
-    assert!(err.contains("does not validate") && err.contains("restored"), "{err}");
+    assert!(
+        err.contains("does not validate") && err.contains("restored"),
+        "{err}"
+    );
     assert_eq!(cluster_text(&dir), before);
 }
 

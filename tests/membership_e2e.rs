@@ -93,11 +93,21 @@ fn admin_api(dir: &Path) -> KubeClient {
     )
     .unwrap();
     let (cert, key) = pki.client_credential(&KubeconfigUser::Admin).unwrap();
-    KubeClient::new(&c.api_url(), pki.ca_cert_pem(), &cert, &key, Duration::from_secs(10)).unwrap()
+    KubeClient::new(
+        &c.api_url(),
+        pki.ca_cert_pem(),
+        &cert,
+        &key,
+        Duration::from_secs(10),
+    )
+    .unwrap()
 }
 
 fn etcd_members(st: &Value) -> Vec<Value> {
-    st["etcd"]["health"]["members"].as_array().cloned().unwrap_or_default()
+    st["etcd"]["health"]["members"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
 }
 
 fn wait_status_ok(dir: &Path) -> Value {
@@ -137,7 +147,11 @@ fn add_workers_and_masters_then_remove_a_worker_and_a_master() {
     let workers_list = tmp.path().join("new-workers.yaml");
     std::fs::write(
         &workers_list,
-        format!("# two workers\nmachine-list:{}{}", entry("worker2"), entry("worker3")),
+        format!(
+            "# two workers\nmachine-list:{}{}",
+            entry("worker2"),
+            entry("worker3")
+        ),
     )
     .unwrap();
     // the map form: `name:` keys, the entry's other keys below
@@ -171,7 +185,9 @@ fn add_workers_and_masters_then_remove_a_worker_and_a_master() {
         k8s_manage(&["remove", "--dry-run", "-f", one.to_str().unwrap()], &dir);
     assert_eq!(code, 1, "{report:#}\n{stderr}");
     assert!(
-        report.to_string().contains("refusing to remove etcd member etcd2"),
+        report
+            .to_string()
+            .contains("refusing to remove etcd member etcd2"),
         "{report:#}"
     );
     sh(&dir, "master3", "docker start etcd");
@@ -193,8 +209,14 @@ fn add_workers_and_masters_then_remove_a_worker_and_a_master() {
     assert_eq!(code, 0, "add workers failed: {report:#}\n{stderr}");
     let t_add_workers = t.elapsed();
     let after: Vec<String> = keep.iter().map(|h| managed_containers(&dir, h)).collect();
-    assert_eq!(before, after, "adding workers changed containers on existing nodes");
-    assert!(report["snapshot"].is_null(), "no etcd change, no snapshot: {report:#}");
+    assert_eq!(
+        before, after,
+        "adding workers changed containers on existing nodes"
+    );
+    assert!(
+        report["snapshot"].is_null(),
+        "no etcd change, no snapshot: {report:#}"
+    );
     assert_eq!(report["deploy"]["nodes"].as_array().unwrap().len(), 2);
     let text = cluster_file(&dir);
     assert!(text.starts_with(&trimmed), "existing text changed:\n{text}");
@@ -261,11 +283,17 @@ fn add_workers_and_masters_then_remove_a_worker_and_a_master() {
     assert_eq!(code, 0, "remove failed: {report:#}\n{stderr}");
     let t_remove = t.elapsed();
     assert!(
-        report["snapshot"].as_str().unwrap().contains("auto-remove-"),
+        report["snapshot"]
+            .as_str()
+            .unwrap()
+            .contains("auto-remove-"),
         "{report:#}"
     );
     let drained = report["drained"].as_array().unwrap();
-    let w3 = drained.iter().find(|d| d["node"] == worker3.as_str()).unwrap();
+    let w3 = drained
+        .iter()
+        .find(|d| d["node"] == worker3.as_str())
+        .unwrap();
     assert_eq!(w3["pods"], serde_json::json!(["default/app"]), "{report:#}");
     assert_eq!(w3["skipped"], serde_json::json!(["kube-system/ds-pod"]));
     let left = sb.rt.block_on(api.pods_on_node(&worker3)).unwrap();
@@ -274,11 +302,24 @@ fn add_workers_and_masters_then_remove_a_worker_and_a_master() {
         assert_eq!(n["result"], "removed");
         assert_eq!(n["host_cleaned"], true);
     }
-    assert_eq!(report["etcd_members"].as_array().unwrap().len(), 4, "{report:#}");
+    assert_eq!(
+        report["etcd_members"].as_array().unwrap().len(),
+        4,
+        "{report:#}"
+    );
     for h in ["worker3", "master5"] {
-        assert_eq!(managed_containers(&dir, h), "", "{h} still runs containers of ours");
         assert_eq!(
-            sh(&dir, h, "test -e /etc/kubernetes && echo present || echo absent").trim(),
+            managed_containers(&dir, h),
+            "",
+            "{h} still runs containers of ours"
+        );
+        assert_eq!(
+            sh(
+                &dir,
+                h,
+                "test -e /etc/kubernetes && echo present || echo absent"
+            )
+            .trim(),
             "absent"
         );
     }
@@ -300,6 +341,43 @@ fn add_workers_and_masters_then_remove_a_worker_and_a_master() {
     for h in ["master1", "master4", "worker1", "worker2"] {
         assert_eq!(lb_backends(&dir, h), 4, "{h}'s load balancer");
     }
+
+    // a node that cannot be reached: refused without --force; with it, removed from the
+    // API and the config, and reported as not cleaned
+    let gone = tmp.path().join("gone.yaml");
+    std::fs::write(&gone, format!("machine-list:{}", entry("worker2"))).unwrap();
+    let o = std::process::Command::new("docker")
+        .args(["stop", "-t", "2", "wt-mem-e2e-worker2"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let before = cluster_file(&dir);
+    let (code, report, stderr) = k8s_manage(&["remove", "-f", gone.to_str().unwrap()], &dir);
+    assert_eq!(code, 1, "{report:#}\n{stderr}");
+    assert!(report.to_string().contains("--force"), "{report:#}");
+    assert_eq!(cluster_file(&dir), before);
+    let t = Instant::now();
+    let (code, report, stderr) =
+        k8s_manage(&["remove", "--force", "-f", gone.to_str().unwrap()], &dir);
+    assert_eq!(code, 0, "{report:#}\n{stderr}");
+    let t_force = t.elapsed();
+    assert_eq!(report["nodes"][0]["host_cleaned"], false, "{report:#}");
+    assert!(
+        report.to_string().contains("host not cleaned"),
+        "{report:#}"
+    );
+    assert!(!cluster_file(&dir).contains("hostname: worker2"));
+    validate(&dir);
+    let nodes: Vec<String> = sb
+        .rt
+        .block_on(api.nodes())
+        .unwrap()
+        .into_iter()
+        .map(|n| n.name)
+        .collect();
+    assert_eq!(nodes.len(), 5, "{nodes:?}");
+    eprintln!("figures: remove --force of an unreachable worker {t_force:.1?}");
+
     eprintln!(
         "figures: deploy 3+1 {:.1?}, add 2 workers {:.1?}, add 2 masters {:.1?}, remove 1+1 {:.1?}, total {:.1?}",
         t_deploy,

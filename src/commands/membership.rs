@@ -51,7 +51,9 @@ fn finish(result: Option<Result<MembershipReport, MembershipReport>>, format: Ou
             exit::FAILED
         }
         None => {
-            err("interrupted: each step is safe to repeat; cluster-configuration.yaml matches every etcd membership change made so far. Run the same command again (or `deploy` for machines already in the config)\n");
+            err(
+                "interrupted: each step is safe to repeat; cluster-configuration.yaml matches every etcd membership change made so far. Run the same command again (or `deploy` for machines already in the config)\n",
+            );
             130
         }
     }

@@ -70,7 +70,10 @@ fn prev_non_blank(text: &str, at: usize) -> Option<(usize, char)> {
 }
 
 fn is_flow(text: &str, first_key: &Node) -> bool {
-    matches!(prev_non_blank(text, first_key.pos.byte_offset), Some((_, '{')))
+    matches!(
+        prev_non_blank(text, first_key.pos.byte_offset),
+        Some((_, '{'))
+    )
 }
 
 /// The text of a scalar as written (quotes included when the span leaves them out).
@@ -234,9 +237,7 @@ fn blocks(text: &str, root: &Node) -> Result<(Vec<Block>, usize, usize), String>
                 break;
             }
         }
-        let hostname = item
-            .get("hostname")
-            .and_then(|h| h.scalar_text(text));
+        let hostname = item.get("hostname").and_then(|h| h.scalar_text(text));
         out.push(Block {
             hostname,
             start,
@@ -282,8 +283,13 @@ fn render_entry(e: &NewEntry, dash_col: usize, key_col: usize) -> String {
 /// Pure: the cluster file text with `remove` (hostnames) deleted and `add` appended.
 pub fn edit_text(text: &str, add: &[NewEntry], remove: &[String]) -> Result<String, String> {
     let mut diags = Diagnostics::default();
-    let file = SourceFile::parse(CLUSTER_FILE.into(), CLUSTER_FILE.into(), text.into(), &mut diags)
-        .ok_or_else(|| diags.render_text(false))?;
+    let file = SourceFile::parse(
+        CLUSTER_FILE.into(),
+        CLUSTER_FILE.into(),
+        text.into(),
+        &mut diags,
+    )
+    .ok_or_else(|| diags.render_text(false))?;
     let (bs, dash_col, key_col) = blocks(text, &file.root)?;
     for r in remove {
         if !bs.iter().any(|b| b.hostname.as_deref() == Some(r.as_str())) {
@@ -291,7 +297,10 @@ pub fn edit_text(text: &str, add: &[NewEntry], remove: &[String]) -> Result<Stri
         }
     }
     for a in add {
-        if bs.iter().any(|b| b.hostname.as_deref() == Some(a.hostname.as_str())) {
+        if bs
+            .iter()
+            .any(|b| b.hostname.as_deref() == Some(a.hostname.as_str()))
+        {
             return Err(format!("`machine-list` already has {}", a.hostname));
         }
     }
@@ -300,7 +309,10 @@ pub fn edit_text(text: &str, add: &[NewEntry], remove: &[String]) -> Result<Stri
     // first line (or the end of the block's last line, newline included)
     let mut cuts: Vec<(usize, usize)> = Vec::new();
     for (i, b) in bs.iter().enumerate() {
-        if !remove.iter().any(|r| b.hostname.as_deref() == Some(r.as_str())) {
+        if !remove
+            .iter()
+            .any(|r| b.hostname.as_deref() == Some(r.as_str()))
+        {
             continue;
         }
         // a middle entry takes the blank lines after it (the ones before it stay); the
@@ -438,13 +450,23 @@ pub fn write_back(dir: &Path, add: &[NewEntry], remove: &[String]) -> Result<Wri
         backup = backups.join(format!("{CLUSTER_FILE}.{}-{n}", utc_stamp()));
         n += 1;
     }
-    std::fs::copy(&path, &backup)
-        .map_err(|e| format!("cannot back up {} to {}: {e}", path.display(), backup.display()))?;
+    std::fs::copy(&path, &backup).map_err(|e| {
+        format!(
+            "cannot back up {} to {}: {e}",
+            path.display(),
+            backup.display()
+        )
+    })?;
     write_atomic(&path, &edited)?;
 
     let check = match build::load(dir) {
         Ok(l) => {
-            let got: BTreeSet<String> = l.cluster.machines.iter().map(|m| m.hostname.clone()).collect();
+            let got: BTreeSet<String> = l
+                .cluster
+                .machines
+                .iter()
+                .map(|m| m.hostname.clone())
+                .collect();
             if got == expected {
                 Ok(())
             } else {
@@ -453,14 +475,21 @@ pub fn write_back(dir: &Path, add: &[NewEntry], remove: &[String]) -> Result<Wri
                 ))
             }
         }
-        Err(d) => Err(format!("the written file does not validate:\n{}", d.render_text(false))),
+        Err(d) => Err(format!(
+            "the written file does not validate:\n{}",
+            d.render_text(false)
+        )),
     };
     if let Err(e) = check {
         let restored = write_atomic(&path, &text);
         return Err(format!(
             "{e}\n{} was {} from {}",
             path.display(),
-            if restored.is_ok() { "restored" } else { "NOT restored" },
+            if restored.is_ok() {
+                "restored"
+            } else {
+                "NOT restored"
+            },
             backup.display()
         ));
     }
@@ -513,9 +542,15 @@ unknown-key: stays   # trailing
     #[test]
     fn removes_a_middle_entry_with_its_comment_and_keeps_everything_else() {
         let out = edit_text(LIST, &[], &["w1".into()]).unwrap();
-        assert!(!out.contains("w1") && !out.contains("workers below"), "{out}");
+        assert!(
+            !out.contains("w1") && !out.contains("workers below"),
+            "{out}"
+        );
         assert!(out.contains("  - hostname: w2\n"), "{out}");
-        assert!(out.contains("zkid: \"1\"   # kept\n\n  - hostname: w2"), "{out}");
+        assert!(
+            out.contains("zkid: \"1\"   # kept\n\n  - hostname: w2"),
+            "{out}"
+        );
         assert!(out.contains("unknown-key: stays   # trailing"));
         assert!(out.contains("# first master"));
     }
@@ -523,7 +558,10 @@ unknown-key: stays   # trailing
     #[test]
     fn removes_first_and_last_entries() {
         let out = edit_text(LIST, &[], &["m1".into(), "w2".into()]).unwrap();
-        assert!(!out.contains("m1") && !out.contains("first master"), "{out}");
+        assert!(
+            !out.contains("m1") && !out.contains("first master"),
+            "{out}"
+        );
         assert!(!out.contains("w2") && !out.contains("10.0.0.3"), "{out}");
         assert!(out.contains("machine-list:\n  # workers below\n  - hostname: w1\n    hostip: 10.0.0.2\n    k8s-role: worker\nunknown-key: stays"), "{out}");
     }
@@ -546,7 +584,13 @@ unknown-key: stays   # trailing
         let out = edit_text(LIST, &[entry("w3", "10.0.0.4")], &[]).unwrap();
         assert!(out.contains("    k8s-role: worker\n  - hostname: w3\n    hostip: 10.0.0.4\n    k8s-role: worker\nunknown-key: stays"), "{out}");
         // the original text is a prefix-preserving subset
-        assert_eq!(out.replace("  - hostname: w3\n    hostip: 10.0.0.4\n    k8s-role: worker\n", ""), LIST);
+        assert_eq!(
+            out.replace(
+                "  - hostname: w3\n    hostip: 10.0.0.4\n    k8s-role: worker\n",
+                ""
+            ),
+            LIST
+        );
     }
 
     #[test]
@@ -559,15 +603,32 @@ unknown-key: stays   # trailing
         );
         // no trailing newline at the end of the file
         let out = edit_text(odd.trim_end(), &[entry("c", "10.0.0.3")], &[]).unwrap();
-        assert!(out.ends_with("k8s-role: worker\n-   hostname: c\n    hostip: 10.0.0.3\n    k8s-role: worker\n"), "{out:?}");
+        assert!(
+            out.ends_with(
+                "k8s-role: worker\n-   hostname: c\n    hostip: 10.0.0.3\n    k8s-role: worker\n"
+            ),
+            "{out:?}"
+        );
     }
 
     #[test]
     fn refuses_unknown_hosts_duplicates_and_flow_lists() {
-        assert!(edit_text(LIST, &[], &["nope".into()]).unwrap_err().contains("nope"));
-        assert!(edit_text(LIST, &[entry("w1", "10.0.0.9")], &[]).unwrap_err().contains("w1"));
+        assert!(
+            edit_text(LIST, &[], &["nope".into()])
+                .unwrap_err()
+                .contains("nope")
+        );
+        assert!(
+            edit_text(LIST, &[entry("w1", "10.0.0.9")], &[])
+                .unwrap_err()
+                .contains("w1")
+        );
         let flow = "machine-list: [{hostname: a, hostip: 10.0.0.1, k8s-role: master}]\n";
-        assert!(edit_text(flow, &[], &["a".into()]).unwrap_err().contains("block form"));
+        assert!(
+            edit_text(flow, &[], &["a".into()])
+                .unwrap_err()
+                .contains("block form")
+        );
     }
 
     #[test]

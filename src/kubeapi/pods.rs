@@ -80,7 +80,9 @@ impl KubeClient {
     /// Every pod bound to `node` (all namespaces). The list is filtered here rather than
     /// with a field selector, so it works against any apiserver that lists pods.
     pub async fn pods_on_node(&self, node: &str) -> Result<Vec<PodRef>, KubeError> {
-        let (_, v) = self.send(reqwest::Method::GET, "/api/v1/pods", None).await?;
+        let (_, v) = self
+            .send(reqwest::Method::GET, "/api/v1/pods", None)
+            .await?;
         Ok(pods_bound_to(&v, node))
     }
 
@@ -145,7 +147,11 @@ mod tests {
             .collect();
         assert_eq!(
             names,
-            vec![("p1", false, false), ("ds", true, false), ("static", false, true)]
+            vec![
+                ("p1", false, false),
+                ("ds", true, false),
+                ("static", false, true)
+            ]
         );
     }
 }

@@ -38,7 +38,11 @@ pub async fn add(
         .filter(|m| names.contains(&m.hostname))
         .cloned()
         .collect();
-    let new_masters: Vec<_> = new.iter().filter(|m| m.role == Role::Master).cloned().collect();
+    let new_masters: Vec<_> = new
+        .iter()
+        .filter(|m| m.role == Role::Master)
+        .cloned()
+        .collect();
 
     report.step(opts, "certificates for the new machines (existing CA)");
     let pki = match membership::load_pki(merged, opts.dry_run) {
@@ -121,7 +125,10 @@ pub async fn add(
                 "would deploy the merged cluster: the new masters' control plane, every load balancer and every apiserver's --etcd-servers".to_string()
             },
         );
-        report.step(opts, "would write cluster-configuration.yaml (with a backup)");
+        report.step(
+            opts,
+            "would write cluster-configuration.yaml (with a backup)",
+        );
         for m in &new {
             report.nodes.push(MemberChange {
                 host: m.hostname.clone(),
@@ -147,7 +154,10 @@ pub async fn add(
             };
             report.step(
                 opts,
-                format!("etcd member {} joins", m.etcdid.as_deref().unwrap_or_default()),
+                format!(
+                    "etcd member {} joins",
+                    m.etcdid.as_deref().unwrap_or_default()
+                ),
             );
             if let Err(e) = join_master(merged, node, &endpoints, &cred, opts).await {
                 return Err(report.fail("etcd member add", vec![e]));
@@ -329,7 +339,8 @@ async fn join_master(
     let action = docker_ops::ensure_container(node.docker(), &spec, &EnsureOptions::default())
         .await
         .map_err(|e| step_err(node, "container etcd")(e.to_string()))?;
-    node.log.line(&format!("container etcd (joining): {action:?}"));
+    node.log
+        .line(&format!("container etcd (joining): {action:?}"));
     docker_ops::wait_running(node.docker(), "etcd", Duration::from_secs(3), opts.wait)
         .await
         .map_err(|e| step_err(node, "container etcd")(e.to_string()))?;

@@ -550,11 +550,7 @@ fn kubelet_client_credential(
     master: Option<&render_node::NodeArtifacts>,
 ) -> Option<(String, String)> {
     let master = master?;
-    let f = |p: &str| {
-        master
-            .file(&paths::pki(p))
-            .map(|f| f.contents.clone())
-    };
+    let f = |p: &str| master.file(&paths::pki(p)).map(|f| f.contents.clone());
     Some((
         f("apiserver-kubelet-client.crt")?,
         f("apiserver-kubelet-client.key")?,

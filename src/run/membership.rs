@@ -152,10 +152,12 @@ impl MembershipReport {
 pub fn load_pki(cluster: &Cluster, dry_run: bool) -> Result<Pki, StepError> {
     let dir = cluster.state_dir().join("pki");
     if !dir.join("ca.crt").is_file() {
-        return Err(
-            StepError::new("control host", "pki", "no PKI yet: the cluster was never deployed")
-                .hint("run `k8s-manage deploy` first"),
-        );
+        return Err(StepError::new(
+            "control host",
+            "pki",
+            "no PKI yet: the cluster was never deployed",
+        )
+        .hint("run `k8s-manage deploy` first"));
     }
     let req = render_node::pki_request(cluster, time::OffsetDateTime::now_utc());
     let r = if dry_run {
@@ -186,8 +188,20 @@ pub fn admin_api(pki: &Pki, server: &str) -> Result<crate::kubeapi::KubeClient, 
     let (cert, key) = pki
         .client_credential(&KubeconfigUser::Admin)
         .map_err(|e| StepError::new("control host", "admin credential", e.to_string()))?;
-    crate::kubeapi::KubeClient::new(server, pki.ca_cert_pem(), &cert, &key, Duration::from_secs(10))
-        .map_err(|e| StepError::new("control host", &format!("API client for {server}"), e.to_string()))
+    crate::kubeapi::KubeClient::new(
+        server,
+        pki.ca_cert_pem(),
+        &cert,
+        &key,
+        Duration::from_secs(10),
+    )
+    .map_err(|e| {
+        StepError::new(
+            "control host",
+            &format!("API client for {server}"),
+            e.to_string(),
+        )
+    })
 }
 
 /// Connect to `machines` (one result each, in order), with the given artifacts.
@@ -235,8 +249,8 @@ pub async fn auto_snapshot(
     opts: &DeployOptions,
 ) -> Result<String, Vec<StepError>> {
     let name = snapshot_name(action);
-    let r = super::snapshot::save(cluster, &name, opts.host_keys, &opts.connect, opts.parallel)
-        .await?;
+    let r =
+        super::snapshot::save(cluster, &name, opts.host_keys, &opts.connect, opts.parallel).await?;
     Ok(r.snapshot.path.display().to_string())
 }
 

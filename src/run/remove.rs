@@ -28,12 +28,14 @@ pub async fn remove(
     if reduced.masters().next().is_none() {
         return Err(report.fail(
             "check",
-            vec![StepError::new(
-                "cluster",
-                "remove",
-                "this would remove every master; the cluster needs at least one",
-            )
-            .hint("keep at least one master (use `clean` to take the whole cluster down)")],
+            vec![
+                StepError::new(
+                    "cluster",
+                    "remove",
+                    "this would remove every master; the cluster needs at least one",
+                )
+                .hint("keep at least one master (use `clean` to take the whole cluster down)"),
+            ],
         ));
     }
     let pki = match membership::load_pki(cluster, true) {
@@ -41,7 +43,10 @@ pub async fn remove(
         Err(e) => return Err(report.fail("pki", vec![e])),
     };
 
-    report.step(opts, format!("connecting to the {} node(s) to remove", removed.len()));
+    report.step(
+        opts,
+        format!("connecting to the {} node(s) to remove", removed.len()),
+    );
     let machines = removed
         .iter()
         .map(|m| (m.clone(), membership::no_artifacts(m)))
@@ -87,9 +92,15 @@ pub async fn remove(
                 ),
             );
         }
-        report.step(opts, "would write cluster-configuration.yaml (with a backup)");
+        report.step(
+            opts,
+            "would write cluster-configuration.yaml (with a backup)",
+        );
         if removed.iter().any(|m| m.role != Role::Worker) {
-            report.step(opts, "would deploy the remaining nodes (load balancers, --etcd-servers)");
+            report.step(
+                opts,
+                "would deploy the remaining nodes (load balancers, --etcd-servers)",
+            );
         }
         report.step(opts, "would clean the hosts and delete their Node objects");
         for m in removed {
@@ -130,7 +141,10 @@ pub async fn remove(
         for m in &masters {
             report.step(
                 opts,
-                format!("etcd member {} leaves", m.etcdid.as_deref().unwrap_or_default()),
+                format!(
+                    "etcd member {} leaves",
+                    m.etcdid.as_deref().unwrap_or_default()
+                ),
             );
             if let Err(e) = remove_member(&endpoints, &cred, m).await {
                 return Err(report.fail("etcd member remove", vec![e]));
@@ -201,7 +215,10 @@ pub async fn remove(
         }
     }
     if let Ok(names) = membership::member_names(
-        &reduced.masters().map(etcd_component::client_url).collect::<Vec<_>>(),
+        &reduced
+            .masters()
+            .map(etcd_component::client_url)
+            .collect::<Vec<_>>(),
         &cred,
     )
     .await
@@ -209,8 +226,7 @@ pub async fn remove(
         report.etcd_members = names;
     }
     for m in removed {
-        let cleaned = is_reachable(&m.hostname)
-            && !errs.iter().any(|e| e.host == m.hostname);
+        let cleaned = is_reachable(&m.hostname) && !errs.iter().any(|e| e.host == m.hostname);
         report.nodes.push(MemberChange {
             host: m.hostname.clone(),
             role: m.role.to_string(),
@@ -238,7 +254,10 @@ async fn check_quorum(
 ) -> Result<(), StepError> {
     let mut leader = members::connect_leader(endpoints, cred, Duration::from_secs(10))
         .await
-        .map_err(|e| StepError::new("etcd", "leader", e).hint("with quorum lost, `remove` cannot change etcd membership; restore it first"))?;
+        .map_err(|e| {
+            StepError::new("etcd", "leader", e)
+                .hint("with quorum lost, `remove` cannot change etcd membership; restore it first")
+        })?;
     let list = leader
         .members()
         .await
@@ -287,8 +306,7 @@ async fn remove_member(
     let me = etcd_component::client_url(m);
     // ask the others first, so the leader found is not the member that leaves
     let others: Vec<String> = endpoints.iter().filter(|e| **e != me).cloned().collect();
-    let mut leader = match members::connect_leader(&others, cred, Duration::from_secs(10)).await
-    {
+    let mut leader = match members::connect_leader(&others, cred, Duration::from_secs(10)).await {
         Ok(l) => l,
         Err(_) => members::connect_leader(endpoints, cred, Duration::from_secs(10))
             .await
