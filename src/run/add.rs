@@ -316,11 +316,22 @@ async fn join_master(
         Some(_) => list,
         None => {
             (opts.node_progress)(node.host(), "etcd member add");
-            leader
-                .add(&peer)
-                .await
-                .map_err(|e| StepError::new("etcd", "member add", e))?
-                .1
+            // etcd refuses a reconfiguration ("unhealthy cluster") until the leader has
+            // been connected to every member for a few seconds, e.g. right after a join
+            let start = std::time::Instant::now();
+            loop {
+                match leader.add(&peer).await {
+                    Ok((_, list)) => break list,
+                    Err(e) if e.contains("unhealthy cluster") && start.elapsed() < opts.wait => {
+                        node.log.line(&format!("member add refused for now: {e}"));
+                        tokio::time::sleep(Duration::from_secs(2)).await;
+                    }
+                    Err(e) => {
+                        return Err(StepError::new("etcd", "member add", e)
+                            .hint("check `k8s-manage status`: every etcd member must be healthy"));
+                    }
+                }
+            }
         }
     };
     let boot = EtcdBootstrap {
