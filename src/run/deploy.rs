@@ -404,6 +404,7 @@ pub async fn deploy(cluster: &Cluster, opts: &DeployOptions) -> Result<Report, R
             Err(e) => return Err(report.fail("observe", e)),
         }
     };
+    report.update = Some(if rolled.is_some() { "rolling" } else { "all at once" }.into());
     let result = match &rolled {
         Some(replacing) => {
             progress(&format!(
@@ -430,12 +431,15 @@ pub async fn deploy(cluster: &Cluster, opts: &DeployOptions) -> Result<Report, R
         Ok(None) => {}
         Err((p, mut e)) => {
             if !expired.is_empty() {
+                let rotate = format!(
+                    "{} certificate(s) have expired (first: {}): run `k8s-manage cert rotate -p DIR`",
+                    expired.len(),
+                    expired[0]
+                );
                 for err in &mut e {
-                    err.hint.get_or_insert_with(|| {
-                        format!(
-                            "certificates have expired ({}): run `k8s-manage cert rotate -p DIR`",
-                            expired.join(", ")
-                        )
+                    err.hint = Some(match err.hint.take() {
+                        Some(h) => format!("{rotate}; else {h}"),
+                        None => rotate.clone(),
                     });
                 }
             }

@@ -236,10 +236,15 @@ impl Roll<'_> {
             )
             .await?;
         }
-        // The heartbeat just before the old kubelet stops: Ready must come with a newer one.
+        // The heartbeat just before the old kubelet stops: Ready must come with a newer one
+        // (only when the kubelet or its runtime restarts; else Ready is enough).
+        let restarts_kubelet = self
+            .replacing
+            .get(n.host())
+            .is_some_and(|c| c.contains("kubelet") || c.contains("cri-dockerd"));
         let before = match &api {
-            Some(c) => drain::heartbeat(c, &node_name).await,
-            None => None,
+            Some(c) if restarts_kubelet => drain::heartbeat(c, &node_name).await,
+            _ => None,
         };
         ensure_named(n, &NODE_AGENTS, self.tally, opts, Duration::ZERO).await?;
         if let Some(c) = &api {
