@@ -45,7 +45,10 @@ fn rotate_repairs_a_cluster_whose_leaf_certificates_expired() {
 
     // deploy keeps the expired leaves (no silent rotation) and fails at etcd, saying why
     let (code, report, stderr) = k8s_manage(&["deploy"], &dir);
-    assert_eq!(code, 1, "deploy with expired certificates must fail: {report:#}\n{stderr}");
+    assert_eq!(
+        code, 1,
+        "deploy with expired certificates must fail: {report:#}\n{stderr}"
+    );
     assert_eq!(report["failed_phase"], "etcd-health", "{report:#}");
     let warnings = report["warnings"].to_string();
     assert!(warnings.contains("EXPIRED"), "{warnings}");

@@ -25,7 +25,11 @@ fn set_version(dir: &std::path::Path, from: &str, to: &str) {
     let text = std::fs::read_to_string(&f).unwrap();
     let line = format!("kubernetes-version: {from}");
     assert!(text.contains(&line), "{text}");
-    std::fs::write(&f, text.replace(&line, &format!("kubernetes-version: {to}"))).unwrap();
+    std::fs::write(
+        &f,
+        text.replace(&line, &format!("kubernetes-version: {to}")),
+    )
+    .unwrap();
 }
 
 /// `name image` of every container of ours on a node.
@@ -144,24 +148,49 @@ fn upgrade_rolls_every_component_while_the_api_answers() {
         let list = images(&dir, &m.hostname);
         assert!(!list.is_empty(), "{}", m.hostname);
         for (name, image) in &list {
-            assert!(!image.ends_with(OLD), "{}: {name} still runs {image}", m.hostname);
+            assert!(
+                !image.ends_with(OLD),
+                "{}: {name} still runs {image}",
+                m.hostname
+            );
         }
         let kube: Vec<_> = list
             .iter()
             .filter(|(n, _)| {
-                ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy", "kubelet", "cri-dockerd"]
-                    .contains(&n.as_str())
+                [
+                    "kube-apiserver",
+                    "kube-controller-manager",
+                    "kube-scheduler",
+                    "kube-proxy",
+                    "kubelet",
+                    "cri-dockerd",
+                ]
+                .contains(&n.as_str())
             })
             .collect();
-        let want = if m.role == k8s_manage::model::Role::Master { 6 } else { 3 };
+        let want = if m.role == k8s_manage::model::Role::Master {
+            6
+        } else {
+            3
+        };
         assert_eq!(kube.len(), want, "{}: {list:?}", m.hostname);
-        assert!(kube.iter().all(|(_, i)| i.ends_with(NEW)), "{}: {kube:?}", m.hostname);
+        assert!(
+            kube.iter().all(|(_, i)| i.ends_with(NEW)),
+            "{}: {kube:?}",
+            m.hostname
+        );
     }
 
     // drained and uncordoned: the ordinary pod was evicted, the DaemonSet's kept
     rt.block_on(async {
-        assert!(!api.pod_exists("default", "web").await.unwrap(), "web was not evicted");
-        assert!(api.pod_exists("default", "agent").await.unwrap(), "the DaemonSet pod was evicted");
+        assert!(
+            !api.pod_exists("default", "web").await.unwrap(),
+            "web was not evicted"
+        );
+        assert!(
+            api.pod_exists("default", "agent").await.unwrap(),
+            "the DaemonSet pod was evicted"
+        );
         let nodes = api.nodes().await.unwrap();
         assert!(nodes.iter().all(|n| n.ready), "{nodes:?}");
     });

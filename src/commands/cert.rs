@@ -66,14 +66,13 @@ fn rotate(
         Err(code) => return code,
     };
     let now = time::OffsetDateTime::now_utc();
-    let rotated =
-        match crate::run::rotate::rotate_pki(&cluster, services, ca, dry_run, now) {
-            Ok(r) => r,
-            Err(e) => {
-                err(&format!("error: {e}\n"));
-                return exit::FAILED;
-            }
-        };
+    let rotated = match crate::run::rotate::rotate_pki(&cluster, services, ca, dry_run, now) {
+        Ok(r) => r,
+        Err(e) => {
+            err(&format!("error: {e}\n"));
+            return exit::FAILED;
+        }
+    };
     let scope = if services.is_empty() {
         "every leaf certificate".to_string()
     } else {
@@ -91,7 +90,9 @@ fn rotate(
             .unwrap_or_default()
     ));
     if ca {
-        err("==> new CAs: every certificate and kubeconfig changes, so EVERY component restarts, all at once and without drain; the API is down until the apiservers are back\n");
+        err(
+            "==> new CAs: every certificate and kubeconfig changes, so EVERY component restarts, all at once and without drain; the API is down until the apiservers are back\n",
+        );
     } else if rotated.all_at_once {
         err(&format!(
             "==> {} certificate(s) had already expired ({}): the old credentials cannot reach the API or etcd, so the affected containers restart all at once (etcd members together), without drain\n",
@@ -113,7 +114,9 @@ fn rotate(
     };
     let code = super::deploy::run_deploy(dir, a, dry_run, None, mode, color);
     if code == exit::FAILED && !dry_run {
-        err("the new certificates are in place on the control host: fix the cause and run `k8s-manage deploy -p DIR` to finish (rotating again would reissue them once more)\n");
+        err(
+            "the new certificates are in place on the control host: fix the cause and run `k8s-manage deploy -p DIR` to finish (rotating again would reissue them once more)\n",
+        );
     }
     code
 }

@@ -78,7 +78,9 @@ impl KubeClient {
     /// Every pod bound to `node`. The list of all pods is filtered here by `spec.nodeName`
     /// (one request; no field selector, which not every API server in tests supports).
     pub async fn pods_on_node(&self, node: &str) -> Result<Vec<PodRef>, KubeError> {
-        let (_, v) = self.send(reqwest::Method::GET, "/api/v1/pods", None).await?;
+        let (_, v) = self
+            .send(reqwest::Method::GET, "/api/v1/pods", None)
+            .await?;
         Ok(v.get("items")
             .and_then(Value::as_array)
             .map(|items| {
@@ -139,11 +141,7 @@ impl KubeClient {
         node: &str,
     ) -> Result<Option<(bool, String)>, KubeError> {
         let v = match self
-            .send(
-                reqwest::Method::GET,
-                &format!("/api/v1/nodes/{node}"),
-                None,
-            )
+            .send(reqwest::Method::GET, &format!("/api/v1/nodes/{node}"), None)
             .await
         {
             Ok((_, v)) => v,

@@ -111,7 +111,10 @@ mod tests {
             assert_eq!(owners.len(), 1, "{stem}: {owners:?}");
         }
         assert_eq!(leaf_of_service("hosts/m1/etcd/server", "etcd"), Some(true));
-        assert_eq!(leaf_of_service("hosts/w1/kubelet", "kube-proxy"), Some(false));
+        assert_eq!(
+            leaf_of_service("hosts/w1/kubelet", "kube-proxy"),
+            Some(false)
+        );
         assert_eq!(leaf_of_service("apiserver", "nginx"), None);
     }
 

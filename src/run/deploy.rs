@@ -7,8 +7,8 @@
 //! cluster would be replaced, the container phases roll instead ([`super::rolling`]).
 
 use super::fleet::{self, Node, StepError, blocking, fan_out};
-use super::rolling::{self, RollMode};
 use super::report::{NodeReport, Report};
+use super::rolling::{self, RollMode};
 use crate::components::{etcd, paths};
 use crate::executor::docker_ops::{self, Action, EnsureOptions};
 use crate::kubeapi::KubeClient;
@@ -238,7 +238,11 @@ fn tokio_util_stream(
     })
 }
 
-pub(super) fn admin_client(cluster: &Cluster, pki: &Pki, server: &str) -> Result<KubeClient, StepError> {
+pub(super) fn admin_client(
+    cluster: &Cluster,
+    pki: &Pki,
+    server: &str,
+) -> Result<KubeClient, StepError> {
     let (cert, key) = pki
         .client_credential(&KubeconfigUser::Admin)
         .map_err(|e| StepError::new("control host", "admin credential", e.to_string()))?;
@@ -258,7 +262,11 @@ pub(super) fn admin_client(cluster: &Cluster, pki: &Pki, server: &str) -> Result
     })
 }
 
-pub(super) async fn wait_ready(client: &KubeClient, host: &str, wait: Duration) -> Result<(), StepError> {
+pub(super) async fn wait_ready(
+    client: &KubeClient,
+    host: &str,
+    wait: Duration,
+) -> Result<(), StepError> {
     let start = Instant::now();
     let mut last = String::from("no answer");
     while start.elapsed() < wait {
@@ -404,13 +412,24 @@ pub async fn deploy(cluster: &Cluster, opts: &DeployOptions) -> Result<Report, R
             Err(e) => return Err(report.fail("observe", e)),
         }
     };
-    report.update = Some(if rolled.is_some() { "rolling" } else { "all at once" }.into());
+    report.update = Some(
+        if rolled.is_some() {
+            "rolling"
+        } else {
+            "all at once"
+        }
+        .into(),
+    );
     let result = match &rolled {
         Some(replacing) => {
             progress(&format!(
                 "rolling update: masters one at a time, then at most {} other node(s) at a time{}",
                 opts.max_unavailable.max(1),
-                if opts.drain { ", each drained first" } else { ", without drain (--no-drain)" }
+                if opts.drain {
+                    ", each drained first"
+                } else {
+                    ", without drain (--no-drain)"
+                }
             ));
             rolling::Roll {
                 cluster,
@@ -618,15 +637,13 @@ async fn all_at_once(
         return Err((p, e));
     }
     if !opts.dry_run {
-        let r = fan_out(&masters, parallel, |n| {
-            async move {
-                let url = format!(
-                    "https://{}",
-                    paths::host_port(n.machine.hostip, cluster.kubernetes.api_port)
-                );
-                let c = admin_client(cluster, pki, &url)?;
-                wait_ready(&c, n.host(), wait).await
-            }
+        let r = fan_out(&masters, parallel, |n| async move {
+            let url = format!(
+                "https://{}",
+                paths::host_port(n.machine.hostip, cluster.kubernetes.api_port)
+            );
+            let c = admin_client(cluster, pki, &url)?;
+            wait_ready(&c, n.host(), wait).await
         })
         .await;
         if let Err((p, e)) = phase_result("apiserver ready", r) {
@@ -639,7 +656,10 @@ async fn all_at_once(
         crate::components::load_balancers::LOCAL_LB,
         crate::components::load_balancers::PROXY_LB,
     ];
-    let r = fan_out(&all, parallel, |n| ensure_named(n, &lbs, tally, opts, Duration::ZERO)).await;
+    let r = fan_out(&all, parallel, |n| {
+        ensure_named(n, &lbs, tally, opts, Duration::ZERO)
+    })
+    .await;
     if let Err((p, e)) = phase_result("load-balancers", r) {
         return Err((p, e));
     }

@@ -184,8 +184,10 @@ impl Roll<'_> {
                 Err(e) => last = e.to_string(),
             }
         }
-        Err(StepError::new(avoid, "drain", format!("no apiserver answers: {last}"))
-            .hint("drain needs the API; fix it first or run again with --no-drain"))
+        Err(
+            StepError::new(avoid, "drain", format!("no apiserver answers: {last}"))
+                .hint("drain needs the API; fix it first or run again with --no-drain"),
+        )
     }
 
     async fn roll_node(&self, n: &Node) -> Result<(), StepError> {
@@ -249,8 +251,7 @@ impl Roll<'_> {
         ensure_named(n, &NODE_AGENTS, self.tally, opts, Duration::ZERO).await?;
         if let Some(c) = &api {
             (opts.node_progress)(n.host(), "waiting for the node to be Ready");
-            drain::back_ready(c, n.host(), &node_name, before.as_deref(), wait, opts.drain)
-                .await?;
+            drain::back_ready(c, n.host(), &node_name, before.as_deref(), wait, opts.drain).await?;
         }
         Ok(())
     }

@@ -88,8 +88,13 @@ pub fn backup(pki_dir: &Path, backups: &Path, now: OffsetDateTime) -> Result<Pat
         n += 1;
         target = backups.join(format!("{stamp}-{n}"));
     }
-    copy_tree(pki_dir, &target)
-        .map_err(|e| format!("cannot back up {} to {}: {e}", pki_dir.display(), target.display()))?;
+    copy_tree(pki_dir, &target).map_err(|e| {
+        format!(
+            "cannot back up {} to {}: {e}",
+            pki_dir.display(),
+            target.display()
+        )
+    })?;
     Ok(target)
 }
 
@@ -274,7 +279,11 @@ mod tests {
 
         let r = rotate_pki(&c, &[], false, false, now).unwrap();
         assert!(r.all_at_once);
-        assert!(r.expired.contains(&"apiserver".to_string()), "{:?}", r.expired);
+        assert!(
+            r.expired.contains(&"apiserver".to_string()),
+            "{:?}",
+            r.expired
+        );
         assert!(rotation::expired(&r.pki.certificates(), now).is_empty());
     }
 }
