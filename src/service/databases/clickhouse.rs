@@ -184,8 +184,7 @@ pub fn chi_clusters(conf: &ClickhouseConfig, shards: u32, replicas: u32) -> Valu
         "templates": {
             "podTemplate": "clickhouse",
             "dataVolumeClaimTemplate": "data",
-            "logVolumeClaimTemplate": "log",
-            "serviceTemplate": "replica"
+            "logVolumeClaimTemplate": "log"
         }
     }])
 }
