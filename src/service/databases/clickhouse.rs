@@ -106,7 +106,9 @@ pub fn read(file: &SourceFile, diags: &mut Diagnostics) -> Option<ClickhouseConf
         }
     }
     let keeper = if external {
-        s.sub("keeper", diags).map(|k| k.finish(diags));
+        if let Some(k) = s.sub("keeper", diags) {
+            k.finish(diags);
+        }
         None
     } else {
         let k = s.sub("keeper", diags)?;

@@ -50,10 +50,7 @@ fn role(
     key: &'static str,
     n: u32,
     port: u16,
-    data: &str,
-    log: &str,
-    cpu: &str,
-    mem: &str,
+    [data, log, cpu, mem]: [&str; 4],
     diags: &mut Diagnostics,
 ) -> Option<(Role, crate::config::reader::Located<u32>)> {
     let r = s.sub(key, diags)?;
@@ -88,8 +85,22 @@ pub fn read(file: &SourceFile, diags: &mut Diagnostics) -> Option<DolphindbConfi
          config dir and write `license-file: dolphindb.lic`",
         diags,
     );
-    let ctl = role(&s, "controller", 3, 31210, "10Gi", "1Gi", "1", "2Gi", diags);
-    let dn = role(&s, "datanode", 3, 32210, "100Gi", "10Gi", "2", "8Gi", diags);
+    let ctl = role(
+        &s,
+        "controller",
+        3,
+        31210,
+        ["10Gi", "1Gi", "1", "2Gi"],
+        diags,
+    );
+    let dn = role(
+        &s,
+        "datanode",
+        3,
+        32210,
+        ["100Gi", "10Gi", "2", "8Gi"],
+        diags,
+    );
     let rf = s.int("replication-factor", 2, 1, 16, diags);
     let admin_password = s.text("admin-password", "123456", diags).value;
     s.finish(diags);

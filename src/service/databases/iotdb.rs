@@ -56,9 +56,7 @@ fn group(
     key: &'static str,
     image_suffix: &str,
     replicas: u32,
-    size: &str,
-    cpu: &str,
-    memory: &str,
+    [size, cpu, memory]: [&str; 3],
     class: &str,
     diags: &mut Diagnostics,
 ) -> Option<(
@@ -114,9 +112,7 @@ pub fn read(file: &SourceFile, diags: &mut Diagnostics) -> Option<IotdbConfig> {
         "confignode",
         "confignode",
         3,
-        "10Gi",
-        "1",
-        "2Gi",
+        ["10Gi", "1", "2Gi"],
         &class_name,
         diags,
     );
@@ -125,9 +121,7 @@ pub fn read(file: &SourceFile, diags: &mut Diagnostics) -> Option<IotdbConfig> {
         "datanode",
         "datanode",
         3,
-        "200Gi",
-        "4",
-        "8Gi",
+        ["200Gi", "4", "8Gi"],
         &class_name,
         diags,
     );

@@ -48,10 +48,10 @@ pub fn template_values_into(
     };
     let mut local = Diagnostics::default();
     let value = match service {
-        "iotdb" => iotdb::read(file, &mut local).map(|c| serde_json::to_value(c)),
-        "tdengine" => tdengine::read(file, &mut local).map(|c| serde_json::to_value(c)),
-        "dolphindb" => dolphindb::read(file, &mut local).map(|c| serde_json::to_value(c)),
-        "clickhouse" => clickhouse::read(file, &mut local).map(|c| serde_json::to_value(c)),
+        "iotdb" => iotdb::read(file, &mut local).map(serde_json::to_value),
+        "tdengine" => tdengine::read(file, &mut local).map(serde_json::to_value),
+        "dolphindb" => dolphindb::read(file, &mut local).map(serde_json::to_value),
+        "clickhouse" => clickhouse::read(file, &mut local).map(serde_json::to_value),
         _ => None,
     };
     let failed = local.has_errors();
