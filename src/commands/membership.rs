@@ -20,16 +20,15 @@ fn options(a: &RunArgs, dry_run: bool) -> DeployOptions {
         }
     });
     let node_progress: run::deploy::NodeProgress = Arc::new(|_: &str, _: &str| {});
+    // the deploy that follows a membership change rolls replacements (one master at a
+    // time, workers drained first) as `deploy` does
     DeployOptions {
         dry_run,
         parallel: a.parallel,
         host_keys: policy(a),
         connect: connect_options(),
-        images: None,
         wait: Duration::from_secs(a.wait_seconds),
-        progress,
-        node_progress,
-        repair: None,
+        ..DeployOptions::new(progress, node_progress)
     }
 }
 

@@ -1,8 +1,11 @@
 //! The Kubernetes API, as the tool uses it: readiness, server-side apply of its manifests,
-//! node registration and labels, cordon and pod eviction (drain).
+//! node registration and labels, what draining a node needs (cordon, pods, eviction), and
+//! deleting a pod (`remove --force`).
 
 pub mod client;
+pub mod drain;
 pub mod pods;
 pub mod resources;
 
 pub use client::{Applied, KubeClient, KubeError, NodeState};
+pub use drain::{Eviction, PodRef};

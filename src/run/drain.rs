@@ -1,108 +1,151 @@
-//! Drain a node before it leaves: cordon it, then evict its pods through the Eviction API
-//! (DaemonSet pods and static-pod mirrors are left alone, as `kubectl drain` does) and wait,
-//! bounded, until they are gone. `force` deletes the pods instead of evicting them (for a
-//! dead node, whose kubelet will never confirm anything).
+//! Draining a node before its kubelet, kube-proxy or cri-dockerd is replaced: cordon, evict
+//! every pod kubectl would (DaemonSet and mirror pods stay), wait until they are gone, all
+//! within one bound; afterwards wait until the node reports Ready with a fresh heartbeat
+//! and uncordon it.
 
 use super::fleet::StepError;
-use crate::kubeapi::KubeClient;
-use crate::kubeapi::pods::{Evicted, PodRef};
+use crate::kubeapi::{Eviction, KubeClient};
 use std::time::{Duration, Instant};
 
-/// What a drain did on one node.
-#[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct Drained {
-    pub node: String,
-    /// `namespace/name` of every pod evicted (or deleted with `force`).
-    pub pods: Vec<String>,
-    /// DaemonSet and mirror pods left in place.
-    pub skipped: Vec<String>,
-    /// The node was not registered (nothing to cordon).
-    pub not_registered: bool,
-}
+/// How long between two looks at evictions, pods and node heartbeats.
+const POLL: Duration = Duration::from_secs(1);
 
-fn id(p: &PodRef) -> String {
-    format!("{}/{}", p.namespace, p.name)
-}
-
-/// Cordon `node` and move its pods off, within `wait`.
+/// Cordon `node` and evict its pods; an error when some are still there after `bound`
+/// names them. Returns how many pods were evicted.
 pub async fn drain(
     api: &KubeClient,
-    node: &str,
     host: &str,
-    force: bool,
-    wait: Duration,
-) -> Result<Drained, StepError> {
-    let err = |step: &str, e: String| StepError::new(host, step, e);
-    let mut out = Drained {
-        node: node.to_string(),
-        ..Default::default()
+    node: &str,
+    bound: Duration,
+) -> Result<usize, StepError> {
+    let step = "drain";
+    let err = |e: crate::kubeapi::KubeError| {
+        StepError::new(host, step, e.to_string()).hint(
+            "the API must answer to drain a node; fix it, or run again with --no-drain \
+             (pods are then stopped with their node agents, without eviction)",
+        )
     };
-    let registered = api
-        .nodes()
-        .await
-        .map_err(|e| err("drain: list nodes", e.to_string()))?
-        .iter()
-        .any(|n| n.name == node);
-    if registered {
-        api.cordon_node(node)
-            .await
-            .map_err(|e| err("drain: cordon", e.to_string()))?;
-    } else {
-        out.not_registered = true;
-    }
+    api.cordon(node, true).await.map_err(err)?;
     let start = Instant::now();
-    let mut blocked = String::new();
-    loop {
-        let pods = api
-            .pods_on_node(node)
-            .await
-            .map_err(|e| err("drain: list pods", e.to_string()))?;
-        let (keep, movable): (Vec<PodRef>, Vec<PodRef>) =
-            pods.into_iter().partition(|p| p.daemonset || p.mirror);
-        out.skipped = keep.iter().map(id).collect();
-        if movable.is_empty() {
-            return Ok(out);
-        }
-        for p in &movable {
-            if !out.pods.contains(&id(p)) {
-                out.pods.push(id(p));
-            }
-            if force {
-                api.delete_pod(&p.namespace, &p.name)
-                    .await
-                    .map_err(|e| err("drain: delete pod", e.to_string()))?;
-            } else {
-                match api
-                    .evict_pod(&p.namespace, &p.name)
-                    .await
-                    .map_err(|e| err("drain: evict pod", e.to_string()))?
-                {
-                    Evicted::Yes => {}
-                    Evicted::Blocked => {
-                        blocked = format!(
-                            "{}: a PodDisruptionBudget does not allow its eviction now",
-                            id(p)
-                        )
-                    }
+    let pods: Vec<_> = api
+        .pods_on_node(node)
+        .await
+        .map_err(err)?
+        .into_iter()
+        .filter(|p| p.evictable())
+        .collect();
+    let mut pending = pods.clone();
+    let mut last_block = String::new();
+    // Evict; a PodDisruptionBudget may say "not now" (429): ask again until the bound.
+    while !pending.is_empty() {
+        let mut still = Vec::new();
+        for p in pending {
+            match api.evict(&p.namespace, &p.name).await.map_err(err)? {
+                Eviction::Done => {}
+                Eviction::Blocked(why) => {
+                    last_block = format!("{}/{}: {why}", p.namespace, p.name);
+                    still.push(p);
                 }
             }
         }
-        if start.elapsed() >= wait {
-            let left: Vec<String> = movable.iter().map(id).collect();
-            return Err(err(
-                "drain",
-                format!(
-                    "pods still on {node} after {wait:?}: {}{}",
-                    left.join(", "),
-                    if blocked.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" ({blocked})")
-                    }
-                ),
-            )
-            .hint("raise --wait-seconds, or pass --force to delete the pods (for a node that is dead)"));
+        pending = still;
+        if pending.is_empty() {
+            break;
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        if start.elapsed() >= bound {
+            return Err(timeout(host, node, bound, &pending, &last_block));
+        }
+        tokio::time::sleep(POLL).await;
     }
+    // Wait until the evicted pods are gone (graceful termination).
+    let mut left = pods.clone();
+    loop {
+        let mut still = Vec::new();
+        for p in left {
+            if api.pod_exists(&p.namespace, &p.name).await.map_err(err)? {
+                still.push(p);
+            }
+        }
+        left = still;
+        if left.is_empty() {
+            return Ok(pods.len());
+        }
+        if start.elapsed() >= bound {
+            return Err(timeout(host, node, bound, &left, "still terminating"));
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+fn timeout(
+    host: &str,
+    node: &str,
+    bound: Duration,
+    pods: &[crate::kubeapi::PodRef],
+    why: &str,
+) -> StepError {
+    let names: Vec<String> = pods
+        .iter()
+        .map(|p| format!("{}/{}", p.namespace, p.name))
+        .collect();
+    StepError::new(
+        host,
+        "drain",
+        format!(
+            "node {node} not drained after {bound:?}: {} pod(s) left: {} ({why})",
+            names.len(),
+            names.join(", ")
+        ),
+    )
+    .hint(
+        "check the PodDisruptionBudgets and the pods named above (`kubectl get pdb -A`); \
+         raise --wait-seconds, or run again with --no-drain; the node stays cordoned until \
+         a run finishes it",
+    )
+}
+
+/// The node's current Ready heartbeat (`None` when not registered or not readable), taken
+/// before its agents are replaced so that the wait afterwards needs a newer one.
+pub async fn heartbeat(api: &KubeClient, node: &str) -> Option<String> {
+    match api.node_ready_heartbeat(node).await {
+        Ok(Some((_, hb))) => Some(hb),
+        _ => None,
+    }
+}
+
+/// Wait until `node` is Ready with a heartbeat other than `before` (its new kubelet
+/// reported), then uncordon it when `uncordon`.
+pub async fn back_ready(
+    api: &KubeClient,
+    host: &str,
+    node: &str,
+    before: Option<&str>,
+    bound: Duration,
+    uncordon: bool,
+) -> Result<(), StepError> {
+    let start = Instant::now();
+    loop {
+        let last = match api.node_ready_heartbeat(node).await {
+            Ok(Some((true, hb))) if Some(hb.as_str()) != before => break,
+            Ok(Some((ready, hb))) => format!("Ready={ready}, last heartbeat {hb}"),
+            Ok(None) => "not registered".to_string(),
+            Err(e) => e.to_string(),
+        };
+        if start.elapsed() >= bound {
+            return Err(StepError::new(
+                host,
+                "node Ready",
+                format!("node {node} did not report Ready after {bound:?}: {last}"),
+            )
+            .hint("read `docker logs kubelet` on that node (also in DIR/.k8s-manage/logs); the node stays cordoned"));
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    if uncordon {
+        api.cordon(node, false).await.map_err(|e| {
+            StepError::new(host, "uncordon", e.to_string())
+                .hint("uncordon it by hand: `kubectl uncordon <node>`")
+        })?;
+    }
+    Ok(())
 }

@@ -46,7 +46,7 @@ pub struct MembershipReport {
     /// Each write-back of `cluster-configuration.yaml` (with its backup).
     pub config_written: Vec<Written>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub drained: Vec<super::drain::Drained>,
+    pub drained: Vec<super::remove_drain::Drained>,
     /// The deploy that brought the other nodes in line (load balancers, apiservers).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deploy: Option<Report>,

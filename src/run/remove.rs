@@ -126,7 +126,7 @@ pub async fn remove(
     };
     for m in removed {
         (opts.node_progress)(&m.hostname, "drain");
-        match super::drain::drain(&api, &m.nodename, &m.hostname, force, opts.wait).await {
+        match super::remove_drain::drain(&api, &m.nodename, &m.hostname, force, opts.wait).await {
             Ok(d) => report.drained.push(d),
             Err(e) => return Err(report.fail("drain", vec![e])),
         }

@@ -311,24 +311,6 @@ pub async fn delete(ctx: &Ctx, rp: &ResourcePath) -> Resp {
     }
 }
 
-/// `POST pods/<name>/eviction`: the stand-in has no PodDisruptionBudgets, so every
-/// eviction is allowed and deletes the pod at once (201 with a Success `Status`, as the
-/// real apiserver answers).
-pub async fn evict(ctx: &Ctx, rp: &ResourcePath) -> Resp {
-    let pod = ResourcePath {
-        subresource: None,
-        ..rp.clone()
-    };
-    match ctx.store.delete(&pod.key(&ctx.prefix)).await {
-        Ok(Some(_)) => http::json(
-            StatusCode::CREATED,
-            &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
-        ),
-        Ok(None) => not_found(&pod).into(),
-        Err(e) => store_error(e).into(),
-    }
-}
-
 /// Creates the namespaces a real cluster starts with, when absent.
 pub async fn system_namespaces(ctx: &Ctx) -> Result<(), String> {
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
