@@ -122,10 +122,7 @@ pub fn remove(
         }
     };
     let hosts: Vec<String> = removed.iter().map(|m| m.hostname.clone()).collect();
-    if cluster
-        .masters()
-        .all(|m| hosts.iter().any(|h| *h == m.hostname))
-    {
+    if cluster.masters().all(|m| hosts.contains(&m.hostname)) {
         err(&format!(
             "error: {}: this would remove every master ({}); the cluster needs at least one\n  fix: keep at least one master in the cluster (use `clean` to take the whole cluster down); nothing was changed\n",
             list.display(),
