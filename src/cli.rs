@@ -92,7 +92,7 @@ pub enum Command {
     /// Turn the machines of the config dir into a secure, highly available cluster. A second
     /// run changes nothing; a re-run after a failure or Ctrl-C resumes.
     #[command(
-        after_help = "Examples:\n  k8s-manage deploy -p cfg\n  k8s-manage deploy -p cfg --dry-run\n  k8s-manage deploy -p cfg --images bundle.tar --parallel 20\n\nExit status: 0 done, 1 failed (the report names the phase, the nodes and the fix), 2 invalid input."
+        after_help = "Examples:\n  k8s-manage deploy -p cfg\n  k8s-manage deploy -p cfg --dry-run\n  k8s-manage deploy -p cfg --images bundle.tar --parallel 20\n  k8s-manage deploy -p cfg --images bundle.tar --relay off\n\nExit status: 0 done, 1 failed (the report names the phase, the nodes and the fix), 2 invalid input."
     )]
     Deploy {
         #[arg(short = 'p', long = "path", value_name = "DIR")]
@@ -105,6 +105,10 @@ pub enum Command {
         /// An image bundle (`docker save` tar) streamed to the nodes over SSH instead of pulling.
         #[arg(long, value_name = "FILE")]
         images: Option<PathBuf>,
+        /// How the bundle reaches the nodes: `on` node to node (the control host sends it
+        /// once), `off` from the control host to each node.
+        #[arg(long, value_enum, default_value_t = RelayMode::On, value_name = "on|off")]
+        relay: RelayMode,
     },
     /// Bring the listed nodes back to their desired state: re-send missing or changed files,
     /// re-create missing, stopped, unhealthy or different containers. Healthy containers
@@ -199,6 +203,13 @@ pub enum CertCommand {
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         output: OutputFormat,
     },
+}
+
+/// `deploy --relay`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RelayMode {
+    On,
+    Off,
 }
 
 /// Options shared by commands that reach nodes over SSH.

@@ -12,6 +12,7 @@ pub mod kubeapi;
 pub mod model;
 pub mod pki;
 pub mod plan;
+pub mod relay;
 pub mod render;
 pub mod run;
 pub mod sandbox;

@@ -37,7 +37,8 @@ fn main() {
             run,
             dry_run,
             images,
-        } => deploy::deploy(&path, &run, dry_run, images, color),
+            relay,
+        } => deploy::deploy(&path, &run, dry_run, images, relay, color),
         Command::Repair {
             path,
             file,

@@ -61,20 +61,28 @@ fn print_report(r: &run::report::Report, format: OutputFormat) {
     }
 }
 
-pub fn deploy(dir: &Path, a: &RunArgs, dry_run: bool, images: Option<PathBuf>, color: bool) -> i32 {
-    run_deploy(dir, a, dry_run, images, None, color)
+pub fn deploy(
+    dir: &Path,
+    a: &RunArgs,
+    dry_run: bool,
+    images: Option<PathBuf>,
+    relay: crate::cli::RelayMode,
+    color: bool,
+) -> i32 {
+    let relay = relay == crate::cli::RelayMode::On;
+    run_deploy(dir, a, dry_run, (images, relay), None, color)
 }
 
 /// `repair -f NODES`: the deploy machinery restricted to the listed nodes.
 pub fn repair(dir: &Path, nodes: &Path, a: &RunArgs, dry_run: bool, color: bool) -> i32 {
-    run_deploy(dir, a, dry_run, None, Some(nodes), color)
+    run_deploy(dir, a, dry_run, (None, false), Some(nodes), color)
 }
 
 fn run_deploy(
     dir: &Path,
     a: &RunArgs,
     dry_run: bool,
-    images: Option<PathBuf>,
+    (images, relay): (Option<PathBuf>, bool),
     repair_list: Option<&Path>,
     color: bool,
 ) -> i32 {
@@ -116,6 +124,7 @@ fn run_deploy(
         host_keys: policy(a),
         connect: connect_options(),
         images,
+        relay,
         wait: Duration::from_secs(a.wait_seconds),
         progress,
         node_progress,

@@ -7,6 +7,7 @@ pub mod fleet;
 pub mod kubectl;
 pub mod logs;
 pub mod preflight;
+pub mod relay;
 pub mod report;
 pub mod snapshot;
 pub mod state;
