@@ -32,7 +32,16 @@ pub fn write_bundle(path: &Path, repo_tag: &str, size: u64, seed: u64) {
     }
     layer.rewind().expect("rewind");
     let mut hasher = Sha256::new();
-    let layer_len = std::io::copy(&mut layer, &mut hasher).expect("hash layer");
+    let mut layer_len = 0u64;
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = std::io::Read::read(&mut layer, &mut buf).expect("hash layer");
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        layer_len += n as u64;
+    }
     let layer_sha = hex::encode(hasher.finalize());
     layer.rewind().expect("rewind");
     let config = format!(
