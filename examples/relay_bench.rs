@@ -83,7 +83,10 @@ fn direct(
     let t = Instant::now();
     rt.block_on(async {
         let jobs = tunnels.iter().map(|tun| async move {
-            docker_ops::load_images(tun.client(), file_stream(bundle))
+            // bollard's default request timeout (120 s) is shorter than pushing a large
+            // bundle to many nodes over one shaped link takes
+            let client = tun.client().clone().with_timeout(Duration::from_secs(3600));
+            docker_ops::load_images(&client, file_stream(bundle))
                 .await
                 .unwrap_or_else(|e| die(&format!("{}: {e}", tun.host())))
         });
