@@ -16,4 +16,5 @@ pub mod relay;
 pub mod render;
 pub mod run;
 pub mod sandbox;
+pub mod service;
 pub mod ssh;
