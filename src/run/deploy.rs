@@ -212,7 +212,10 @@ async fn ensure_images(
         let stream = tokio_util_stream(file);
         // A bundle pushed to many nodes over one link can take longer than the client's
         // default request timeout (120 s).
-        let client = node.docker().clone().with_timeout(Duration::from_secs(3600));
+        let client = node
+            .docker()
+            .clone()
+            .with_timeout(Duration::from_secs(3600));
         let loaded = docker_ops::load_images(&client, stream)
             .await
             .map_err(|e| StepError::new(node.host(), "images: load bundle", e.to_string()))?;
