@@ -123,6 +123,26 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Rebuild one failed etcd member from the healthy rest of the cluster: check that the
+    /// other members still have quorum (else stop and point to `etcd snapshot restore`),
+    /// take a snapshot (auto-etcdfix-<UTC time>), stop the member and move its data dir's
+    /// contents aside (kept), remove it by its exact member id and add it back through the
+    /// leader, start it with --initial-cluster-state=existing, wait until it is caught up.
+    #[command(
+        after_help = "Example:\n  k8s-manage etcdfix -p cfg -f broken-master.yaml\n  k8s-manage etcdfix -p cfg -f broken-master.yaml --dry-run\n\nThe node list names exactly one master (fix several one by one).\nExit status: 0 rebuilt (or, with --dry-run, it could be), 1 refused or failed (the message\nnames the step and the fix; lost quorum points to `etcd snapshot restore`), 2 invalid input."
+    )]
+    Etcdfix {
+        #[arg(short = 'p', long = "path", value_name = "DIR")]
+        path: PathBuf,
+        /// The one master whose etcd member to rebuild (machine-list: or machinelist: form).
+        #[arg(short = 'f', long = "file", value_name = "NODES.yaml")]
+        file: PathBuf,
+        #[command(flatten)]
+        run: RunArgs,
+        /// Check quorum and reachability and say what would be done; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Remove every container the tool made and every directory it owns, on every node.
     #[command(
         after_help = "Example:\n  k8s-manage clean -p cfg --yes\n\nThe PKI on the control host (DIR/.k8s-manage/pki) is kept."
@@ -241,6 +261,28 @@ pub enum SnapshotCommand {
         /// Snapshot name (default: snapshot-<UTC time>).
         #[arg(long)]
         name: Option<String>,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Roll etcd back to a snapshot on every master (the answer to lost quorum): refuses a
+    /// snapshot whose sha256 does not match the recorded one, stops the control plane and
+    /// etcd, moves each data dir's contents aside (kept), restores, starts etcd, waits for
+    /// quorum and brings the control plane back (repair on every node).
+    #[command(
+        after_help = "Example:\n  k8s-manage etcd snapshot restore -p cfg --name before-upgrade --yes\n  k8s-manage etcd snapshot restore -p cfg --name before-upgrade --dry-run\n\nEvery change made after the snapshot was taken is lost: it asks first unless --yes.\nA snapshot of the current state is taken first when a member still answers.\nExit status: 0 restored, 1 refused or failed, 2 invalid input (no such snapshot)."
+    )]
+    Restore {
+        #[arg(short = 'p', long = "path", value_name = "DIR")]
+        path: PathBuf,
+        /// The snapshot: DIR/.k8s-manage/snapshots/<NAME>.db (with its .sha256).
+        #[arg(long)]
+        name: String,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+        /// Check the snapshot and the masters' copies and say what would be done.
+        #[arg(long)]
+        dry_run: bool,
         #[command(flatten)]
         run: RunArgs,
     },

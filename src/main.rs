@@ -3,7 +3,7 @@
 
 use clap::Parser;
 use k8s_manage::cli::{Cli, ColorChoice, Command, EtcdCommand, SnapshotCommand};
-use k8s_manage::commands::{cert, deploy, plan, render, sandbox, status, validate};
+use k8s_manage::commands::{cert, deploy, etcd, plan, render, sandbox, status, validate};
 use std::io::IsTerminal;
 
 fn main() {
@@ -31,6 +31,19 @@ fn main() {
         Command::Etcd(EtcdCommand::Snapshot(SnapshotCommand::Save { path, name, run })) => {
             deploy::snapshot_save(&path, name, &run, color)
         }
+        Command::Etcd(EtcdCommand::Snapshot(SnapshotCommand::Restore {
+            path,
+            name,
+            yes,
+            dry_run,
+            run,
+        })) => etcd::restore(&path, &name, &run, yes, dry_run, color),
+        Command::Etcdfix {
+            path,
+            file,
+            run,
+            dry_run,
+        } => etcd::etcdfix(&path, &file, &run, dry_run, color),
         Command::Status { path, run } => status::run(&path, &run, color),
         Command::Deploy {
             path,

@@ -3,6 +3,7 @@
 
 pub mod cert;
 pub mod deploy;
+pub mod etcd;
 pub mod output;
 pub mod plan;
 pub mod render;

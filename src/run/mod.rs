@@ -3,11 +3,14 @@
 
 pub mod clean;
 pub mod deploy;
+pub mod etcd_nodes;
+pub mod etcdfix;
 pub mod fleet;
 pub mod kubectl;
 pub mod logs;
 pub mod preflight;
 pub mod report;
+pub mod restore;
 pub mod snapshot;
 pub mod state;
 pub mod status;
