@@ -130,7 +130,7 @@ pub fn snapshot_names(cluster: &Cluster) -> Vec<String> {
             Some((e.metadata().ok()?.modified().ok()?, stem))
         })
         .collect();
-    v.sort_by(|a, b| b.0.cmp(&a.0));
+    v.sort_by_key(|x| std::cmp::Reverse(x.0));
     v.into_iter().map(|(_, n)| n).collect()
 }
 
