@@ -27,7 +27,7 @@ fn main() {
         } => plan::run(&path, action, file.as_deref(), output, color),
         Command::Render { path, out } => render::run(&path, &out, color),
         Command::Sandbox(cmd) => sandbox::run(cmd),
-        Command::Cert(cmd) => cert::run(cmd),
+        Command::Cert(cmd) => cert::run(cmd, color),
         Command::Etcd(EtcdCommand::Snapshot(SnapshotCommand::Save { path, name, run })) => {
             deploy::snapshot_save(&path, name, &run, color)
         }
@@ -48,9 +48,18 @@ fn main() {
         Command::Deploy {
             path,
             run,
+            roll,
             dry_run,
             images,
-        } => deploy::deploy(&path, &run, dry_run, images, color),
+        } => deploy::deploy(&path, &run, &roll, dry_run, images, color),
+        Command::Upgrade {
+            path,
+            run,
+            roll,
+            allow_downgrade,
+            dry_run,
+            images,
+        } => deploy::upgrade(&path, &run, &roll, allow_downgrade, dry_run, images, color),
         Command::Repair {
             path,
             file,

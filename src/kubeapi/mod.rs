@@ -1,7 +1,9 @@
 //! The Kubernetes API, as the tool uses it: readiness, server-side apply of its manifests,
-//! node registration and labels.
+//! node registration and labels, and what draining a node needs (cordon, pods, eviction).
 
 pub mod client;
+pub mod drain;
 pub mod resources;
 
 pub use client::{Applied, KubeClient, KubeError, NodeState};
+pub use drain::{Eviction, PodRef};

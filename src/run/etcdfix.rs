@@ -162,7 +162,12 @@ pub async fn etcdfix(
         "checking that the members other than {name} have quorum"
     ));
     let h_others = etcd::check(&others, &cred, Duration::from_secs(5)).await;
-    let h_target = etcd::check(std::slice::from_ref(&endpoint), &cred, Duration::from_secs(3)).await;
+    let h_target = etcd::check(
+        std::slice::from_ref(&endpoint),
+        &cred,
+        Duration::from_secs(3),
+    )
+    .await;
     report.member_was_healthy = h_target.healthy_count() == 1;
     let total = cluster_size(h_others.member_names.len(), all_endpoints.len());
     report.quorum = quorum_check(total, h_others.healthy_count()).map_err(|e| {

@@ -3,6 +3,7 @@
 
 pub mod clean;
 pub mod deploy;
+pub mod drain;
 pub mod etcd_nodes;
 pub mod etcdfix;
 pub mod fleet;
@@ -11,8 +12,11 @@ pub mod logs;
 pub mod preflight;
 pub mod report;
 pub mod restore;
+pub mod rolling;
+pub mod rotate;
 pub mod snapshot;
 pub mod state;
 pub mod status;
 pub mod sync_files;
+pub mod upgrade;
 pub mod verify;

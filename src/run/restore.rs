@@ -477,15 +477,12 @@ pub async fn restore(
     report.health = Some(health);
 
     progress("bringing the control plane back (repair on every node)");
+    // the stopped containers are only started again (same spec): no rolling, no drain
     let dopts = DeployOptions {
-        dry_run: false,
         parallel: opts.parallel,
         host_keys: opts.host_keys,
         connect: opts.connect.clone(),
-        images: None,
         wait: opts.wait,
-        progress: opts.progress.clone(),
-        node_progress: opts.node_progress.clone(),
         repair: Some(
             cluster
                 .machines
@@ -493,6 +490,10 @@ pub async fn restore(
                 .map(|m| m.hostname.clone())
                 .collect(),
         ),
+        rolling: super::rolling::RollMode::Never,
+        drain: false,
+        action: "repair",
+        ..DeployOptions::new(opts.progress.clone(), opts.node_progress.clone())
     };
     match deploy::deploy(cluster, &dopts).await {
         Ok(r) => {
