@@ -15,4 +15,5 @@ pub mod plan;
 pub mod render;
 pub mod run;
 pub mod sandbox;
+pub mod service;
 pub mod ssh;

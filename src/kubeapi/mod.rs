@@ -4,4 +4,7 @@
 pub mod client;
 pub mod resources;
 
-pub use client::{Applied, KubeClient, KubeError, NodeState};
+pub use client::{
+    Applied, KubeClient, KubeError, NodeState, ObjectTarget, object_of, parse_manifest,
+};
+pub use resources::CustomKinds;

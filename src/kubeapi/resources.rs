@@ -34,6 +34,42 @@ pub fn resource_of(api_version: &str, kind: &str) -> Option<(&'static str, bool)
     Some(r)
 }
 
+/// Custom resources a caller knows from their CustomResourceDefinitions:
+/// (group, kind) → (plural, namespaced).
+#[derive(Debug, Clone, Default)]
+pub struct CustomKinds(Vec<(String, String, String, bool)>);
+
+impl CustomKinds {
+    /// Every CustomResourceDefinition among `docs`.
+    pub fn from_docs<'a>(docs: impl IntoIterator<Item = &'a serde_json::Value>) -> CustomKinds {
+        let mut out = CustomKinds::default();
+        for d in docs {
+            if d.get("kind").and_then(|k| k.as_str()) != Some("CustomResourceDefinition") {
+                continue;
+            }
+            let s = |p: &str| d.pointer(p).and_then(|v| v.as_str()).map(str::to_string);
+            if let (Some(group), Some(kind), Some(plural)) = (
+                s("/spec/group"),
+                s("/spec/names/kind"),
+                s("/spec/names/plural"),
+            ) {
+                let namespaced = s("/spec/scope").as_deref() != Some("Cluster");
+                out.0.push((group, kind, plural, namespaced));
+            }
+        }
+        out
+    }
+
+    /// Plural and scope of a custom kind.
+    pub fn lookup(&self, api_version: &str, kind: &str) -> Option<(String, bool)> {
+        let group = api_version.split_once('/').map(|(g, _)| g)?;
+        self.0
+            .iter()
+            .find(|(g, k, _, _)| g == group && k == kind)
+            .map(|(_, _, p, n)| (p.clone(), *n))
+    }
+}
+
 /// `/api/v1` or `/apis/<group>/<version>`.
 pub fn api_prefix(api_version: &str) -> String {
     if api_version.contains('/') {
