@@ -3,7 +3,7 @@
 
 use clap::Parser;
 use k8s_manage::cli::{Cli, ColorChoice, Command, EtcdCommand, SnapshotCommand};
-use k8s_manage::commands::{cert, deploy, plan, render, sandbox, status, validate};
+use k8s_manage::commands::{cert, deploy, image, plan, render, sandbox, service, status, validate};
 use std::io::IsTerminal;
 
 fn main() {
@@ -27,6 +27,8 @@ fn main() {
         } => plan::run(&path, action, file.as_deref(), output, color),
         Command::Render { path, out } => render::run(&path, &out, color),
         Command::Sandbox(cmd) => sandbox::run(cmd),
+        Command::Service(cmd) => service::run(cmd, color),
+        Command::Image(cmd) => image::run(cmd, color),
         Command::Cert(cmd) => cert::run(cmd),
         Command::Etcd(EtcdCommand::Snapshot(SnapshotCommand::Save { path, name, run })) => {
             deploy::snapshot_save(&path, name, &run, color)

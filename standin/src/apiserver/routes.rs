@@ -19,7 +19,7 @@ use crate::log::log;
 const BODY_LIMIT: usize = 3 * 1024 * 1024;
 
 /// Query parameters the stand-in refuses rather than silently ignores.
-const UNSUPPORTED_QUERY: [&str; 4] = ["labelSelector", "fieldSelector", "dryRun", "watch"];
+const UNSUPPORTED_QUERY: [&str; 3] = ["fieldSelector", "dryRun", "watch"];
 
 /// What every request needs.
 pub struct Api {
@@ -128,9 +128,7 @@ async fn route(api: &Api, req: Request<Incoming>) -> Resp {
         (&Method::GET, "/readyz", _) => readyz(api),
         (_, _, Some(rp)) => {
             let status_sub = rp.subresource.as_deref() == Some("status");
-            if rp.subresource.is_some()
-                && !(status_sub && rp.group.is_empty() && rp.resource == "nodes")
-            {
+            if rp.subresource.is_some() && !status_sub {
                 return fail(
                     StatusCode::NOT_FOUND,
                     "NotFound",
@@ -138,7 +136,13 @@ async fn route(api: &Api, req: Request<Incoming>) -> Resp {
                 );
             }
             match (&method, rp.name.is_some(), media.as_str()) {
-                (&Method::GET, false, _) if !status_sub => handlers::list(ctx, &rp).await,
+                (&Method::GET, false, _) if !status_sub => {
+                    let selector = query_param(&query, "labelSelector").unwrap_or_default();
+                    match handlers::LabelSelector::parse(&selector) {
+                        Ok(sel) => handlers::list(ctx, &rp, &sel).await,
+                        Err(m) => fail(StatusCode::BAD_REQUEST, "BadRequest", &m),
+                    }
+                }
                 (&Method::GET, true, _) => handlers::get(ctx, &rp).await,
                 (&Method::POST, false, _) if json_ok && !status_sub => {
                     match handlers::parse_body(&body, yaml_body) {
