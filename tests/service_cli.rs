@@ -163,14 +163,14 @@ fn bad_input_is_exit_2_with_a_located_error() {
     let (code, _, err) = run(&["service", "list"], &dir);
     assert_eq!(code, 2);
     assert!(
-        err.contains("base/service.yaml:1:16") && err.contains("cycle: base → web → base"),
+        err.contains("base/service.yaml:1:16") && err.contains("cycle: web → base → web"),
         "{err}"
     );
     std::fs::write(&base, text.replace("- wait:", "- wiat:")).unwrap();
     let (code, _, err) = run(&["service", "list"], &dir);
     assert_eq!(code, 2);
     assert!(
-        err.contains("base/service.yaml:5:5") && err.contains("did you mean `wait`"),
+        err.contains("base/service.yaml:4:5") && err.contains("did you mean `wait`"),
         "{err}"
     );
     std::fs::write(&base, text).unwrap();
