@@ -522,12 +522,22 @@ fn scale(a: &ServiceArgs, replicas: u32, component: Option<String>, color: bool)
     let Some(rt) = runtime() else {
         return exit::FAILED;
     };
-    let current = match ref_path(&target, &Default::default()) {
+    let mut docs = Vec::new();
+    for f in &files {
+        if let Ok(d) = crate::kubeapi::parse_manifest(&f.name, &f.text) {
+            docs.extend(d);
+        }
+    }
+    let custom = crate::kubeapi::CustomKinds::from_docs(&docs);
+    let current = match ref_path(&target, &custom) {
         Ok(p) => match rt.block_on(client.get_object(&p)) {
-            Ok(Some(obj)) => obj
-                .pointer("/spec/replicas")
-                .and_then(|v| v.as_u64())
-                .unwrap_or(1) as u32,
+            Ok(Some(obj)) => match planner.replicas_of(&obj) {
+                Some(n) => n,
+                None => {
+                    err(&format!("error: {target} shows no replica count\n"));
+                    return exit::FAILED;
+                }
+            },
             Ok(None) => {
                 err(&format!(
                     "error: {target} does not exist\n  fix: deploy the service first (`service deploy -s {name}`)\n"

@@ -22,6 +22,8 @@ pub struct RenderedFile {
 #[derive(Debug, Clone)]
 pub struct RenderContext {
     base: Value,
+    /// Per service: the database's typed, defaulted configuration (`db` in templates).
+    db: std::collections::BTreeMap<String, Value>,
 }
 
 #[derive(Serialize)]
@@ -90,7 +92,14 @@ impl RenderContext {
             },
             "images": images,
         });
-        RenderContext { base }
+        let db = reg
+            .services
+            .iter()
+            .filter_map(|s| {
+                super::databases::template_values(&s.name, services).map(|v| (s.name.clone(), v))
+            })
+            .collect();
+        RenderContext { base, db }
     }
 
     /// The context for one service (adds `service.name` and `config`).
@@ -105,6 +114,9 @@ impl RenderContext {
         if let Some(o) = v.as_object_mut() {
             o.insert("service".into(), json!({"name": name}));
             o.insert("config".into(), config);
+            if let Some(db) = self.db.get(name) {
+                o.insert("db".into(), db.clone());
+            }
         }
         tera::Context::from_serialize(&v).unwrap_or_default()
     }

@@ -181,6 +181,23 @@ impl StepRunner<'_> {
                     .map_err(|e| e.to_string())?;
                 Ok(format!("spec.replicas = {replicas}"))
             }
+            Step::Patch { target, merge } => {
+                let path = ref_path(target, custom)?;
+                if self
+                    .client
+                    .get_object(&path)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .is_none()
+                {
+                    return Err(format!("{target} does not exist"));
+                }
+                self.client
+                    .merge_patch(&path, merge)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok("merge patch applied".into())
+            }
             Step::Wait(w) => self.wait(w, custom).await,
             Step::Exec(e) => self.exec(e).await,
         }

@@ -25,6 +25,11 @@ pub enum Step {
         target: ObjectRef,
         replicas: u32,
     },
+    /// JSON merge patch of one object (e.g. a field of an operator's custom resource).
+    Patch {
+        target: ObjectRef,
+        merge: serde_json::Value,
+    },
 }
 
 /// One Kubernetes object, by kind and name.
@@ -193,6 +198,7 @@ impl Step {
                 format!("delete {}", names.join(", "))
             }
             Step::Scale { target, replicas } => format!("scale {target} to {replicas}"),
+            Step::Patch { target, merge } => format!("patch {target} with {merge}"),
         }
     }
 
@@ -254,8 +260,34 @@ impl Step {
                 target: obj(target, f)?,
                 replicas: *replicas,
             },
+            Step::Patch { target, merge } => Step::Patch {
+                target: obj(target, f)?,
+                merge: fill_value(merge, f)?,
+            },
         })
     }
+}
+
+/// Every string of a JSON value passed through `f`.
+fn fill_value<E>(
+    v: &serde_json::Value,
+    f: &mut impl FnMut(&str) -> Result<String, E>,
+) -> Result<serde_json::Value, E> {
+    use serde_json::Value;
+    Ok(match v {
+        Value::String(s) => Value::String(f(s)?),
+        Value::Array(a) => Value::Array(
+            a.iter()
+                .map(|x| fill_value(x, f))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, x)| Ok((k.clone(), fill_value(x, f)?)))
+                .collect::<Result<_, E>>()?,
+        ),
+        other => other.clone(),
+    })
 }
 
 /// Reads a list of steps (`start:`, `stop:`, ...). Every problem is a located diagnostic.
@@ -290,7 +322,7 @@ pub fn read_steps(
     out
 }
 
-const STEP_FIX: &str = "each step is a mapping with exactly one of: apply, wait, exec, delete, scale (see docs/SERVICES.md)";
+const STEP_FIX: &str = "each step is a mapping with exactly one of: apply, wait, exec, delete, scale, patch (see docs/SERVICES.md)";
 
 struct StepReader<'a> {
     file: &'a SourceFile,
@@ -328,11 +360,12 @@ impl StepReader<'_> {
             Some("exec") => self.exec(v).map(Step::Exec),
             Some("delete") => self.delete(v),
             Some("scale") => self.scale(v),
+            Some("patch") => self.patch(v),
             other => {
                 let name = other.unwrap_or("?").to_string();
                 let hint = crate::service::registry::did_you_mean(
                     &name,
-                    &["apply", "wait", "exec", "delete", "scale"],
+                    &["apply", "wait", "exec", "delete", "scale", "patch"],
                 );
                 self.err(k, format!("unknown step `{name}`{hint}"), STEP_FIX);
                 None
@@ -620,6 +653,29 @@ impl StepReader<'_> {
         Some(Step::Delete { items: out })
     }
 
+    fn patch(&mut self, node: &Node) -> Option<Step> {
+        let fields = self.fields(
+            node,
+            "patch",
+            &["kind", "apiVersion", "name", "namespace", "merge"],
+        )?;
+        let target = self.object(node, "patch", &fields)?;
+        let Some((_, m)) = fields.iter().find(|(n, _)| n == "merge") else {
+            self.err(node, "`patch` needs `merge`", "add `merge: {spec: {...}}`");
+            return None;
+        };
+        if !matches!(m.kind, Kind::Map(_)) {
+            self.err(
+                m,
+                format!("`merge` must be a mapping, found {}", m.kind.type_name()),
+                "write the fields to change as a mapping: `merge: {spec: {replicas: 3}}`",
+            );
+            return None;
+        }
+        let merge = m.to_json(&self.file.text);
+        Some(Step::Patch { target, merge })
+    }
+
     fn scale(&mut self, node: &Node) -> Option<Step> {
         let fields = self.fields(
             node,
@@ -707,6 +763,27 @@ mod tests {
         assert!(text[1].starts_with("s.yaml:3:") && text[1].contains("exactly one of `name`"));
         assert!(text[2].starts_with("s.yaml:4:") && text[2].contains("`comand`"));
         assert!(text[3].starts_with("s.yaml:5:") && text[3].contains("whole number"));
+    }
+
+    #[test]
+    fn patch_of_a_custom_resource() {
+        let (s, d) = read(
+            "start:\n- patch: {apiVersion: dolphindb.dolphindb.io/v1, kind: DolphinDB, name: ddb, namespace: '{{ns}}', merge: {spec: {datanode: {replicas: 4}, tag: '{{ns}}'}}}\n",
+        );
+        assert!(!d.has_errors(), "{}", d.render_text(false));
+        let filled = s[0]
+            .step
+            .fill(&mut |t: &str| Ok::<_, ()>(t.replace("{{ns}}", "db")))
+            .unwrap();
+        let Step::Patch { target, merge } = filled else {
+            panic!("{filled:?}")
+        };
+        assert_eq!(target.api_version, "dolphindb.dolphindb.io/v1");
+        assert_eq!(target.namespace.as_deref(), Some("db"));
+        assert_eq!(
+            merge,
+            serde_json::json!({"spec": {"datanode": {"replicas": 4}, "tag": "db"}})
+        );
     }
 
     #[test]

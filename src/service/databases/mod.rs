@@ -11,6 +11,13 @@ pub fn validate(service: &str, cfg: &ServicesConfig, diags: &mut Diagnostics) {
     let _ = (service, cfg, diags);
 }
 
+/// The typed, defaulted configuration of a database for its templates (`db` in the
+/// render context); `None` for services without one.
+pub fn template_values(service: &str, cfg: &ServicesConfig) -> Option<serde_json::Value> {
+    let _ = (service, cfg);
+    None
+}
+
 /// The planner of a service that can be scaled (`None`: `service scale` refuses).
 pub fn planner(service: &str) -> Option<&'static dyn ScalePlanner> {
     let _ = service;
@@ -28,6 +35,14 @@ pub trait ScalePlanner: Sync {
     ) -> Result<ObjectRef, Refusal>;
     /// The ordered steps from `current` to `target` replicas.
     fn scale_plan(&self, cfg: &ServicesConfig, req: &ScaleRequest) -> Result<Vec<Step>, Refusal>;
+    /// The current size read from the `scale_target` object (default: `spec.replicas`;
+    /// custom resources override it).
+    fn replicas_of(&self, object: &serde_json::Value) -> Option<u32> {
+        object
+            .pointer("/spec/replicas")
+            .and_then(serde_json::Value::as_u64)
+            .map(|n| n as u32)
+    }
 }
 
 /// What `service scale` asks for.
