@@ -137,9 +137,9 @@ fn dry_run_lists_the_filled_steps_in_prerequisite_order_and_touches_nothing() {
         .iter()
         .map(|s| s["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["web", "base"]);
+    assert_eq!(names, ["probe", "web", "base"]);
     assert_eq!(
-        v["services"][1]["steps"][0],
+        v["services"][2]["steps"][0],
         "delete settings.yaml, namespace.yaml"
     );
     // no PKI was created: nothing touched

@@ -3,7 +3,7 @@
 //! manifests are applied through the API and read back from etcd with etcdctl; the bounded
 //! wait fails with a clear message while the StatefulSet is not ready and succeeds once the
 //! test writes its status through the API; stop runs dependents first and removes the
-//! objects from etcd.
+//! objects from etcd; exec runs through the pods/exec websocket.
 
 #[path = "common/cluster_sandbox.rs"]
 mod cluster_sandbox;
@@ -157,7 +157,21 @@ fn deploy_waits_and_stop_through_the_api() {
         "{detail}"
     );
 
-    // 3. Stop `base`: its dependent `web` first (its own stop steps), then base's default.
+    // 3. exec in a pod through the pods/exec websocket (the stand-in emulates `echo`,
+    //    `true` and `false`: it runs no containers); a non-zero exit fails the step.
+    let (code, v, stderr) = svc(&["deploy", "-s", "probe"], &dir);
+    assert_eq!(code, 0, "{v}\n{stderr}");
+    let detail = v["services"][1]["reports"][1]["detail"].as_str().unwrap();
+    assert_eq!(
+        detail,
+        "exit 0 in demo/probe-0 stdout: hello from services-configuration"
+    );
+    let (code, v, stderr) = svc(&["refresh", "-s", "probe"], &dir);
+    assert_eq!(code, 1, "{v}\n{stderr}");
+    let detail = v["services"][0]["reports"][0]["detail"].as_str().unwrap();
+    assert_eq!(detail, "command exited 1 in demo/probe-0");
+
+    // 4. Stop `base`: its dependents first (web with its own stop steps), then base's default.
     let (code, v, stderr) = svc(&["stop", "-s", "base", "--wait-seconds", "30"], &dir);
     assert_eq!(code, 0, "{v}\n{stderr}");
     let names: Vec<&str> = v["services"]
@@ -166,16 +180,17 @@ fn deploy_waits_and_stop_through_the_api() {
         .iter()
         .map(|s| s["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["web", "base"]);
+    assert_eq!(names, ["probe", "web", "base"]);
+    assert_eq!(etcd_get(&dir, "/registry/pods/demo/probe-0"), "");
     assert_eq!(etcd_get(&dir, "/registry/apps/statefulsets/demo/web"), "");
     assert_eq!(etcd_get(&dir, "/registry/services/demo/web"), "");
     assert_eq!(etcd_get(&dir, "/registry/configmaps/demo/web-settings"), "");
 
-    // 4. Stopping again finds nothing to delete and still succeeds.
+    // 5. Stopping again finds nothing to delete and still succeeds.
     let (code, v, _) = svc(&["stop", "-s", "all"], &dir);
     assert_eq!(code, 0, "{v}");
     assert!(
-        v["services"][1]["reports"][0]["detail"]
+        v["services"][2]["reports"][0]["detail"]
             .as_str()
             .unwrap()
             .contains("0 deleted"),

@@ -1,6 +1,7 @@
 //! A config dir's own services for the service-command tests: `base` (a Namespace and a
 //! ConfigMap filled from services-configuration.yaml and the cluster model) and `web`
-//! (a StatefulSet + headless Service, needing `base`), written into `DIR/services/`.
+//! (a StatefulSet + headless Service, needing `base`) and `probe` (a Pod and exec steps),
+//! written into `DIR/services/`.
 #![allow(dead_code)]
 
 use std::path::Path;

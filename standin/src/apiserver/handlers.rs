@@ -55,7 +55,7 @@ fn bad_request(message: &str) -> Failure {
     Failure::new(StatusCode::BAD_REQUEST, "BadRequest", message)
 }
 
-fn store_error(e: StoreError) -> Failure {
+pub fn store_error(e: StoreError) -> Failure {
     match e {
         StoreError::Unavailable(m) => {
             Failure::new(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", m)

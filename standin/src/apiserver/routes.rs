@@ -37,7 +37,7 @@ fn query_param(query: &str, name: &str) -> Option<String> {
     })
 }
 
-fn percent_decode(s: &str) -> String {
+pub(crate) fn percent_decode(s: &str) -> String {
     let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -111,6 +111,14 @@ async fn route(api: &Api, req: Request<Incoming>) -> Resp {
     let media = media_type(&req);
     let rp = ResourcePath::parse(&path);
     let ctx = &api.ctx;
+    if let Some(r) = &rp
+        && r.group.is_empty()
+        && r.resource == "pods"
+        && r.subresource.as_deref() == Some("exec")
+        && matches!(method, Method::GET | Method::POST)
+    {
+        return crate::apiserver::exec::serve(ctx, r, &query, req).await;
+    }
     let body = if matches!(method, Method::POST | Method::PUT | Method::PATCH) {
         match http::read_body(req.into_body(), BODY_LIMIT).await {
             Ok(b) => b,
