@@ -21,7 +21,17 @@ pub fn write_services(dir: &Path) {
     write(
         dir,
         "services/service.yaml",
-        "servicelist:\n  - web\n  - base\n",
+        "servicelist:\n  - web\n  - base\n  - probe\n",
+    );
+    write(
+        dir,
+        "services/probe/service.yaml",
+        "prerequisite: [base]\ntemplate-list: [pod.yaml]\nstart:\n  - apply: [pod.yaml]\n  - exec: {pod: probe-0, namespace: \"{{ services.web.namespace }}\", container: main, command: [echo, \"{{ services.web.greeting }}\"]}\nrefresh:\n  - exec: {pod: probe-0, namespace: \"{{ services.web.namespace }}\", command: [\"false\"]}\n",
+    );
+    write(
+        dir,
+        "services/probe/pod.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: probe-0\n  namespace: {{ services.web.namespace }}\n  labels: {app: probe}\nspec:\n  containers:\n    - name: main\n      image: {{ registry.prefix }}probe:{{ registry.tag }}\n",
     );
     write(
         dir,
