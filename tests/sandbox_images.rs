@@ -6,81 +6,15 @@ mod sandbox_support;
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::time::Duration;
 
 use bollard::Docker;
-use bollard::models::{ContainerCreateBody, HostConfig};
-use bollard::query_parameters::{
-    CreateContainerOptions, LogsOptions, RemoveContainerOptions, RemoveImageOptions,
-    WaitContainerOptions,
-};
-use futures_util::StreamExt;
+use bollard::query_parameters::RemoveImageOptions;
 use k8s_manage::sandbox;
+use sandbox_support::docker::run_to_end;
 use sandbox_support::standin_binary;
 
 fn progress(message: &str) {
     eprintln!("sandbox: {message}");
-}
-
-/// Run `image` with `entrypoint` and `args`, no network, until it exits (at most 60 s);
-/// its exit code and output.
-async fn run_to_end(
-    docker: &Docker,
-    image: &str,
-    entrypoint: &str,
-    args: &[&str],
-) -> (i64, String) {
-    let body = ContainerCreateBody {
-        image: Some(image.to_string()),
-        entrypoint: Some(vec![entrypoint.to_string()]),
-        cmd: Some(args.iter().map(|a| a.to_string()).collect()),
-        host_config: Some(HostConfig {
-            network_mode: Some("none".into()),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    let id = docker
-        .create_container(None::<CreateContainerOptions>, body)
-        .await
-        .unwrap()
-        .id;
-    docker
-        .start_container(
-            &id,
-            None::<bollard::query_parameters::StartContainerOptions>,
-        )
-        .await
-        .unwrap();
-    let mut wait = docker.wait_container(&id, None::<WaitContainerOptions>);
-    let code = match tokio::time::timeout(Duration::from_secs(60), wait.next()).await {
-        Ok(Some(Ok(r))) => r.status_code,
-        Ok(Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. }))) => code,
-        other => panic!("waiting for {image}: {other:?}"),
-    };
-    let mut logs = docker.logs(
-        &id,
-        Some(LogsOptions {
-            stdout: true,
-            stderr: true,
-            ..Default::default()
-        }),
-    );
-    let mut output = String::new();
-    while let Some(Ok(chunk)) = logs.next().await {
-        output.push_str(&chunk.to_string());
-    }
-    docker
-        .remove_container(
-            &id,
-            Some(RemoveContainerOptions {
-                force: true,
-                ..Default::default()
-            }),
-        )
-        .await
-        .unwrap();
-    (code, output)
 }
 
 async fn image_id(docker: &Docker, reference: &str) -> String {
@@ -143,7 +77,7 @@ async fn the_sandbox_stand_in_images_play_every_component() {
         (made.references[4].clone(), "cri-dockerd"),
     ];
     for (image, component) in cases {
-        let (code, out) = run_to_end(&docker, &image, component, &["--no-such-flag"]).await;
+        let (code, out) = run_to_end(&docker, &image, Some(component), &["--no-such-flag"]).await;
         assert_ne!(code, 0, "{image} {component}: {out}");
         assert!(out.contains("no-such-flag"), "{image} {component}: {out}");
         assert!(
@@ -236,8 +170,13 @@ async fn stand_in_images_are_rebuilt_only_when_the_binary_changes() {
             labels["io.k8s-manage.stand-in-binary"],
             rebuilt.binary_sha256
         );
-        let (code, out) =
-            run_to_end(&docker, &references[3], "kube-proxy", &["--no-such-flag"]).await;
+        let (code, out) = run_to_end(
+            &docker,
+            &references[3],
+            Some("kube-proxy"),
+            &["--no-such-flag"],
+        )
+        .await;
         assert_ne!(code, 0, "{out}");
         // STANDIN_K8S_VERSION follows the version the images were made for.
         assert!(out.contains("1.35"), "{out}");

@@ -8,6 +8,8 @@
 //! Debian package is fetched once with `apt-get download` into the sandbox cache and
 //! installed with dpkg. Traffic goes only to loopback and the sandbox nodes' addresses.
 
+mod sandbox_support;
+
 use std::collections::HashMap;
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr};
@@ -16,7 +18,6 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
-use futures_util::StreamExt;
 use k8s_manage::model::Secret;
 use k8s_manage::sandbox::{self, UpOptions};
 use k8s_manage::ssh::{
@@ -173,33 +174,8 @@ fn sudo_deb() -> PathBuf {
 
 /// Run a shell script in a node container as root (set-up only); panics unless it works.
 async fn docker_sh(docker: &Docker, container: &str, script: &str) -> String {
-    let created = docker
-        .create_exec(
-            container,
-            bollard::exec::CreateExecOptions::<String> {
-                cmd: Some(vec!["sh".to_string(), "-c".to_string(), script.to_string()]),
-                attach_stdout: Some(true),
-                attach_stderr: Some(true),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-    let mut output = String::new();
-    if let bollard::exec::StartExecResults::Attached {
-        output: mut stream, ..
-    } = docker.start_exec(&created.id, None).await.unwrap()
-    {
-        while let Some(Ok(chunk)) = stream.next().await {
-            output.push_str(&chunk.to_string());
-        }
-    }
-    let code = docker
-        .inspect_exec(&created.id)
-        .await
-        .unwrap()
-        .exit_code
-        .unwrap_or(-1);
+    let (code, output) =
+        sandbox_support::docker::exec(docker, container, &["sh", "-c", script]).await;
     assert_eq!(code, 0, "set-up in {container} failed: {script}\n{output}");
     output
 }

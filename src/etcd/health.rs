@@ -72,7 +72,7 @@ impl EtcdHealth {
     }
 }
 
-async fn connect(
+pub(crate) async fn connect(
     endpoint: &str,
     cred: &EtcdCredentials,
     timeout: Duration,

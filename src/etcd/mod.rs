@@ -2,6 +2,7 @@
 //! one endpoint at a time, with bounded waits.
 
 pub mod health;
+pub mod members;
 pub mod snapshot;
 
 pub use health::{EtcdCredentials, EtcdHealth, MemberHealth, check, wait_healthy};

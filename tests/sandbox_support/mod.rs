@@ -2,6 +2,8 @@
 //! removes a sandbox however a test ends.
 #![allow(dead_code)]
 
+pub mod docker;
+
 use std::path::PathBuf;
 use std::process::Command;
 
