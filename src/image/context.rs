@@ -37,7 +37,7 @@ pub fn context_tar(img: &ImageDef, ctx: &tera::Context) -> Result<Vec<u8>, Strin
         let mode = std::fs::metadata(&f)
             .map(|m| m.permissions().mode() & 0o7777)
             .unwrap_or(0o644);
-        let data = if img.template_list.iter().any(|t| *t == rel) {
+        let data = if img.template_list.contains(&rel) {
             let text = String::from_utf8(bytes)
                 .map_err(|_| format!("{}: a template must be UTF-8 text", f.display()))?;
             render_text(&f.display().to_string(), &text, ctx)?.into_bytes()
