@@ -115,4 +115,27 @@ mod tests {
         );
         assert_eq!(resource_of("example.com/v1", "Thing"), None);
     }
+
+    #[test]
+    fn custom_kinds_from_their_crds() {
+        let crd = serde_json::json!({
+            "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": "clickhouseinstallations.clickhouse.altinity.com"},
+            "spec": {"group": "clickhouse.altinity.com", "scope": "Namespaced",
+                     "names": {"kind": "ClickHouseInstallation", "plural": "clickhouseinstallations"}}
+        });
+        let k = CustomKinds::from_docs([&crd]);
+        assert_eq!(
+            k.lookup("clickhouse.altinity.com/v1", "ClickHouseInstallation"),
+            Some(("clickhouseinstallations".to_string(), true))
+        );
+        assert_eq!(k.lookup("other.io/v1", "ClickHouseInstallation"), None);
+        let cr = serde_json::json!({"apiVersion": "clickhouse.altinity.com/v1", "kind": "ClickHouseInstallation", "metadata": {"name": "ch", "namespace": "db"}});
+        let t = crate::kubeapi::object_of("ch.yaml", &cr, &k).unwrap();
+        assert_eq!(
+            t.path,
+            "/apis/clickhouse.altinity.com/v1/namespaces/db/clickhouseinstallations/ch"
+        );
+        assert!(crate::kubeapi::object_of("ch.yaml", &cr, &CustomKinds::default()).is_err());
+    }
 }
