@@ -63,6 +63,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             dir: dir.clone(),
             subnet: None,
             standin: None,
+            versions: Vec::new(),
         };
         let info = match sandbox::up(&opts, &quiet).await {
             Ok(info) => info,

@@ -92,14 +92,38 @@ pub enum Command {
     /// Turn the machines of the config dir into a secure, highly available cluster. A second
     /// run changes nothing; a re-run after a failure or Ctrl-C resumes.
     #[command(
-        after_help = "Examples:\n  k8s-manage deploy -p cfg\n  k8s-manage deploy -p cfg --dry-run\n  k8s-manage deploy -p cfg --images bundle.tar --parallel 20\n\nExit status: 0 done, 1 failed (the report names the phase, the nodes and the fix), 2 invalid input."
+        after_help = "Examples:\n  k8s-manage deploy -p cfg\n  k8s-manage deploy -p cfg --dry-run\n  k8s-manage deploy -p cfg --images bundle.tar --parallel 20\n\nOn a running cluster, containers that would be replaced are rolled: masters one at a time,\nthen --max-unavailable other nodes at a time, each drained first unless --no-drain.\n\nExit status: 0 done, 1 failed (the report names the phase, the nodes and the fix), 2 invalid input."
     )]
     Deploy {
         #[arg(short = 'p', long = "path", value_name = "DIR")]
         path: PathBuf,
         #[command(flatten)]
         run: RunArgs,
+        #[command(flatten)]
+        roll: RollArgs,
         /// Show what would change on each node and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// An image bundle (`docker save` tar) streamed to the nodes over SSH instead of pulling.
+        #[arg(long, value_name = "FILE")]
+        images: Option<PathBuf>,
+    },
+    /// Upgrade a running cluster to the kubernetes-version of the config dir: checks the
+    /// version skew (one minor at a time, no downgrade unless allowed), then a rolling
+    /// deploy: masters one at a time, other nodes in batches, each node drained first.
+    #[command(
+        after_help = "Example:\n  # set kubernetes-version: v1.36.1 in cfg/kubernetes-configuration.yaml, then\n  k8s-manage upgrade -p cfg --dry-run\n  k8s-manage upgrade -p cfg --max-unavailable 2\n\nThe running version is read from DIR/.k8s-manage/state.json, else from the running\nkube-apiserver's image tag. Exit status: 0 done, 1 failed or refused, 2 invalid input."
+    )]
+    Upgrade {
+        #[arg(short = 'p', long = "path", value_name = "DIR")]
+        path: PathBuf,
+        #[command(flatten)]
+        run: RunArgs,
+        #[command(flatten)]
+        roll: RollArgs,
+        /// Allow going back one minor version (take an etcd snapshot first).
+        #[arg(long)]
+        allow_downgrade: bool,
         #[arg(long)]
         dry_run: bool,
         /// An image bundle (`docker save` tar) streamed to the nodes over SSH instead of pulling.
@@ -325,6 +349,40 @@ pub enum CertCommand {
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         output: OutputFormat,
     },
+    /// Re-issue certificates on the control host (all leaves, or those of --service), keep a
+    /// backup of the replaced files, push them and restart exactly the containers that use
+    /// them. Works when the certificates have already expired.
+    #[command(
+        after_help = "Examples:\n  k8s-manage cert rotate -p cfg\n  k8s-manage cert rotate -p cfg --service kube-proxy --service kubelet\n  k8s-manage cert rotate -p cfg --ca --dry-run\n\nServices: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy,\nload-balancer. The replaced PKI files are kept in DIR/.k8s-manage/backups/pki-<UTC time>/.\nValid certificates: a rolling restart (drained nodes, the API keeps answering). Expired ones,\nor --ca (new CAs, so every certificate and kubeconfig changes): the old and new certificates\ncannot talk to each other, so every affected container restarts at once, without drain, and\nthe API is down meanwhile."
+    )]
+    Rotate {
+        #[arg(short = 'p', long = "path", value_name = "DIR")]
+        path: PathBuf,
+        /// Only the certificates this service serves with or presents (repeatable).
+        #[arg(long = "service", value_name = "S")]
+        service: Vec<String>,
+        /// Also replace the three CAs (then every certificate and kubeconfig; restarts everything).
+        #[arg(long)]
+        ca: bool,
+        #[command(flatten)]
+        run: RunArgs,
+        #[command(flatten)]
+        roll: RollArgs,
+        /// Show which certificates and containers would change; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+/// How a rolling update goes (deploy on a running cluster, upgrade, cert rotate).
+#[derive(Debug, Clone, clap::Args)]
+pub struct RollArgs {
+    /// Rolling: how many non-master nodes may be down at once (masters: always one).
+    #[arg(long, default_value_t = 1)]
+    pub max_unavailable: usize,
+    /// Rolling: do not drain (cordon + evict) a node before its kubelet is replaced.
+    #[arg(long)]
+    pub no_drain: bool,
 }
 
 /// Options shared by commands that reach nodes over SSH.
@@ -399,6 +457,10 @@ pub enum SandboxCommand {
         /// (default: the one next to this executable; `cargo build -p k8s-standin` makes it).
         #[arg(long, value_name = "PATH")]
         standin: Option<PathBuf>,
+        /// Kubernetes versions to build and preload stand-in images for, comma-separated;
+        /// the written config asks for the first (e.g. `v1.35.4,v1.36.1` to test upgrade).
+        #[arg(long, value_delimiter = ',', value_name = "V1,V2")]
+        versions: Vec<String>,
     },
     /// Remove exactly what `up` made (containers, network, volumes; found by label).
     #[command(after_help = "Example:\n  k8s-manage sandbox down --name k8s-sandbox")]

@@ -29,7 +29,7 @@ fn main() {
         Command::Sandbox(cmd) => sandbox::run(cmd),
         Command::Service(cmd) => service::run(cmd, color),
         Command::Image(cmd) => image::run(cmd, color),
-        Command::Cert(cmd) => cert::run(cmd),
+        Command::Cert(cmd) => cert::run(cmd, color),
         Command::Etcd(EtcdCommand::Snapshot(SnapshotCommand::Save { path, name, run })) => {
             deploy::snapshot_save(&path, name, &run, color)
         }
@@ -37,9 +37,18 @@ fn main() {
         Command::Deploy {
             path,
             run,
+            roll,
             dry_run,
             images,
-        } => deploy::deploy(&path, &run, dry_run, images, color),
+        } => deploy::deploy(&path, &run, &roll, dry_run, images, color),
+        Command::Upgrade {
+            path,
+            run,
+            roll,
+            allow_downgrade,
+            dry_run,
+            images,
+        } => deploy::upgrade(&path, &run, &roll, allow_downgrade, dry_run, images, color),
         Command::Repair {
             path,
             file,

@@ -88,6 +88,7 @@ fn lab() -> &'static Lab {
             dir: dir.join("config"),
             subnet: None,
             standin: None,
+            versions: Vec::new(),
         };
         let info = rt
             .block_on(sandbox::up(&opts, &|m: &str| eprintln!("sandbox: {m}")))

@@ -1,5 +1,6 @@
-//! `cert check`: every certificate of the PKI on the control host, soonest expiry first.
-//! Reads only; never creates or reissues anything.
+//! `cert check`: every certificate of the PKI on the control host, soonest expiry first
+//! (reads only). `cert rotate`: reissue certificates, then deploy's machinery pushes them
+//! and restarts exactly the containers that use them.
 
 use super::exit;
 use super::output::{err, json, out};
@@ -23,14 +24,101 @@ pub fn pki_dir(config_dir: &Path) -> PathBuf {
     config_dir.join(".k8s-manage").join("pki")
 }
 
-pub fn run(cmd: CertCommand) -> i32 {
+pub fn run(cmd: CertCommand, color: bool) -> i32 {
     match cmd {
         CertCommand::Check {
             path,
             warn_days,
             output,
         } => check(&path, warn_days, output),
+        CertCommand::Rotate {
+            path,
+            service,
+            ca,
+            run,
+            roll,
+            dry_run,
+        } => rotate(&path, &service, ca, &run, &roll, dry_run, color),
     }
+}
+
+fn rotate(
+    dir: &Path,
+    services: &[String],
+    ca: bool,
+    a: &crate::cli::RunArgs,
+    roll: &crate::cli::RollArgs,
+    dry_run: bool,
+    color: bool,
+) -> i32 {
+    use crate::run::rolling::RollMode;
+    let unknown = crate::pki::rotation::unknown_services(services);
+    if !unknown.is_empty() {
+        err(&format!(
+            "error: unknown --service {}\n  fix: use one of {}\n",
+            unknown.join(", "),
+            crate::pki::rotation::SERVICES.join(", ")
+        ));
+        return exit::INVALID;
+    }
+    let cluster = match super::deploy::load(dir, color, a.output) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let now = time::OffsetDateTime::now_utc();
+    let rotated = match crate::run::rotate::rotate_pki(&cluster, services, ca, dry_run, now) {
+        Ok(r) => r,
+        Err(e) => {
+            err(&format!("error: {e}\n"));
+            return exit::FAILED;
+        }
+    };
+    let scope = if services.is_empty() {
+        "every leaf certificate".to_string()
+    } else {
+        format!("the certificates of {}", services.join(", "))
+    };
+    err(&format!(
+        "==> {} {} certificate(s) ({scope}{}){}\n",
+        if dry_run { "would reissue" } else { "reissued" },
+        rotated.reissued.len(),
+        if ca { ", with new CAs" } else { "" },
+        rotated
+            .backup
+            .as_ref()
+            .map(|b| format!("; previous files kept in {}", b.display()))
+            .unwrap_or_default()
+    ));
+    if ca {
+        err(
+            "==> new CAs: every certificate and kubeconfig changes, so EVERY component restarts, all at once and without drain; the API is down until the apiservers are back\n",
+        );
+    } else if rotated.all_at_once {
+        err(&format!(
+            "==> {} certificate(s) had already expired ({}): the old credentials cannot reach the API or etcd, so the affected containers restart all at once (etcd members together), without drain\n",
+            rotated.expired.len(),
+            rotated.expired.join(", ")
+        ));
+    }
+    let mode = super::deploy::Mode {
+        action: "cert rotate",
+        repair_list: None,
+        rolling: if rotated.all_at_once {
+            RollMode::Never
+        } else {
+            RollMode::Auto
+        },
+        roll: Some(roll),
+        upgrade: None,
+        pki: Some(std::sync::Arc::new(rotated.pki)),
+    };
+    let code = super::deploy::run_deploy(dir, a, dry_run, None, mode, color);
+    if code == exit::FAILED && !dry_run {
+        err(
+            "the new certificates are in place on the control host: fix the cause and run `k8s-manage deploy -p DIR` to finish (rotating again would reissue them once more)\n",
+        );
+    }
+    code
 }
 
 fn check(dir: &Path, warn_days: u32, output: OutputFormat) -> i32 {

@@ -2,9 +2,9 @@
 
 use super::exit;
 use super::output::{err, json, out};
-use crate::cli::{OutputFormat, RunArgs};
+use crate::cli::{OutputFormat, RollArgs, RunArgs};
 use crate::model::{Cluster, build};
-use crate::run::{self, deploy::DeployOptions, fleet};
+use crate::run::{self, deploy::DeployOptions, fleet, rolling::RollMode};
 use crate::ssh::{ConnectOptions, HostKeyPolicy, KnownHosts};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -61,23 +61,83 @@ fn print_report(r: &run::report::Report, format: OutputFormat) {
     }
 }
 
-pub fn deploy(dir: &Path, a: &RunArgs, dry_run: bool, images: Option<PathBuf>, color: bool) -> i32 {
-    run_deploy(dir, a, dry_run, images, None, color)
+/// What differs between deploy, repair, upgrade and cert rotate.
+pub(crate) struct Mode<'a> {
+    pub action: &'static str,
+    pub repair_list: Option<&'a Path>,
+    pub rolling: RollMode,
+    pub roll: Option<&'a RollArgs>,
+    /// `upgrade`: Some(allow_downgrade).
+    pub upgrade: Option<bool>,
+    pub pki: Option<Arc<crate::pki::Pki>>,
+}
+
+impl Mode<'_> {
+    fn plain(action: &'static str) -> Mode<'static> {
+        Mode {
+            action,
+            repair_list: None,
+            rolling: RollMode::Auto,
+            roll: None,
+            upgrade: None,
+            pki: None,
+        }
+    }
+}
+
+pub fn deploy(
+    dir: &Path,
+    a: &RunArgs,
+    roll: &RollArgs,
+    dry_run: bool,
+    images: Option<PathBuf>,
+    color: bool,
+) -> i32 {
+    let mode = Mode {
+        roll: Some(roll),
+        ..Mode::plain("deploy")
+    };
+    run_deploy(dir, a, dry_run, images, mode, color)
+}
+
+/// `upgrade`: deploy with the skew check first and rolling forced.
+pub fn upgrade(
+    dir: &Path,
+    a: &RunArgs,
+    roll: &RollArgs,
+    allow_downgrade: bool,
+    dry_run: bool,
+    images: Option<PathBuf>,
+    color: bool,
+) -> i32 {
+    let mode = Mode {
+        roll: Some(roll),
+        rolling: RollMode::Always,
+        upgrade: Some(allow_downgrade),
+        ..Mode::plain("upgrade")
+    };
+    run_deploy(dir, a, dry_run, images, mode, color)
 }
 
 /// `repair -f NODES`: the deploy machinery restricted to the listed nodes.
 pub fn repair(dir: &Path, nodes: &Path, a: &RunArgs, dry_run: bool, color: bool) -> i32 {
-    run_deploy(dir, a, dry_run, None, Some(nodes), color)
+    let mode = Mode {
+        repair_list: Some(nodes),
+        rolling: RollMode::Never,
+        ..Mode::plain("repair")
+    };
+    run_deploy(dir, a, dry_run, None, mode, color)
 }
 
-fn run_deploy(
+pub(crate) fn run_deploy(
     dir: &Path,
     a: &RunArgs,
     dry_run: bool,
     images: Option<PathBuf>,
-    repair_list: Option<&Path>,
+    mode: Mode<'_>,
     color: bool,
 ) -> i32 {
+    let repair_list = mode.repair_list;
     let cluster = match load(dir, color, a.output) {
         Ok(c) => c,
         Err(code) => return code,
@@ -117,9 +177,14 @@ fn run_deploy(
         connect: connect_options(),
         images,
         wait: Duration::from_secs(a.wait_seconds),
-        progress,
-        node_progress,
         repair,
+        rolling: mode.rolling,
+        max_unavailable: mode.roll.map_or(1, |r| r.max_unavailable.max(1)),
+        drain: mode.roll.is_none_or(|r| !r.no_drain),
+        upgrade: mode.upgrade,
+        pki: mode.pki,
+        action: mode.action,
+        ..DeployOptions::new(progress, node_progress)
     };
     let result = rt.block_on(async {
         tokio::select! {

@@ -44,6 +44,7 @@ pub fn run(cmd: SandboxCommand) -> i32 {
             dir,
             subnet,
             standin,
+            versions,
         } => {
             let opts = sandbox::UpOptions {
                 name,
@@ -53,6 +54,7 @@ pub fn run(cmd: SandboxCommand) -> i32 {
                 dir,
                 subnet,
                 standin,
+                versions,
             };
             let progress = |s: &str| err(&format!("{s}\n"));
             match rt.block_on(sandbox::up(&opts, &progress)) {

@@ -144,6 +144,10 @@ pub struct EnsureOptions {
     pub recreate_unhealthy: bool,
     /// How long the old container gets to stop (SIGTERM) before it is killed.
     pub stop_timeout: Duration,
+    /// When replacing: how long to wait after the old container stopped before the new
+    /// one starts (rolling updates give load balancers time to mark the old backend down,
+    /// so the new one only gets traffic once its health checks pass). Zero by default.
+    pub pause_after_stop: Duration,
 }
 
 impl Default for EnsureOptions {
@@ -152,6 +156,7 @@ impl Default for EnsureOptions {
             dry_run: false,
             recreate_unhealthy: false,
             stop_timeout: DEFAULT_STOP_TIMEOUT,
+            pause_after_stop: Duration::ZERO,
         }
     }
 }
@@ -685,7 +690,7 @@ pub async fn ensure_container(
             }
         }
         (Action::Replaced | Action::Recreated, Some(c)) => {
-            replace(docker, spec, body, &c, opts.stop_timeout).await?;
+            replace(docker, spec, body, &c, opts).await?;
         }
         // Started/Replaced/Recreated always come with an existing container.
         (_, None) => create_and_start(docker, spec, body).await?,
@@ -828,8 +833,9 @@ async fn replace(
     spec: &ContainerSpec,
     body: ContainerCreateBody,
     old: &Current,
-    stop_timeout: Duration,
+    opts: &EnsureOptions,
 ) -> Result<(), DockerOpError> {
+    let stop_timeout = opts.stop_timeout;
     let name = spec.name.as_str();
     let parked = old_name(name, old.observed.hash().unwrap_or(&old.id));
     let rename = || {
@@ -872,6 +878,9 @@ async fn replace(
             .await
             .ctx(|| format!("stopping the old container {parked}"))
             .map_err(|e| (format!("stopping the old container (now {parked})"), e))?;
+        if !opts.pause_after_stop.is_zero() {
+            tokio::time::sleep(opts.pause_after_stop).await;
+        }
         start(docker, &id, name)
             .await
             .map_err(|e| ("starting the new container".to_string(), e))?;

@@ -176,7 +176,7 @@ impl KubeClient {
         &self.server
     }
 
-    async fn send(
+    pub(super) async fn send(
         &self,
         method: reqwest::Method,
         path: &str,

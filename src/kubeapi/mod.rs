@@ -1,10 +1,12 @@
 //! The Kubernetes API, as the tool uses it: readiness, server-side apply of its manifests,
-//! node registration and labels.
+//! node registration and labels, and what draining a node needs (cordon, pods, eviction).
 
 pub mod client;
+pub mod drain;
 pub mod resources;
 
 pub use client::{
     Applied, KubeClient, KubeError, NodeState, ObjectTarget, object_of, parse_manifest,
 };
+pub use drain::{Eviction, PodRef};
 pub use resources::CustomKinds;

@@ -14,9 +14,11 @@
 //! hosts/<hostname>/kubelet.*  hosts/<hostname>/kubelet-client.*  (each node)
 //! ```
 //!
-//! CAs are created once and never replaced. A leaf is reissued only when it is missing,
-//! unreadable, not signed by its CA, its key does not match, or its subject, SANs or key
-//! usage differ from what the request asks; expiry is left to cert rotation. Files of hosts
+//! CAs are created once and replaced only by `cert rotate --ca` ([`Pki::rotate`]). A leaf is
+//! reissued only when it is missing, unreadable, not signed by its CA, its key does not
+//! match, or its subject, SANs or key usage differ from what the request asks; an expired
+//! leaf is kept as it is (deploy warns about it): only `cert rotate` reissues valid or
+//! expired leaves, because that restarts the containers using them. Files of hosts
 //! that left the request stay on disk untouched.
 //!
 //! Generating a PKI costs two ECDSA key generations and signatures per node; a 1000-node PKI
@@ -28,6 +30,7 @@ pub mod expiry;
 mod inspect;
 mod issue;
 pub mod kubeconfig;
+pub mod rotation;
 mod store;
 
 pub use catalog::{CaKind, apiserver_sans};
@@ -179,7 +182,39 @@ impl Pki {
     pub fn load_or_create(dir: &Path, req: &PkiRequest) -> Result<Pki, PkiError> {
         catalog::validate(req)?;
         let mut store = DirStore::open(dir)?;
-        Self::build(&mut store, req)
+        Ok(Self::build(&mut store, req, &|_| false)?.0)
+    }
+
+    /// Rotation: like [`Pki::load_or_create`], but every leaf whose storage stem `reissue`
+    /// selects is issued afresh even when it is valid, and with `new_cas` the three CAs are
+    /// replaced first (so every leaf is reissued). With `dry_run` nothing is written: the
+    /// directory is read into memory and the rotation happens there. Returns the PKI and
+    /// the stems of the leaves that were (re)issued. The service-account key pair is kept
+    /// (tokens it signed stay valid).
+    pub fn rotate(
+        dir: &Path,
+        req: &PkiRequest,
+        reissue: &dyn Fn(&str) -> bool,
+        new_cas: bool,
+        dry_run: bool,
+    ) -> Result<(Pki, Vec<String>), PkiError> {
+        catalog::validate(req)?;
+        let mut mem;
+        let mut disk;
+        let store: &mut dyn Store = if dry_run {
+            mem = MemStore::copy_of_dir(dir)?;
+            &mut mem
+        } else {
+            disk = DirStore::open(dir)?;
+            &mut disk
+        };
+        if new_cas {
+            for kind in CaKind::ALL {
+                store.remove(&format!("{}.crt", kind.stem()))?;
+                store.remove(&format!("{}.key", kind.stem()))?;
+            }
+        }
+        Self::build(store, req, &|stem| new_cas || reissue(stem))
     }
 
     /// Like [`Pki::load_or_create`] on an existing PKI directory, but never writes to it:
@@ -188,17 +223,23 @@ impl Pki {
     pub fn load_read_only(dir: &Path, req: &PkiRequest) -> Result<Pki, PkiError> {
         catalog::validate(req)?;
         let mut store = MemStore::copy_of_dir(dir)?;
-        Self::build(&mut store, req)
+        Ok(Self::build(&mut store, req, &|_| false)?.0)
     }
 
     /// Same as [`Pki::load_or_create`], all in memory (for `plan`, benches and tests).
     /// Not meant to be fast for very large clusters.
     pub fn generate_in_memory(req: &PkiRequest) -> Result<Pki, PkiError> {
         catalog::validate(req)?;
-        Self::build(&mut MemStore::default(), req)
+        Ok(Self::build(&mut MemStore::default(), req, &|_| false)?.0)
     }
 
-    fn build(store: &mut dyn Store, req: &PkiRequest) -> Result<Pki, PkiError> {
+    /// Load or create everything; `force` names leaves to reissue even when they match.
+    /// Also returns the stems of the leaves issued by this call.
+    fn build(
+        store: &mut dyn Store,
+        req: &PkiRequest,
+        force: &dyn Fn(&str) -> bool,
+    ) -> Result<(Pki, Vec<String>), PkiError> {
         let cas = CaSet {
             kubernetes: load_or_create_ca(store, CaKind::Kubernetes, req)?,
             front_proxy: load_or_create_ca(store, CaKind::FrontProxy, req)?,
@@ -206,11 +247,13 @@ impl Pki {
         };
         let (sa_key, sa_pub) = load_or_create_sa(store)?;
         let mut leaves = BTreeMap::new();
+        let mut issued = Vec::new();
         for spec in catalog::leaf_specs(req) {
             let crt = format!("{}.crt", spec.stem);
             let key = format!("{}.key", spec.stem);
             let ca = cas.get(spec.issuer);
             let kept = match (store.read(&crt)?, store.read(&key)?) {
+                _ if force(&spec.stem) => None,
                 (Some(cert_pem), Some(key_pem)) => {
                     match inspect::leaf_matches(&spec, &cert_pem, &key_pem, ca) {
                         Ok(()) => Some(KeyedCert { cert_pem, key_pem }),
@@ -230,18 +273,20 @@ impl Pki {
                     // Key first: a crash in between leaves a mismatch that the next run repairs.
                     store.write(&key, &pair.key_pem)?;
                     store.write(&crt, &pair.cert_pem)?;
+                    issued.push(spec.stem.clone());
                     pair
                 }
             };
             leaves.insert(spec.stem, pair);
         }
-        Ok(Pki {
+        let pki = Pki {
             cas,
             sa_key,
             sa_pub,
             leaves,
             nodes: req.nodes.clone(),
-        })
+        };
+        Ok((pki, issued))
     }
 
     /// The PKI files one node receives, paths relative to `/etc/kubernetes/pki`, exactly per

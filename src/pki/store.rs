@@ -15,6 +15,8 @@ pub(crate) trait Store {
     fn read(&self, rel: &str) -> Result<Option<String>, PkiError>;
     /// Create or replace the file.
     fn write(&mut self, rel: &str, contents: &str) -> Result<(), PkiError>;
+    /// Remove the file; absent is fine.
+    fn remove(&mut self, rel: &str) -> Result<(), PkiError>;
     /// How to name the file in a message.
     fn display(&self, rel: &str) -> String;
 }
@@ -75,6 +77,10 @@ impl Store for MemStore {
     }
     fn write(&mut self, rel: &str, contents: &str) -> Result<(), PkiError> {
         self.files.insert(rel.to_string(), contents.to_string());
+        Ok(())
+    }
+    fn remove(&mut self, rel: &str) -> Result<(), PkiError> {
+        self.files.remove(rel);
         Ok(())
     }
     fn display(&self, rel: &str) -> String {
@@ -187,6 +193,15 @@ impl Store for DirStore {
         drop(file);
         fs::rename(&tmp, &path).map_err(|e| PkiError::io("replace", &path, e))?;
         Ok(())
+    }
+
+    fn remove(&mut self, rel: &str) -> Result<(), PkiError> {
+        let path = self.root.join(rel);
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(PkiError::io("remove", path, e)),
+        }
     }
 
     fn display(&self, rel: &str) -> String {

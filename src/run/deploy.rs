@@ -2,9 +2,13 @@
 //! `maintainconf/deploy.yaml`), stopping at the first phase that fails on any node. Every
 //! step compares before it changes, so a second run changes nothing and a re-run after a
 //! failure or Ctrl-C converges.
+//!
+//! A first deploy runs each phase on all nodes at once. When containers of a running
+//! cluster would be replaced, the container phases roll instead ([`super::rolling`]).
 
 use super::fleet::{self, Node, StepError, blocking, fan_out};
 use super::report::{NodeReport, Report};
+use super::rolling::{self, RollMode};
 use crate::components::{etcd, paths};
 use crate::executor::docker_ops::{self, Action, EnsureOptions};
 use crate::kubeapi::KubeClient;
@@ -37,11 +41,50 @@ pub struct DeployOptions {
     /// `repair`: only these hosts are touched; missing, stopped, unhealthy or different
     /// containers are re-created, healthy ones are left running; no add-ons, no state.
     pub repair: Option<std::collections::BTreeSet<String>>,
+    /// Roll replacements (default: when any existing container would be replaced).
+    pub rolling: RollMode,
+    /// Rolling: how many non-master nodes change at once (at least 1).
+    pub max_unavailable: usize,
+    /// Rolling: drain a node before its kubelet, kube-proxy or cri-dockerd is replaced.
+    pub drain: bool,
+    /// `upgrade`: check the version skew first (Some(allow_downgrade)).
+    pub upgrade: Option<bool>,
+    /// Use this PKI instead of loading `DIR/.k8s-manage/pki` (`cert rotate`).
+    pub pki: Option<Arc<Pki>>,
+    /// The name of the action in the report (`deploy` unless said otherwise).
+    pub action: &'static str,
+}
+
+impl DeployOptions {
+    /// Defaults for everything but the callbacks: no dry run, 50 at once, first use of
+    /// host keys trusted, 180 s waits, automatic rolling with drain, one node at a time.
+    pub fn new(
+        progress: Arc<dyn Fn(&str) + Send + Sync>,
+        node_progress: NodeProgress,
+    ) -> DeployOptions {
+        DeployOptions {
+            dry_run: false,
+            parallel: 50,
+            host_keys: HostKeyPolicy::TrustOnFirstUse,
+            connect: ConnectOptions::default(),
+            images: None,
+            wait: Duration::from_secs(180),
+            progress,
+            node_progress,
+            repair: None,
+            rolling: RollMode::Auto,
+            max_unavailable: 1,
+            drain: true,
+            upgrade: None,
+            pki: None,
+            action: "deploy",
+        }
+    }
 }
 
 /// Per-node tallies collected while running.
 #[derive(Default)]
-struct Tally {
+pub struct Tally {
     per_node: BTreeMap<String, NodeReport>,
 }
 
@@ -71,13 +114,17 @@ fn phase_result<T>(
     }
 }
 
-async fn ensure_named(
+/// Ensure the named containers of a node, in order; whether any changed. `pause` is the
+/// wait between stopping an old container and starting its replacement.
+pub(super) async fn ensure_named(
     node: &Node,
     names: &[&str],
     tally: &Mutex<Tally>,
     opts: &DeployOptions,
-) -> Result<(), StepError> {
+    pause: Duration,
+) -> Result<bool, StepError> {
     let (dry_run, wait) = (opts.dry_run, opts.wait);
+    let mut changed = false;
     for spec in node
         .artifacts
         .containers
@@ -92,6 +139,7 @@ async fn ensure_named(
                 dry_run,
                 // repair re-creates containers that are restarting or unhealthy
                 recreate_unhealthy: opts.repair.is_some(),
+                pause_after_stop: pause,
                 ..Default::default()
             },
         )
@@ -106,6 +154,7 @@ async fn ensure_named(
         node.log
             .line(&format!("container {}: {action:?}", spec.name));
         record(tally, node.host(), |r| r.count(&spec.name, &action));
+        changed |= action.changes();
         if !dry_run && !matches!(action, Action::Unchanged) {
             docker_ops::wait_running(node.docker(), &spec.name, Duration::from_secs(3), wait)
                 .await
@@ -118,7 +167,7 @@ async fn ensure_named(
                 })?;
         }
     }
-    Ok(())
+    Ok(changed)
 }
 
 async fn ensure_images(
@@ -189,7 +238,11 @@ fn tokio_util_stream(
     })
 }
 
-fn admin_client(cluster: &Cluster, pki: &Pki, server: &str) -> Result<KubeClient, StepError> {
+pub(super) fn admin_client(
+    cluster: &Cluster,
+    pki: &Pki,
+    server: &str,
+) -> Result<KubeClient, StepError> {
     let (cert, key) = pki
         .client_credential(&KubeconfigUser::Admin)
         .map_err(|e| StepError::new("control host", "admin credential", e.to_string()))?;
@@ -209,7 +262,11 @@ fn admin_client(cluster: &Cluster, pki: &Pki, server: &str) -> Result<KubeClient
     })
 }
 
-async fn wait_ready(client: &KubeClient, host: &str, wait: Duration) -> Result<(), StepError> {
+pub(super) async fn wait_ready(
+    client: &KubeClient,
+    host: &str,
+    wait: Duration,
+) -> Result<(), StepError> {
     let start = Instant::now();
     let mut last = String::from("no answer");
     while start.elapsed() < wait {
@@ -229,9 +286,9 @@ async fn wait_ready(client: &KubeClient, host: &str, wait: Duration) -> Result<(
 pub async fn deploy(cluster: &Cluster, opts: &DeployOptions) -> Result<Report, Report> {
     let started = Instant::now();
     let progress = opts.progress.clone();
-    let mut report = Report::new("deploy", cluster, opts.dry_run);
+    let mut report = Report::new(opts.action, cluster, opts.dry_run);
     let state_dir = cluster.state_dir();
-    let run_dir = super::logs::run_dir(&state_dir, "deploy");
+    let run_dir = super::logs::run_dir(&state_dir, opts.action);
     report.log_dir = Some(run_dir.display().to_string());
 
     // Work that does not depend on a node is done once: PKI, rendering, manifests.
@@ -240,10 +297,12 @@ pub async fn deploy(cluster: &Cluster, opts: &DeployOptions) -> Result<Report, R
     // with a throw-away one held in memory.
     let pki_req = render_node::pki_request(cluster, time::OffsetDateTime::now_utc());
     let pki_dir = state_dir.join("pki");
-    let pki_result = if opts.dry_run && !pki_dir.join("ca.crt").exists() {
-        Pki::generate_in_memory(&pki_req)
+    let pki_result = if let Some(given) = &opts.pki {
+        Ok(given.clone())
+    } else if opts.dry_run && !pki_dir.join("ca.crt").exists() {
+        Pki::generate_in_memory(&pki_req).map(Arc::new)
     } else {
-        Pki::load_or_create(&pki_dir, &pki_req)
+        Pki::load_or_create(&pki_dir, &pki_req).map(Arc::new)
     };
     let pki = match pki_result {
         Ok(p) => p,
@@ -254,6 +313,7 @@ pub async fn deploy(cluster: &Cluster, opts: &DeployOptions) -> Result<Report, R
             ));
         }
     };
+    let expired = expiry_warnings(&pki, &mut report);
     let mut rendered = Vec::new();
     for m in &cluster.machines {
         match render_node::render_node(cluster, &pki, m) {
@@ -295,11 +355,15 @@ pub async fn deploy(cluster: &Cluster, opts: &DeployOptions) -> Result<Report, R
         Err(errs) => return Err(report.fail("connect", errs)),
     };
     let all: Vec<&Node> = nodes.iter().collect();
-    let masters: Vec<&Node> = nodes
-        .iter()
-        .filter(|n| n.machine.role == Role::Master)
-        .collect();
     let tally = Mutex::new(Tally::default());
+
+    if let Some(allow_downgrade) = opts.upgrade {
+        progress("checking the version skew");
+        match super::upgrade::precheck(cluster, &nodes, allow_downgrade).await {
+            Ok(what) => progress(&format!("upgrade: {what}")),
+            Err(e) => return Err(report.fail("version skew", vec![e])),
+        }
+    }
 
     progress("preflight checks");
     let pre = fan_out(&all, parallel, |n| async move {
@@ -340,104 +404,66 @@ pub async fn deploy(cluster: &Cluster, opts: &DeployOptions) -> Result<Report, R
     }
 
     let wait = opts.wait;
-    progress("etcd");
-    let r = fan_out(&masters, parallel, |n| {
-        ensure_named(n, &["etcd"], &tally, opts)
-    })
-    .await;
-    if let Err((p, e)) = phase_result("etcd", r) {
-        return Err(report.fail(&p, e));
-    }
-    if !opts.dry_run {
-        progress("waiting for etcd quorum and healthy members");
-        let endpoints: Vec<String> = cluster.masters().map(etcd::client_url).collect();
-        let cred = match nodes
-            .iter()
-            .find(|n| n.machine.role == Role::Master)
-            .and_then(|n| n.artifacts.etcd_credentials())
-        {
-            Some(c) => c,
-            None => {
-                return Err(report.fail(
-                    "etcd-health",
-                    vec![StepError::new(
-                        "control host",
-                        "etcd credentials",
-                        "no master files rendered",
-                    )],
-                ));
-            }
-        };
-        match crate::etcd::wait_healthy(&endpoints, &cred, wait.max(Duration::from_secs(60))).await
-        {
-            Ok(h) => report.etcd = Some(h),
-            Err(h) => {
-                let msg = format!("etcd is not healthy after {:?}: {}", wait, h.problems());
-                return Err(report.fail(
-                    "etcd-health",
-                    vec![StepError::new("etcd", "wait for quorum", msg).hint("read `docker logs etcd` on the masters named above (also in DIR/.k8s-manage/logs)")],
-                ));
-            }
+    let rolled = if opts.rolling == RollMode::Never || opts.repair.is_some() {
+        None
+    } else {
+        match rolling::observe_replacements(&all, parallel).await {
+            Ok(r) => rolling::rolls(opts.rolling, &r).then_some(r),
+            Err(e) => return Err(report.fail("observe", e)),
         }
-    }
-
-    progress("kube-apiserver");
-    let r = fan_out(&masters, parallel, |n| {
-        ensure_named(n, &["kube-apiserver"], &tally, opts)
-    })
-    .await;
-    if let Err((p, e)) = phase_result("apiserver", r) {
-        return Err(report.fail(&p, e));
-    }
-    if !opts.dry_run {
-        let r = fan_out(&masters, parallel, |n| {
-            let pki = &pki;
-            async move {
-                let url = format!(
-                    "https://{}",
-                    paths::host_port(n.machine.hostip, cluster.kubernetes.api_port)
-                );
-                let c = admin_client(cluster, pki, &url)?;
-                wait_ready(&c, n.host(), wait).await
+    };
+    report.update = Some(
+        if rolled.is_some() {
+            "rolling"
+        } else {
+            "all at once"
+        }
+        .into(),
+    );
+    let result = match &rolled {
+        Some(replacing) => {
+            progress(&format!(
+                "rolling update: masters one at a time, then at most {} other node(s) at a time{}",
+                opts.max_unavailable.max(1),
+                if opts.drain {
+                    ", each drained first"
+                } else {
+                    ", without drain (--no-drain)"
+                }
+            ));
+            rolling::Roll {
+                cluster,
+                pki: &pki,
+                nodes: &nodes,
+                replacing,
+                tally: &tally,
+                opts,
             }
-        })
-        .await;
-        if let Err((p, e)) = phase_result("apiserver ready", r) {
+            .run()
+            .await
+            .map(|()| None)
+        }
+        None => all_at_once(cluster, &pki, &nodes, &tally, opts).await,
+    };
+    match result {
+        Ok(Some(h)) => report.etcd = Some(h),
+        Ok(None) => {}
+        Err((p, mut e)) => {
+            if !expired.is_empty() {
+                let rotate = format!(
+                    "{} certificate(s) have expired (first: {}): run `k8s-manage cert rotate -p DIR`",
+                    expired.len(),
+                    expired[0]
+                );
+                for err in &mut e {
+                    err.hint = Some(match err.hint.take() {
+                        Some(h) => format!("{rotate}; else {h}"),
+                        None => rotate.clone(),
+                    });
+                }
+            }
             return Err(report.fail(&p, e));
         }
-    }
-
-    progress("API load balancers");
-    let lbs = [
-        crate::components::load_balancers::LOCAL_LB,
-        crate::components::load_balancers::PROXY_LB,
-    ];
-    let r = fan_out(&all, parallel, |n| ensure_named(n, &lbs, &tally, opts)).await;
-    if let Err((p, e)) = phase_result("load-balancers", r) {
-        return Err(report.fail(&p, e));
-    }
-
-    progress("kube-controller-manager and kube-scheduler");
-    let r = fan_out(&masters, parallel, |n| {
-        ensure_named(
-            n,
-            &["kube-controller-manager", "kube-scheduler"],
-            &tally,
-            opts,
-        )
-    })
-    .await;
-    if let Err((p, e)) = phase_result("control-plane", r) {
-        return Err(report.fail(&p, e));
-    }
-
-    progress("cri-dockerd, kubelet and kube-proxy");
-    let r = fan_out(&all, parallel, |n| {
-        ensure_named(n, &["cri-dockerd", "kubelet", "kube-proxy"], &tally, opts)
-    })
-    .await;
-    if let Err((p, e)) = phase_result("node-agents", r) {
-        return Err(report.fail(&p, e));
     }
 
     if !opts.dry_run {
@@ -542,6 +568,155 @@ pub async fn deploy(cluster: &Cluster, opts: &DeployOptions) -> Result<Report, R
     }
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// Every phase on all nodes at once (a first deploy, or when rolling is off): etcd → quorum,
+/// apiservers → `/readyz`, load balancers, controller-manager and scheduler, node agents.
+/// The etcd health seen, or (phase, errors).
+async fn all_at_once(
+    cluster: &Cluster,
+    pki: &Pki,
+    nodes: &[Node],
+    tally: &Mutex<Tally>,
+    opts: &DeployOptions,
+) -> Result<Option<crate::etcd::EtcdHealth>, (String, Vec<StepError>)> {
+    let (parallel, wait, progress) = (opts.parallel, opts.wait, opts.progress.clone());
+    let all: Vec<&Node> = nodes.iter().collect();
+    let masters: Vec<&Node> = nodes
+        .iter()
+        .filter(|n| n.machine.role == Role::Master)
+        .collect();
+    let mut health = None;
+    progress("etcd");
+    let r = fan_out(&masters, parallel, |n| {
+        ensure_named(n, &["etcd"], tally, opts, Duration::ZERO)
+    })
+    .await;
+    if let Err((p, e)) = phase_result("etcd", r) {
+        return Err((p, e));
+    }
+    if !opts.dry_run {
+        progress("waiting for etcd quorum and healthy members");
+        let endpoints: Vec<String> = cluster.masters().map(etcd::client_url).collect();
+        let cred = match nodes
+            .iter()
+            .find(|n| n.machine.role == Role::Master)
+            .and_then(|n| n.artifacts.etcd_credentials())
+        {
+            Some(c) => c,
+            None => {
+                return Err((
+                    "etcd-health".into(),
+                    vec![StepError::new(
+                        "control host",
+                        "etcd credentials",
+                        "no master files rendered",
+                    )],
+                ));
+            }
+        };
+        match crate::etcd::wait_healthy(&endpoints, &cred, wait.max(Duration::from_secs(60))).await
+        {
+            Ok(h) => health = Some(h),
+            Err(h) => {
+                let msg = format!("etcd is not healthy after {:?}: {}", wait, h.problems());
+                return Err((
+                    "etcd-health".into(),
+                    vec![StepError::new("etcd", "wait for quorum", msg).hint("read `docker logs etcd` on the masters named above (also in DIR/.k8s-manage/logs)")],
+                ));
+            }
+        }
+    }
+
+    progress("kube-apiserver");
+    let r = fan_out(&masters, parallel, |n| {
+        ensure_named(n, &["kube-apiserver"], tally, opts, Duration::ZERO)
+    })
+    .await;
+    if let Err((p, e)) = phase_result("apiserver", r) {
+        return Err((p, e));
+    }
+    if !opts.dry_run {
+        let r = fan_out(&masters, parallel, |n| async move {
+            let url = format!(
+                "https://{}",
+                paths::host_port(n.machine.hostip, cluster.kubernetes.api_port)
+            );
+            let c = admin_client(cluster, pki, &url)?;
+            wait_ready(&c, n.host(), wait).await
+        })
+        .await;
+        if let Err((p, e)) = phase_result("apiserver ready", r) {
+            return Err((p, e));
+        }
+    }
+
+    progress("API load balancers");
+    let lbs = [
+        crate::components::load_balancers::LOCAL_LB,
+        crate::components::load_balancers::PROXY_LB,
+    ];
+    let r = fan_out(&all, parallel, |n| {
+        ensure_named(n, &lbs, tally, opts, Duration::ZERO)
+    })
+    .await;
+    if let Err((p, e)) = phase_result("load-balancers", r) {
+        return Err((p, e));
+    }
+
+    progress("kube-controller-manager and kube-scheduler");
+    let r = fan_out(&masters, parallel, |n| {
+        ensure_named(
+            n,
+            &["kube-controller-manager", "kube-scheduler"],
+            tally,
+            opts,
+            Duration::ZERO,
+        )
+    })
+    .await;
+    if let Err((p, e)) = phase_result("control-plane", r) {
+        return Err((p, e));
+    }
+
+    progress("cri-dockerd, kubelet and kube-proxy");
+    let r = fan_out(&all, parallel, |n| {
+        ensure_named(n, &rolling::NODE_AGENTS, tally, opts, Duration::ZERO)
+    })
+    .await;
+    if let Err((p, e)) = phase_result("node-agents", r) {
+        return Err((p, e));
+    }
+    Ok(health)
+}
+
+/// Warn about certificates that expired or expire within 30 days. Deploy never reissues a
+/// certificate only because of its dates (that restarts what uses it): `cert rotate` does.
+/// Returns the names of the expired ones.
+fn expiry_warnings(pki: &Pki, report: &mut Report) -> Vec<String> {
+    let now = time::OffsetDateTime::now_utc();
+    let certs = pki.certificates();
+    let expired = crate::pki::rotation::expired(&certs, now);
+    if !expired.is_empty() {
+        report.warnings.push(format!(
+            "{} certificate(s) have EXPIRED ({}); deploy does not reissue them by itself: run `k8s-manage cert rotate -p DIR`",
+            expired.len(),
+            expired.join(", ")
+        ));
+    }
+    let soon: Vec<String> = certs
+        .iter()
+        .filter(|c| c.not_after > now && c.not_after <= now + time::Duration::days(30))
+        .map(|c| c.name.clone())
+        .collect();
+    if !soon.is_empty() {
+        report.warnings.push(format!(
+            "{} certificate(s) expire within 30 days ({}): plan `k8s-manage cert rotate -p DIR`",
+            soon.len(),
+            soon.join(", ")
+        ));
+    }
+    expired
 }
 
 fn kubelet_client_credential(nodes: &[Node]) -> Option<(String, String)> {

@@ -3,13 +3,17 @@
 
 pub mod clean;
 pub mod deploy;
+pub mod drain;
 pub mod fleet;
 pub mod kubectl;
 pub mod logs;
 pub mod preflight;
 pub mod report;
+pub mod rolling;
+pub mod rotate;
 pub mod snapshot;
 pub mod state;
 pub mod status;
 pub mod sync_files;
+pub mod upgrade;
 pub mod verify;

@@ -50,6 +50,10 @@ pub struct Report {
     pub log_dir: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub admin_kubeconfig: Option<String>,
+    /// How containers were changed: `all at once` (first deploy, or rolling off) or
+    /// `rolling` (masters one at a time, other nodes in batches).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub update: Option<String>,
 }
 
 impl Report {
@@ -68,6 +72,7 @@ impl Report {
             seconds: 0.0,
             log_dir: None,
             admin_kubeconfig: None,
+            update: None,
         }
     }
 

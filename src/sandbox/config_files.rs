@@ -59,15 +59,20 @@ pub fn clear_ranges(subnet: Ipv4Net) -> (Ipv4Net, Ipv4Net) {
 /// etcd and haproxy (real, from Debian), the registry, and the stand-ins for the
 /// Kubernetes components.
 pub fn referenced_images() -> Vec<String> {
+    referenced_images_for(&[KUBERNETES_VERSION.to_string()])
+}
+
+/// Like [`referenced_images`], with the stand-ins of every Kubernetes version in
+/// `versions` (`sandbox up --versions`, for upgrade tests).
+pub fn referenced_images_for(versions: &[String]) -> Vec<String> {
     let mut images = vec![
         super::components::ETCD_IMAGE.to_string(),
         super::components::HAPROXY_IMAGE.to_string(),
         super::components::REGISTRY_IMAGE.to_string(),
     ];
-    images.extend(super::stand_ins::stand_in_references(
-        SANDBOX_REGISTRY,
-        KUBERNETES_VERSION,
-    ));
+    for v in versions {
+        images.extend(super::stand_ins::stand_in_references(SANDBOX_REGISTRY, v));
+    }
     images
 }
 
@@ -83,6 +88,8 @@ pub struct ConfigInput<'a> {
     pub keyfile: &'a Path,
     pub nodes: &'a [NodeInfo],
     pub dir: &'a Path,
+    /// The `kubernetes-version` the config asks for.
+    pub kubernetes_version: &'a str,
 }
 
 /// Quote a string as a YAML double-quoted scalar (JSON strings are valid YAML).
@@ -134,7 +141,7 @@ pub fn kubernetes_configuration(input: &ConfigInput<'_>) -> String {
         "{MARKER} for sandbox {sandbox:?}.\n\
          \n\
          kubernetes:\n  \
-           kubernetes-version: {KUBERNETES_VERSION}\n  \
+           kubernetes-version: {version}\n  \
            # Debian bookworm's etcd, the one the sandbox's etcd image is made from.\n  \
            etcd-version: {ETCD_VERSION}\n  \
            # Both ranges stay clear of the sandbox network {subnet}.\n  \
@@ -165,6 +172,7 @@ pub fn kubernetes_configuration(input: &ConfigInput<'_>) -> String {
            images:\n    \
              haproxy: {haproxy}\n",
         sandbox = input.sandbox,
+        version = input.kubernetes_version,
         subnet = input.subnet,
         etcd = super::components::ETCD_IMAGE,
         haproxy = super::components::HAPROXY_IMAGE,
@@ -296,6 +304,7 @@ mod tests {
             keyfile: key,
             nodes,
             dir,
+            kubernetes_version: KUBERNETES_VERSION,
         }
     }
 

@@ -41,7 +41,7 @@ pub use components::{
 };
 pub use config_files::{
     CLUSTER_FILE, ETCD_VERSION, KUBERNETES_FILE, KUBERNETES_VERSION, README_FILE, SANDBOX_REGISTRY,
-    referenced_images,
+    referenced_images, referenced_images_for,
 };
 pub use down::{DownReport, down};
 pub use engine::connect as connect_engine;

@@ -39,6 +39,9 @@ pub struct UpOptions {
     /// The `k8s-standin` binary the Kubernetes stand-in images are made from; by default
     /// the one next to the running executable (see [`stand_ins::locate_standin`]).
     pub standin: Option<PathBuf>,
+    /// Kubernetes versions to build and preload stand-ins for; the config asks for the
+    /// first. Empty: [`config_files::KUBERNETES_VERSION`] only.
+    pub versions: Vec<String>,
 }
 
 impl UpOptions {
@@ -53,6 +56,16 @@ impl UpOptions {
             dir: dir.into(),
             subnet: None,
             standin: None,
+            versions: Vec::new(),
+        }
+    }
+
+    /// The versions to provide, the config's first.
+    fn kubernetes_versions(&self) -> Vec<String> {
+        if self.versions.is_empty() {
+            vec![config_files::KUBERNETES_VERSION.to_string()]
+        } else {
+            self.versions.clone()
         }
     }
 
@@ -76,6 +89,13 @@ impl UpOptions {
                 "name {:?}: use 1-40 lowercase letters, digits and '-', starting with a letter or digit",
                 self.name
             ));
+        }
+        for v in &self.versions {
+            if crate::model::version::parse_kube_version(v).is_err() {
+                return bad(format!(
+                    "version {v:?}: write a supported Kubernetes version such as v1.35.4"
+                ));
+            }
         }
         if self.masters == 0 {
             return bad("a cluster needs at least one master".into());
@@ -152,14 +172,17 @@ pub async fn up(opts: &UpOptions, progress: &dyn Fn(&str)) -> Result<SandboxInfo
     // Every image the config will reference exists on this host before any node starts.
     let images_start = Instant::now();
     components::build_component_images(progress).await?;
-    stand_ins::build_stand_in_images(
-        &standin,
-        config_files::SANDBOX_REGISTRY,
-        config_files::KUBERNETES_VERSION,
-        progress,
-    )
-    .await?;
-    let images = config_files::referenced_images();
+    let versions = opts.kubernetes_versions();
+    for version in &versions {
+        stand_ins::build_stand_in_images(
+            &standin,
+            config_files::SANDBOX_REGISTRY,
+            version,
+            progress,
+        )
+        .await?;
+    }
+    let images = config_files::referenced_images_for(&versions);
     let images_time = images_start.elapsed();
 
     let state = dir.join(".k8s-manage").join("sandbox");
@@ -224,6 +247,7 @@ pub async fn up(opts: &UpOptions, progress: &dyn Fn(&str)) -> Result<SandboxInfo
             keyfile: &keyfile,
             nodes: &nodes,
             dir: &dir,
+            kubernetes_version: &versions[0],
         };
         let config_files = config_files::write(&input)?;
         Ok::<_, SandboxError>((config_files, loaded, create_time, ready_time, preload_time))

@@ -23,6 +23,18 @@ impl Drop for Sandbox {
 }
 
 pub fn up(name: &str, masters: u32, workers: u32, proxy: bool) -> Sandbox {
+    up_versions(name, masters, workers, proxy, &[])
+}
+
+/// Like [`up`], with stand-in images of every Kubernetes version in `versions` loaded
+/// (the config asks for the first); empty = the default version only.
+pub fn up_versions(
+    name: &str,
+    masters: u32,
+    workers: u32,
+    proxy: bool,
+    versions: &[&str],
+) -> Sandbox {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("cfg");
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -32,6 +44,7 @@ pub fn up(name: &str, masters: u32, workers: u32, proxy: bool) -> Sandbox {
     opts.masters = masters;
     opts.workers = workers;
     opts.proxy = proxy;
+    opts.versions = versions.iter().map(|v| v.to_string()).collect();
     rt.block_on(sandbox::up(&opts, &|_| {}))
         .unwrap_or_else(|e| panic!("sandbox up: {e}"));
     Sandbox {

@@ -134,6 +134,13 @@ async fn route(api: &Api, req: Request<Incoming>) -> Resp {
         (&Method::GET, "/version", _) => http::json(StatusCode::OK, &version(api.version)),
         (&Method::GET, "/healthz" | "/livez", _) => http::text(StatusCode::OK, "ok"),
         (&Method::GET, "/readyz", _) => readyz(api),
+        (&Method::POST, _, Some(rp))
+            if rp.group.is_empty()
+                && rp.resource == "pods"
+                && rp.subresource.as_deref() == Some("eviction") =>
+        {
+            evict(ctx, rp).await
+        }
         (_, _, Some(rp)) => {
             let status_sub = rp.subresource.as_deref() == Some("status");
             if rp.subresource.is_some() && !status_sub {
@@ -240,6 +247,20 @@ async fn route(api: &Api, req: Request<Incoming>) -> Resp {
             "the server could not find the requested resource",
         ),
     }
+}
+
+/// The Eviction API without PodDisruptionBudgets or kubelets to stop anything: the pod
+/// object is deleted, 201 with a Success `Status`; 404 when absent.
+async fn evict(ctx: &Ctx, mut rp: ResourcePath) -> Resp {
+    rp.subresource = None;
+    let resp = handlers::delete(ctx, &rp).await;
+    if resp.status() != StatusCode::OK {
+        return resp;
+    }
+    http::json(
+        StatusCode::CREATED,
+        &json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}),
+    )
 }
 
 fn readyz(api: &Api) -> Resp {
