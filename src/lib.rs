@@ -8,6 +8,7 @@ pub mod config;
 pub mod diag;
 pub mod etcd;
 pub mod executor;
+pub mod image;
 pub mod kubeapi;
 pub mod model;
 pub mod pki;

@@ -5,5 +5,8 @@ pub mod client;
 pub mod drain;
 pub mod resources;
 
-pub use client::{Applied, KubeClient, KubeError, NodeState};
+pub use client::{
+    Applied, KubeClient, KubeError, NodeState, ObjectTarget, object_of, parse_manifest,
+};
 pub use drain::{Eviction, PodRef};
+pub use resources::CustomKinds;

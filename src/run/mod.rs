@@ -4,12 +4,15 @@
 pub mod clean;
 pub mod deploy;
 pub mod drain;
+pub mod etcd_nodes;
+pub mod etcdfix;
 pub mod fleet;
 pub mod kubectl;
 pub mod logs;
 pub mod preflight;
 pub mod relay;
 pub mod report;
+pub mod restore;
 pub mod rolling;
 pub mod rotate;
 pub mod snapshot;
