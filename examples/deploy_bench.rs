@@ -1,7 +1,9 @@
-//! Benchmark (prints figures, asserts nothing): on sandbox nodes, deploy from nothing and
-//! the no-op re-deploy for 3 masters + 2 workers, and the no-op re-deploy for 20 nodes.
-//! Run: `cargo run --release --example deploy_bench` (needs a Docker engine and the
-//! k8s-standin binary: `cargo build --release -p k8s-standin`).
+//! Benchmarks P3/P4 (print figures, assert nothing): on sandbox nodes, deploy from nothing
+//! and the no-op re-deploy (median of several runs, with the spread), 3 masters and the rest
+//! workers, for each size given (default 5 and 20).
+//! Run: `cargo run --release --example deploy_bench -- [--sizes 5,20,50] [--noop-runs 5]
+//! [--prefix bench-deploy]` (needs a Docker engine and the k8s-standin binary:
+//! `cargo build --release -p k8s-standin`). Sandboxes are named `<prefix>-<size>`.
 
 use k8s_manage::sandbox;
 use std::path::Path;
@@ -75,6 +77,23 @@ fn main() {
         std::process::exit(1);
     };
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    scenario(&rt, &bin, "bench-deploy-5", 3, 2, 5);
-    scenario(&rt, &bin, "bench-deploy-20", 3, 17, 3);
+    let args: Vec<String> = std::env::args().collect();
+    let value = |k: &str| {
+        args.iter()
+            .position(|a| a == k)
+            .and_then(|i| args.get(i + 1).cloned())
+    };
+    let prefix = value("--prefix").unwrap_or_else(|| "bench-deploy".into());
+    let runs: usize = value("--noop-runs")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    let sizes: Vec<u32> = value("--sizes")
+        .unwrap_or_else(|| "5,20".into())
+        .split(',')
+        .filter_map(|v| v.trim().parse().ok())
+        .filter(|&n| n >= 3)
+        .collect();
+    for n in sizes {
+        scenario(&rt, &bin, &format!("{prefix}-{n}"), 3, n - 3, runs);
+    }
 }

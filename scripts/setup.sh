@@ -15,6 +15,9 @@ fi
 pkgs=(protobuf-compiler haproxy etcd-server etcd-client openssl debootstrap ca-certificates)
 # The SSH tests: ssh-agent and ssh-add (openssh-client), ss (iproute2).
 pkgs+=(openssh-client iproute2)
+# The image build/push test: a real registry (Debian's docker-registry 2.8), started by the
+# test itself on a free loopback port (the package's own service is not needed).
+pkgs+=(docker-registry)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

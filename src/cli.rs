@@ -92,7 +92,7 @@ pub enum Command {
     /// Turn the machines of the config dir into a secure, highly available cluster. A second
     /// run changes nothing; a re-run after a failure or Ctrl-C resumes.
     #[command(
-        after_help = "Examples:\n  k8s-manage deploy -p cfg\n  k8s-manage deploy -p cfg --dry-run\n  k8s-manage deploy -p cfg --images bundle.tar --parallel 20\n\nOn a running cluster, containers that would be replaced are rolled: masters one at a time,\nthen --max-unavailable other nodes at a time, each drained first unless --no-drain.\n\nExit status: 0 done, 1 failed (the report names the phase, the nodes and the fix), 2 invalid input."
+        after_help = "Examples:\n  k8s-manage deploy -p cfg\n  k8s-manage deploy -p cfg --dry-run\n  k8s-manage deploy -p cfg --images bundle.tar --parallel 20\n  k8s-manage deploy -p cfg --images bundle.tar --relay off\n\nOn a running cluster, containers that would be replaced are rolled: masters one at a time,\nthen --max-unavailable other nodes at a time, each drained first unless --no-drain.\n\nExit status: 0 done, 1 failed (the report names the phase, the nodes and the fix), 2 invalid input."
     )]
     Deploy {
         #[arg(short = 'p', long = "path", value_name = "DIR")]
@@ -107,6 +107,10 @@ pub enum Command {
         /// An image bundle (`docker save` tar) streamed to the nodes over SSH instead of pulling.
         #[arg(long, value_name = "FILE")]
         images: Option<PathBuf>,
+        /// How the bundle reaches the nodes: `on` node to node (the control host sends it
+        /// once), `off` from the control host to each node.
+        #[arg(long, value_enum, default_value_t = RelayMode::On, value_name = "on|off")]
+        relay: RelayMode,
     },
     /// Upgrade a running cluster to the kubernetes-version of the config dir: checks the
     /// version skew (one minor at a time, no downgrade unless allowed), then a rolling
@@ -144,6 +148,26 @@ pub enum Command {
         file: PathBuf,
         #[command(flatten)]
         run: RunArgs,
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Rebuild one failed etcd member from the healthy rest of the cluster: check that the
+    /// other members still have quorum (else stop and point to `etcd snapshot restore`),
+    /// take a snapshot (auto-etcdfix-<UTC time>), stop the member and move its data dir's
+    /// contents aside (kept), remove it by its exact member id and add it back through the
+    /// leader, start it with --initial-cluster-state=existing, wait until it is caught up.
+    #[command(
+        after_help = "Example:\n  k8s-manage etcdfix -p cfg -f broken-master.yaml\n  k8s-manage etcdfix -p cfg -f broken-master.yaml --dry-run\n\nThe node list names exactly one master (fix several one by one).\nExit status: 0 rebuilt (or, with --dry-run, it could be), 1 refused or failed (the message\nnames the step and the fix; lost quorum points to `etcd snapshot restore`), 2 invalid input."
+    )]
+    Etcdfix {
+        #[arg(short = 'p', long = "path", value_name = "DIR")]
+        path: PathBuf,
+        /// The one master whose etcd member to rebuild (machine-list: or machinelist: form).
+        #[arg(short = 'f', long = "file", value_name = "NODES.yaml")]
+        file: PathBuf,
+        #[command(flatten)]
+        run: RunArgs,
+        /// Check quorum and reachability and say what would be done; change nothing.
         #[arg(long)]
         dry_run: bool,
     },
@@ -246,6 +270,132 @@ pub enum Command {
     /// Simulated bare metal on this machine: Docker-in-Docker nodes reached over SSH.
     #[command(subcommand)]
     Sandbox(SandboxCommand),
+    /// Services on the cluster (built-in databases and the config dir's services/):
+    /// list, render, deploy, stop, delete, refresh, scale. Reads services-configuration.yaml.
+    #[command(subcommand)]
+    Service(ServiceCommand),
+    /// Images of the imagelist (DIR/src/<image>/Dockerfile): build and push through the
+    /// Docker API.
+    #[command(subcommand)]
+    Image(ImageCommand),
+}
+
+/// Options of the service commands that talk to the cluster.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServiceArgs {
+    #[arg(short = 'p', long = "path", value_name = "DIR")]
+    pub path: PathBuf,
+    /// A service name, or `all`.
+    #[arg(
+        short = 's',
+        long = "service",
+        value_name = "NAME|all",
+        default_value = "all"
+    )]
+    pub service: String,
+    /// Bound of each wait step that sets no `timeout`, in seconds.
+    #[arg(long, default_value_t = 300)]
+    pub wait_seconds: u64,
+    /// Show the services and their steps (rendered) and touch nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServiceCommand {
+    /// The services with their prerequisites, images and where they come from.
+    #[command(after_help = "Example:\n  k8s-manage service list -p cfg")]
+    List {
+        #[arg(short = 'p', long = "path", value_name = "DIR")]
+        path: PathBuf,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        output: OutputFormat,
+    },
+    /// Write the rendered manifests of the services (OUT/<service>/<file>); touches no cluster.
+    #[command(
+        after_help = "Example:\n  k8s-manage service render -p cfg -s all --out rendered-services/"
+    )]
+    Render {
+        #[arg(short = 'p', long = "path", value_name = "DIR")]
+        path: PathBuf,
+        #[arg(
+            short = 's',
+            long = "service",
+            value_name = "NAME|all",
+            default_value = "all"
+        )]
+        service: String,
+        #[arg(long, value_name = "OUT")]
+        out: PathBuf,
+    },
+    /// Start services, prerequisites first: their `start` steps (server-side apply, bounded
+    /// waits, exec in pods).
+    #[command(
+        after_help = "Examples:\n  k8s-manage service deploy -p cfg -s iotdb\n  k8s-manage service deploy -p cfg --dry-run\n\nExit status: 0 done, 1 a step failed (named with the reason), 2 invalid input."
+    )]
+    Deploy(ServiceArgs),
+    /// Run the `stop` steps, dependents first (data is kept).
+    #[command(after_help = "Example:\n  k8s-manage service stop -p cfg -s iotdb")]
+    Stop(ServiceArgs),
+    /// Run the `delete` steps, dependents first (removes data too).
+    #[command(after_help = "Example:\n  k8s-manage service delete -p cfg -s iotdb")]
+    Delete(ServiceArgs),
+    /// Run the `refresh` steps (re-apply configuration).
+    #[command(after_help = "Example:\n  k8s-manage service refresh -p cfg -s iotdb")]
+    Refresh(ServiceArgs),
+    /// Change a database's size with its own planner (scale-down runs the database's removal
+    /// steps first, and is refused below its replication factor).
+    #[command(
+        after_help = "Example:\n  k8s-manage service scale -p cfg -s iotdb --replicas 5\n\nExit status: 0 done, 1 a step failed, 2 invalid input or refused."
+    )]
+    Scale {
+        #[command(flatten)]
+        args: ServiceArgs,
+        /// The wanted number of replicas.
+        #[arg(long)]
+        replicas: u32,
+        /// Which part of the service (e.g. `confignode`); default: the service's own choice.
+        #[arg(long)]
+        component: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// Build images in dependency order from DIR/src/<image>/ (Dockerfile rendered with
+    /// Tera), tagged <domain>/<namespace>/<image>:<tag> from services-configuration.yaml.
+    #[command(after_help = "Example:\n  k8s-manage image build -p cfg -n all")]
+    Build {
+        #[arg(short = 'p', long = "path", value_name = "DIR")]
+        path: PathBuf,
+        /// An image name, or `all`.
+        #[arg(
+            short = 'n',
+            long = "name",
+            value_name = "NAME|all",
+            default_value = "all"
+        )]
+        name: String,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        output: OutputFormat,
+    },
+    /// Push built images (in dependency order) with the configured registry credentials.
+    #[command(after_help = "Example:\n  k8s-manage image push -p cfg -n all")]
+    Push {
+        #[arg(short = 'p', long = "path", value_name = "DIR")]
+        path: PathBuf,
+        #[arg(
+            short = 'n',
+            long = "name",
+            value_name = "NAME|all",
+            default_value = "all"
+        )]
+        name: String,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        output: OutputFormat,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -300,6 +450,13 @@ pub struct RollArgs {
     pub no_drain: bool,
 }
 
+/// `deploy --relay`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RelayMode {
+    On,
+    Off,
+}
+
 /// Options shared by commands that reach nodes over SSH.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RunArgs {
@@ -340,6 +497,28 @@ pub enum SnapshotCommand {
         /// Snapshot name (default: snapshot-<UTC time>).
         #[arg(long)]
         name: Option<String>,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Roll etcd back to a snapshot on every master (the answer to lost quorum): refuses a
+    /// snapshot whose sha256 does not match the recorded one, stops the control plane and
+    /// etcd, moves each data dir's contents aside (kept), restores, starts etcd, waits for
+    /// quorum and brings the control plane back (repair on every node).
+    #[command(
+        after_help = "Example:\n  k8s-manage etcd snapshot restore -p cfg --name before-upgrade --yes\n  k8s-manage etcd snapshot restore -p cfg --name before-upgrade --dry-run\n\nEvery change made after the snapshot was taken is lost: it asks first unless --yes.\nA snapshot of the current state is taken first when a member still answers.\nExit status: 0 restored, 1 refused or failed, 2 invalid input (no such snapshot)."
+    )]
+    Restore {
+        #[arg(short = 'p', long = "path", value_name = "DIR")]
+        path: PathBuf,
+        /// The snapshot: DIR/.k8s-manage/snapshots/<NAME>.db (with its .sha256).
+        #[arg(long)]
+        name: String,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+        /// Check the snapshot and the masters' copies and say what would be done.
+        #[arg(long)]
+        dry_run: bool,
         #[command(flatten)]
         run: RunArgs,
     },

@@ -3,7 +3,9 @@
 
 use clap::Parser;
 use k8s_manage::cli::{Cli, ColorChoice, Command, EtcdCommand, SnapshotCommand};
-use k8s_manage::commands::{cert, deploy, membership, plan, render, sandbox, status, validate};
+use k8s_manage::commands::{
+    cert, deploy, etcd, image, membership, plan, render, sandbox, service, status, validate,
+};
 use std::io::IsTerminal;
 
 fn main() {
@@ -27,10 +29,25 @@ fn main() {
         } => plan::run(&path, action, file.as_deref(), output, color),
         Command::Render { path, out } => render::run(&path, &out, color),
         Command::Sandbox(cmd) => sandbox::run(cmd),
+        Command::Service(cmd) => service::run(cmd, color),
+        Command::Image(cmd) => image::run(cmd, color),
         Command::Cert(cmd) => cert::run(cmd, color),
         Command::Etcd(EtcdCommand::Snapshot(SnapshotCommand::Save { path, name, run })) => {
             deploy::snapshot_save(&path, name, &run, color)
         }
+        Command::Etcd(EtcdCommand::Snapshot(SnapshotCommand::Restore {
+            path,
+            name,
+            yes,
+            dry_run,
+            run,
+        })) => etcd::restore(&path, &name, &run, yes, dry_run, color),
+        Command::Etcdfix {
+            path,
+            file,
+            run,
+            dry_run,
+        } => etcd::etcdfix(&path, &file, &run, dry_run, color),
         Command::Status { path, run } => status::run(&path, &run, color),
         Command::Deploy {
             path,
@@ -38,7 +55,8 @@ fn main() {
             roll,
             dry_run,
             images,
-        } => deploy::deploy(&path, &run, &roll, dry_run, images, color),
+            relay,
+        } => deploy::deploy(&path, &run, &roll, dry_run, images, relay, color),
         Command::Upgrade {
             path,
             run,

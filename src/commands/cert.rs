@@ -110,6 +110,7 @@ fn rotate(
         },
         roll: Some(roll),
         upgrade: None,
+        relay: true,
         pki: Some(std::sync::Arc::new(rotated.pki)),
     };
     let code = super::deploy::run_deploy(dir, a, dry_run, None, mode, color);

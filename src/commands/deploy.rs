@@ -70,6 +70,8 @@ pub(crate) struct Mode<'a> {
     /// `upgrade`: Some(allow_downgrade).
     pub upgrade: Option<bool>,
     pub pki: Option<Arc<crate::pki::Pki>>,
+    /// `deploy --relay`: pass an image bundle node to node.
+    pub relay: bool,
 }
 
 impl Mode<'_> {
@@ -81,6 +83,7 @@ impl Mode<'_> {
             roll: None,
             upgrade: None,
             pki: None,
+            relay: true,
         }
     }
 }
@@ -91,10 +94,12 @@ pub fn deploy(
     roll: &RollArgs,
     dry_run: bool,
     images: Option<PathBuf>,
+    relay: crate::cli::RelayMode,
     color: bool,
 ) -> i32 {
     let mode = Mode {
         roll: Some(roll),
+        relay: relay == crate::cli::RelayMode::On,
         ..Mode::plain("deploy")
     };
     run_deploy(dir, a, dry_run, images, mode, color)
@@ -176,6 +181,7 @@ pub(crate) fn run_deploy(
         host_keys: policy(a),
         connect: connect_options(),
         images,
+        relay: mode.relay,
         wait: Duration::from_secs(a.wait_seconds),
         repair,
         rolling: mode.rolling,

@@ -3,11 +3,14 @@
 
 pub mod cert;
 pub mod deploy;
+pub mod etcd;
+pub mod image;
 pub mod membership;
 pub mod output;
 pub mod plan;
 pub mod render;
 pub mod sandbox;
+pub mod service;
 pub mod status;
 pub mod validate;
 

@@ -3,6 +3,7 @@
 
 pub mod health;
 pub mod members;
+pub mod restore;
 pub mod snapshot;
 
 pub use health::{EtcdCredentials, EtcdHealth, MemberHealth, check, wait_healthy};

@@ -24,15 +24,18 @@ pub struct Snapshot {
 
 /// A default name: `snapshot-<UTC timestamp>`.
 pub fn default_name() -> String {
-    let t = time::OffsetDateTime::now_utc();
     format!(
-        "snapshot-{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
+        "snapshot-{}",
+        super::restore::stamp(time::OffsetDateTime::now_utc())
+    )
+}
+
+/// The name of the snapshot taken automatically before `action` changes etcd membership
+/// (or restores): `auto-<action>-<UTC timestamp>`.
+pub fn auto_name(action: &str) -> String {
+    format!(
+        "auto-{action}-{}",
+        super::restore::stamp(time::OffsetDateTime::now_utc())
     )
 }
 

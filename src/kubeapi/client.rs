@@ -1,7 +1,7 @@
 //! A small Kubernetes API client over TLS with a client certificate (rustls, ring): the
 //! requests the tool makes and nothing else (listed in `docs/ARCHITECTURE.md`).
 
-use super::resources::{object_path, resource_of};
+use super::resources::{CustomKinds, object_path, resource_of};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -49,6 +49,76 @@ pub struct NodeState {
 pub struct KubeClient {
     http: reqwest::Client,
     server: String,
+    tls: std::sync::Arc<rustls::ClientConfig>,
+}
+
+/// Parse a multi-document YAML manifest; empty documents are dropped.
+pub fn parse_manifest(file: &str, text: &str) -> Result<Vec<Value>, KubeError> {
+    let docs: Vec<Value> = serde_saphyr::from_multiple(text).map_err(|e| KubeError::Manifest {
+        file: file.into(),
+        message: e.to_string(),
+    })?;
+    Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
+}
+
+/// Where one document of a manifest lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectTarget {
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+    pub path: String,
+}
+
+/// The REST path of a manifest document (namespace `default` when a namespaced object
+/// names none).
+pub fn object_of(file: &str, doc: &Value, custom: &CustomKinds) -> Result<ObjectTarget, KubeError> {
+    let s = |p: &str| {
+        doc.pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let (api_version, kind, name) = (s("/apiVersion"), s("/kind"), s("/metadata/name"));
+    let Some((resource, namespaced)) = resource_of(&api_version, &kind)
+        .map(|(r, n)| (r.to_string(), n))
+        .or_else(|| custom.lookup(&api_version, &kind))
+    else {
+        return Err(KubeError::Manifest {
+            file: file.into(),
+            message: format!(
+                "kind {kind} ({api_version}) is not one the tool knows how to apply (ship its CustomResourceDefinition in the same service)"
+            ),
+        });
+    };
+    let namespace = namespaced.then(|| {
+        let ns = s("/metadata/namespace");
+        if ns.is_empty() {
+            "default".to_string()
+        } else {
+            ns
+        }
+    });
+    let path = object_path(&api_version, &resource, namespace.as_deref(), &name);
+    Ok(ObjectTarget {
+        kind,
+        namespace,
+        name,
+        path,
+    })
+}
+
+/// Percent-encode a query value (selectors hold `=` and `,`).
+fn encode_query(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 fn tls_config(
@@ -89,7 +159,7 @@ impl KubeClient {
     ) -> Result<KubeClient, KubeError> {
         let tls = tls_config(ca_pem, cert_pem, key_pem)?;
         let http = reqwest::Client::builder()
-            .use_preconfigured_tls(tls)
+            .use_preconfigured_tls(tls.clone())
             .timeout(timeout)
             .connect_timeout(Duration::from_secs(5))
             .no_proxy()
@@ -98,6 +168,7 @@ impl KubeClient {
         Ok(KubeClient {
             http,
             server: server.trim_end_matches('/').to_string(),
+            tls: std::sync::Arc::new(tls),
         })
     }
 
@@ -159,52 +230,25 @@ impl KubeClient {
         text: &str,
         field_manager: &str,
     ) -> Result<Vec<Applied>, KubeError> {
-        let docs: Vec<Value> =
-            serde_saphyr::from_multiple(text).map_err(|e| KubeError::Manifest {
-                file: file.into(),
-                message: e.to_string(),
-            })?;
+        let docs = parse_manifest(file, text)?;
+        self.apply_docs(file, &docs, field_manager, &CustomKinds::default())
+            .await
+    }
+
+    /// Server-side apply of parsed documents, in order; kinds not in the fixed table are
+    /// looked up in `custom` (custom resources whose CRD the caller knows).
+    pub async fn apply_docs(
+        &self,
+        file: &str,
+        docs: &[Value],
+        field_manager: &str,
+        custom: &CustomKinds,
+    ) -> Result<Vec<Applied>, KubeError> {
         let mut out = Vec::new();
-        for doc in docs.into_iter().filter(|d| !d.is_null()) {
-            let api_version = doc
-                .get("apiVersion")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
-            let kind = doc
-                .get("kind")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
-            let meta = doc.get("metadata").cloned().unwrap_or(Value::Null);
-            let name = meta
-                .get("name")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
-            let Some((resource, namespaced)) = resource_of(&api_version, &kind) else {
-                return Err(KubeError::Manifest {
-                    file: file.into(),
-                    message: format!(
-                        "kind {kind} ({api_version}) is not one the tool knows how to apply"
-                    ),
-                });
-            };
-            let namespace = if namespaced {
-                Some(
-                    meta.get("namespace")
-                        .and_then(Value::as_str)
-                        .unwrap_or("default")
-                        .to_string(),
-                )
-            } else {
-                None
-            };
-            let path = format!(
-                "{}?fieldManager={field_manager}&force=true",
-                object_path(&api_version, resource, namespace.as_deref(), &name)
-            );
-            let body = serde_json::to_vec(&doc).map_err(|e| KubeError::Manifest {
+        for doc in docs {
+            let target = object_of(file, doc, custom)?;
+            let path = format!("{}?fieldManager={field_manager}&force=true", target.path);
+            let body = serde_json::to_vec(doc).map_err(|e| KubeError::Manifest {
                 file: file.into(),
                 message: e.to_string(),
             })?;
@@ -216,13 +260,86 @@ impl KubeClient {
                 )
                 .await?;
             out.push(Applied {
-                kind,
-                namespace,
-                name,
+                kind: target.kind,
+                namespace: target.namespace,
+                name: target.name,
                 created: status == 201,
             });
         }
         Ok(out)
+    }
+
+    /// `GET` one object by its path; `None` when it does not exist.
+    pub async fn get_object(&self, path: &str) -> Result<Option<Value>, KubeError> {
+        match self.send(reqwest::Method::GET, path, None).await {
+            Ok((_, v)) => Ok(Some(v)),
+            Err(KubeError::Status { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `DELETE` one object by its path (background propagation); `false` when it was absent.
+    pub async fn delete_object(&self, path: &str) -> Result<bool, KubeError> {
+        let body = serde_json::json!({"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"});
+        match self
+            .send(
+                reqwest::Method::DELETE,
+                path,
+                Some(("application/json", body.to_string().into_bytes())),
+            )
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(KubeError::Status { status: 404, .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// JSON merge patch of one object (e.g. `{"spec":{"replicas":3}}`).
+    pub async fn merge_patch(&self, path: &str, patch: &Value) -> Result<Value, KubeError> {
+        self.send(
+            reqwest::Method::PATCH,
+            path,
+            Some((
+                "application/merge-patch+json",
+                patch.to_string().into_bytes(),
+            )),
+        )
+        .await
+        .map(|(_, v)| v)
+    }
+
+    /// Pods of a namespace matching an equality label selector (`k=v,k2=v2`), by name.
+    pub async fn list_pods(
+        &self,
+        namespace: &str,
+        selector: &str,
+    ) -> Result<Vec<Value>, KubeError> {
+        let path = format!(
+            "/api/v1/namespaces/{namespace}/pods?labelSelector={}",
+            encode_query(selector)
+        );
+        let (_, v) = self.send(reqwest::Method::GET, &path, None).await?;
+        let mut items = v
+            .get("items")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        items.sort_by(|a, b| {
+            let n = |x: &Value| {
+                x.pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            n(a).cmp(&n(b))
+        });
+        Ok(items)
+    }
+
+    /// The client's TLS settings and server, for the exec websocket.
+    pub fn tls_parts(&self) -> (&str, std::sync::Arc<rustls::ClientConfig>) {
+        (&self.server, self.tls.clone())
     }
 
     /// Every registered node.

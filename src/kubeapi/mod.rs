@@ -7,5 +7,8 @@ pub mod drain;
 pub mod pods;
 pub mod resources;
 
-pub use client::{Applied, KubeClient, KubeError, NodeState};
+pub use client::{
+    Applied, KubeClient, KubeError, NodeState, ObjectTarget, object_of, parse_manifest,
+};
 pub use drain::{Eviction, PodRef};
+pub use resources::CustomKinds;

@@ -34,6 +34,42 @@ pub fn resource_of(api_version: &str, kind: &str) -> Option<(&'static str, bool)
     Some(r)
 }
 
+/// Custom resources a caller knows from their CustomResourceDefinitions:
+/// (group, kind) → (plural, namespaced).
+#[derive(Debug, Clone, Default)]
+pub struct CustomKinds(Vec<(String, String, String, bool)>);
+
+impl CustomKinds {
+    /// Every CustomResourceDefinition among `docs`.
+    pub fn from_docs<'a>(docs: impl IntoIterator<Item = &'a serde_json::Value>) -> CustomKinds {
+        let mut out = CustomKinds::default();
+        for d in docs {
+            if d.get("kind").and_then(|k| k.as_str()) != Some("CustomResourceDefinition") {
+                continue;
+            }
+            let s = |p: &str| d.pointer(p).and_then(|v| v.as_str()).map(str::to_string);
+            if let (Some(group), Some(kind), Some(plural)) = (
+                s("/spec/group"),
+                s("/spec/names/kind"),
+                s("/spec/names/plural"),
+            ) {
+                let namespaced = s("/spec/scope").as_deref() != Some("Cluster");
+                out.0.push((group, kind, plural, namespaced));
+            }
+        }
+        out
+    }
+
+    /// Plural and scope of a custom kind.
+    pub fn lookup(&self, api_version: &str, kind: &str) -> Option<(String, bool)> {
+        let group = api_version.split_once('/').map(|(g, _)| g)?;
+        self.0
+            .iter()
+            .find(|(g, k, _, _)| g == group && k == kind)
+            .map(|(_, _, p, n)| (p.clone(), *n))
+    }
+}
+
 /// `/api/v1` or `/apis/<group>/<version>`.
 pub fn api_prefix(api_version: &str) -> String {
     if api_version.contains('/') {
@@ -78,5 +114,28 @@ mod tests {
             "/apis/rbac.authorization.k8s.io/v1/clusterroles/y"
         );
         assert_eq!(resource_of("example.com/v1", "Thing"), None);
+    }
+
+    #[test]
+    fn custom_kinds_from_their_crds() {
+        let crd = serde_json::json!({
+            "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": "clickhouseinstallations.clickhouse.altinity.com"},
+            "spec": {"group": "clickhouse.altinity.com", "scope": "Namespaced",
+                     "names": {"kind": "ClickHouseInstallation", "plural": "clickhouseinstallations"}}
+        });
+        let k = CustomKinds::from_docs([&crd]);
+        assert_eq!(
+            k.lookup("clickhouse.altinity.com/v1", "ClickHouseInstallation"),
+            Some(("clickhouseinstallations".to_string(), true))
+        );
+        assert_eq!(k.lookup("other.io/v1", "ClickHouseInstallation"), None);
+        let cr = serde_json::json!({"apiVersion": "clickhouse.altinity.com/v1", "kind": "ClickHouseInstallation", "metadata": {"name": "ch", "namespace": "db"}});
+        let t = crate::kubeapi::object_of("ch.yaml", &cr, &k).unwrap();
+        assert_eq!(
+            t.path,
+            "/apis/clickhouse.altinity.com/v1/namespaces/db/clickhouseinstallations/ch"
+        );
+        assert!(crate::kubeapi::object_of("ch.yaml", &cr, &CustomKinds::default()).is_err());
     }
 }

@@ -131,7 +131,9 @@ impl Step {
             Step::EtcdMemberRestart { name } => {
                 format!("start etcd {name} with --initial-cluster-state=existing")
             }
-            Step::EtcdWipe { data_dir } => format!("stop etcd and wipe {data_dir}"),
+            Step::EtcdWipe { data_dir } => format!(
+                "stop and remove container etcd, move the contents of {data_dir} to {data_dir}.broken-<UTC time> (kept)"
+            ),
             Step::UpdateLbBackends { apiservers } => {
                 format!("load balancers point at {}", apiservers.join(", "))
             }

@@ -33,6 +33,9 @@ pub struct DeployOptions {
     pub connect: ConnectOptions,
     /// An image bundle (`docker save` tar) to stream to nodes instead of pulling.
     pub images: Option<PathBuf>,
+    /// Pass the image bundle node to node (`super::relay`) instead of pushing it from the
+    /// control host to each node.
+    pub relay: bool,
     pub wait: Duration,
     /// Called with one line per phase (progress).
     pub progress: Arc<dyn Fn(&str) + Send + Sync>,
@@ -68,6 +71,7 @@ impl DeployOptions {
             host_keys: HostKeyPolicy::TrustOnFirstUse,
             connect: ConnectOptions::default(),
             images: None,
+            relay: true,
             wait: Duration::from_secs(180),
             progress,
             node_progress,
@@ -206,7 +210,13 @@ async fn ensure_images(
             )
         })?;
         let stream = tokio_util_stream(file);
-        let loaded = docker_ops::load_images(node.docker(), stream)
+        // A bundle pushed to many nodes over one link can take longer than the client's
+        // default request timeout (120 s).
+        let client = node
+            .docker()
+            .clone()
+            .with_timeout(Duration::from_secs(3600));
+        let loaded = docker_ops::load_images(&client, stream)
             .await
             .map_err(|e| StepError::new(node.host(), "images: load bundle", e.to_string()))?;
         node.log
@@ -394,7 +404,16 @@ pub async fn deploy(cluster: &Cluster, opts: &DeployOptions) -> Result<Report, R
     }
 
     progress("container images");
-    let bundle = opts.images.as_ref();
+    let mut bundle = opts.images.as_ref();
+    // Image relay (issue 7): the nodes missing images get the bundle node to node; the
+    // per-node step below then finds them present.
+    if let (Some(path), true, false) = (bundle, opts.relay, opts.dry_run) {
+        let relay = super::relay::RelayOptions::default();
+        if let Err(e) = super::relay::deliver_bundle(&all, path, parallel, &relay).await {
+            return Err(report.fail("images", e));
+        }
+        bundle = None;
+    }
     let imgs = fan_out(&all, parallel, |n| {
         ensure_images(n, bundle, opts.dry_run, &tally)
     })

@@ -28,7 +28,14 @@ impl NodeLog {
             && let Some(f) = g.as_mut()
         {
             let t = time::OffsetDateTime::now_utc();
-            let _ = writeln!(f, "{:02}:{:02}:{:02} {s}", t.hour(), t.minute(), t.second());
+            let _ = writeln!(
+                f,
+                "{:02}:{:02}:{:02}.{:03} {s}",
+                t.hour(),
+                t.minute(),
+                t.second(),
+                t.millisecond()
+            );
         }
     }
 }

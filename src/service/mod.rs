@@ -1,9 +1,18 @@
-//! TEMPORARY stand-in for the `svc` branch's service layer (see
-//! /work/prompts/service-contract.md): only the types the database modules compile against.
-//! On merge, keep svc's `src/service/{mod,steps,config}.rs` and drop this file's bodies.
+//! The service layer: services deployed onto the cluster from a registry of declarative
+//! descriptions (`docs/SERVICES.md`). `registry` reads them (built-in, embedded, plus the
+//! config dir's), `resolve` orders them by prerequisites, `render` fills in their Tera
+//! templates, `steps` is the step format, `run` executes steps through the Kubernetes API,
+//! `exec` runs a command in a pod, `databases` holds the built-in databases' validation and
+//! scale planners.
 
 pub mod config;
 pub mod databases;
+pub mod embedded;
+pub mod exec;
+pub mod registry;
+pub mod render;
+pub mod resolve;
+pub mod run;
 pub mod steps;
 
 pub use config::ServicesConfig;

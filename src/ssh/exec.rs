@@ -350,7 +350,7 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
-fn signal_number(name: &str) -> i32 {
+pub(crate) fn signal_number(name: &str) -> i32 {
     match name.trim_start_matches("SIG") {
         "HUP" => 1,
         "INT" => 2,

@@ -35,6 +35,7 @@ mod known_hosts;
 mod nonblock;
 mod session;
 mod shell;
+mod stream;
 mod sudo;
 
 use std::fmt;
@@ -50,6 +51,7 @@ pub use exec::Output;
 pub use known_hosts::{KnownHost, KnownHosts, fingerprint};
 pub use session::{MAX_CHANNELS, Session};
 pub use shell::quote;
+pub use stream::Streamed;
 
 use crate::model::{Machine, Secret};
 

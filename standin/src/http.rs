@@ -128,6 +128,7 @@ where
     });
     let _ = http1::Builder::new()
         .serve_connection(TokioIo::new(io), service)
+        .with_upgrades()
         .await;
 }
 

@@ -91,6 +91,14 @@ pub trait ScalePlanner: Sync {
     ) -> Result<ObjectRef, Refusal>;
     /// The ordered steps from `current` to `target` replicas (the command runs them in order).
     fn scale_plan(&self, cfg: &ServicesConfig, req: &ScaleRequest) -> Result<Vec<Step>, Refusal>;
+    /// The current size read from the `scale_target` object (default: `spec.replicas`;
+    /// custom resources override it).
+    fn replicas_of(&self, object: &serde_json::Value) -> Option<u32> {
+        object
+            .pointer("/spec/replicas")
+            .and_then(serde_json::Value::as_u64)
+            .map(|n| n as u32)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -55,7 +55,7 @@ fn bad_request(message: &str) -> Failure {
     Failure::new(StatusCode::BAD_REQUEST, "BadRequest", message)
 }
 
-fn store_error(e: StoreError) -> Failure {
+pub fn store_error(e: StoreError) -> Failure {
     match e {
         StoreError::Unavailable(m) => {
             Failure::new(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", m)
@@ -127,7 +127,44 @@ pub async fn get(ctx: &Ctx, rp: &ResourcePath) -> Resp {
     }
 }
 
-pub async fn list(ctx: &Ctx, rp: &ResourcePath) -> Resp {
+/// An equality-based label selector (`k=v`, `k==v`, `k!=v`, comma-separated); set-based
+/// selectors are refused.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct LabelSelector(Vec<(String, String, bool)>);
+
+impl LabelSelector {
+    pub fn parse(s: &str) -> Result<LabelSelector, String> {
+        let mut out = Vec::new();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (k, v, eq) = if let Some((k, v)) = part.split_once("!=") {
+                (k, v, false)
+            } else if let Some((k, v)) = part.split_once("==") {
+                (k, v, true)
+            } else if let Some((k, v)) = part.split_once('=') {
+                (k, v, true)
+            } else {
+                return Err(format!(
+                    "labelSelector {part:?}: only equality selectors (k=v, k!=v) are supported by the k8s-standin apiserver"
+                ));
+            };
+            if k.contains(' ') || k.is_empty() || v.contains(' ') {
+                return Err(format!("labelSelector {part:?} is not valid"));
+            }
+            out.push((k.to_string(), v.to_string(), eq));
+        }
+        Ok(LabelSelector(out))
+    }
+
+    pub fn matches(&self, obj: &Value) -> bool {
+        let labels = obj.pointer("/metadata/labels");
+        self.0.iter().all(|(k, v, eq)| {
+            let have = labels.and_then(|l| l.get(k)).and_then(Value::as_str);
+            (have == Some(v.as_str())) == *eq
+        })
+    }
+}
+
+pub async fn list(ctx: &Ctx, rp: &ResourcePath, selector: &LabelSelector) -> Resp {
     let (items, revision) = match ctx.store.list(&rp.list_prefix(&ctx.prefix)).await {
         Ok(x) => x,
         Err(e) => return store_error(e).into(),
@@ -139,6 +176,7 @@ pub async fn list(ctx: &Ctx, rp: &ResourcePath) -> Resp {
         .map_or("List".to_string(), |k| format!("{k}List"));
     let items: Vec<Value> = items
         .into_iter()
+        .filter(|s| selector.matches(&s.value))
         .map(|s| objects::with_version(s.value, s.mod_revision))
         .collect();
     http::json(
@@ -327,4 +365,29 @@ pub async fn system_namespaces(ctx: &Ctx) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LabelSelector;
+    use serde_json::json;
+
+    #[test]
+    fn equality_selectors() {
+        let pod = json!({"metadata": {"labels": {"app": "db", "tier": "data"}}});
+        assert!(
+            LabelSelector::parse("app=db,tier==data")
+                .unwrap()
+                .matches(&pod)
+        );
+        assert!(
+            !LabelSelector::parse("app=db,tier!=data")
+                .unwrap()
+                .matches(&pod)
+        );
+        assert!(LabelSelector::parse("other!=x").unwrap().matches(&pod));
+        assert!(!LabelSelector::parse("app=web").unwrap().matches(&pod));
+        assert!(LabelSelector::parse("").unwrap().matches(&pod));
+        assert!(LabelSelector::parse("app in (db)").is_err());
+    }
 }

@@ -3,6 +3,7 @@
 
 mod auth;
 mod etcd;
+mod exec;
 mod handlers;
 mod merge;
 mod objects;

@@ -19,7 +19,7 @@ use crate::log::log;
 const BODY_LIMIT: usize = 3 * 1024 * 1024;
 
 /// Query parameters the stand-in refuses rather than silently ignores.
-const UNSUPPORTED_QUERY: [&str; 4] = ["labelSelector", "fieldSelector", "dryRun", "watch"];
+const UNSUPPORTED_QUERY: [&str; 3] = ["fieldSelector", "dryRun", "watch"];
 
 /// What every request needs.
 pub struct Api {
@@ -37,7 +37,7 @@ fn query_param(query: &str, name: &str) -> Option<String> {
     })
 }
 
-fn percent_decode(s: &str) -> String {
+pub(crate) fn percent_decode(s: &str) -> String {
     let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -111,6 +111,14 @@ async fn route(api: &Api, req: Request<Incoming>) -> Resp {
     let media = media_type(&req);
     let rp = ResourcePath::parse(&path);
     let ctx = &api.ctx;
+    if let Some(r) = &rp
+        && r.group.is_empty()
+        && r.resource == "pods"
+        && r.subresource.as_deref() == Some("exec")
+        && matches!(method, Method::GET | Method::POST)
+    {
+        return crate::apiserver::exec::serve(ctx, r, &query, req).await;
+    }
     let body = if matches!(method, Method::POST | Method::PUT | Method::PATCH) {
         match http::read_body(req.into_body(), BODY_LIMIT).await {
             Ok(b) => b,
@@ -135,9 +143,7 @@ async fn route(api: &Api, req: Request<Incoming>) -> Resp {
         }
         (_, _, Some(rp)) => {
             let status_sub = rp.subresource.as_deref() == Some("status");
-            if rp.subresource.is_some()
-                && !(status_sub && rp.group.is_empty() && rp.resource == "nodes")
-            {
+            if rp.subresource.is_some() && !status_sub {
                 return fail(
                     StatusCode::NOT_FOUND,
                     "NotFound",
@@ -145,7 +151,13 @@ async fn route(api: &Api, req: Request<Incoming>) -> Resp {
                 );
             }
             match (&method, rp.name.is_some(), media.as_str()) {
-                (&Method::GET, false, _) if !status_sub => handlers::list(ctx, &rp).await,
+                (&Method::GET, false, _) if !status_sub => {
+                    let selector = query_param(&query, "labelSelector").unwrap_or_default();
+                    match handlers::LabelSelector::parse(&selector) {
+                        Ok(sel) => handlers::list(ctx, &rp, &sel).await,
+                        Err(m) => fail(StatusCode::BAD_REQUEST, "BadRequest", &m),
+                    }
+                }
                 (&Method::GET, true, _) => handlers::get(ctx, &rp).await,
                 (&Method::POST, false, _) if json_ok && !status_sub => {
                     match handlers::parse_body(&body, yaml_body) {

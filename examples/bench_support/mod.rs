@@ -1,0 +1,150 @@
+//! Shared by the speed benchmarks (examples): sandbox set-up or reuse, SSH sessions to its
+//! nodes, timing statistics, and running shell commands on the control host.
+#![allow(dead_code)]
+
+use k8s_manage::model::Machine;
+use k8s_manage::sandbox;
+use k8s_manage::ssh::{self, ConnectOptions, HostKeyPolicy, KnownHosts, Session, Target};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+/// `--key value` from the command line.
+pub fn arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
+pub fn arg_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    arg(name).and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+pub fn flag(name: &str) -> bool {
+    std::env::args().any(|a| a == name)
+}
+
+pub fn die(msg: &str) -> ! {
+    eprintln!("{msg}");
+    std::process::exit(1)
+}
+
+/// A sandbox of `nodes` nodes (1 master + workers, or `masters` masters) named `name`,
+/// or the existing config dir given with `--dir`. Returns (config dir, whether we made it).
+pub fn sandbox_dir(
+    rt: &tokio::runtime::Runtime,
+    name: &str,
+    masters: u32,
+    nodes: u32,
+    tmp: &Path,
+) -> (PathBuf, bool) {
+    if let Some(d) = arg("--dir") {
+        return (PathBuf::from(d), false);
+    }
+    let dir = tmp.join("cfg");
+    let mut opts = sandbox::UpOptions::new(dir.clone());
+    opts.name = name.into();
+    opts.masters = masters;
+    opts.workers = nodes - masters;
+    let _ = rt.block_on(sandbox::down(name));
+    let t = std::time::Instant::now();
+    eprintln!("sandbox up {name}: {nodes} nodes ...");
+    if let Err(e) = rt.block_on(sandbox::up(&opts, &|s| eprintln!("  {s}"))) {
+        let _ = rt.block_on(sandbox::down(name));
+        die(&format!("sandbox up: {e}"));
+    }
+    eprintln!("sandbox up {name}: {:.1}s", t.elapsed().as_secs_f64());
+    (dir, true)
+}
+
+pub fn machines(dir: &Path) -> Vec<Machine> {
+    match k8s_manage::model::build::load(dir) {
+        Ok(l) => l.cluster.machines,
+        Err(_) => die(&format!("{}: not a valid config dir", dir.display())),
+    }
+}
+
+/// The sandbox's known_hosts (every node's host key, written by `sandbox up`).
+pub fn known_hosts(dir: &Path) -> KnownHosts {
+    KnownHosts::new(dir.join(".k8s-manage/sandbox/known_hosts"))
+}
+
+/// One SSH session per machine, `parallel` connects at once.
+pub fn connect(dir: &Path, ms: &[Machine]) -> Vec<Session> {
+    let targets: Vec<Target> = ms.iter().map(Target::from_machine).collect();
+    ssh::connect_all(
+        &targets,
+        &known_hosts(dir),
+        HostKeyPolicy::TrustOnFirstUse,
+        &ConnectOptions::default(),
+        50,
+    )
+    .into_iter()
+    .map(|(h, r)| r.unwrap_or_else(|e| die(&format!("{h}: {e}"))))
+    .collect()
+}
+
+/// Run `f` on every item on its own thread; results in order.
+pub fn on_each<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    std::thread::scope(|s| {
+        let hs: Vec<_> = items.iter().map(|i| s.spawn(|| f(i))).collect();
+        hs.into_iter().map(|h| h.join().expect("thread")).collect()
+    })
+}
+
+/// (median, min, max) in seconds.
+pub fn stats(v: &[Duration]) -> (f64, f64, f64) {
+    let mut s: Vec<f64> = v.iter().map(Duration::as_secs_f64).collect();
+    s.sort_by(|a, b| a.total_cmp(b));
+    let n = s.len();
+    let med = if n % 2 == 1 {
+        s[n / 2]
+    } else {
+        (s[n / 2 - 1] + s[n / 2]) / 2.0
+    };
+    (med, s[0], s[n - 1])
+}
+
+pub fn show(label: &str, v: &[Duration]) -> f64 {
+    let (med, min, max) = stats(v);
+    println!(
+        "{label}: median {med:.2}s (min {min:.2}s, max {max:.2}s, {} runs)",
+        v.len()
+    );
+    med
+}
+
+/// Run a command on the control host; its stdout, or exit with its stderr.
+pub fn sh(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| die(&format!("{cmd:?}: {e}")));
+    if !out.status.success() {
+        die(&format!(
+            "{cmd:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The Docker container of a sandbox node.
+pub fn node_container(sandbox: &str, host: &str) -> String {
+    format!("{sandbox}-{host}")
+}
+
+/// Shape a node's outgoing link with tc inside its network namespace (see
+/// shared/docs/machine-notes.md); `None` removes the shaping.
+pub fn shape_node(container: &str, rate: Option<&str>) {
+    let mut c = Command::new("docker");
+    c.args(["exec", container, "tc", "qdisc"]);
+    match rate {
+        Some(r) => c.args([
+            "replace", "dev", "eth0", "root", "tbf", "rate", r, "burst", "256kb", "latency", "50ms",
+        ]),
+        None => c.args(["del", "dev", "eth0", "root"]),
+    };
+    let _ = c.output();
+}

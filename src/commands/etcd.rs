@@ -1,0 +1,238 @@
+//! `etcdfix -f NODE` and `etcd snapshot restore --name NAME`: read and check the input
+//! (exactly one master; an existing snapshot; confirmation for a restore), run, print the
+//! report (text or JSON) and return the exit status.
+
+use super::deploy::{connect_options, load, policy, runtime};
+use super::exit;
+use super::output::{err, json, out};
+use crate::cli::{OutputFormat, RunArgs};
+use crate::model::build;
+use crate::run::fleet::StepError;
+use crate::run::{etcd_nodes, etcdfix, restore};
+use std::io::IsTerminal;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn progress(a: &RunArgs) -> Arc<dyn Fn(&str) + Send + Sync> {
+    let text = a.output == OutputFormat::Text;
+    Arc::new(move |s: &str| {
+        if text {
+            err(&format!("==> {s}\n"));
+        }
+    })
+}
+
+/// Print the errors (stderr always; a JSON object on stdout with `--output json`).
+fn failed(action: &str, errors: &[StepError], a: &RunArgs) -> i32 {
+    for e in errors {
+        err(&format!("error: {e}\n"));
+    }
+    if a.output == OutputFormat::Json {
+        json(&serde_json::json!({ "action": action, "ok": false, "errors": errors }));
+    }
+    exit::FAILED
+}
+
+fn interrupted(action: &str) -> i32 {
+    err(&format!(
+        "interrupted: {action} stopped part-way; run it again (every step checks before it changes)\n"
+    ));
+    130
+}
+
+/// `etcdfix -p DIR -f NODES.yaml`.
+pub fn etcdfix(dir: &Path, file: &Path, a: &RunArgs, dry_run: bool, color: bool) -> i32 {
+    let cluster = match load(dir, color, a.output) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let listed = match build::load_node_list(file, dir, build::NodeListUse::Existing, &cluster) {
+        Ok((m, _)) => m,
+        Err(d) => {
+            err(&d.render_text(color));
+            return exit::INVALID;
+        }
+    };
+    // the same rules `plan etcdfix` applies: exactly one machine, a master
+    if let Err(e) = crate::plan::build("etcdfix", &cluster, Some(&listed)) {
+        err(&format!("error: {}: {e}\n", file.display()));
+        return exit::INVALID;
+    }
+    let Some(target) = listed
+        .first()
+        .and_then(|m| cluster.machine(&m.hostname))
+        .cloned()
+    else {
+        err(&format!(
+            "error: {}: the machine is not in the cluster\n",
+            file.display()
+        ));
+        return exit::INVALID;
+    };
+    let Some(rt) = runtime() else {
+        return exit::FAILED;
+    };
+    let opts = etcdfix::EtcdfixOptions {
+        dry_run,
+        parallel: a.parallel,
+        host_keys: policy(a),
+        connect: connect_options(),
+        wait: Duration::from_secs(a.wait_seconds),
+        progress: progress(a),
+    };
+    let result = rt.block_on(async {
+        tokio::select! {
+            r = etcdfix::etcdfix(&cluster, &target, &opts) => Some(r),
+            _ = tokio::signal::ctrl_c() => None,
+        }
+    });
+    match result {
+        Some(Ok(r)) => {
+            match a.output {
+                OutputFormat::Json => json(&r),
+                OutputFormat::Text => {
+                    let mut s = format!(
+                        "etcdfix {} (member {}, {}){}\n",
+                        r.node,
+                        r.member,
+                        r.peer_url,
+                        if r.dry_run { ": dry run" } else { "" }
+                    );
+                    for step in &r.steps {
+                        s.push_str(&format!("  {step}\n"));
+                    }
+                    if let Some(m) = &r.moved_aside {
+                        s.push_str(&format!(
+                            "the old data is kept in {m} on {}; remove it once you are satisfied\n",
+                            r.node
+                        ));
+                    }
+                    if !r.dry_run {
+                        s.push_str(&format!(
+                            "{} members healthy; done in {:.1} s\n",
+                            r.health.as_ref().map(|h| h.healthy_count()).unwrap_or(0),
+                            r.seconds
+                        ));
+                    }
+                    out(&s);
+                }
+            }
+            exit::OK
+        }
+        Some(Err(errors)) => failed("etcdfix", &errors, a),
+        None => interrupted("etcdfix"),
+    }
+}
+
+fn confirm(warning: &str, cluster_name: &str) -> bool {
+    err(&format!("{warning}\n"));
+    if !std::io::stdin().is_terminal() {
+        err("pass --yes to confirm (stdin is not a terminal)\n");
+        return false;
+    }
+    err(&format!(
+        "Type the cluster name ({cluster_name}) to confirm: "
+    ));
+    let mut line = String::new();
+    let _ = std::io::stdin().read_line(&mut line);
+    line.trim() == cluster_name
+}
+
+/// `etcd snapshot restore -p DIR --name NAME`.
+pub fn restore(dir: &Path, name: &str, a: &RunArgs, yes: bool, dry_run: bool, color: bool) -> i32 {
+    let cluster = match load(dir, color, a.output) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    if !crate::etcd::snapshot::valid_name(name) {
+        err(&format!(
+            "error: snapshot name {name:?} may hold only letters, digits, -, _ and .\n"
+        ));
+        return exit::INVALID;
+    }
+    let path = restore::snapshot_path(&cluster, name);
+    if !path.is_file() {
+        let names = etcd_nodes::snapshot_names(&cluster);
+        err(&format!(
+            "error: no snapshot {name}: {} does not exist\n  fix: {}\n",
+            path.display(),
+            if names.is_empty() {
+                "take one with `k8s-manage etcd snapshot save` while the cluster has quorum"
+                    .to_string()
+            } else {
+                format!("pick one of: {}", names.join(", "))
+            }
+        ));
+        return exit::INVALID;
+    }
+    // a damaged snapshot is refused before anyone is asked anything
+    if let Err(e) = restore::verify_local(&cluster, name) {
+        return failed("etcd snapshot restore", &[e], a);
+    }
+    let warning = crate::etcd::restore::loss_warning(
+        &cluster.kubernetes.cluster_name,
+        restore::taken_at(&cluster, name),
+        cluster.masters().count(),
+    );
+    if !yes && !dry_run && !confirm(&warning, &cluster.kubernetes.cluster_name) {
+        err("not confirmed; nothing was changed\n");
+        return exit::FAILED;
+    }
+    let Some(rt) = runtime() else {
+        return exit::FAILED;
+    };
+    let opts = restore::RestoreOptions {
+        dry_run,
+        parallel: a.parallel,
+        host_keys: policy(a),
+        connect: connect_options(),
+        wait: Duration::from_secs(a.wait_seconds),
+        progress: progress(a),
+        node_progress: Arc::new(|_: &str, _: &str| {}),
+    };
+    let result = rt.block_on(async {
+        tokio::select! {
+            r = restore::restore(&cluster, name, &opts) => Some(r),
+            _ = tokio::signal::ctrl_c() => None,
+        }
+    });
+    match result {
+        Some(Ok(r)) => {
+            match a.output {
+                OutputFormat::Json => json(&r),
+                OutputFormat::Text => {
+                    let mut s = format!(
+                        "etcd snapshot restore {}{}\n",
+                        r.snapshot,
+                        if r.dry_run { ": dry run" } else { "" }
+                    );
+                    for step in &r.steps {
+                        s.push_str(&format!("  {step}\n"));
+                    }
+                    for w in &r.warnings {
+                        s.push_str(&format!("  warning: {w}\n"));
+                    }
+                    for n in &r.nodes {
+                        s.push_str(&format!(
+                            "  {:<16} copy {}{}\n",
+                            n.host,
+                            n.copy,
+                            n.moved_aside
+                                .as_deref()
+                                .map(|m| format!(", old data kept in {m}"))
+                                .unwrap_or_default()
+                        ));
+                    }
+                    if !r.dry_run {
+                        s.push_str(&format!("done in {:.1} s\n", r.seconds));
+                    }
+                    out(&s);
+                }
+            }
+            exit::OK
+        }
+        Some(Err(errors)) => failed("etcd snapshot restore", &errors, a),
+        None => interrupted("the restore"),
+    }
+}

@@ -1,0 +1,599 @@
+//! `service list|render|deploy|stop|delete|refresh|scale`: load the registry and
+//! services-configuration.yaml (exit 2 on any located problem), render every selected
+//! service before touching the cluster, then run its steps through the Kubernetes API
+//! with progress per service and step.
+
+use super::deploy::{load, runtime};
+use super::exit;
+use super::output::{err, json, out};
+use crate::cli::{OutputFormat, ServiceArgs, ServiceCommand};
+use crate::diag::Diagnostics;
+use crate::kubeapi::KubeClient;
+use crate::model::Cluster;
+use crate::pki::{KubeconfigUser, Pki};
+use crate::render::node::pki_request;
+use crate::service::config::registry_settings;
+use crate::service::databases::{self, ScaleRequest};
+use crate::service::registry::{self, Origin, Registry, ServiceDef};
+use crate::service::render::{RenderContext, RenderedFile, fill_step, images_of, render_service};
+use crate::service::run::{RunOptions, StepReport, StepRunner, ref_path};
+use crate::service::steps::{DeleteItem, Step};
+use crate::service::{ServicesConfig, resolve};
+use serde::Serialize;
+use std::path::Path;
+use std::time::Duration;
+
+/// Everything a service command needs, validated.
+pub struct Loaded {
+    pub cluster: Cluster,
+    pub config: ServicesConfig,
+    pub registry: Registry,
+    pub context: RenderContext,
+}
+
+/// Load the cluster model, services-configuration.yaml and the registry; print every
+/// problem and return exit 2 when there is any error.
+pub fn load_services(dir: &Path, color: bool, format: OutputFormat) -> Result<Loaded, i32> {
+    let cluster = load(dir, color, format)?;
+    let mut diags = Diagnostics::default();
+    let config = ServicesConfig::read(dir, &mut diags);
+    let registry = registry::load(dir, &mut diags);
+    resolve::check(&registry, &mut diags);
+    let settings = registry_settings(&config, &mut diags);
+    if diags.has_errors() {
+        err(&diags.render_text(color));
+        return Err(exit::INVALID);
+    }
+    if !diags.list.is_empty() && format == OutputFormat::Text {
+        err(&diags.render_text(color));
+    }
+    let context = RenderContext::new(&cluster, &config, &settings, &registry);
+    Ok(Loaded {
+        cluster,
+        config,
+        registry,
+        context,
+    })
+}
+
+/// The databases' own validation of the selected services.
+fn validate_selected(l: &Loaded, names: &[String], color: bool) -> Result<(), i32> {
+    let mut diags = Diagnostics::default();
+    for n in names {
+        databases::validate(n, &l.config, &mut diags);
+    }
+    if diags.has_errors() {
+        err(&diags.render_text(color));
+        return Err(exit::INVALID);
+    }
+    Ok(())
+}
+
+pub fn run(cmd: ServiceCommand, color: bool) -> i32 {
+    match cmd {
+        ServiceCommand::List { path, output } => list(&path, output, color),
+        ServiceCommand::Render { path, service, out } => render(&path, &service, &out, color),
+        ServiceCommand::Deploy(a) => act(Action::Start, &a, color),
+        ServiceCommand::Stop(a) => act(Action::Stop, &a, color),
+        ServiceCommand::Delete(a) => act(Action::Delete, &a, color),
+        ServiceCommand::Refresh(a) => act(Action::Refresh, &a, color),
+        ServiceCommand::Scale {
+            args,
+            replicas,
+            component,
+        } => scale(&args, replicas, component, color),
+    }
+}
+
+#[derive(Serialize)]
+struct ListEntry {
+    name: String,
+    origin: String,
+    prerequisites: Vec<String>,
+    templates: Vec<String>,
+    images: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    render_error: Option<String>,
+    scalable: bool,
+}
+
+fn list(dir: &Path, format: OutputFormat, color: bool) -> i32 {
+    let l = match load_services(dir, color, format) {
+        Ok(l) => l,
+        Err(c) => return c,
+    };
+    let entries: Vec<ListEntry> = l
+        .registry
+        .services
+        .iter()
+        .map(|s| {
+            let rendered = render_service(s, &l.context);
+            ListEntry {
+                name: s.name.clone(),
+                origin: match &s.origin {
+                    Origin::BuiltIn => "built-in".into(),
+                    Origin::Dir(d) => d.display().to_string(),
+                },
+                prerequisites: s.prerequisites.iter().map(|p| p.value.clone()).collect(),
+                templates: s.template_list.iter().map(|t| t.value.clone()).collect(),
+                images: rendered.as_deref().map(images_of).unwrap_or_default(),
+                render_error: rendered.err(),
+                scalable: databases::planner(&s.name).is_some(),
+            }
+        })
+        .collect();
+    match format {
+        OutputFormat::Json => json(&serde_json::json!({
+            "services": entries,
+            "images": l.registry.images.iter().map(|i| serde_json::json!({
+                "name": i.name,
+                "prerequisite": i.prerequisite.as_ref().map(|p| p.value.clone()),
+                "reference": l.context.value()["images"][&i.name],
+            })).collect::<Vec<_>>(),
+        })),
+        OutputFormat::Text => {
+            let mut s = format!("{} service(s)\n", entries.len());
+            for e in &entries {
+                s.push_str(&format!(
+                    "  {}  ({}{})\n    prerequisites: {}\n    images: {}\n",
+                    e.name,
+                    e.origin,
+                    if e.scalable { ", scalable" } else { "" },
+                    if e.prerequisites.is_empty() {
+                        "-".into()
+                    } else {
+                        e.prerequisites.join(", ")
+                    },
+                    if e.images.is_empty() {
+                        "-".into()
+                    } else {
+                        e.images.join(", ")
+                    },
+                ));
+                if let Some(r) = &e.render_error {
+                    s.push_str(&format!("    render error: {r}\n"));
+                }
+            }
+            s.push_str(&format!("{} image(s) to build\n", l.registry.images.len()));
+            for i in &l.registry.images {
+                s.push_str(&format!(
+                    "  {}  -> {}{}\n",
+                    i.name,
+                    l.context.value()["images"][&i.name].as_str().unwrap_or(""),
+                    i.prerequisite
+                        .as_ref()
+                        .map(|p| format!("  (FROM {})", p.value))
+                        .unwrap_or_default()
+                ));
+            }
+            out(&s);
+        }
+    }
+    exit::OK
+}
+
+/// Render the given services; every failure is printed, exit 2.
+fn render_all(l: &Loaded, names: &[String]) -> Result<Vec<(String, Vec<RenderedFile>)>, i32> {
+    let mut all = Vec::new();
+    let mut failed = false;
+    for n in names {
+        let Some(svc) = l.registry.service(n) else {
+            continue;
+        };
+        match render_service(svc, &l.context) {
+            Ok(files) => all.push((n.clone(), files)),
+            Err(e) => {
+                err(&format!(
+                    "error: {e}\n  fix: correct the template or the value it reads from services-configuration.yaml\n"
+                ));
+                failed = true;
+            }
+        }
+    }
+    if failed { Err(exit::INVALID) } else { Ok(all) }
+}
+
+fn render(dir: &Path, which: &str, out_dir: &Path, color: bool) -> i32 {
+    let l = match load_services(dir, color, OutputFormat::Text) {
+        Ok(l) => l,
+        Err(c) => return c,
+    };
+    let mut diags = Diagnostics::default();
+    let names = match resolve::start_order(&l.registry, which, &mut diags) {
+        Ok(n) => n,
+        Err(e) => {
+            err(&diags.render_text(color));
+            err(&format!("error: {e}\n"));
+            return exit::INVALID;
+        }
+    };
+    if let Err(c) = validate_selected(&l, &names, color) {
+        return c;
+    }
+    let rendered = match render_all(&l, &names) {
+        Ok(r) => r,
+        Err(c) => return c,
+    };
+    let mut count = 0;
+    for (svc, files) in &rendered {
+        for f in files {
+            let p = out_dir.join(svc).join(&f.name);
+            let write = p
+                .parent()
+                .map_or(Ok(()), std::fs::create_dir_all)
+                .and_then(|_| std::fs::write(&p, &f.text));
+            if let Err(e) = write {
+                err(&format!(
+                    "error: cannot write {}: {e}\n  fix: choose an --out folder you can write to\n",
+                    p.display()
+                ));
+                return exit::FAILED;
+            }
+            count += 1;
+        }
+    }
+    out(&format!(
+        "rendered {} service(s), {count} file(s) into {}\n",
+        rendered.len(),
+        out_dir.display()
+    ));
+    exit::OK
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Action {
+    Start,
+    Stop,
+    Delete,
+    Refresh,
+}
+
+impl Action {
+    fn name(self) -> &'static str {
+        match self {
+            Action::Start => "deploy",
+            Action::Stop => "stop",
+            Action::Delete => "delete",
+            Action::Refresh => "refresh",
+        }
+    }
+
+    /// The service's steps for this action, or the default ones.
+    fn steps(self, svc: &ServiceDef) -> Vec<crate::service::steps::LocatedStep> {
+        let given = match self {
+            Action::Start => &svc.start,
+            Action::Stop => &svc.stop,
+            Action::Delete => &svc.delete,
+            Action::Refresh => &svc.refresh,
+        };
+        if let Some(s) = given {
+            return s.clone();
+        }
+        let templates: Vec<String> = svc.template_list.iter().map(|t| t.value.clone()).collect();
+        let step = match self {
+            Action::Start | Action::Refresh => Step::Apply { templates },
+            Action::Stop | Action::Delete => Step::Delete {
+                items: templates
+                    .into_iter()
+                    .rev()
+                    .map(DeleteItem::Template)
+                    .collect(),
+            },
+        };
+        vec![crate::service::steps::LocatedStep {
+            step,
+            at: svc.at.clone(),
+        }]
+    }
+}
+
+#[derive(Serialize)]
+struct ServiceRun {
+    name: String,
+    steps: Vec<String>,
+    reports: Vec<StepReport>,
+    ok: bool,
+}
+
+#[derive(Serialize)]
+struct ActionReport {
+    action: &'static str,
+    dry_run: bool,
+    services: Vec<ServiceRun>,
+    ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+fn admin_client(cluster: &Cluster, timeout: Duration) -> Result<KubeClient, String> {
+    let dir = cluster.state_dir().join("pki");
+    if !dir.join("ca.crt").is_file() {
+        return Err(format!(
+            "no PKI in {}: the cluster was not deployed from this config dir (run `k8s-manage deploy -p DIR` first)",
+            dir.display()
+        ));
+    }
+    let pki = Pki::load_read_only(&dir, &pki_request(cluster, time::OffsetDateTime::now_utc()))
+        .map_err(|e| e.to_string())?;
+    let (cert, key) = pki
+        .client_credential(&KubeconfigUser::Admin)
+        .map_err(|e| e.to_string())?;
+    KubeClient::new(&cluster.api_url(), pki.ca_cert_pem(), &cert, &key, timeout)
+        .map_err(|e| e.to_string())
+}
+
+fn progress(s: &str) {
+    err(&format!("{s}\n"));
+}
+
+fn finish(r: &ActionReport, format: OutputFormat) -> i32 {
+    match format {
+        OutputFormat::Json => json(r),
+        OutputFormat::Text => {
+            let mut s = String::new();
+            for svc in &r.services {
+                s.push_str(&format!(
+                    "{} {}: {}\n",
+                    r.action,
+                    svc.name,
+                    if r.dry_run {
+                        "planned"
+                    } else if svc.ok {
+                        "ok"
+                    } else {
+                        "FAILED"
+                    }
+                ));
+                if r.dry_run {
+                    for st in &svc.steps {
+                        s.push_str(&format!("  - {st}\n"));
+                    }
+                }
+                for rep in svc.reports.iter().filter(|x| !x.ok) {
+                    s.push_str(&format!("  step `{}` failed: {}\n", rep.step, rep.detail));
+                }
+            }
+            if let Some(e) = &r.error {
+                s.push_str(&format!("error: {e}\n"));
+            }
+            out(&s);
+        }
+    }
+    if r.ok { exit::OK } else { exit::FAILED }
+}
+
+fn act(action: Action, a: &ServiceArgs, color: bool) -> i32 {
+    let l = match load_services(&a.path, color, a.output) {
+        Ok(l) => l,
+        Err(c) => return c,
+    };
+    let mut diags = Diagnostics::default();
+    let order = match action {
+        Action::Start | Action::Refresh => {
+            resolve::start_order(&l.registry, &a.service, &mut diags)
+        }
+        Action::Stop | Action::Delete => resolve::stop_order(&l.registry, &a.service, &mut diags),
+    };
+    let names = match order {
+        Ok(n) => n,
+        Err(e) => {
+            if diags.has_errors() {
+                err(&diags.render_text(color));
+            }
+            err(&format!("error: {e}\n"));
+            return exit::INVALID;
+        }
+    };
+    // Refresh touches only the named service(s), not their prerequisites.
+    let names: Vec<String> = if action == Action::Refresh && a.service != "all" {
+        vec![a.service.clone()]
+    } else {
+        names
+    };
+    if let Err(c) = validate_selected(&l, &names, color) {
+        return c;
+    }
+    let rendered = match render_all(&l, &names) {
+        Ok(r) => r,
+        Err(c) => return c,
+    };
+    // Fill in every step before anything runs.
+    let mut plans = Vec::new();
+    for (name, files) in rendered {
+        let Some(svc) = l.registry.service(&name) else {
+            continue;
+        };
+        let mut steps = Vec::new();
+        for s in action.steps(svc) {
+            match fill_step(&s, &name, &l.context) {
+                Ok(st) => steps.push(st),
+                Err(e) => {
+                    err(&format!("error: {e}\n  fix: correct the step's template\n"));
+                    return exit::INVALID;
+                }
+            }
+        }
+        plans.push((name, files, steps));
+    }
+    let mut report = ActionReport {
+        action: action.name(),
+        dry_run: a.dry_run,
+        services: plans
+            .iter()
+            .map(|(n, _, steps)| ServiceRun {
+                name: n.clone(),
+                steps: steps.iter().map(Step::describe).collect(),
+                reports: Vec::new(),
+                ok: true,
+            })
+            .collect(),
+        ok: true,
+        error: None,
+    };
+    if a.dry_run {
+        return finish(&report, a.output);
+    }
+    let client = match admin_client(&l.cluster, Duration::from_secs(30)) {
+        Ok(c) => c,
+        Err(e) => {
+            report.ok = false;
+            report.error = Some(e);
+            return finish(&report, a.output);
+        }
+    };
+    let Some(rt) = runtime() else {
+        return exit::FAILED;
+    };
+    let opts = RunOptions {
+        wait: Duration::from_secs(a.wait_seconds.max(1)),
+        poll: Duration::from_secs(2),
+    };
+    let runner = StepRunner {
+        client: &client,
+        opts: &opts,
+        progress: &progress,
+    };
+    for (i, (name, files, steps)) in plans.iter().enumerate() {
+        progress(&format!(
+            "{} {name} ({} step(s))",
+            action.name(),
+            steps.len()
+        ));
+        let (reports, ok) = rt.block_on(runner.run(name, files, steps));
+        report.services[i].reports = reports;
+        report.services[i].ok = ok;
+        if !ok {
+            report.ok = false;
+            report.error = Some(format!(
+                "{} of service `{name}` stopped at a failing step; services after it were not touched",
+                action.name()
+            ));
+            break;
+        }
+    }
+    finish(&report, a.output)
+}
+
+fn scale(a: &ServiceArgs, replicas: u32, component: Option<String>, color: bool) -> i32 {
+    let l = match load_services(&a.path, color, a.output) {
+        Ok(l) => l,
+        Err(c) => return c,
+    };
+    let name = a.service.clone();
+    let Some(svc) = l.registry.service(&name) else {
+        err(&format!(
+            "error: `service scale` needs one service with -s; `{name}` is not a known service{}\n",
+            registry::did_you_mean(&name, &l.registry.service_names())
+        ));
+        return exit::INVALID;
+    };
+    let Some(planner) = databases::planner(&name) else {
+        err(&format!(
+            "error: service `{name}` cannot be scaled: it has no scale planner\n  fix: change its replica counts in services-configuration.yaml and run `service deploy -s {name}`\n"
+        ));
+        return exit::INVALID;
+    };
+    if let Err(c) = validate_selected(&l, std::slice::from_ref(&name), color) {
+        return c;
+    }
+    let files = match render_all(&l, std::slice::from_ref(&svc.name)) {
+        Ok(mut r) => r.pop().map(|(_, f)| f).unwrap_or_default(),
+        Err(c) => return c,
+    };
+    let refuse = |r: databases::Refusal| {
+        err(&format!(
+            "error: scale of `{name}` refused: {}{}\n",
+            r.reason,
+            r.fix.map(|f| format!("\n  fix: {f}")).unwrap_or_default()
+        ));
+        exit::INVALID
+    };
+    let target = match planner.scale_target(&l.config, component.as_deref()) {
+        Ok(t) => t,
+        Err(r) => return refuse(r),
+    };
+    let client = match admin_client(&l.cluster, Duration::from_secs(30)) {
+        Ok(c) => c,
+        Err(e) => {
+            err(&format!("error: {e}\n"));
+            return exit::FAILED;
+        }
+    };
+    let Some(rt) = runtime() else {
+        return exit::FAILED;
+    };
+    let mut docs = Vec::new();
+    for f in &files {
+        if let Ok(d) = crate::kubeapi::parse_manifest(&f.name, &f.text) {
+            docs.extend(d);
+        }
+    }
+    let custom = crate::kubeapi::CustomKinds::from_docs(&docs);
+    let current = match ref_path(&target, &custom) {
+        Ok(p) => match rt.block_on(client.get_object(&p)) {
+            Ok(Some(obj)) => match planner.replicas_of(&obj) {
+                Some(n) => n,
+                None => {
+                    err(&format!("error: {target} shows no replica count\n"));
+                    return exit::FAILED;
+                }
+            },
+            Ok(None) => {
+                err(&format!(
+                    "error: {target} does not exist\n  fix: deploy the service first (`service deploy -s {name}`)\n"
+                ));
+                return exit::FAILED;
+            }
+            Err(e) => {
+                err(&format!("error: {e}\n"));
+                return exit::FAILED;
+            }
+        },
+        Err(e) => {
+            err(&format!("error: {e}\n"));
+            return exit::INVALID;
+        }
+    };
+    let req = ScaleRequest {
+        component,
+        current,
+        target: replicas,
+    };
+    let steps = match planner.scale_plan(&l.config, &req) {
+        Ok(s) => s,
+        Err(r) => return refuse(r),
+    };
+    let mut report = ActionReport {
+        action: "scale",
+        dry_run: a.dry_run,
+        services: vec![ServiceRun {
+            name: name.clone(),
+            steps: steps.iter().map(Step::describe).collect(),
+            reports: Vec::new(),
+            ok: true,
+        }],
+        ok: true,
+        error: None,
+    };
+    progress(&format!(
+        "scale {name}: {target} from {current} to {replicas} ({} step(s))",
+        steps.len()
+    ));
+    if a.dry_run {
+        return finish(&report, a.output);
+    }
+    let opts = RunOptions {
+        wait: Duration::from_secs(a.wait_seconds.max(1)),
+        poll: Duration::from_secs(2),
+    };
+    let runner = StepRunner {
+        client: &client,
+        opts: &opts,
+        progress: &progress,
+    };
+    let (reports, ok) = rt.block_on(runner.run(&name, &files, &steps));
+    report.services[0].reports = reports;
+    report.services[0].ok = ok;
+    report.ok = ok;
+    finish(&report, a.output)
+}

@@ -1,0 +1,254 @@
+//! The shell text the relay runs on nodes: the receiver (written once per run, started by
+//! the control host or, through a forced command, by the previous node), the per-round
+//! set-up (fed on stdin, never in argv: it carries a private key), the receipt query and
+//! the clean-up. Only POSIX sh, coreutils (`tee -p`, `sha256sum`, `mkfifo`), the OpenSSH
+//! client (a dependency of openssh-server) and the docker CLI are used.
+
+use super::plan::Receipt;
+
+/// Where a run keeps its files on a node (a fresh random run id: `mkdir` fails when the
+/// name exists, so nothing planted there is used).
+pub fn run_dir(run_id: &str) -> String {
+    format!("/tmp/k8s-manage-relay-{run_id}")
+}
+
+/// The comment of every authorized_keys line of a run (what the clean-up removes).
+pub fn key_comment(run_id: &str, round: u32) -> String {
+    format!("k8s-manage-relay-{run_id}-r{round}")
+}
+
+/// The receiver. Its stdin is the bundle; it writes `status` in its round's directory.
+pub fn receiver(run_id: &str) -> String {
+    let d = run_dir(run_id);
+    format!(
+        r#"# k8s-manage image relay receiver (run {run_id}): reads a `docker save` bundle on stdin,
+# passes it on to the next node of its chain while loading it into the local engine, and
+# records what it received. Round: $1 (control host) or SSH_ORIGINAL_COMMAND (previous node).
+r=${{1:-${{SSH_ORIGINAL_COMMAND:-}}}}
+case $r in ''|*[!0-9]*) echo "k8s-manage relay: bad round" >&2; exit 64;; esac
+cd "{d}/r$r" 2>/dev/null || {{ echo "k8s-manage relay: round $r is not set up on this node" >&2; exit 65; }}
+[ ! -e status ] && mkfifo sum cnt || {{ echo "k8s-manage relay: round $r already ran here" >&2; exit 66; }}
+sha256sum < sum > got.sha &
+s=$!
+wc -c < cnt > got.bytes &
+c=$!
+outs="sum cnt"
+f=
+if [ -f next ]; then
+  mkfifo fwd || exit 66
+  . ./next
+  ssh -T -F /dev/null -i ./key -o IdentitiesOnly=yes -o BatchMode=yes \
+    -o UserKnownHostsFile=./known_hosts -o GlobalKnownHostsFile=/dev/null \
+    -o StrictHostKeyChecking=yes -o ConnectTimeout=10 \
+    -o ServerAliveInterval=3 -o ServerAliveCountMax=4 \
+    -o Ciphers=aes128-gcm@openssh.com,chacha20-poly1305@openssh.com,aes128-ctr \
+    -p "$next_port" -l "$next_user" "$next_host" "$r" < fwd > fwd.out 2> fwd.err &
+  f=$!
+  outs="fwd sum cnt"
+fi
+tee -p $outs | docker load > load.out 2> load.err
+l=$?
+fw=none
+if [ -n "$f" ]; then wait "$f"; fw=$?; fi
+wait "$s"
+wait "$c"
+got=$(cut -d' ' -f1 got.sha)
+ok=no
+[ "$got" = "$(cat ../expect)" ] && ok=yes
+printf 'bytes=%s sha256=%s load=%s forward=%s verified=%s\n' "$(cat got.bytes)" "$got" "$l" "$fw" "$ok" > status.tmp
+mv status.tmp status
+if [ "$ok" != yes ]; then echo "k8s-manage relay: checksum mismatch on this node" >&2; exit 1; fi
+exit "$l"
+"#
+    )
+}
+
+/// The next node of a chain, as the node before it reaches it.
+#[derive(Debug, Clone)]
+pub struct NextHop {
+    pub address: String,
+    pub port: u16,
+    pub user: String,
+    /// The per-hop private key (OpenSSH format) this node logs in to the next one with.
+    pub private_key: String,
+    /// The next node's known_hosts line (its host key, as the control host verified it).
+    pub known_hosts_line: String,
+}
+
+/// The set-up of one node for one round, to feed to `sh -s` on stdin. `first` (the node's
+/// first round) also makes the run's directory, the receiver and the expected checksum.
+/// `accept`: the authorized_keys line that lets the previous node start the receiver.
+pub fn setup(
+    run_id: &str,
+    first: bool,
+    round: u32,
+    sha256: &str,
+    next: Option<&NextHop>,
+    accept: Option<&str>,
+) -> String {
+    let d = run_dir(run_id);
+    let mut s = String::from("set -eu\numask 077\n");
+    if first {
+        s += &format!("mkdir -m 700 {d}\n");
+        s += &format!(
+            "cat > {d}/recv.sh <<'K8SM_RELAY_EOF'\n{}K8SM_RELAY_EOF\n",
+            receiver(run_id)
+        );
+        s += &format!("printf '%s\\n' {sha256} > {d}/expect\n");
+    } else {
+        s += &format!("[ -d {d} ] && [ -O {d} ] && [ ! -L {d} ]\n");
+    }
+    s += &format!("mkdir -m 700 {d}/r{round}\n");
+    if let Some(n) = next {
+        s += &format!(
+            "cat > {d}/r{round}/next <<'K8SM_RELAY_EOF'\nnext_host={}\nnext_port={}\nnext_user={}\nK8SM_RELAY_EOF\n",
+            crate::ssh::quote(&n.address),
+            n.port,
+            crate::ssh::quote(&n.user)
+        );
+        s += &format!(
+            "cat > {d}/r{round}/key <<'K8SM_RELAY_EOF'\n{}\nK8SM_RELAY_EOF\n",
+            n.private_key.trim_end()
+        );
+        s += &format!(
+            "cat > {d}/r{round}/known_hosts <<'K8SM_RELAY_EOF'\n{}\nK8SM_RELAY_EOF\n",
+            n.known_hosts_line.trim_end()
+        );
+    }
+    if let Some(line) = accept {
+        s += "mkdir -p ~/.ssh\nchmod 700 ~/.ssh\n";
+        s += &format!(
+            "cat >> ~/.ssh/authorized_keys <<'K8SM_RELAY_EOF'\n{}\nK8SM_RELAY_EOF\n",
+            line.trim_end()
+        );
+    }
+    s
+}
+
+/// The authorized_keys line for a per-hop public key: only the receiver may run, nothing
+/// else (no shell, no forwarding, no pty).
+pub fn authorized_line(run_id: &str, public_openssh: &str) -> String {
+    format!(
+        "restrict,command=\"sh {}/recv.sh\" {}",
+        run_dir(run_id),
+        public_openssh.trim()
+    )
+}
+
+/// The command the control host starts the head of a chain with.
+pub fn start_command(run_id: &str, round: u32) -> String {
+    format!("sh {}/recv.sh {round}", run_dir(run_id))
+}
+
+const SEPARATOR: &str = "--k8s-manage-relay--";
+
+/// Prints a node's record of a round: the status line (or `none`), `docker load`'s output,
+/// then the end of its errors.
+pub fn receipt_command(run_id: &str, round: u32) -> String {
+    let r = format!("{}/r{round}", run_dir(run_id));
+    format!(
+        "cat {r}/status 2>/dev/null || echo none; cat {r}/load.out 2>/dev/null; echo {SEPARATOR}; tail -c 400 {r}/load.err 2>/dev/null; tail -c 200 {r}/fwd.err 2>/dev/null; true"
+    )
+}
+
+/// Removes the run's directory (receiver, keys, fifos, records) and its authorized_keys
+/// lines from a node.
+pub fn cleanup_command(run_id: &str) -> String {
+    format!(
+        "rm -rf {}; if [ -f ~/.ssh/authorized_keys ]; then sed -i '/ k8s-manage-relay-{run_id}-r[0-9]*$/d' ~/.ssh/authorized_keys; fi",
+        run_dir(run_id)
+    )
+}
+
+/// Parse [`receipt_command`]'s output: the receipt, and the image names `docker load`
+/// reported.
+pub fn parse_receipt(text: &str) -> (Receipt, Vec<String>) {
+    let (head, errors) = text.split_once(SEPARATOR).unwrap_or((text, ""));
+    let mut lines = head.lines();
+    let status = lines.next().unwrap_or("none").trim();
+    let loaded = crate::executor::docker_ops::loaded_names(&lines.collect::<Vec<_>>().join("\n"));
+    if status == "none" || status.is_empty() {
+        return (Receipt::NothingReceived, loaded);
+    }
+    let field = |k: &str| {
+        status
+            .split_whitespace()
+            .find_map(|kv| kv.strip_prefix(k)?.strip_prefix('='))
+            .unwrap_or("")
+    };
+    let receipt = Receipt::Received {
+        bytes: field("bytes").parse().unwrap_or(0),
+        sha256: field("sha256").to_string(),
+        load_status: field("load").parse().unwrap_or(-1),
+        load_error: errors.trim().to_string(),
+    };
+    (receipt, loaded)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_receipt_is_read_back() {
+        let text = "bytes=1048576 sha256=abc load=0 forward=0 verified=yes\nLoaded image: a/b:1\n--k8s-manage-relay--\n";
+        let (r, loaded) = parse_receipt(text);
+        assert_eq!(
+            r,
+            Receipt::Received {
+                bytes: 1048576,
+                sha256: "abc".into(),
+                load_status: 0,
+                load_error: String::new()
+            }
+        );
+        assert_eq!(loaded, vec!["a/b:1".to_string()]);
+        let (r, _) = parse_receipt("none\n--k8s-manage-relay--\n");
+        assert_eq!(r, Receipt::NothingReceived);
+        let (r, _) = parse_receipt(
+            "bytes=10 sha256=x load=1 forward=none verified=no\n--k8s-manage-relay--\nunexpected EOF\n",
+        );
+        assert!(
+            matches!(r, Receipt::Received { load_status: 1, ref load_error, .. } if load_error == "unexpected EOF")
+        );
+    }
+
+    #[test]
+    fn the_forced_command_allows_the_receiver_only() {
+        let l = authorized_line("ab12", "ssh-ed25519 AAAAC3Nz k8s-manage-relay-ab12-r1\n");
+        assert!(l.starts_with("restrict,command=\"sh /tmp/k8s-manage-relay-ab12/recv.sh\" "));
+        assert!(l.ends_with("k8s-manage-relay-ab12-r1"));
+        assert!(cleanup_command("ab12").contains("/ k8s-manage-relay-ab12-r[0-9]*$/d"));
+    }
+
+    #[test]
+    fn the_setup_writes_the_key_0600_in_a_private_directory_and_checks_it_later() {
+        let hop = NextHop {
+            address: "10.0.0.2".into(),
+            port: 22,
+            user: "root".into(),
+            private_key:
+                "-----BEGIN OPENSSH PRIVATE KEY-----\nxyz\n-----END OPENSSH PRIVATE KEY-----\n"
+                    .into(),
+            known_hosts_line: "10.0.0.2 ssh-ed25519 AAAA".into(),
+        };
+        let s = setup(
+            "ab12",
+            true,
+            1,
+            "deadbeef",
+            Some(&hop),
+            Some("restrict,command=\"x\" k"),
+        );
+        assert!(s.starts_with("set -eu\numask 077\n"));
+        assert!(s.contains("mkdir -m 700 /tmp/k8s-manage-relay-ab12\n"));
+        assert!(s.contains("printf '%s\\n' deadbeef > /tmp/k8s-manage-relay-ab12/expect"));
+        assert!(s.contains("next_host=10.0.0.2\nnext_port=22\nnext_user=root\n"));
+        assert!(s.contains("xyz\n-----END OPENSSH PRIVATE KEY-----\nK8SM_RELAY_EOF"));
+        assert!(s.contains(">> ~/.ssh/authorized_keys"));
+        let later = setup("ab12", false, 2, "deadbeef", None, None);
+        assert!(later.contains("[ -O /tmp/k8s-manage-relay-ab12 ]"));
+        assert!(!later.contains("recv.sh"));
+        assert!(!later.contains("authorized_keys"));
+    }
+}
