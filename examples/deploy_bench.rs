@@ -1,70 +1,188 @@
-//! Benchmarks P3/P4 (print figures, assert nothing): on sandbox nodes, deploy from nothing
-//! and the no-op re-deploy (median of several runs, with the spread), 3 masters and the rest
-//! workers, for each size given (default 5 and 20).
+//! Benchmarks P3/P4 and `add` (print figures, assert nothing), on sandbox nodes:
+//! - for each size given: deploy from nothing, then the no-op re-deploy (median of several
+//!   runs with the spread, and the median time of each phase);
+//! - with `--add-size N`: a cluster of N nodes gets one more worker, by `add -f` and by a full
+//!   re-deploy with the node appended to the config, interleaved (`remove` in between).
+//!
 //! Run: `cargo run --release --example deploy_bench -- [--sizes 5,20,50] [--noop-runs 5]
-//! [--prefix bench-deploy]` (needs a Docker engine and the k8s-standin binary:
-//! `cargo build --release -p k8s-standin`). Sandboxes are named `<prefix>-<size>`.
+//! [--add-size 20] [--add-runs 3] [--prefix bench-deploy] [--keep]` (needs a Docker engine and
+//! the k8s-standin binary: `cargo build --release -p k8s-standin`). Sandboxes are named
+//! `<prefix>-<size>` and taken down at the end unless `--keep`.
 
+#[path = "bench_support/mod.rs"]
+mod bench_support;
+
+use bench_support::{arg, arg_or, die, flag, show_cpu, stats, timed};
 use k8s_manage::sandbox;
-use std::path::Path;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn deploy(bin: &Path, dir: &Path) -> Duration {
+/// Run `k8s-manage ARGS -p DIR --output json`; (wall time, report). Exits on failure.
+fn run(bin: &Path, args: &[&str], dir: &Path) -> (Duration, Value) {
     let t = Instant::now();
     let out = Command::new(bin)
-        .args(["deploy", "--output", "json", "-p"])
+        .args(args)
+        .args(["--output", "json", "-p"])
         .arg(dir)
         .output()
-        .expect("run k8s-manage");
+        .unwrap_or_else(|e| die(&format!("run k8s-manage: {e}")));
     let d = t.elapsed();
     if !out.status.success() {
-        eprintln!(
-            "deploy failed:\n{}{}",
+        die(&format!(
+            "k8s-manage {} failed:\n{}{}",
+            args.join(" "),
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
-        );
-        std::process::exit(1);
+        ));
     }
-    d
+    let report = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (d, report)
 }
 
-fn median(mut v: Vec<Duration>) -> (Duration, Duration, Duration) {
-    v.sort();
-    (v[v.len() / 2], v[0], v[v.len() - 1])
+/// Median seconds of each phase over several reports, in the order of the first report.
+fn phase_medians(reports: &[Value]) -> Vec<(String, f64, f64, f64)> {
+    let mut order = Vec::new();
+    let mut times: BTreeMap<String, Vec<Duration>> = BTreeMap::new();
+    for r in reports {
+        for p in r["phases"].as_array().into_iter().flatten() {
+            let name = p["phase"].as_str().unwrap_or("?").to_string();
+            let s = p["seconds"].as_f64().unwrap_or(0.0);
+            if !times.contains_key(&name) {
+                order.push(name.clone());
+            }
+            times
+                .entry(name)
+                .or_default()
+                .push(Duration::from_secs_f64(s));
+        }
+    }
+    order
+        .into_iter()
+        .map(|n| {
+            let (med, min, max) = stats(&times[&n]);
+            (n, med, min, max)
+        })
+        .collect()
 }
 
-fn scenario(
-    rt: &tokio::runtime::Runtime,
-    bin: &Path,
-    name: &str,
-    masters: u32,
-    workers: u32,
-    noop_runs: usize,
-) {
+fn print_phases(title: &str, reports: &[Value]) {
+    println!("  {title}, median per phase (min–max):");
+    for (name, med, min, max) in phase_medians(reports) {
+        println!("    {med:6.3}s ({min:.3}–{max:.3})  {name}");
+    }
+}
+
+fn up(rt: &tokio::runtime::Runtime, name: &str, nodes: u32, dir: &Path) {
+    let mut opts = sandbox::UpOptions::new(dir.to_path_buf());
+    opts.name = name.into();
+    opts.masters = 3;
+    opts.workers = nodes - 3;
+    let _ = rt.block_on(sandbox::down(name));
+    let t = Instant::now();
+    if let Err(e) = rt.block_on(sandbox::up(&opts, &|_| {})) {
+        let _ = rt.block_on(sandbox::down(name));
+        die(&format!("sandbox up: {e}"));
+    }
+    eprintln!(
+        "sandbox up {name}: {nodes} nodes in {:.1}s",
+        t.elapsed().as_secs_f64()
+    );
+}
+
+fn down(rt: &tokio::runtime::Runtime, name: &str) {
+    if !flag("--keep") {
+        let _ = rt.block_on(sandbox::down(name));
+    }
+}
+
+/// P3/P4: deploy from nothing, then `noop_runs` no-op re-deploys.
+fn size_scenario(rt: &tokio::runtime::Runtime, bin: &Path, name: &str, nodes: u32, runs: usize) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().join("cfg");
-    let mut opts = sandbox::UpOptions::new(dir.clone());
-    opts.name = name.into();
-    opts.masters = masters;
-    opts.workers = workers;
-    let _ = rt.block_on(sandbox::down(name));
-    if let Err(e) = rt.block_on(sandbox::up(&opts, &|_| {})) {
-        eprintln!("sandbox up: {e}");
-        std::process::exit(1);
+    up(rt, name, nodes, &dir);
+    let (first, first_report) = run(bin, &["deploy"], &dir);
+    let (mut times, mut cpu, mut reports) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..runs {
+        let ((d, r), _, c) = timed(|| run(bin, &["deploy"], &dir));
+        times.push(d);
+        cpu.push(c);
+        reports.push(r);
     }
-    let first = deploy(bin, &dir);
-    let noops: Vec<Duration> = (0..noop_runs).map(|_| deploy(bin, &dir)).collect();
-    let (med, min, max) = median(noops);
     println!(
-        "{} nodes ({masters} masters + {workers} workers): deploy from nothing {:.1}s; no-op re-deploy median {:.2}s (min {:.2}s, max {:.2}s, {noop_runs} runs)",
-        masters + workers,
-        first.as_secs_f64(),
-        med.as_secs_f64(),
-        min.as_secs_f64(),
-        max.as_secs_f64()
+        "{nodes} nodes (3 masters + {} workers): deploy from nothing {:.1}s",
+        nodes - 3,
+        first.as_secs_f64()
     );
-    let _ = rt.block_on(sandbox::down(name));
+    print_phases("deploy from nothing", std::slice::from_ref(&first_report));
+    show_cpu(&format!("{nodes} nodes: no-op re-deploy"), &times, &cpu);
+    print_phases("no-op re-deploy", &reports);
+    down(rt, name);
+}
+
+/// The sandbox's machine-list entries, by hostname (`sandbox up` writes one block each).
+fn split_entries(text: &str) -> (String, Vec<(String, String)>) {
+    let mut parts = text.split("\n  - hostname: ");
+    let head = parts.next().unwrap_or_default().to_string();
+    let entries = parts
+        .map(|p| {
+            let host = p.lines().next().unwrap_or_default().trim().to_string();
+            (host, format!("\n  - hostname: {p}"))
+        })
+        .collect();
+    (head, entries)
+}
+
+/// `add` of one worker to a cluster of `nodes` vs a full re-deploy with it appended.
+fn add_scenario(rt: &tokio::runtime::Runtime, bin: &Path, name: &str, nodes: u32, runs: usize) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("cfg");
+    up(rt, name, nodes + 1, &dir);
+    let config = dir.join("cluster-configuration.yaml");
+    let text = std::fs::read_to_string(&config).unwrap_or_default();
+    let (head, entries) = split_entries(&text);
+    let Some((extra_host, extra)) = entries.last().cloned() else {
+        die("no machine entries in the sandbox config")
+    };
+    let trimmed: String = std::iter::once(head)
+        .chain(entries[..entries.len() - 1].iter().map(|(_, e)| e.clone()))
+        .collect();
+    std::fs::write(&config, &trimmed).unwrap_or_else(|e| die(&e.to_string()));
+    let list: PathBuf = tmp.path().join("new-worker.yaml");
+    std::fs::write(&list, format!("machine-list:{extra}")).unwrap_or_else(|e| die(&e.to_string()));
+    let list = list.to_str().unwrap_or_default().to_string();
+
+    run(bin, &["deploy"], &dir);
+    let (mut adds, mut fulls) = (Vec::new(), Vec::new());
+    let (mut add_cpu, mut full_cpu) = (Vec::new(), Vec::new());
+    let (mut add_reports, mut full_reports) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        let ((d, r), _, c) = timed(|| run(bin, &["add", "-f", &list], &dir));
+        adds.push(d);
+        add_cpu.push(c);
+        add_reports.push(r);
+        run(bin, &["remove", "-f", &list], &dir);
+        std::fs::write(&config, format!("{trimmed}{extra}"))
+            .unwrap_or_else(|e| die(&e.to_string()));
+        let ((d, r), _, c) = timed(|| run(bin, &["deploy"], &dir));
+        fulls.push(d);
+        full_cpu.push(c);
+        full_reports.push(r);
+        run(bin, &["remove", "-f", &list], &dir);
+    }
+    println!("one worker ({extra_host}) joins a cluster of {nodes} nodes:");
+    let a = show_cpu("  add -f", &adds, &add_cpu);
+    print_phases("add -f", &add_reports);
+    let f = show_cpu(
+        "  full re-deploy (deploy with the node appended)",
+        &fulls,
+        &full_cpu,
+    );
+    print_phases("full re-deploy", &full_reports);
+    println!("  full re-deploy / add: {:.2}×", f / a);
+    down(rt, name);
 }
 
 fn main() {
@@ -73,27 +191,22 @@ fn main() {
         .and_then(|p| Some(p.parent()?.parent()?.join("k8s-manage")))
         .filter(|p| p.exists());
     let Some(bin) = bin else {
-        eprintln!("build the binary first: cargo build --release");
-        std::process::exit(1);
+        die("build the binary first: cargo build --release --bins --examples")
     };
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let args: Vec<String> = std::env::args().collect();
-    let value = |k: &str| {
-        args.iter()
-            .position(|a| a == k)
-            .and_then(|i| args.get(i + 1).cloned())
-    };
-    let prefix = value("--prefix").unwrap_or_else(|| "bench-deploy".into());
-    let runs: usize = value("--noop-runs")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5);
-    let sizes: Vec<u32> = value("--sizes")
+    let prefix = arg("--prefix").unwrap_or_else(|| "bench-deploy".into());
+    let runs: usize = arg_or("--noop-runs", 5);
+    let sizes: Vec<u32> = arg("--sizes")
         .unwrap_or_else(|| "5,20".into())
         .split(',')
         .filter_map(|v| v.trim().parse().ok())
         .filter(|&n| n >= 3)
         .collect();
     for n in sizes {
-        scenario(&rt, &bin, &format!("{prefix}-{n}"), 3, n - 3, runs);
+        size_scenario(&rt, &bin, &format!("{prefix}-{n}"), n, runs);
+    }
+    if let Some(n) = arg("--add-size").and_then(|v| v.parse::<u32>().ok()) {
+        let runs: usize = arg_or("--add-runs", 3);
+        add_scenario(&rt, &bin, &format!("{prefix}-add{n}"), n.max(4), runs);
     }
 }

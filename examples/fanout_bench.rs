@@ -162,6 +162,7 @@ fn main() {
     .unwrap();
 
     let (mut k1, mut kn, mut a1, mut an) = (vec![], vec![], vec![], vec![]);
+    let mut cpu: [Vec<f64>; 4] = Default::default();
     for run in 0..runs {
         // new content each run, so both tools really upload
         let data: Vec<u8> = (0..1 << 20)
@@ -169,16 +170,18 @@ fn main() {
             .collect();
         let file = work.join("payload-1mb");
         std::fs::write(&file, &data).unwrap();
-        k1.push(k8s_manage_run(&dir, &ms[..1], &data));
-        kn.push(k8s_manage_run(&dir, &ms, &data));
-        a1.push(ansible_run(&work, &inventory, "one", &file, nodes as usize));
-        an.push(ansible_run(
-            &work,
-            &inventory,
-            "nodes",
-            &file,
-            nodes as usize,
-        ));
+        let (_, t, c) = timed(|| k8s_manage_run(&dir, &ms[..1], &data));
+        k1.push(t);
+        cpu[0].push(c);
+        let (_, t, c) = timed(|| k8s_manage_run(&dir, &ms, &data));
+        kn.push(t);
+        cpu[1].push(c);
+        let (_, t, c) = timed(|| ansible_run(&work, &inventory, "one", &file, nodes as usize));
+        a1.push(t);
+        cpu[2].push(c);
+        let (_, t, c) = timed(|| ansible_run(&work, &inventory, "nodes", &file, nodes as usize));
+        an.push(t);
+        cpu[3].push(c);
         eprintln!(
             "run {}: k8s-manage 1 node {:.2}s, {nodes} nodes {:.2}s; ansible 1 node {:.2}s, {nodes} nodes {:.2}s",
             run + 1,
@@ -194,12 +197,13 @@ fn main() {
             .map(|n| n.get())
             .unwrap_or(0)
     );
-    let k1m = show("  k8s-manage, 1 node", &k1);
-    let knm = show(&format!("  k8s-manage, {nodes} nodes"), &kn);
-    show("  ansible-core, 1 node", &a1);
-    let anm = show(
+    let k1m = show_cpu("  k8s-manage, 1 node", &k1, &cpu[0]);
+    let knm = show_cpu(&format!("  k8s-manage, {nodes} nodes"), &kn, &cpu[1]);
+    show_cpu("  ansible-core, 1 node", &a1, &cpu[2]);
+    let anm = show_cpu(
         &format!("  ansible-core, {nodes} nodes (forks={nodes}, pipelining)"),
         &an,
+        &cpu[3],
     );
     println!(
         "  ansible / k8s-manage at {nodes} nodes: {:.1}x (goal >= 5x)",

@@ -129,13 +129,20 @@ fn main() {
         s.docker().unwrap_or_else(|e| die(&e.to_string()))
     });
     let (mut one, mut rel, mut dir_push) = (vec![], vec![], vec![]);
+    let mut cpu: [Vec<f64>; 3] = Default::default();
     for run in 0..runs {
         remove_image(&sessions);
-        one.push(relay(&sessions[..1], &bundle_path));
+        let (t, _, c) = timed(|| relay(&sessions[..1], &bundle_path));
+        one.push(t);
+        cpu[0].push(c);
         remove_image(&sessions);
-        rel.push(relay(&sessions, &bundle_path));
+        let (t, _, c) = timed(|| relay(&sessions, &bundle_path));
+        rel.push(t);
+        cpu[1].push(c);
         remove_image(&sessions);
-        dir_push.push(direct(&rt, &tunnels, &bundle_path));
+        let (t, _, c) = timed(|| direct(&rt, &tunnels, &bundle_path));
+        dir_push.push(t);
+        cpu[2].push(c);
         eprintln!(
             "run {}: one node {:.1}s, relay to {nodes} {:.1}s, direct push to {nodes} {:.1}s",
             run + 1,
@@ -155,9 +162,13 @@ fn main() {
         "P2: {:.0} MB bundle to {nodes} nodes, links shaped to {rate}",
         size as f64 / 1e6
     );
-    let o = show("  one node alone", &one);
-    let r = show(&format!("  relay to {nodes} nodes"), &rel);
-    let d = show(&format!("  direct push to {nodes} nodes"), &dir_push);
+    let o = show_cpu("  one node alone", &one, &cpu[0]);
+    let r = show_cpu(&format!("  relay to {nodes} nodes"), &rel, &cpu[1]);
+    let d = show_cpu(
+        &format!("  direct push to {nodes} nodes"),
+        &dir_push,
+        &cpu[2],
+    );
     println!(
         "  relay / one node: {:.2}x (goal <= 1.5x); direct push / one node: {:.2}x",
         r / o,

@@ -147,6 +147,49 @@ fn dry_run_lists_the_filled_steps_in_prerequisite_order_and_touches_nothing() {
 }
 
 #[test]
+fn all_skips_unconfigured_databases_but_a_named_one_is_refused() {
+    let (_t, dir) = fixture();
+    for action in ["deploy", "stop"] {
+        let (code, out, err) = run(
+            &[
+                "service",
+                action,
+                "-s",
+                "all",
+                "--dry-run",
+                "--output",
+                "json",
+            ],
+            &dir,
+        );
+        assert_eq!(code, 0, "{action}: {err}");
+        let v: Value = serde_json::from_str(&out).unwrap();
+        let names: Vec<&str> = v["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["name"].as_str().unwrap())
+            .collect();
+        assert!(
+            names.contains(&"web") && names.contains(&"base"),
+            "{names:?}"
+        );
+        for db in ["iotdb", "tdengine", "dolphindb", "clickhouse"] {
+            assert!(!names.contains(&db), "{action}: {names:?}");
+            assert!(
+                v["skipped"].as_array().unwrap().iter().any(|s| s == db),
+                "{v}"
+            );
+        }
+        assert!(err.contains("note: skipping"), "{err}");
+    }
+    // named explicitly, an unconfigured database is still an error that says what it needs
+    let (code, _, err) = run(&["service", "deploy", "-s", "iotdb", "--dry-run"], &dir);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("iotdb"), "{err}");
+}
+
+#[test]
 fn bad_input_is_exit_2_with_a_located_error() {
     let (_t, dir) = fixture();
     let (code, _, err) = run(&["service", "deploy", "-s", "wbe", "--dry-run"], &dir);

@@ -148,3 +148,50 @@ pub fn shape_node(container: &str, rate: Option<&str>) {
     };
     let _ = c.output();
 }
+
+/// Machine-wide CPU time spent so far (user, nice, system, irq, softirq and steal, all
+/// cores), in seconds, from `/proc/stat`; 0 where there is none.
+pub fn cpu_busy_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let Some(line) = stat.lines().find(|l| l.starts_with("cpu ")) else {
+        return 0.0;
+    };
+    let v: Vec<f64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal
+    let busy: f64 = [0, 1, 2, 5, 6, 7].iter().filter_map(|&i| v.get(i)).sum();
+    busy / 100.0 // USER_HZ
+}
+
+/// Run `f`; (its result, wall time, machine CPU seconds spent meanwhile).
+pub fn timed<R>(f: impl FnOnce() -> R) -> (R, Duration, f64) {
+    let c = cpu_busy_seconds();
+    let t = std::time::Instant::now();
+    let r = f();
+    (r, t.elapsed(), cpu_busy_seconds() - c)
+}
+
+/// The CPUs of this machine.
+pub fn cores() -> f64 {
+    std::thread::available_parallelism()
+        .map(|n| n.get() as f64)
+        .unwrap_or(1.0)
+}
+
+/// Print a median wall time with its spread, and how busy the machine's CPUs were: a run
+/// whose CPU time is near wall × cores was bound by CPU, not by the network or the tool.
+pub fn show_cpu(label: &str, walls: &[Duration], cpu: &[f64]) -> f64 {
+    let (med, min, max) = stats(walls);
+    let c: Vec<Duration> = cpu.iter().map(|s| Duration::from_secs_f64(*s)).collect();
+    let (cmed, _, _) = stats(&c);
+    println!(
+        "{label}: median {med:.2}s (min {min:.2}s, max {max:.2}s, {} runs); CPU {cmed:.1}s = {:.0}% of {} cores",
+        walls.len(),
+        100.0 * cmed / (med * cores()),
+        cores()
+    );
+    med
+}

@@ -57,6 +57,25 @@ pub fn load_services(dir: &Path, color: bool, format: OutputFormat) -> Result<Lo
 }
 
 /// The databases' own validation of the selected services.
+/// Split `names` into (kept, skipped): built-in databases with no section in
+/// services-configuration.yaml are skipped, unless a kept service needs them.
+fn unconfigured_skipped(l: &Loaded, names: Vec<String>) -> (Vec<String>, Vec<String>) {
+    let configured =
+        |n: &str| !databases::DATABASES.contains(&n) || l.config.values.get(n).is_some();
+    let needed = |n: &str| {
+        names.iter().any(|other| {
+            configured(other)
+                && l.registry
+                    .service(other)
+                    .is_some_and(|s| s.prerequisites.iter().any(|p| p.value == n))
+        })
+    };
+    names
+        .iter()
+        .cloned()
+        .partition(|n| configured(n) || needed(n))
+}
+
 fn validate_selected(l: &Loaded, names: &[String], color: bool) -> Result<(), i32> {
     let mut diags = Diagnostics::default();
     for n in names {
@@ -300,6 +319,9 @@ struct ActionReport {
     action: &'static str,
     dry_run: bool,
     services: Vec<ServiceRun>,
+    /// Built-in databases left out of `-s all` because they are not configured.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    skipped: Vec<String>,
     ok: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
@@ -390,6 +412,19 @@ fn act(action: Action, a: &ServiceArgs, color: bool) -> i32 {
     } else {
         names
     };
+    // `-s all` means every service this cluster is configured for: a built-in database
+    // without its section is skipped (unless a chosen service needs it), and said so.
+    let (names, skipped) = if a.service == "all" {
+        unconfigured_skipped(&l, names)
+    } else {
+        (names, Vec::new())
+    };
+    if !skipped.is_empty() {
+        err(&format!(
+            "note: skipping {} (no section in services-configuration.yaml; name one with -s to see what it needs)\n",
+            skipped.join(", ")
+        ));
+    }
     if let Err(c) = validate_selected(&l, &names, color) {
         return c;
     }
@@ -427,6 +462,7 @@ fn act(action: Action, a: &ServiceArgs, color: bool) -> i32 {
                 ok: true,
             })
             .collect(),
+        skipped,
         ok: true,
         error: None,
     };
@@ -572,6 +608,7 @@ fn scale(a: &ServiceArgs, replicas: u32, component: Option<String>, color: bool)
             reports: Vec::new(),
             ok: true,
         }],
+        skipped: Vec::new(),
         ok: true,
         error: None,
     };

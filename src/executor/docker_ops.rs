@@ -37,8 +37,8 @@ use bollard::models::{
 };
 use bollard::query_parameters::{
     CreateContainerOptions, CreateImageOptions, ImportImageOptions, InspectContainerOptions,
-    ListContainersOptions, LogsOptions, RemoveContainerOptions, RenameContainerOptions,
-    StartContainerOptions, StopContainerOptions,
+    ListContainersOptions, ListImagesOptions, LogsOptions, RemoveContainerOptions,
+    RenameContainerOptions, StartContainerOptions, StopContainerOptions,
 };
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
@@ -564,6 +564,69 @@ pub async fn list_managed(
     Ok(out)
 }
 
+/// Every container on the node by name, with its spec-hash label (`None` when it has
+/// none): one list call, for observing many containers at once.
+pub async fn spec_hashes(
+    docker: &Docker,
+) -> Result<HashMap<String, Option<String>>, DockerOpError> {
+    let list = docker
+        .list_containers(Some(ListContainersOptions {
+            all: true,
+            ..Default::default()
+        }))
+        .await
+        .ctx(|| "listing containers".to_string())?;
+    Ok(list
+        .into_iter()
+        .map(|c| {
+            let hash = c
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(LABEL_SPEC_HASH).cloned());
+            (summary_name(&c.names), hash)
+        })
+        .collect())
+}
+
+/// The common case of [`ensure_container`] in one list call: the container runs, is ours,
+/// has the wanted spec hash, is not unhealthy, and no old copy is left over. `false` means
+/// "look closer", not "changed".
+async fn plainly_unchanged(
+    docker: &Docker,
+    name: &str,
+    cluster: &str,
+    want: &str,
+) -> Result<bool, DockerOpError> {
+    let filters = HashMap::from([(
+        "name".to_string(),
+        vec![format!("^/{}(-old-.*)?$", regex_escape(name))],
+    )]);
+    let list = docker
+        .list_containers(Some(ListContainersOptions {
+            all: true,
+            filters: Some(filters),
+            ..Default::default()
+        }))
+        .await
+        .ctx(|| format!("looking up container {name}"))?;
+    let [c] = list.as_slice() else {
+        return Ok(false);
+    };
+    let labels = c.labels.clone().unwrap_or_default();
+    let label = |k: &str| labels.get(k).map(String::as_str);
+    let running = c.state.as_ref().is_some_and(|s| s.to_string() == "running");
+    let unhealthy = c
+        .status
+        .as_deref()
+        .is_some_and(|s| s.contains("(unhealthy)") || s.contains("(health: starting)"));
+    Ok(summary_name(&c.names) == name
+        && label(LABEL_MANAGED) == Some("true")
+        && label(LABEL_CLUSTER) == Some(cluster)
+        && label(LABEL_SPEC_HASH) == Some(want)
+        && running
+        && !unhealthy)
+}
+
 /// Old containers of `name` left by an interrupted replace: `<name>-old-*`, labelled as
 /// managed by this cluster. (id, name) pairs.
 async fn leftovers(
@@ -635,6 +698,9 @@ pub async fn ensure_container(
     }
     let body = create_body(spec)?;
 
+    if plainly_unchanged(docker, name, cluster, want).await? {
+        return Ok(Action::Unchanged);
+    }
     let old = leftovers(docker, name, cluster).await?;
     let existing = current(docker, name).await?;
     if let Some(c) = &existing {
@@ -1015,6 +1081,41 @@ pub fn split_reference(image: &str) -> (String, String, String) {
     (registry, repo, tag)
 }
 
+/// The references of every image on the node (tags and digests, as Docker shows them:
+/// `docker.io/library/` left out), from one list call.
+pub async fn listed_images(
+    docker: &Docker,
+) -> Result<std::collections::HashSet<String>, DockerOpError> {
+    let list = docker
+        .list_images(Some(ListImagesOptions {
+            all: false,
+            ..Default::default()
+        }))
+        .await
+        .ctx(|| "listing images".to_string())?;
+    Ok(list
+        .into_iter()
+        .flat_map(|i| i.repo_tags.into_iter().chain(i.repo_digests))
+        .collect())
+}
+
+/// Whether `image` is among [`listed_images`]' references. `false` means "not seen in the
+/// list", not "absent": callers check such images one by one (a reference can be written
+/// in ways the list does not show).
+pub fn image_listed(listed: &std::collections::HashSet<String>, image: &str) -> bool {
+    let short = image
+        .strip_prefix("docker.io/library/")
+        .or_else(|| image.strip_prefix("docker.io/"))
+        .unwrap_or(image);
+    let last = short.rsplit('/').next().unwrap_or(short);
+    let tagged = if short.contains('@') || last.contains(':') {
+        short.to_string()
+    } else {
+        format!("{short}:latest")
+    };
+    listed.contains(&tagged)
+}
+
 /// Make sure the image is on the node: present → [`ImageAction::Present`]; else pull it
 /// (progress discarded) within `pull_timeout`.
 pub async fn ensure_image(
@@ -1382,6 +1483,34 @@ mod tests {
             let text = restart_policy(&spec).unwrap_err().to_string();
             assert!(text.contains("etcd") && text.contains(bad), "{text}");
         }
+    }
+
+    #[test]
+    fn listed_images_match_references_as_docker_shows_them() {
+        let listed: std::collections::HashSet<String> = [
+            "haproxy:2.6",
+            "registry.local:5000/k8s/kube-apiserver:v1.35.4",
+            "busybox:latest",
+            "quay.io/coreos/etcd@sha256:abc",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect();
+        assert!(image_listed(&listed, "haproxy:2.6"));
+        assert!(image_listed(&listed, "docker.io/library/haproxy:2.6"));
+        assert!(image_listed(&listed, "busybox"));
+        assert!(image_listed(
+            &listed,
+            "registry.local:5000/k8s/kube-apiserver:v1.35.4"
+        ));
+        assert!(image_listed(&listed, "quay.io/coreos/etcd@sha256:abc"));
+        // a registry port is not a tag; other tags and registries are not matches
+        assert!(!image_listed(
+            &listed,
+            "registry.local:5000/k8s/kube-apiserver"
+        ));
+        assert!(!image_listed(&listed, "haproxy:2.8"));
+        assert!(!image_listed(&listed, "other.io/haproxy:2.6"));
     }
 
     #[test]

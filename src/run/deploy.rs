@@ -188,8 +188,15 @@ async fn ensure_images(
         .collect();
     needed.sort();
     needed.dedup();
+    // One list call; an image not seen there is checked on its own.
+    let listed = docker_ops::listed_images(node.docker())
+        .await
+        .map_err(|e| StepError::new(node.host(), "images", e.to_string()))?;
     let mut missing = Vec::new();
-    for img in &needed {
+    for img in needed
+        .iter()
+        .filter(|i| !docker_ops::image_listed(&listed, i))
+    {
         let present = docker_ops::image_present(node.docker(), img)
             .await
             .map_err(|e| StepError::new(node.host(), "images", e.to_string()))?;
@@ -294,6 +301,18 @@ pub(super) async fn wait_ready(
 /// Run `deploy`. The returned report says per node what changed; an error names the phase,
 /// the nodes and the reasons (everything before that phase is in place; re-run to resume).
 pub async fn deploy(cluster: &Cluster, opts: &DeployOptions) -> Result<Report, Report> {
+    let clock = super::phase_clock::PhaseClock::start();
+    let mut timed = opts.clone();
+    timed.progress = clock.wrap(opts.progress.clone());
+    let result = deploy_phases(cluster, &timed).await;
+    let with_times = |mut r: Report| {
+        r.phases = clock.times();
+        r
+    };
+    result.map(with_times).map_err(with_times)
+}
+
+async fn deploy_phases(cluster: &Cluster, opts: &DeployOptions) -> Result<Report, Report> {
     let started = Instant::now();
     let progress = opts.progress.clone();
     let mut report = Report::new(opts.action, cluster, opts.dry_run);

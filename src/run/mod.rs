@@ -11,6 +11,7 @@ pub mod fleet;
 pub mod kubectl;
 pub mod logs;
 pub mod membership;
+pub mod phase_clock;
 pub mod preflight;
 pub mod relay;
 pub mod remove;

@@ -54,6 +54,9 @@ pub struct Report {
     /// `rolling` (masters one at a time, other nodes in batches).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub update: Option<String>,
+    /// Wall time per phase, in order (where the time went).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub phases: Vec<super::phase_clock::PhaseTime>,
 }
 
 impl Report {
@@ -73,6 +76,7 @@ impl Report {
             log_dir: None,
             admin_kubeconfig: None,
             update: None,
+            phases: Vec::new(),
         }
     }
 

@@ -12,7 +12,7 @@ use super::deploy::{DeployOptions, Tally, admin_client, ensure_named, wait_ready
 use super::drain;
 use super::fleet::{Node, StepError, fan_out};
 use crate::components::{etcd, load_balancers, paths};
-use crate::executor::docker_ops::{self, Observed};
+use crate::executor::docker_ops;
 use crate::kubeapi::KubeClient;
 use crate::model::{Cluster, Role};
 use crate::pki::Pki;
@@ -74,16 +74,15 @@ pub async fn observe_replacements(
 ) -> Result<Replacing, Vec<StepError>> {
     let results = fan_out(nodes, parallel, |n| async move {
         let mut set = BTreeSet::new();
+        let seen = docker_ops::spec_hashes(n.docker())
+            .await
+            .map_err(|e| StepError::new(n.host(), "observe containers", e.to_string()))?;
         for spec in &n.artifacts.containers {
-            let want = spec
-                .labels
-                .get(crate::components::spec::LABEL_SPEC_HASH)
-                .cloned()
-                .unwrap_or_default();
-            let seen = docker_ops::observe(n.docker(), &spec.name)
-                .await
-                .map_err(|e| StepError::new(n.host(), "observe containers", e.to_string()))?;
-            if !matches!(seen, Observed::Missing) && seen.hash() != Some(want.as_str()) {
+            let want = spec.labels.get(crate::components::spec::LABEL_SPEC_HASH);
+            // present with another (or no) spec hash: it would be replaced
+            if let Some(hash) = seen.get(&spec.name)
+                && hash.as_ref() != want
+            {
                 set.insert(spec.name.clone());
             }
         }

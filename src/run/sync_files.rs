@@ -6,7 +6,39 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// `path -> (sha256, mode)` of what the node has now.
+/// The command that prints what the node has: `M <mode> <path>` and `sha256sum` lines, for
+/// the files that exist (two processes in all, however many files).
+fn observe_command(paths: &[String]) -> String {
+    format!(
+        "set --; for f in {}; do [ -f \"$f\" ] && set -- \"$@\" \"$f\"; done; \
+         [ $# -eq 0 ] || {{ stat -c 'M %a %n' -- \"$@\" && sha256sum -- \"$@\"; }}",
+        paths.join(" ")
+    )
+}
+
+/// Parse [`observe_command`]'s output into `path -> (sha256, mode)`.
+fn parse_observed(out: &str) -> BTreeMap<String, (String, u32)> {
+    let mut modes = BTreeMap::new();
+    let mut hashes = BTreeMap::new();
+    for line in out.lines() {
+        if let Some(rest) = line.strip_prefix("M ") {
+            if let Some((mode, path)) = rest.split_once(' ') {
+                modes.insert(path.to_string(), u32::from_str_radix(mode, 8).unwrap_or(0));
+            }
+        } else if let Some((hash, path)) = line.split_once("  ") {
+            hashes.insert(path.to_string(), hash.to_string());
+        }
+    }
+    hashes
+        .into_iter()
+        .map(|(p, h)| {
+            let mode = modes.get(&p).copied().unwrap_or(0);
+            (p, (h, mode))
+        })
+        .collect()
+}
+
+/// `path -> (sha256, mode)` of what the node has now (one command).
 pub async fn observe(node: &Node) -> Result<BTreeMap<String, (String, u32)>, StepError> {
     let paths: Vec<String> = node
         .artifacts
@@ -14,26 +46,13 @@ pub async fn observe(node: &Node) -> Result<BTreeMap<String, (String, u32)>, Ste
         .iter()
         .map(|f| crate::ssh::quote(&f.path))
         .collect();
-    let cmd = format!(
-        "for f in {}; do if [ -f \"$f\" ]; then printf '%s ' \"$(stat -c %a \"$f\")\"; sha256sum \"$f\"; fi; done",
-        paths.join(" ")
-    );
+    let cmd = observe_command(&paths);
     let session = node.session.clone();
     let host = node.host().to_string();
     let out = blocking(move || session.run_root("files: observe", &cmd, Duration::from_secs(60)))
         .await
         .map_err(|e| StepError::from_ssh(&host, "files", &e))?;
-    let mut m = BTreeMap::new();
-    for line in out.stdout_str().lines() {
-        let parts: Vec<&str> = line.split_whitespace().collect();
-        if let [mode, hash, path] = parts.as_slice() {
-            m.insert(
-                path.to_string(),
-                (hash.to_string(), u32::from_str_radix(mode, 8).unwrap_or(0)),
-            );
-        }
-    }
-    Ok(m)
+    Ok(parse_observed(&out.stdout_str()))
 }
 
 pub fn sha256_hex(b: &[u8]) -> String {
@@ -70,14 +89,64 @@ pub async fn sync(node: &Node, dry_run: bool) -> Result<Vec<String>, StepError> 
     let host = node.host().to_string();
     let log = node.log.clone();
     blocking(move || {
+        session.put_files(&todo).map_err(|e| {
+            StepError::from_ssh(&host, "files", &e)
+                .hint("re-run: files already in place are kept, the rest are written again")
+        })?;
         for (p, c, mode) in &todo {
-            session
-                .put_file(p, c, *mode)
-                .map_err(|e| StepError::from_ssh(&host, &format!("files: put {p}"), &e))?;
             log.line(&format!("put {p} ({mode:o}, {} bytes)", c.len()));
         }
         Ok::<_, StepError>(())
     })
     .await?;
     Ok(paths)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn observed_modes_and_hashes_pair_up_by_path() {
+        let out = "M 600 /etc/kubernetes/pki/a.key\nM 644 /etc/kubernetes/b.yaml\n\
+                   abc123  /etc/kubernetes/pki/a.key\ndef456  /etc/kubernetes/b.yaml\n";
+        let m = parse_observed(out);
+        assert_eq!(m.len(), 2);
+        assert_eq!(m["/etc/kubernetes/pki/a.key"], ("abc123".into(), 0o600));
+        assert_eq!(m["/etc/kubernetes/b.yaml"], ("def456".into(), 0o644));
+        assert!(parse_observed("").is_empty());
+    }
+
+    #[test]
+    fn the_observe_command_lists_only_existing_files_and_runs_two_processes() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a");
+        std::fs::write(&a, "x").unwrap();
+        let missing = dir.path().join("missing");
+        let cmd = observe_command(&[a.display().to_string(), missing.display().to_string()]);
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&cmd)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let m = parse_observed(&String::from_utf8_lossy(&out.stdout));
+        assert_eq!(m.len(), 1, "{m:?}");
+        let (hash, mode) = &m[&a.display().to_string()];
+        assert_eq!(hash, &sha256_hex(b"x"));
+        assert!(*mode > 0);
+        // nothing exists: still exit 0, nothing listed
+        let cmd = observe_command(&[missing.display().to_string()]);
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&cmd)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        assert!(out.stdout.is_empty());
+    }
 }

@@ -36,19 +36,37 @@ pub async fn nodes_registered(
         .hint("read `docker logs kubelet` on those nodes; the kubelet reaches the API through the local load balancer on 127.0.0.1"))
 }
 
-/// Role labels (`node-role.kubernetes.io/<role>`).
+/// Role labels (`node-role.kubernetes.io/<role>`): one list of the nodes, then a patch for
+/// each node that lacks its label (at most 16 at once; none on a re-run).
 pub async fn label_nodes(cluster: &Cluster, api: &KubeClient) -> Result<(), StepError> {
-    for m in &cluster.machines {
-        let mut labels = serde_json::Map::new();
-        labels.insert(
-            format!("node-role.kubernetes.io/{}", m.role),
-            serde_json::Value::String(String::new()),
-        );
-        api.label_node(&m.nodename, &labels)
-            .await
-            .map_err(|e| StepError::new(&m.hostname, "label node", e.to_string()))?;
-    }
-    Ok(())
+    use futures_util::stream::{self, TryStreamExt};
+    let registered = api
+        .nodes()
+        .await
+        .map_err(|e| StepError::new("cluster", "label nodes", e.to_string()))?;
+    let todo: Vec<_> = cluster
+        .machines
+        .iter()
+        .filter(|m| {
+            let key = role_label(m);
+            !registered
+                .iter()
+                .any(|n| n.name == m.nodename && n.labels.contains_key(&key))
+        })
+        .collect();
+    stream::iter(todo.into_iter().map(Ok))
+        .try_for_each_concurrent(16, |m| async move {
+            let mut labels = serde_json::Map::new();
+            labels.insert(role_label(m), serde_json::Value::String(String::new()));
+            api.label_node(&m.nodename, &labels)
+                .await
+                .map_err(|e| StepError::new(&m.hostname, "label node", e.to_string()))
+        })
+        .await
+}
+
+fn role_label(m: &crate::model::Machine) -> String {
+    format!("node-role.kubernetes.io/{}", m.role)
 }
 
 /// The kubelet's secure port answers to the apiserver's kubelet-client certificate and
@@ -92,13 +110,35 @@ pub async fn node_endpoints(
 /// load-balancer health-check client certificate. Prints the HTTP status line.
 fn tls_get_on_node(port: u16, path: &str) -> String {
     format!(
-        "command -v openssl >/dev/null || {{ echo NO-OPENSSL; exit 0; }}; \
-         printf 'GET {path} HTTP/1.1\\r\\nHost: localhost\\r\\nConnection: close\\r\\n\\r\\n' | \
+        "printf 'GET {path} HTTP/1.1\\r\\nHost: localhost\\r\\nConnection: close\\r\\n\\r\\n' | \
          timeout 10 openssl s_client -quiet -connect 127.0.0.1:{port} -servername localhost \
          -cert {pem} -key {pem} -CAfile {ca} -verify_return_error 2>/dev/null | head -1",
         pem = paths::pki("lb-healthcheck.pem"),
         ca = paths::pki("ca.crt"),
     )
+}
+
+/// One command for several loopback checks: `NO-OPENSSL`, or a line `<index> <status
+/// line>` per check.
+fn loopback_script(checks: &[(usize, u16, &str)]) -> String {
+    let mut s = String::from("command -v openssl >/dev/null || { echo NO-OPENSSL; exit 0; }\n");
+    for (i, port, path) in checks {
+        s.push_str(&format!(
+            "r=$({}); echo \"{i} $r\"\n",
+            tls_get_on_node(*port, path)
+        ));
+    }
+    s
+}
+
+/// The status line of each check in [`loopback_script`]'s output, by index.
+fn parse_loopback(out: &str) -> std::collections::BTreeMap<usize, String> {
+    out.lines()
+        .filter_map(|l| {
+            let (i, rest) = l.split_once(' ').unwrap_or((l, ""));
+            Some((i.parse().ok()?, rest.trim().to_string()))
+        })
+        .collect()
 }
 
 /// Health endpoints that listen on a node's loopback: the local load balancer's `/readyz`
@@ -123,45 +163,71 @@ pub async fn node_loopback_endpoints(
         checks.push(("kube-scheduler /healthz", SCHEDULER_PORT, "/healthz"));
     }
     let mut warnings = Vec::new();
-    for (what, port, path) in checks {
-        let start = Instant::now();
-        loop {
-            let s = node.session.clone();
-            let cmd = tls_get_on_node(port, path);
-            let out =
-                super::fleet::blocking(move || s.run_root("verify", &cmd, Duration::from_secs(20)))
-                    .await;
-            let line = match out {
-                Ok(o) => o.stdout_str().trim().to_string(),
-                Err(e) => {
-                    return Err(StepError::from_ssh(
-                        node.host(),
-                        &format!("verify {what}"),
-                        &e,
-                    ));
-                }
-            };
-            node.log.line(&format!("verify {what}: {line}"));
-            if line == "NO-OPENSSL" {
+    // All pending checks in one command per round; a check that answers 200 is done.
+    let mut pending: Vec<usize> = (0..checks.len()).collect();
+    let start = Instant::now();
+    while !pending.is_empty() {
+        let todo: Vec<(usize, u16, &str)> = pending
+            .iter()
+            .map(|&i| (i, checks[i].1, checks[i].2))
+            .collect();
+        let cmd = loopback_script(&todo);
+        let s = node.session.clone();
+        let out =
+            super::fleet::blocking(move || s.run_root("verify", &cmd, Duration::from_secs(60)))
+                .await
+                .map_err(|e| StepError::from_ssh(node.host(), "verify loopback endpoints", &e))?;
+        let text = out.stdout_str();
+        if text.trim() == "NO-OPENSSL" {
+            for (what, _, _) in &checks {
                 warnings.push(format!(
                     "{}: openssl is not installed, {what} was not checked",
                     node.host()
                 ));
-                break;
             }
-            if line.contains(" 200") {
-                break;
-            }
-            if start.elapsed() > Duration::from_secs(60) {
-                return Err(StepError::new(
-                    node.host(),
-                    &format!("verify {what} over TLS"),
-                    format!("answered {line:?}"),
-                )
-                .hint("read the container's log on that node (`docker logs <container>`)"));
-            }
+            break;
+        }
+        let lines = parse_loopback(&text);
+        for &i in &pending {
+            let line = lines.get(&i).map(String::as_str).unwrap_or("");
+            node.log.line(&format!("verify {}: {line}", checks[i].0));
+        }
+        let failing: Vec<usize> = pending
+            .iter()
+            .copied()
+            .filter(|i| !lines.get(i).is_some_and(|l| l.contains(" 200")))
+            .collect();
+        if let Some(&i) = failing.first()
+            && start.elapsed() > Duration::from_secs(60)
+        {
+            let line = lines.get(&i).cloned().unwrap_or_default();
+            return Err(StepError::new(
+                node.host(),
+                &format!("verify {} over TLS", checks[i].0),
+                format!("answered {line:?}"),
+            )
+            .hint("read the container's log on that node (`docker logs <container>`)"));
+        }
+        pending = failing;
+        if !pending.is_empty() {
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }
     Ok(warnings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_script_runs_every_check_and_its_output_is_read_back_by_index() {
+        let script = loopback_script(&[(0, 6443, "/readyz"), (2, 10259, "/healthz")]);
+        assert_eq!(script.matches("openssl s_client").count(), 2);
+        assert!(script.contains("127.0.0.1:10259") && script.contains("echo \"2 $r\""));
+        let got = parse_loopback("0 HTTP/1.1 200 OK\r\n2 \n");
+        assert_eq!(got[&0], "HTTP/1.1 200 OK");
+        assert_eq!(got[&2], "");
+        assert!(parse_loopback("NO-OPENSSL\n").is_empty());
+    }
 }

@@ -61,6 +61,8 @@ pub(crate) struct Bridge {
     est: Established,
     listener: UnixListener,
     stop: Arc<AtomicBool>,
+    /// Readable (end of input) when the owner is dropped: wakes the wait at once.
+    wake: UnixStream,
     state: Arc<BridgeState>,
     host: String,
     keepalive: Duration,
@@ -70,7 +72,7 @@ impl Bridge {
     pub(crate) fn new(
         est: Established,
         listener: UnixListener,
-        stop: Arc<AtomicBool>,
+        (stop, wake): (Arc<AtomicBool>, UnixStream),
         state: Arc<BridgeState>,
         host: String,
         keepalive: Duration,
@@ -79,6 +81,7 @@ impl Bridge {
             est,
             listener,
             stop,
+            wake,
             state,
             host,
             keepalive,
@@ -284,6 +287,7 @@ impl Bridge {
             revents: 0,
         };
         fds.push(pfd(self.listener.as_raw_fd(), libc::POLLIN));
+        fds.push(pfd(self.wake.as_raw_fd(), libc::POLLIN));
         let ssh_events = match self.est.sess.block_directions() {
             ssh2::BlockDirections::Outbound | ssh2::BlockDirections::Both => {
                 libc::POLLIN | libc::POLLOUT

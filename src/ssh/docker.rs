@@ -8,7 +8,7 @@
 use std::io;
 use std::ops::Deref;
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::net::UnixListener;
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -32,6 +32,9 @@ pub struct DockerTunnel {
     socket: PathBuf,
     host: String,
     stop: Arc<AtomicBool>,
+    /// Dropped to wake the bridge thread at once (it would otherwise notice `stop` within
+    /// its idle wait, and dropping 50 tunnels one after another would add up).
+    wake: Option<UnixStream>,
     state: Arc<BridgeState>,
     thread: Option<JoinHandle<()>>,
     _dir: tempfile::TempDir,
@@ -79,6 +82,7 @@ impl Deref for DockerTunnel {
 impl Drop for DockerTunnel {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+        drop(self.wake.take());
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -134,11 +138,13 @@ impl Session {
         )
         .map_err(|e| SshError::io(&host, "Docker tunnel: making the client", e))?;
         let stop = Arc::new(AtomicBool::new(false));
+        let (wake, wake_rx) =
+            UnixStream::pair().map_err(|e| io_err("making the wake-up pair", e))?;
         let state = Arc::new(BridgeState::default());
         let bridge = Bridge::new(
             est,
             listener,
-            Arc::clone(&stop),
+            (Arc::clone(&stop), wake_rx),
             Arc::clone(&state),
             host.clone(),
             self.opts.keepalive,
@@ -152,6 +158,7 @@ impl Session {
             socket,
             host,
             stop,
+            wake: Some(wake),
             state,
             thread: Some(thread),
             _dir: dir,

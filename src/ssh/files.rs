@@ -93,6 +93,68 @@ impl Session {
         result.map(|_| ())
     }
 
+    /// Write several files as [`Session::put_file`] does, with one command for all of them
+    /// instead of one each: every file is uploaded beside its target first, then owners,
+    /// modes and the `mv`s run in one script (a failure removes what was staged). Each
+    /// file is replaced atomically; the set is not (a failure part-way leaves some new, some
+    /// old, and says so). Not logged in as root: one [`Session::put_file`] per file.
+    pub fn put_files(&self, files: &[(String, Vec<u8>, u32)]) -> Result<(), SshError> {
+        if !self.target.is_root() || files.len() < 2 {
+            for (p, c, m) in files {
+                self.put_file(p, c, *m)?;
+            }
+            return Ok(());
+        }
+        let total: usize = files.iter().map(|(_, c, _)| c.len()).sum();
+        let step = format!("write {} files", files.len());
+        let deadline = Instant::now() + transfer_timeout(total);
+        let left = || deadline.saturating_duration_since(Instant::now());
+        let n = nonce();
+        let mut staged: Vec<(String, &str, u32)> = Vec::new();
+        let mut made_dirs: Vec<&str> = Vec::new();
+        let result = (|| {
+            for (path, contents, mode) in files {
+                let (dir, name) =
+                    split_path(path).map_err(|e| SshError::io(self.host(), &step, e))?;
+                let beside = join(dir, &format!(".{name}.k8s-manage-{n}"));
+                let write = format!("write {path}");
+                match self.upload(&write, &beside, contents, deadline) {
+                    Ok(()) => {}
+                    Err(UploadError::NoFolder) if !made_dirs.contains(&dir) => {
+                        self.run_root(&write, &mkdirs_script(dir), left())?;
+                        made_dirs.push(dir);
+                        self.upload(&write, &beside, contents, deadline)
+                            .map_err(|e| match e {
+                                UploadError::NoFolder => SshError::io(
+                                    self.host(),
+                                    &write,
+                                    format!("{dir} still does not exist after creating it"),
+                                ),
+                                UploadError::Other(e) => e,
+                            })?;
+                    }
+                    Err(UploadError::NoFolder) => {
+                        return Err(SshError::io(
+                            self.host(),
+                            &write,
+                            format!("{dir} does not exist"),
+                        ));
+                    }
+                    Err(UploadError::Other(e)) => return Err(e),
+                }
+                staged.push((beside, path.as_str(), mode & 0o7777));
+            }
+            self.run_root(&step, &install_script(&staged), left())
+                .map(|_| ())
+        })();
+        if result.is_err() {
+            for (t, _, _) in &staged {
+                self.remove_staged(t);
+            }
+        }
+        result
+    }
+
     /// The content of `path`, read as root; `None` when it does not exist.
     pub fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>, SshError> {
         let step = format!("read {path}");
@@ -202,6 +264,23 @@ impl Session {
     }
 }
 
+/// One script that gives each staged file (staged name, target, mode) root's ownership
+/// and its mode and moves it over its target; it stops at the first failure, naming the
+/// file, and removes every staged file still there.
+fn install_script(staged: &[(String, &str, u32)]) -> String {
+    let mut lines = vec!["rc=0".to_string()];
+    for (t, p, mode) in staged {
+        let (t, p) = (quote(t), quote(p));
+        lines.push(format!(
+            "[ $rc -ne 0 ] || {{ chown 0:0 {t} && chmod {mode:04o} {t} && mv -f {t} {p}; }} || {{ rc=$?; echo \"failed to install {p}\" >&2; }}"
+        ));
+    }
+    let all: Vec<String> = staged.iter().map(|(t, _, _)| quote(t)).collect();
+    lines.push(format!("[ $rc -eq 0 ] || rm -f {}", all.join(" ")));
+    lines.push("exit $rc".into());
+    lines.join("\n")
+}
+
 /// The folder and the file name of an absolute, normalized path.
 fn split_path(path: &str) -> Result<(&str, &str), String> {
     let bad = |why: &str| Err(format!("{path:?} {why}"));
@@ -281,6 +360,57 @@ mod tests {
         }
         assert_eq!(join("/", "x"), "/x");
         assert_eq!(join("/etc", "x"), "/etc/x");
+    }
+
+    #[test]
+    fn the_install_script_moves_every_file_or_stops_and_cleans_up() {
+        let root = tempfile::tempdir().unwrap();
+        let d = root.path().display().to_string();
+        let stage = |name: &str| {
+            let t = format!("{d}/.{name}.staged");
+            std::fs::write(&t, name).unwrap();
+            t
+        };
+        let (a, b) = (format!("{d}/a"), format!("{d}/b"));
+        let staged = vec![
+            (stage("a"), a.as_str(), 0o600),
+            (stage("b"), b.as_str(), 0o644),
+        ];
+        // outside a root login chown to 0 would fail: test the moves and modes
+        let script = install_script(&staged).replace("chown 0:0", "true");
+        let ok = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&script)
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::read_to_string(&a).unwrap(), "a");
+        let mode = |p: &str| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!((mode(&a), mode(&b)), (0o600, 0o644));
+        // the second target's folder is missing: exit non-zero, name it, nothing staged left
+        let missing = format!("{d}/no/such/c");
+        let staged = vec![
+            (stage("x"), a.as_str(), 0o600),
+            (stage("c"), missing.as_str(), 0o600),
+            (stage("y"), b.as_str(), 0o600),
+        ];
+        let script = install_script(&staged).replace("chown 0:0", "true");
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&script)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("no/such/c"));
+        for (t, _, _) in &staged {
+            assert!(!std::path::Path::new(t).exists(), "{t} left behind");
+        }
+        assert_eq!(
+            std::fs::read_to_string(&b).unwrap(),
+            "b",
+            "stopped before y"
+        );
     }
 
     #[test]
