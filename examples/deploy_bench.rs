@@ -12,7 +12,7 @@
 #[path = "bench_support/mod.rs"]
 mod bench_support;
 
-use bench_support::{arg, arg_or, die, flag, show_cpu, stats, timed};
+use bench_support::{arg, arg_or, cores, cpu_busy_seconds, die, flag, show_cpu, stats, timed};
 use k8s_manage::sandbox;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -104,6 +104,11 @@ fn size_scenario(rt: &tokio::runtime::Runtime, bin: &Path, name: &str, nodes: u3
     let dir = tmp.path().join("cfg");
     up(rt, name, nodes, &dir);
     let (first, first_report) = run(bin, &["deploy"], &dir);
+    // What the idle cluster itself costs the machine (its nodes share its CPUs).
+    std::thread::sleep(Duration::from_secs(3));
+    let c = cpu_busy_seconds();
+    std::thread::sleep(Duration::from_secs(10));
+    let idle = (cpu_busy_seconds() - c) / 10.0;
     let (mut times, mut cpu, mut reports) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..runs {
         let ((d, r), _, c) = timed(|| run(bin, &["deploy"], &dir));
@@ -117,6 +122,11 @@ fn size_scenario(rt: &tokio::runtime::Runtime, bin: &Path, name: &str, nodes: u3
         first.as_secs_f64()
     );
     print_phases("deploy from nothing", std::slice::from_ref(&first_report));
+    println!(
+        "  the idle cluster keeps {:.0}% of the {} cores busy (measured over 10 s)",
+        100.0 * idle / cores(),
+        cores()
+    );
     show_cpu(&format!("{nodes} nodes: no-op re-deploy"), &times, &cpu);
     print_phases("no-op re-deploy", &reports);
     down(rt, name);
