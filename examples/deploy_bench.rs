@@ -184,7 +184,11 @@ fn add_scenario(rt: &tokio::runtime::Runtime, bin: &Path, name: &str, nodes: u32
     }
     println!("one worker ({extra_host}) joins a cluster of {nodes} nodes:");
     let a = show_cpu("  add -f", &adds, &add_cpu);
-    print_phases("add -f", &add_reports);
+    let inner: Vec<Value> = add_reports.iter().map(|r| r["deploy"].clone()).collect();
+    print_phases(
+        "add -f, after its checks: the deploy scoped to the new node",
+        &inner,
+    );
     let f = show_cpu(
         "  full re-deploy (deploy with the node appended)",
         &fulls,

@@ -1294,8 +1294,8 @@ pub fn log_excerpt(full: &str, tail: usize) -> String {
     out
 }
 
-/// Wait until the container runs and has not restarted for `stable_for`, at most
-/// `timeout`. Fails at once when it is missing or stopped for good; on failure the error
+/// Wait until the container runs and has not restarted for `stable_for` (zero: runs now),
+/// at most `timeout`. Fails at once when it is missing or stopped for good; on failure the error
 /// has its state, its last exit code and the tail of its log.
 pub async fn wait_running(
     docker: &Docker,
@@ -1354,6 +1354,7 @@ pub async fn wait_running(
                             return Ok(());
                         }
                     }
+                    _ if stable_for.is_zero() => return Ok(()),
                     _ => run = Some((Instant::now(), started, restarts)),
                 }
             }

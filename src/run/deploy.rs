@@ -129,6 +129,10 @@ pub(super) async fn ensure_named(
 ) -> Result<bool, StepError> {
     let (dry_run, wait) = (opts.dry_run, opts.wait);
     let mut changed = false;
+    let mut started: Vec<&str> = Vec::new();
+    let step_error = |name: &str, e: docker_ops::DockerOpError| {
+        StepError::new(node.host(), &format!("container {name}"), e.to_string())
+    };
     for spec in node
         .artifacts
         .containers
@@ -148,29 +152,26 @@ pub(super) async fn ensure_named(
             },
         )
         .await
-        .map_err(|e| {
-            StepError::new(
-                node.host(),
-                &format!("container {}", spec.name),
-                e.to_string(),
-            )
-        })?;
+        .map_err(|e| step_error(&spec.name, e))?;
         node.log
             .line(&format!("container {}: {action:?}", spec.name));
         record(tally, node.host(), |r| r.count(&spec.name, &action));
         changed |= action.changes();
         if !dry_run && !matches!(action, Action::Unchanged) {
-            docker_ops::wait_running(node.docker(), &spec.name, Duration::from_secs(3), wait)
+            // Running before the next one starts (they are in dependency order)...
+            docker_ops::wait_running(node.docker(), &spec.name, Duration::ZERO, wait)
                 .await
-                .map_err(|e| {
-                    StepError::new(
-                        node.host(),
-                        &format!("container {}", spec.name),
-                        e.to_string(),
-                    )
-                })?;
+                .map_err(|e| step_error(&spec.name, e))?;
+            started.push(spec.name.as_str());
         }
     }
+    // ...and then all of them stable (not restarting) together, not one after another.
+    let stable = started.iter().map(|name| async move {
+        docker_ops::wait_running(node.docker(), name, Duration::from_secs(3), wait)
+            .await
+            .map_err(|e| step_error(name, e))
+    });
+    futures_util::future::try_join_all(stable).await?;
     Ok(changed)
 }
 
