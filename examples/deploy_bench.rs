@@ -11,9 +11,14 @@
 
 #[path = "bench_support/mod.rs"]
 mod bench_support;
+#[path = "../tests/common/machine_entries.rs"]
+mod machine_entries;
 
-use bench_support::{arg, arg_or, cores, cpu_busy_seconds, die, flag, show_cpu, stats, timed};
+use bench_support::{
+    arg, arg_or, cores, cpu_busy_seconds, die, flag, sandbox_dir, show_cpu, stats, timed,
+};
 use k8s_manage::sandbox;
+use machine_entries::split_entries;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -75,23 +80,6 @@ fn print_phases(title: &str, reports: &[Value]) {
     }
 }
 
-fn up(rt: &tokio::runtime::Runtime, name: &str, nodes: u32, dir: &Path) {
-    let mut opts = sandbox::UpOptions::new(dir.to_path_buf());
-    opts.name = name.into();
-    opts.masters = 3;
-    opts.workers = nodes - 3;
-    let _ = rt.block_on(sandbox::down(name));
-    let t = Instant::now();
-    if let Err(e) = rt.block_on(sandbox::up(&opts, &|_| {})) {
-        let _ = rt.block_on(sandbox::down(name));
-        die(&format!("sandbox up: {e}"));
-    }
-    eprintln!(
-        "sandbox up {name}: {nodes} nodes in {:.1}s",
-        t.elapsed().as_secs_f64()
-    );
-}
-
 fn down(rt: &tokio::runtime::Runtime, name: &str) {
     if !flag("--keep") {
         let _ = rt.block_on(sandbox::down(name));
@@ -101,8 +89,7 @@ fn down(rt: &tokio::runtime::Runtime, name: &str) {
 /// P3/P4: deploy from nothing, then `noop_runs` no-op re-deploys.
 fn size_scenario(rt: &tokio::runtime::Runtime, bin: &Path, name: &str, nodes: u32, runs: usize) {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let dir = tmp.path().join("cfg");
-    up(rt, name, nodes, &dir);
+    let (dir, _) = sandbox_dir(rt, name, 3, nodes, tmp.path());
     let (first, first_report) = run(bin, &["deploy"], &dir);
     // What the idle cluster itself costs the machine (its nodes share its CPUs).
     std::thread::sleep(Duration::from_secs(3));
@@ -132,24 +119,10 @@ fn size_scenario(rt: &tokio::runtime::Runtime, bin: &Path, name: &str, nodes: u3
     down(rt, name);
 }
 
-/// The sandbox's machine-list entries, by hostname (`sandbox up` writes one block each).
-fn split_entries(text: &str) -> (String, Vec<(String, String)>) {
-    let mut parts = text.split("\n  - hostname: ");
-    let head = parts.next().unwrap_or_default().to_string();
-    let entries = parts
-        .map(|p| {
-            let host = p.lines().next().unwrap_or_default().trim().to_string();
-            (host, format!("\n  - hostname: {p}"))
-        })
-        .collect();
-    (head, entries)
-}
-
 /// `add` of one worker to a cluster of `nodes` vs a full re-deploy with it appended.
 fn add_scenario(rt: &tokio::runtime::Runtime, bin: &Path, name: &str, nodes: u32, runs: usize) {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let dir = tmp.path().join("cfg");
-    up(rt, name, nodes + 1, &dir);
+    let (dir, _) = sandbox_dir(rt, name, 3, nodes + 1, tmp.path());
     let config = dir.join("cluster-configuration.yaml");
     let text = std::fs::read_to_string(&config).unwrap_or_default();
     let (head, entries) = split_entries(&text);

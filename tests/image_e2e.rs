@@ -56,20 +56,6 @@ fn start_registry(dir: &Path, port: u16) -> Registry {
     r
 }
 
-fn run(args: &[&str], dir: &Path) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_k8s-manage"))
-        .args(args)
-        .arg("-p")
-        .arg(dir)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 #[test]
 fn build_push_and_pull_back_through_an_authenticated_registry() {
     let tmp = tempfile::tempdir().unwrap();
@@ -111,13 +97,13 @@ fn build_push_and_pull_back_through_an_authenticated_registry() {
     let app_ref = format!("{domain}/{namespace}/app:t1");
 
     let started = std::time::Instant::now();
-    let (code, stdout, stderr) = run(&["image", "build", "-n", "app"], &dir);
+    let (code, stdout, stderr) = run_cli(&["image", "build", "-n", "app"], &dir);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     // dependency order: the base first, then the image built FROM it
     let b = stdout.find(&base_ref).expect(&stdout);
     let a = stdout.find(&app_ref).expect(&stdout);
     assert!(b < a, "{stdout}");
-    let (code, stdout, stderr) = run(&["image", "push", "-n", "all"], &dir);
+    let (code, stdout, stderr) = run_cli(&["image", "push", "-n", "all"], &dir);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     eprintln!(
         "build + push of 2 images: {:.1} s",
@@ -269,7 +255,7 @@ fn bad_image_input_is_exit_2_with_located_errors() {
         std::fs::create_dir_all(dir.join("src").join(n)).unwrap();
         std::fs::write(dir.join("src").join(n).join("Dockerfile"), "FROM scratch\n").unwrap();
     }
-    let (code, _, stderr) = run(&["image", "build", "-n", "all"], &dir);
+    let (code, _, stderr) = run_cli(&["image", "build", "-n", "all"], &dir);
     assert_eq!(code, 2, "{stderr}");
     assert!(
         stderr.contains("service.yaml:5:19") && stderr.contains("cycle"),
@@ -281,7 +267,7 @@ fn bad_image_input_is_exit_2_with_located_errors() {
     );
     // unknown image name
     std::fs::write(dir.join("services/service.yaml"), "imagelist:\n  a: {}\n").unwrap();
-    let (code, _, stderr) = run(&["image", "build", "-n", "zz"], &dir);
+    let (code, _, stderr) = run_cli(&["image", "build", "-n", "zz"], &dir);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("unknown image `zz`"), "{stderr}");
 }

@@ -8,16 +8,17 @@
 //! - remove a worker (with a pod bound to it, evicted; a DaemonSet pod left alone) and a
 //!   master: 4 members, the removed hosts clean, the config dir updated, `validate` passes.
 
-use k8s_manage::kubeapi::KubeClient;
-use k8s_manage::pki::{KubeconfigUser, Pki};
 use serde_json::Value;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 #[path = "common/cluster_sandbox.rs"]
 mod cluster_sandbox;
-use cluster_sandbox::{cluster, k8s_manage, up};
+use cluster_sandbox::{admin_client, cluster, k8s_manage, up};
+#[path = "common/machine_entries.rs"]
+mod machine_entries;
 use k8s_manage::ssh::{ConnectOptions, HostKeyPolicy, KnownHosts, Session, Target};
+use machine_entries::split_entries;
 
 /// Every sandbox machine (the config is trimmed, so look them up in the full one).
 static FULL: std::sync::OnceLock<k8s_manage::model::Cluster> = std::sync::OnceLock::new();
@@ -70,37 +71,6 @@ fn backups(dir: &Path) -> usize {
     std::fs::read_dir(dir.join(".k8s-manage/backups"))
         .map(|r| r.count())
         .unwrap_or(0)
-}
-
-/// The sandbox's machine-list entries, by hostname (the sandbox writes one block each).
-fn split_entries(text: &str) -> (String, Vec<(String, String)>) {
-    let mut parts = text.split("\n  - hostname: ");
-    let head = parts.next().unwrap().to_string();
-    let entries = parts
-        .map(|p| {
-            let host = p.lines().next().unwrap().trim().to_string();
-            (host, format!("\n  - hostname: {p}"))
-        })
-        .collect();
-    (head, entries)
-}
-
-fn admin_api(dir: &Path) -> KubeClient {
-    let c = cluster(dir);
-    let pki = Pki::load_read_only(
-        &dir.join(".k8s-manage/pki"),
-        &k8s_manage::render::node::pki_request(&c, time::OffsetDateTime::now_utc()),
-    )
-    .unwrap();
-    let (cert, key) = pki.client_credential(&KubeconfigUser::Admin).unwrap();
-    KubeClient::new(
-        &c.api_url(),
-        pki.ca_cert_pem(),
-        &cert,
-        &key,
-        Duration::from_secs(10),
-    )
-    .unwrap()
 }
 
 fn etcd_members(st: &Value) -> Vec<Value> {
@@ -255,7 +225,7 @@ fn add_workers_and_masters_then_remove_a_worker_and_a_master() {
     }
 
     // a pod bound to worker3 is evicted; a DaemonSet pod stays
-    let api = admin_api(&dir);
+    let api = admin_client(&dir);
     let worker3 = cluster(&dir)
         .machines
         .iter()

@@ -8,21 +8,6 @@ mod services;
 use common::*;
 use serde_json::Value;
 use std::path::Path;
-use std::process::Command;
-
-fn run(args: &[&str], dir: &Path) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_k8s-manage"))
-        .args(args)
-        .arg("-p")
-        .arg(dir)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 fn fixture() -> (tempfile::TempDir, std::path::PathBuf) {
     let (t, dir) = config_dir(&standard(3, 1, false), K8S_OK);
@@ -33,7 +18,7 @@ fn fixture() -> (tempfile::TempDir, std::path::PathBuf) {
 #[test]
 fn list_shows_services_prerequisites_and_images() {
     let (_t, dir) = fixture();
-    let (code, out, err) = run(&["service", "list", "--output", "json"], &dir);
+    let (code, out, err) = run_cli(&["service", "list", "--output", "json"], &dir);
     assert_eq!(code, 0, "{err}");
     let v: Value = serde_json::from_str(&out).unwrap();
     let web = v["services"]
@@ -47,7 +32,7 @@ fn list_shows_services_prerequisites_and_images() {
         web["images"],
         serde_json::json!(["registry.example:5000/team/web:v7"])
     );
-    let (code, out, _) = run(&["service", "list"], &dir);
+    let (code, out, _) = run_cli(&["service", "list"], &dir);
     assert_eq!(code, 0);
     assert!(
         out.contains("web") && out.contains("prerequisites: base"),
@@ -59,7 +44,7 @@ fn list_shows_services_prerequisites_and_images() {
 fn render_writes_manifests_filled_from_the_model_and_services_configuration() {
     let (t, dir) = fixture();
     let out_dir = t.path().join("out");
-    let (code, out, err) = run(
+    let (code, out, err) = run_cli(
         &[
             "service",
             "render",
@@ -91,7 +76,7 @@ fn render_writes_manifests_filled_from_the_model_and_services_configuration() {
 #[test]
 fn dry_run_lists_the_filled_steps_in_prerequisite_order_and_touches_nothing() {
     let (_t, dir) = fixture();
-    let (code, out, err) = run(
+    let (code, out, err) = run_cli(
         &[
             "service",
             "deploy",
@@ -117,7 +102,7 @@ fn dry_run_lists_the_filled_steps_in_prerequisite_order_and_touches_nothing() {
         "wait for StatefulSet demo/web: ready"
     );
     // stop: dependents first
-    let (code, out, _) = run(
+    let (code, out, _) = run_cli(
         &[
             "service",
             "stop",
@@ -150,7 +135,7 @@ fn dry_run_lists_the_filled_steps_in_prerequisite_order_and_touches_nothing() {
 fn all_skips_unconfigured_databases_but_a_named_one_is_refused() {
     let (_t, dir) = fixture();
     for action in ["deploy", "stop"] {
-        let (code, out, err) = run(
+        let (code, out, err) = run_cli(
             &[
                 "service",
                 action,
@@ -184,7 +169,7 @@ fn all_skips_unconfigured_databases_but_a_named_one_is_refused() {
         assert!(err.contains("note: skipping"), "{err}");
     }
     // named explicitly, an unconfigured database is still an error that says what it needs
-    let (code, _, err) = run(&["service", "deploy", "-s", "iotdb", "--dry-run"], &dir);
+    let (code, _, err) = run_cli(&["service", "deploy", "-s", "iotdb", "--dry-run"], &dir);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("iotdb"), "{err}");
 }
@@ -192,7 +177,7 @@ fn all_skips_unconfigured_databases_but_a_named_one_is_refused() {
 #[test]
 fn bad_input_is_exit_2_with_a_located_error() {
     let (_t, dir) = fixture();
-    let (code, _, err) = run(&["service", "deploy", "-s", "wbe", "--dry-run"], &dir);
+    let (code, _, err) = run_cli(&["service", "deploy", "-s", "wbe", "--dry-run"], &dir);
     assert_eq!(code, 2);
     assert!(
         err.contains("unknown service `wbe` (did you mean `web`?)"),
@@ -203,14 +188,14 @@ fn bad_input_is_exit_2_with_a_located_error() {
     let base = dir.join("services/base/service.yaml");
     let text = std::fs::read_to_string(&base).unwrap();
     std::fs::write(&base, format!("prerequisite: [web]\n{text}")).unwrap();
-    let (code, _, err) = run(&["service", "list"], &dir);
+    let (code, _, err) = run_cli(&["service", "list"], &dir);
     assert_eq!(code, 2);
     assert!(
         err.contains("base/service.yaml:1:16") && err.contains("cycle: web → base → web"),
         "{err}"
     );
     std::fs::write(&base, text.replace("- wait:", "- wiat:")).unwrap();
-    let (code, _, err) = run(&["service", "list"], &dir);
+    let (code, _, err) = run_cli(&["service", "list"], &dir);
     assert_eq!(code, 2);
     assert!(
         err.contains("base/service.yaml:4:5") && err.contains("did you mean `wait`"),
@@ -222,7 +207,7 @@ fn bad_input_is_exit_2_with_a_located_error() {
     let sts = dir.join("services/web/statefulset.yaml");
     let t = std::fs::read_to_string(&sts).unwrap();
     std::fs::write(&sts, t.replace("config.replicas", "config.replica_count")).unwrap();
-    let (code, _, err) = run(
+    let (code, _, err) = run_cli(
         &[
             "service",
             "render",
@@ -246,7 +231,7 @@ fn bad_input_is_exit_2_with_a_located_error() {
         "template-list: [statefulset.yaml]\nstart-script: start.sh\n",
     )
     .unwrap();
-    let (code, _, err) = run(&["service", "list"], &dir);
+    let (code, _, err) = run_cli(&["service", "list"], &dir);
     assert_eq!(code, 2);
     assert!(
         err.contains("web/service.yaml:2:1") && err.contains("`start:`"),
@@ -257,7 +242,7 @@ fn bad_input_is_exit_2_with_a_located_error() {
 #[test]
 fn scale_without_a_planner_is_refused() {
     let (_t, dir) = fixture();
-    let (code, _, err) = run(&["service", "scale", "-s", "web", "--replicas", "3"], &dir);
+    let (code, _, err) = run_cli(&["service", "scale", "-s", "web", "--replicas", "3"], &dir);
     assert_eq!(code, 2);
     assert!(err.contains("has no scale planner"), "{err}");
 }
@@ -270,9 +255,9 @@ fn kubernetes_actions_never_read_services_configuration() {
         "cluster: [not: valid\n",
     )
     .unwrap();
-    let (code, _, err) = run(&["validate"], &dir);
+    let (code, _, err) = run_cli(&["validate"], &dir);
     assert_eq!(code, 0, "{err}");
-    let (code, _, err) = run(&["service", "list"], &dir);
+    let (code, _, err) = run_cli(&["service", "list"], &dir);
     assert_eq!(code, 2);
     assert!(err.contains("services-configuration.yaml:1"), "{err}");
 }

@@ -10,9 +10,7 @@ mod cluster_sandbox;
 mod common;
 #[path = "common/services.rs"]
 mod services;
-use cluster_sandbox::{cluster, k8s_manage, ssh, up};
-use k8s_manage::kubeapi::KubeClient;
-use k8s_manage::pki::{KubeconfigUser, Pki};
+use cluster_sandbox::{admin_client, k8s_manage, ssh, up};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -45,24 +43,6 @@ fn etcd_get(dir: &Path, key: &str) -> String {
         )
         .unwrap();
     String::from_utf8_lossy(&o.stdout).trim().to_string()
-}
-
-fn admin(dir: &Path) -> KubeClient {
-    let c = cluster(dir);
-    let pki = Pki::load_read_only(
-        &c.state_dir().join("pki"),
-        &k8s_manage::render::node::pki_request(&c, time::OffsetDateTime::now_utc()),
-    )
-    .unwrap();
-    let (cert, key) = pki.client_credential(&KubeconfigUser::Admin).unwrap();
-    KubeClient::new(
-        &c.api_url(),
-        pki.ca_cert_pem(),
-        &cert,
-        &key,
-        Duration::from_secs(10),
-    )
-    .unwrap()
 }
 
 #[test]
@@ -128,7 +108,7 @@ fn deploy_waits_and_stop_through_the_api() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let api = admin(&dir);
+    let api = admin_client(&dir);
     let status_path = "/apis/apps/v1/namespaces/demo/statefulsets/web/status";
     let deadline = Instant::now() + Duration::from_secs(120);
     let exit = loop {

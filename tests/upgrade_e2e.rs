@@ -4,16 +4,13 @@
 //! skew check refuses a downgrade, a worker's ordinary pod is evicted and its DaemonSet pod
 //! kept, and the worker is uncordoned afterwards.
 
-use k8s_manage::kubeapi::KubeClient;
-use k8s_manage::pki::{KubeconfigUser, Pki};
-use k8s_manage::render::node::pki_request;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 #[path = "common/cluster_sandbox.rs"]
 mod cluster_sandbox;
-use cluster_sandbox::{cluster, k8s_manage, ssh, up_versions};
+use cluster_sandbox::{admin_client, cluster, k8s_manage, ssh, up_versions};
 
 const OLD: &str = "v1.35.4";
 const NEW: &str = "v1.36.1";
@@ -70,20 +67,7 @@ fn upgrade_rolls_every_component_while_the_api_answers() {
 
     // two pods bound to the worker: an ordinary one (evicted) and a DaemonSet's (kept)
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let pki = Pki::load_read_only(
-        &dir.join(".k8s-manage/pki"),
-        &pki_request(&c, time::OffsetDateTime::now_utc()),
-    )
-    .unwrap();
-    let (cert, key) = pki.client_credential(&KubeconfigUser::Admin).unwrap();
-    let api = KubeClient::new(
-        &c.api_url(),
-        pki.ca_cert_pem(),
-        &cert,
-        &key,
-        Duration::from_secs(10),
-    )
-    .unwrap();
+    let api = admin_client(&dir);
     let pods = format!(
         "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n  namespace: default\nspec:\n  nodeName: {n}\n  containers: [{{name: web, image: nginx}}]\n---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: agent\n  namespace: default\n  ownerReferences: [{{apiVersion: apps/v1, kind: DaemonSet, name: agent, uid: 1}}]\nspec:\n  nodeName: {n}\n  containers: [{{name: agent, image: agent}}]\n",
         n = worker.nodename

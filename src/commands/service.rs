@@ -56,7 +56,6 @@ pub fn load_services(dir: &Path, color: bool, format: OutputFormat) -> Result<Lo
     })
 }
 
-/// The databases' own validation of the selected services.
 /// Split `names` into (kept, skipped): built-in databases with no section in
 /// services-configuration.yaml are skipped, unless a kept service needs them.
 fn unconfigured_skipped(l: &Loaded, names: Vec<String>) -> (Vec<String>, Vec<String>) {
@@ -76,6 +75,7 @@ fn unconfigured_skipped(l: &Loaded, names: Vec<String>) -> (Vec<String>, Vec<Str
         .partition(|n| configured(n) || needed(n))
 }
 
+/// The databases' own validation of the selected services.
 fn validate_selected(l: &Loaded, names: &[String], color: bool) -> Result<(), i32> {
     let mut diags = Diagnostics::default();
     for n in names {

@@ -32,8 +32,8 @@ use std::time::{Duration, Instant};
 use bollard::Docker;
 use bollard::errors::Error as BollardError;
 use bollard::models::{
-    ContainerCreateBody, ContainerInspectResponse, ContainerStateStatusEnum, HealthStatusEnum,
-    HostConfig, RestartPolicy, RestartPolicyNameEnum,
+    ContainerCreateBody, ContainerInspectResponse, ContainerStateStatusEnum,
+    ContainerSummaryStateEnum, HealthStatusEnum, HostConfig, RestartPolicy, RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
     CreateContainerOptions, CreateImageOptions, ImportImageOptions, InspectContainerOptions,
@@ -614,7 +614,7 @@ async fn plainly_unchanged(
     };
     let labels = c.labels.clone().unwrap_or_default();
     let label = |k: &str| labels.get(k).map(String::as_str);
-    let running = c.state.as_ref().is_some_and(|s| s.to_string() == "running");
+    let running = c.state == Some(ContainerSummaryStateEnum::RUNNING);
     let unhealthy = c
         .status
         .as_deref()

@@ -551,10 +551,11 @@ async fn deploy_phases(cluster: &Cluster, opts: &DeployOptions) -> Result<Report
         if let Some(only) = &opts.repair {
             scope.machines.retain(|m| only.contains(&m.hostname));
         }
-        if let Err(e) = super::verify::nodes_registered(&scope, &api, wait).await {
-            return Err(report.fail("verify", vec![e]));
-        }
-        if let Err(e) = super::verify::label_nodes(&scope, &api).await {
+        let registered = match super::verify::nodes_registered(&scope, &api, wait).await {
+            Ok(r) => r,
+            Err(e) => return Err(report.fail("verify", vec![e])),
+        };
+        if let Err(e) = super::verify::label_nodes(&scope, &api, &registered).await {
             return Err(report.fail("verify", vec![e]));
         }
         let kubelet_client = match kubelet_client_credential(master_files(cluster, &pki).as_ref()) {

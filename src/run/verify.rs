@@ -3,16 +3,16 @@
 
 use super::fleet::{Node, StepError};
 use crate::components::{node_agents, paths};
-use crate::kubeapi::KubeClient;
+use crate::kubeapi::{KubeClient, NodeState};
 use crate::model::Cluster;
 use std::time::{Duration, Instant};
 
-/// Wait (bounded) until every machine's node name is registered.
+/// Wait (bounded) until every machine's node name is registered; the nodes as last listed.
 pub async fn nodes_registered(
     cluster: &Cluster,
     api: &KubeClient,
     wait: Duration,
-) -> Result<(), StepError> {
+) -> Result<Vec<NodeState>, StepError> {
     let start = Instant::now();
     let mut missing: Vec<String> = Vec::new();
     while start.elapsed() < wait {
@@ -25,7 +25,7 @@ pub async fn nodes_registered(
                     .filter(|n| !nodes.iter().any(|x| &x.name == n))
                     .collect();
                 if missing.is_empty() {
-                    return Ok(());
+                    return Ok(nodes);
                 }
             }
             Err(e) => missing = vec![e.to_string()],
@@ -36,14 +36,14 @@ pub async fn nodes_registered(
         .hint("read `docker logs kubelet` on those nodes; the kubelet reaches the API through the local load balancer on 127.0.0.1"))
 }
 
-/// Role labels (`node-role.kubernetes.io/<role>`): one list of the nodes, then a patch for
-/// each node that lacks its label (at most 16 at once; none on a re-run).
-pub async fn label_nodes(cluster: &Cluster, api: &KubeClient) -> Result<(), StepError> {
+/// Role labels (`node-role.kubernetes.io/<role>`): a patch for each node that lacks its
+/// label in `registered` (from [`nodes_registered`]), at most 16 at once; none on a re-run.
+pub async fn label_nodes(
+    cluster: &Cluster,
+    api: &KubeClient,
+    registered: &[NodeState],
+) -> Result<(), StepError> {
     use futures_util::stream::{self, TryStreamExt};
-    let registered = api
-        .nodes()
-        .await
-        .map_err(|e| StepError::new("cluster", "label nodes", e.to_string()))?;
     let todo: Vec<_> = cluster
         .machines
         .iter()

@@ -7,7 +7,7 @@ use super::render::RenderedFile;
 use super::steps::{
     Condition, DeleteItem, ExecSpec, ObjectRef, PodTarget, Step, WaitSpec, WaitTarget,
 };
-use crate::kubeapi::{CustomKinds, KubeClient, object_of, parse_manifest};
+use crate::kubeapi::{CustomKinds, KubeClient, KubeError, object_of, parse_manifest};
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -165,41 +165,32 @@ impl StepRunner<'_> {
                 ))
             }
             Step::Scale { target, replicas } => {
-                let path = ref_path(target, custom)?;
-                if self
-                    .client
-                    .get_object(&path)
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .is_none()
-                {
-                    return Err(format!("{target} does not exist"));
-                }
-                self.client
-                    .merge_patch(&path, &json!({"spec": {"replicas": replicas}}))
-                    .await
-                    .map_err(|e| e.to_string())?;
+                self.patch_existing(target, custom, &json!({"spec": {"replicas": replicas}}))
+                    .await?;
                 Ok(format!("spec.replicas = {replicas}"))
             }
             Step::Patch { target, merge } => {
-                let path = ref_path(target, custom)?;
-                if self
-                    .client
-                    .get_object(&path)
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .is_none()
-                {
-                    return Err(format!("{target} does not exist"));
-                }
-                self.client
-                    .merge_patch(&path, merge)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                self.patch_existing(target, custom, merge).await?;
                 Ok("merge patch applied".into())
             }
             Step::Wait(w) => self.wait(w, custom).await,
             Step::Exec(e) => self.exec(e).await,
+        }
+    }
+
+    /// Merge-patch an object that must exist already (a missing one is an error, not
+    /// created).
+    async fn patch_existing(
+        &self,
+        target: &ObjectRef,
+        custom: &CustomKinds,
+        patch: &Value,
+    ) -> Result<(), String> {
+        let path = ref_path(target, custom)?;
+        match self.client.merge_patch(&path, patch).await {
+            Ok(_) => Ok(()),
+            Err(KubeError::Status { status: 404, .. }) => Err(format!("{target} does not exist")),
+            Err(e) => Err(e.to_string()),
         }
     }
 

@@ -49,29 +49,7 @@ impl Session {
         let beside = join(dir, &format!(".{name}.k8s-manage-{n}"));
 
         if self.target.is_root() {
-            match self.upload(&step, &beside, contents, deadline) {
-                Ok(()) => {}
-                Err(UploadError::NoFolder) => {
-                    self.run_root(&step, &mkdirs_script(dir), left())?;
-                    self.upload(&step, &beside, contents, deadline)
-                        .map_err(|e| match e {
-                            UploadError::NoFolder => SshError::io(
-                                self.host(),
-                                &step,
-                                format!("{dir} still does not exist after creating it"),
-                            ),
-                            UploadError::Other(e) => e,
-                        })?;
-                }
-                Err(UploadError::Other(e)) => return Err(e),
-            }
-            let t = quote(&beside);
-            let script = format!(
-                "chown 0:0 {t} && chmod {mode:04o} {t} && mv -f {t} {p} || {{ rc=$?; rm -f {t}; exit $rc; }}",
-                p = quote(path)
-            );
-            self.run_root(&step, &script, left())?;
-            return Ok(());
+            return self.install_as_root(&[(path, contents, mode)]);
         }
 
         let staged = format!("/tmp/.k8s-manage-upload-{n}");
@@ -93,36 +71,48 @@ impl Session {
         result.map(|_| ())
     }
 
-    /// Write several files as [`Session::put_file`] does, with one command for all of them
-    /// instead of one each: every file is uploaded beside its target first, then owners,
-    /// modes and the `mv`s run in one script (a failure removes what was staged). Each
-    /// file is replaced atomically; the set is not (a failure part-way leaves some new, some
-    /// old, and says so). Not logged in as root: one [`Session::put_file`] per file.
+    /// Write several files as [`Session::put_file`] does. Logged in as root, with one
+    /// command for all of them instead of one each (see [`Session::install_as_root`]);
+    /// otherwise one [`Session::put_file`] per file.
     pub fn put_files(&self, files: &[(String, Vec<u8>, u32)]) -> Result<(), SshError> {
-        if !self.target.is_root() || files.len() < 2 {
-            for (p, c, m) in files {
-                self.put_file(p, c, *m)?;
-            }
-            return Ok(());
+        if self.target.is_root() {
+            let files: Vec<(&str, &[u8], u32)> = files
+                .iter()
+                .map(|(p, c, m)| (p.as_str(), c.as_slice(), *m))
+                .collect();
+            return self.install_as_root(&files);
         }
+        for (p, c, m) in files {
+            self.put_file(p, c, *m)?;
+        }
+        Ok(())
+    }
+
+    /// Logged in as root: upload every file beside its target (making a missing folder
+    /// and retrying once), then owners, modes and the `mv`s in one script; a failure
+    /// removes what was staged. Each file is replaced atomically; the set is not (a failure
+    /// part-way leaves some new, some old, and the error names the file).
+    fn install_as_root(&self, files: &[(&str, &[u8], u32)]) -> Result<(), SshError> {
+        let step = match files {
+            [(path, _, _)] => format!("write {path}"),
+            _ => format!("write {} files", files.len()),
+        };
         let total: usize = files.iter().map(|(_, c, _)| c.len()).sum();
-        let step = format!("write {} files", files.len());
         let deadline = Instant::now() + transfer_timeout(total);
         let left = || deadline.saturating_duration_since(Instant::now());
         let n = nonce();
         let mut staged: Vec<(String, &str, u32)> = Vec::new();
-        let mut made_dirs: Vec<&str> = Vec::new();
         let result = (|| {
-            for (path, contents, mode) in files {
-                let (dir, name) =
-                    split_path(path).map_err(|e| SshError::io(self.host(), &step, e))?;
-                let beside = join(dir, &format!(".{name}.k8s-manage-{n}"));
+            for &(path, contents, mode) in files {
                 let write = format!("write {path}");
+                let (dir, name) =
+                    split_path(path).map_err(|e| SshError::io(self.host(), &write, e))?;
+                let beside = join(dir, &format!(".{name}.k8s-manage-{n}"));
                 match self.upload(&write, &beside, contents, deadline) {
                     Ok(()) => {}
-                    Err(UploadError::NoFolder) if !made_dirs.contains(&dir) => {
+                    Err(UploadError::Other(e)) => return Err(e),
+                    Err(UploadError::NoFolder) => {
                         self.run_root(&write, &mkdirs_script(dir), left())?;
-                        made_dirs.push(dir);
                         self.upload(&write, &beside, contents, deadline)
                             .map_err(|e| match e {
                                 UploadError::NoFolder => SshError::io(
@@ -133,16 +123,8 @@ impl Session {
                                 UploadError::Other(e) => e,
                             })?;
                     }
-                    Err(UploadError::NoFolder) => {
-                        return Err(SshError::io(
-                            self.host(),
-                            &write,
-                            format!("{dir} does not exist"),
-                        ));
-                    }
-                    Err(UploadError::Other(e)) => return Err(e),
                 }
-                staged.push((beside, path.as_str(), mode & 0o7777));
+                staged.push((beside, path, mode & 0o7777));
             }
             self.run_root(&step, &install_script(&staged), left())
                 .map(|_| ())

@@ -88,3 +88,23 @@ pub fn ssh(dir: &Path, host: &str) -> Session {
     )
     .unwrap()
 }
+
+/// An API client with the admin credential of the config dir's PKI (after a deploy).
+pub fn admin_client(dir: &Path) -> k8s_manage::kubeapi::KubeClient {
+    use k8s_manage::pki::{KubeconfigUser, Pki};
+    let c = cluster(dir);
+    let pki = Pki::load_read_only(
+        &c.state_dir().join("pki"),
+        &k8s_manage::render::node::pki_request(&c, time::OffsetDateTime::now_utc()),
+    )
+    .unwrap();
+    let (cert, key) = pki.client_credential(&KubeconfigUser::Admin).unwrap();
+    k8s_manage::kubeapi::KubeClient::new(
+        &c.api_url(),
+        pki.ca_cert_pem(),
+        &cert,
+        &key,
+        std::time::Duration::from_secs(10),
+    )
+    .unwrap()
+}

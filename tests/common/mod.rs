@@ -71,3 +71,18 @@ pub fn repo() -> PathBuf {
 pub fn shared() -> PathBuf {
     repo().join("..").join("shared")
 }
+
+/// Run `k8s-manage ARGS -p DIR`: (exit code, stdout, stderr).
+pub fn run_cli(args: &[&str], dir: &Path) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_k8s-manage"))
+        .args(args)
+        .arg("-p")
+        .arg(dir)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
