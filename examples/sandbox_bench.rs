@@ -64,6 +64,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             subnet: None,
             standin: None,
             versions: Vec::new(),
+            components: sandbox::Components::StandIns,
         };
         let info = match sandbox::up(&opts, &quiet).await {
             Ok(info) => info,

@@ -19,6 +19,13 @@ pub struct Cli {
     pub color: ColorChoice,
 }
 
+/// `sandbox up --components`.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum SandboxComponents {
+    Upstream,
+    StandIns,
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum ColorChoice {
     Auto,
@@ -551,10 +558,15 @@ pub enum SandboxCommand {
         /// (default: the one next to this executable; `cargo build -p k8s-standin` makes it).
         #[arg(long, value_name = "PATH")]
         standin: Option<PathBuf>,
-        /// Kubernetes versions to build and preload stand-in images for, comma-separated;
-        /// the written config asks for the first (e.g. `v1.35.4,v1.36.1` to test upgrade).
+        /// Kubernetes versions to build and preload the component images of,
+        /// comma-separated; the written config asks for the first (e.g. `v1.35.4,v1.36.1`
+        /// to test upgrade).
         #[arg(long, value_delimiter = ',', value_name = "V1,V2")]
         versions: Vec<String>,
+        /// What plays the Kubernetes components: the real upstream programs (pulled, or
+        /// built from source when no registry answers), or the test-only stand-ins.
+        #[arg(long, value_enum, default_value_t = SandboxComponents::Upstream)]
+        components: SandboxComponents,
     },
     /// Remove exactly what `up` made (containers, network, volumes; found by label).
     #[command(after_help = "Example:\n  k8s-manage sandbox down --name k8s-sandbox")]

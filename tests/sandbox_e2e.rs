@@ -175,6 +175,7 @@ async fn up_five_nodes_answer_over_ssh_with_their_own_dockerd_and_down_removes_e
         subnet: None,
         standin: Some(standin),
         versions: Vec::new(),
+        components: sandbox::Components::StandIns,
     };
     let info = sandbox::up(&opts, &progress).await.expect("sandbox up");
     eprintln!("timings: {:?}", info.timings);
@@ -408,6 +409,7 @@ async fn an_unusable_subnet_is_refused_before_anything_is_made() {
         subnet: Some("172.30.250.0/28".parse().unwrap()),
         standin: None,
         versions: Vec::new(),
+        components: sandbox::Components::StandIns,
     };
     let err = sandbox::up(&opts, &progress).await.unwrap_err();
     assert!(matches!(err, SandboxError::SubnetUnusable { .. }), "{err}");

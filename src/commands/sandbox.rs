@@ -45,7 +45,12 @@ pub fn run(cmd: SandboxCommand) -> i32 {
             subnet,
             standin,
             versions,
+            components,
         } => {
+            let components = match components {
+                crate::cli::SandboxComponents::Upstream => sandbox::Components::Upstream,
+                crate::cli::SandboxComponents::StandIns => sandbox::Components::StandIns,
+            };
             let opts = sandbox::UpOptions {
                 name,
                 masters,
@@ -55,6 +60,7 @@ pub fn run(cmd: SandboxCommand) -> i32 {
                 subnet,
                 standin,
                 versions,
+                components,
             };
             let progress = |s: &str| err(&format!("{s}\n"));
             match rt.block_on(sandbox::up(&opts, &progress)) {
@@ -72,9 +78,15 @@ pub fn run(cmd: SandboxCommand) -> i32 {
                         ));
                     }
                     let t = info.timings;
+                    let what = match components {
+                        sandbox::Components::Upstream => "the upstream Kubernetes components",
+                        sandbox::Components::StandIns => {
+                            "real etcd, haproxy and registry; test-only stand-ins for the \
+                             Kubernetes components"
+                        }
+                    };
                     s.push_str(&format!(
-                        "{} images loaded into every node (real: etcd, haproxy, registry; \
-                         test-only stand-ins: the Kubernetes components)\n\
+                        "{} images loaded into every node ({what})\n\
                          times: node image {:.1}s, component images {:.1}s, create {:.1}s, \
                          ready {:.1}s, preload {:.1}s, total {:.1}s\n",
                         info.images.len(),

@@ -16,7 +16,7 @@ pub fn cri_dockerd(cluster: &Cluster, _m: &Machine) -> ContainerSpec {
         .set("container-runtime-endpoint", CRI_DOCKERD_SOCKET)
         .set("docker-endpoint", "unix:///var/run/docker.sock")
         .set("network-plugin", "cni")
-        .set("cni-bin-dir", CNI_BIN_DIR)
+        .set("cni-bin-dir", format!("{CNI_BIN_DIR},{NODE_AGENT_CNI_DIR}"))
         .set("cni-conf-dir", CNI_CONF_DIR)
         .set("cni-cache-dir", format!("{CNI_STATE_DIR}/cache"))
         .set("pod-infra-container-image", &k.images["pause"])

@@ -13,6 +13,11 @@ pub const CRI_DOCKERD_DIR: &str = "/var/lib/cri-dockerd";
 pub const CRI_DOCKERD_SOCKET: &str = "unix:///var/run/cri-dockerd.sock";
 pub const CNI_CONF_DIR: &str = "/etc/cni/net.d";
 pub const CNI_BIN_DIR: &str = "/opt/cni/bin";
+/// The CNI plugins the node-agent image carries (bridge, host-local, loopback, portmap:
+/// what the pod network delegates to), at Debian's `containernetworking-plugins` path.
+/// cri-dockerd looks in [`CNI_BIN_DIR`] (the host's, where the pod network installs its
+/// own plugin) first, then here.
+pub const NODE_AGENT_CNI_DIR: &str = "/usr/lib/cni";
 pub const CNI_STATE_DIR: &str = "/var/lib/cni";
 
 /// `/etc/kubernetes/pki/<rel>`.

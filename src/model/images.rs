@@ -30,6 +30,21 @@ pub const KNOWN_IMAGES: &[(&str, &str)] = &[
 /// The default registry when `docker-registry` is not set.
 pub const DEFAULT_REGISTRY: &str = "registry.k8s.io";
 
+/// The kubelet + cri-dockerd image when `kubelet-image` is not set. No public registry
+/// publishes one, so with the default registry it gets a name of its own under the
+/// `k8s-manage.local` host (never a public registry: nothing can pull it, or squat it);
+/// with a registry of the user's, it lives there.
+pub fn default_node_agent_image(registry: &str, version: &str) -> String {
+    if registry == DEFAULT_REGISTRY {
+        format!("{NODE_AGENT_HOST}/node-agent:{version}")
+    } else {
+        format!("{registry}/node-agent:{version}")
+    }
+}
+
+/// The registry host of the default node-agent image.
+pub const NODE_AGENT_HOST: &str = "k8s-manage.local";
+
 /// Compute every image from the registry and versions, then apply overrides.
 pub fn resolve(
     registry: &str,
@@ -49,7 +64,7 @@ pub fn resolve(
     ] {
         m.insert(c.into(), format!("{r}/{c}:{v}"));
     }
-    m.insert("kubelet".into(), format!("{r}/hyperkube:{v}"));
+    m.insert("kubelet".into(), default_node_agent_image(r, &v));
     m.insert(
         "pause".into(),
         format!("{r}/pause:{}", default_pause_version(version)),

@@ -88,14 +88,14 @@ pub fn supported_range() -> String {
     format!("v1.{MIN_MINOR} to v1.{MAX_MINOR}")
 }
 
-/// The etcd image tag kubeadm pairs with each Kubernetes minor (at the time of writing).
+/// The etcd image tag kubeadm pairs with each Kubernetes minor (kubeadm v1.36.1's
+/// `SupportedEtcdVersion` for 1.34 and later).
 pub fn default_etcd_version(v: KubeVersion) -> &'static str {
     match v.minor {
         31 => "3.5.15-0",
         32 => "3.5.16-0",
         33 => "3.5.21-0",
-        34 => "3.6.4-0",
-        _ => "3.6.5-0",
+        _ => "3.6.8-0",
     }
 }
 
@@ -112,9 +112,13 @@ pub fn etcd_supported(major: u32, minor: u32) -> bool {
     major == 3 && (4..=6).contains(&minor)
 }
 
-/// The pause image tag for each minor.
+/// The pause image tag kubeadm uses with each minor.
 pub fn default_pause_version(v: KubeVersion) -> &'static str {
-    if v.minor >= 34 { "3.10.1" } else { "3.10" }
+    match v.minor {
+        36.. => "3.10.2",
+        34 | 35 => "3.10.1",
+        _ => "3.10",
+    }
 }
 
 #[cfg(test)]

@@ -140,11 +140,11 @@ const TEMPLATES: [(&str, &str); 4] = [
 /// Upstream images, pinned, for every key in [`IMAGE_KEYS`].
 pub fn default_addon_images() -> BTreeMap<String, String> {
     [
-        ("coredns", "registry.k8s.io/coredns/coredns:v1.13.1"),
-        ("flannel", "ghcr.io/flannel-io/flannel:v0.27.3"),
+        ("coredns", "registry.k8s.io/coredns/coredns:v1.14.2"),
+        ("flannel", "ghcr.io/flannel-io/flannel:v0.28.4"),
         (
             "flannel-cni-plugin",
-            "ghcr.io/flannel-io/flannel-cni-plugin:v1.7.1-flannel1",
+            "ghcr.io/flannel-io/flannel-cni-plugin:v1.9.1-flannel1",
         ),
         ("dashboard", "docker.io/kubernetesui/dashboard:v2.7.0"),
         (

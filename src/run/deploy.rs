@@ -558,6 +558,10 @@ async fn deploy_phases(cluster: &Cluster, opts: &DeployOptions) -> Result<Report
         if let Err(e) = super::verify::label_nodes(&scope, &api, &registered).await {
             return Err(report.fail("verify", vec![e]));
         }
+        progress("waiting for every node to be Ready and the add-ons to roll out");
+        if let Err(e) = super::addons_ready::wait_ready(&scope, &api, manifests, wait).await {
+            return Err(report.fail("verify", vec![e]));
+        }
         let kubelet_client = match kubelet_client_credential(master_files(cluster, &pki).as_ref()) {
             Some(c) => c,
             None => {

@@ -2,6 +2,7 @@
 //! files, containers, health, report. Everything is driven from the rendered desired state.
 
 pub mod add;
+pub mod addons_ready;
 pub mod clean;
 pub mod deploy;
 pub mod drain;

@@ -1,5 +1,6 @@
 //! Preflight checks on a node before anything changes: Docker version and cgroup driver,
-//! swap, ports free, clock skew, disk space, kernel modules. Each failure explains the fix.
+//! swap, ports free, clock skew, disk space, bridge netfilter and overlayfs. Each failure
+//! explains the fix.
 
 use super::fleet::{Node, StepError, blocking};
 use crate::components::{control_plane, etcd, node_agents};
@@ -13,13 +14,18 @@ pub struct Facts {
     pub swap_devices: usize,
     pub epoch: i64,
     pub free_kib: u64,
-    pub modules: BTreeSet<String>,
+    /// `/proc/sys/net/bridge/bridge-nf-call-iptables`: `None` when bridge netfilter is
+    /// not available at all (neither built in nor loaded).
+    pub bridge_nf_call_iptables: Option<String>,
+    /// overlayfs is listed in /proc/filesystems (built in or loaded).
+    pub overlayfs: bool,
     pub listening: BTreeSet<u16>,
 }
 
 const PROBE: &str = "echo swap=$(awk 'NR>1' /proc/swaps | wc -l); echo epoch=$(date +%s); \
 echo free=$(df -Pk /var/lib | awk 'NR==2{print $4}'); \
-for m in br_netfilter overlay; do [ -d /sys/module/$m ] && echo module=$m; done; \
+echo bridge_nf=$(cat /proc/sys/net/bridge/bridge-nf-call-iptables 2>/dev/null); \
+grep -qw overlay /proc/filesystems && echo overlayfs=1; \
 cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk '$4==\"0A\"{print \"listen=\"$2}'";
 
 pub fn parse_facts(out: &str) -> Facts {
@@ -32,9 +38,10 @@ pub fn parse_facts(out: &str) -> Facts {
             "swap" => f.swap_devices = v.trim().parse().unwrap_or(0),
             "epoch" => f.epoch = v.trim().parse().unwrap_or(0),
             "free" => f.free_kib = v.trim().parse().unwrap_or(0),
-            "module" => {
-                f.modules.insert(v.trim().to_string());
+            "bridge_nf" if !v.trim().is_empty() => {
+                f.bridge_nf_call_iptables = Some(v.trim().to_string())
             }
+            "overlayfs" => f.overlayfs = true,
             "listen" => {
                 if let Some(port) = v
                     .rsplit(':')
@@ -158,13 +165,7 @@ pub async fn check(cluster: &Cluster, node: &Node) -> Result<Vec<String>, Vec<St
             .hint("free at least 2 GiB under /var/lib (images, etcd data, logs)"),
         );
     }
-    for m in ["br_netfilter", "overlay"] {
-        if !facts.modules.contains(m) {
-            warnings.push(format!(
-                "{host}: kernel module {m} is not loaded (pod networking may need it: modprobe {m})"
-            ));
-        }
-    }
+    warnings.extend(kernel_warnings(&host, &facts));
 
     // Ports: needed ports must be free unless our own container already holds them.
     let ours: BTreeSet<String> = match crate::executor::docker_ops::list_managed(
@@ -200,6 +201,32 @@ pub async fn check(cluster: &Cluster, node: &Node) -> Result<Vec<String>, Vec<St
     }
 }
 
+/// Bridge netfilter and overlayfs, read from what the kernel offers (a module or built
+/// in), not from the list of loaded modules.
+pub fn kernel_warnings(host: &str, facts: &Facts) -> Vec<String> {
+    let mut w = Vec::new();
+    match facts.bridge_nf_call_iptables.as_deref() {
+        None => w.push(format!(
+            "{host}: bridge netfilter is not available (/proc/sys/net/bridge is missing): \
+             Service traffic between pods on one node bypasses kube-proxy; run \
+             `modprobe br_netfilter` and add it to /etc/modules-load.d/"
+        )),
+        Some("1") => {}
+        Some(v) => w.push(format!(
+            "{host}: net.bridge.bridge-nf-call-iptables is {v}: Service traffic between pods \
+             on one node bypasses kube-proxy; run `sysctl -w net.bridge.bridge-nf-call-iptables=1` \
+             and set it in /etc/sysctl.d/"
+        )),
+    }
+    if !facts.overlayfs {
+        w.push(format!(
+            "{host}: overlayfs is not available (not in /proc/filesystems): Docker's overlay2 \
+             storage needs it; run `modprobe overlay`"
+        ));
+    }
+    w
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,10 +234,28 @@ mod tests {
     #[test]
     fn parses_probe_output() {
         let f = parse_facts(
-            "swap=0\nepoch=1700000000\nfree=9000000\nmodule=overlay\nlisten=00000000:0016\nlisten=0100007F:1A2C\n",
+            "swap=0\nepoch=1700000000\nfree=9000000\nbridge_nf=1\noverlayfs=1\nlisten=00000000:0016\nlisten=0100007F:1A2C\n",
         );
         assert_eq!(f.swap_devices, 0);
         assert!(f.listening.contains(&22) && f.listening.contains(&6700));
-        assert!(f.modules.contains("overlay") && !f.modules.contains("br_netfilter"));
+        assert_eq!(f.bridge_nf_call_iptables.as_deref(), Some("1"));
+        assert!(f.overlayfs);
+        assert!(kernel_warnings("n1", &f).is_empty());
+    }
+
+    #[test]
+    fn bridge_netfilter_built_in_is_not_a_missing_module() {
+        // A kernel with bridge netfilter built in lists no br_netfilter module, but has the
+        // sysctl: no warning.
+        let f = parse_facts("bridge_nf=1\noverlayfs=1\n");
+        assert!(kernel_warnings("n1", &f).is_empty());
+        let absent = parse_facts("bridge_nf=\noverlayfs=1\n");
+        let w = kernel_warnings("n1", &absent);
+        assert_eq!(w.len(), 1);
+        assert!(w[0].contains("modprobe br_netfilter"), "{w:?}");
+        let off = parse_facts("bridge_nf=0\n");
+        let w = kernel_warnings("n1", &off);
+        assert!(w[0].contains("bridge-nf-call-iptables is 0"), "{w:?}");
+        assert!(w[1].contains("modprobe overlay"), "{w:?}");
     }
 }

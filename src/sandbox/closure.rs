@@ -217,6 +217,17 @@ impl MinimalImage {
         self.file(dest, mode, &data)
     }
 
+    /// Whether the image already has something at `path`.
+    pub fn contains(&self, path: &str) -> bool {
+        self.added.contains(&self.canonical_dest(path))
+    }
+
+    /// Copy a file of the control host (outside the root: a binary built here) to `dest`.
+    pub fn host_file(&mut self, source: &Path, dest: &str, mode: u32) -> Result<(), SandboxError> {
+        let data = std::fs::read(source).io("reading", source)?;
+        self.file(dest, mode, &data)
+    }
+
     /// Copy a library to its canonical path, with a link from the name it is loaded by.
     fn library(&mut self, lib: &Path) -> Result<(), SandboxError> {
         let real = resolve_in_root(&self.root, lib).io("resolving", lib)?;

@@ -55,25 +55,44 @@ pub fn clear_ranges(subnet: Ipv4Net) -> (Ipv4Net, Ipv4Net) {
     (pick(&SERVICE_RANGES), pick(&POD_RANGES))
 }
 
-/// Every image the sandbox config references, which `sandbox up` builds and preloads:
-/// etcd and haproxy (real, from Debian), the registry, and the stand-ins for the
-/// Kubernetes components.
+/// Every image the sandbox config references with the test-only stand-ins, which
+/// `sandbox up --components stand-ins` builds and preloads: etcd and haproxy (real, from
+/// Debian), the registry, and the stand-ins for the Kubernetes components.
 pub fn referenced_images() -> Vec<String> {
-    referenced_images_for(&[KUBERNETES_VERSION.to_string()])
+    referenced_images_for(Components::StandIns, &[KUBERNETES_VERSION.to_string()])
+        .expect("the default version is buildable")
 }
 
-/// Like [`referenced_images`], with the stand-ins of every Kubernetes version in
+/// The images `sandbox up` preloads for `components` and every Kubernetes version in
 /// `versions` (`sandbox up --versions`, for upgrade tests).
-pub fn referenced_images_for(versions: &[String]) -> Vec<String> {
+pub fn referenced_images_for(
+    components: Components,
+    versions: &[String],
+) -> Result<Vec<String>, SandboxError> {
     let mut images = vec![
-        super::components::ETCD_IMAGE.to_string(),
         super::components::HAPROXY_IMAGE.to_string(),
         super::components::REGISTRY_IMAGE.to_string(),
     ];
-    for v in versions {
-        images.extend(super::stand_ins::stand_in_references(SANDBOX_REGISTRY, v));
+    match components {
+        Components::Upstream => images.extend(super::upstream::upstream_references(versions)?),
+        Components::StandIns => {
+            images.insert(0, super::components::ETCD_IMAGE.to_string());
+            for v in versions {
+                images.extend(super::stand_ins::stand_in_references(SANDBOX_REGISTRY, v));
+            }
+        }
     }
-    images
+    Ok(images)
+}
+
+/// What plays the Kubernetes components in a sandbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Components {
+    /// The real upstream programs (pulled, or built from source here).
+    #[default]
+    Upstream,
+    /// The test-only `k8s-standin` binary.
+    StandIns,
 }
 
 pub const CLUSTER_FILE: &str = "cluster-configuration.yaml";
@@ -90,6 +109,7 @@ pub struct ConfigInput<'a> {
     pub dir: &'a Path,
     /// The `kubernetes-version` the config asks for.
     pub kubernetes_version: &'a str,
+    pub components: Components,
 }
 
 /// Quote a string as a YAML double-quoted scalar (JSON strings are valid YAML).
@@ -128,7 +148,8 @@ pub fn cluster_configuration(input: &ConfigInput<'_>) -> String {
             out.push_str(&format!("    etcdid: {etcd}\n"));
         }
         out.push_str(&format!("    k8s-role: {}\n", node.role));
-        if Some(i) == first_master {
+        // The dashboard's image cannot be made here: only the stand-in config asks for it.
+        if Some(i) == first_master && input.components == Components::StandIns {
             out.push_str("    dashboard: \"true\"\n");
         }
     }
@@ -136,6 +157,55 @@ pub fn cluster_configuration(input: &ConfigInput<'_>) -> String {
 }
 
 pub fn kubernetes_configuration(input: &ConfigInput<'_>) -> String {
+    match input.components {
+        Components::Upstream => upstream_kubernetes_configuration(input),
+        Components::StandIns => stand_in_kubernetes_configuration(input),
+    }
+}
+
+/// The config of a sandbox running the real components: a real rack's, but for the
+/// settings a node that is a container needs, each said why.
+fn upstream_kubernetes_configuration(input: &ConfigInput<'_>) -> String {
+    let (service, pod) = clear_ranges(input.subnet);
+    format!(
+        "{MARKER} for sandbox {sandbox:?}.\n\
+         \n\
+         kubernetes:\n  \
+           kubernetes-version: {version}\n  \
+           # The one etcd release the sandbox builds (kubeadm's for 1.34 to 1.36).\n  \
+           etcd-version: {etcd}\n  \
+           # Both ranges stay clear of the sandbox network {subnet}.\n  \
+           service-cluster-ip-range: {service}\n  \
+           pod-cluster-ip-range: {pod}\n  \
+           # The nodes' dockerd runs without systemd, so it uses the cgroupfs driver.\n  \
+           cgroup-driver: cgroupfs\n  \
+           # The nodes are containers on a VM without CAP_SYS_RESOURCE: privileged\n  \
+           # components get every other capability instead of --privileged.\n  \
+           unavailable-capabilities: SYS_RESOURCE\n  \
+           #\n  \
+           # Images: the upstream names a real rack pulls (registry.k8s.io, ghcr.io), already\n  \
+           # in each node's Docker engine (`sandbox up` pulled them, or built them from the\n  \
+           # upstream sources pinned in sandbox/upstream/). Two differ from a real rack's:\n  \
+           images:\n    \
+             # Debian's haproxy {haproxy_version} instead of docker.io/library/haproxy.\n    \
+             haproxy: {haproxy}\n    \
+             # The flannel CNI plugin of containernetworking/plugins v0.9.1, its last home\n    \
+             # before flannel-io/cni-plugin (which the Go module proxy does not serve).\n    \
+             flannel-cni-plugin: {flannel_cni}\n",
+        sandbox = input.sandbox,
+        version = input.kubernetes_version,
+        etcd = super::upstream::ETCD_VERSION,
+        subnet = input.subnet,
+        haproxy = super::components::HAPROXY_IMAGE,
+        haproxy_version = super::components::HAPROXY_IMAGE
+            .rsplit_once(':')
+            .map(|(_, t)| t)
+            .unwrap_or(""),
+        flannel_cni = super::upstream::FLANNEL_CNI_PLUGIN_IMAGE,
+    )
+}
+
+fn stand_in_kubernetes_configuration(input: &ConfigInput<'_>) -> String {
     let (service, pod) = clear_ranges(input.subnet);
     format!(
         "{MARKER} for sandbox {sandbox:?}.\n\
@@ -305,6 +375,7 @@ mod tests {
             nodes,
             dir,
             kubernetes_version: KUBERNETES_VERSION,
+            components: Components::StandIns,
         }
     }
 

@@ -34,13 +34,14 @@ mod rootfs;
 mod stand_ins;
 mod status;
 mod up;
+pub mod upstream;
 
 pub use components::{
     ComponentImages, ETCD_IMAGE, HAPROXY_IMAGE, REGISTRY_IMAGE, build_component_images,
     stand_in_image_from_binary,
 };
 pub use config_files::{
-    CLUSTER_FILE, ETCD_VERSION, KUBERNETES_FILE, KUBERNETES_VERSION, README_FILE, SANDBOX_REGISTRY,
+    CLUSTER_FILE, Components, ETCD_VERSION, KUBERNETES_FILE, KUBERNETES_VERSION, README_FILE, SANDBOX_REGISTRY,
     referenced_images, referenced_images_for,
 };
 pub use down::{DownReport, down};

@@ -63,8 +63,32 @@ pub fn plan(
 }
 
 /// The command a node container runs: `/` made a shared mount (as systemd does on a real
-/// server, so kubelet bind mounts can propagate), sshd in the background, dockerd in front.
-pub const NODE_COMMAND: &str = "mount --make-rshared / && mkdir -p /run/sshd && /usr/sbin/sshd && exec dockerd --storage-driver=vfs";
+/// server, so kubelet bind mounts can propagate), sshd in the background, dockerd in front,
+/// running containers through [`RUNC_WRAPPER`].
+pub const NODE_COMMAND: &str = "mount --make-rshared / && mkdir -p /run/sshd && /usr/sbin/sshd && exec dockerd --storage-driver=vfs --add-runtime sandbox-runc=/usr/local/sbin/sandbox-runc --default-runtime sandbox-runc";
+
+/// Where the node's dockerd finds [`RUNC_WRAPPER`].
+pub const RUNC_WRAPPER_PATH: &str = "usr/local/sbin/sandbox-runc";
+
+/// The OCI runtime of every node's dockerd: runc, with a negative `oomScoreAdj` in the
+/// bundle's config.json raised to 0 first. cri-dockerd asks -998 for pod sandboxes and
+/// lowering a score needs CAP_SYS_RESOURCE, which no process on this kind of VM has, so
+/// runc would abort every pod. A property of the simulated machine only: nothing of it
+/// reaches what deploy gives a real server.
+pub const RUNC_WRAPPER: &str = r#"#!/bin/sh
+# Written by `k8s-manage sandbox up`: see src/sandbox/nodes.rs (RUNC_WRAPPER).
+bundle=""
+previous=""
+for arg in "$@"; do
+    case "$previous" in --bundle|-b) bundle="$arg" ;; esac
+    case "$arg" in --bundle=*) bundle="${arg#--bundle=}" ;; esac
+    previous="$arg"
+done
+if [ -n "$bundle" ] && [ -f "$bundle/config.json" ]; then
+    sed -i -E 's/"oomScoreAdj":-[0-9]+/"oomScoreAdj":0/' "$bundle/config.json"
+fi
+exec /usr/sbin/runc "$@"
+"#;
 
 /// sshd settings installed into every node.
 const SSHD_DROP_IN: &str = "# Written by `k8s-manage sandbox up`.\n\
@@ -111,6 +135,13 @@ pub fn container_spec(node: &NodeInfo, setup: &NodeSetup<'_>) -> ContainerCreate
         masked_paths: Some(Vec::new()),
         readonly_paths: Some(Vec::new()),
         device_cgroup_rules: Some(vec!["a *:* rwm".into()]),
+        // The kubelet's OOM watcher reads the kernel log (a real server has it; a
+        // container gets it only when asked).
+        devices: Some(vec![bollard::models::DeviceMapping {
+            path_on_host: Some("/dev/kmsg".into()),
+            path_in_container: Some("/dev/kmsg".into()),
+            cgroup_permissions: Some("rwm".into()),
+        }]),
         binds: Some(vec!["/sys/fs/cgroup:/sys/fs/cgroup:rw".into()]),
         tmpfs: Some(HashMap::from([(
             "/var/lib/docker".to_string(),
@@ -146,6 +177,7 @@ pub fn node_files(
     host_key: &super::keys::KeyPair,
 ) -> std::io::Result<Vec<u8>> {
     let mut tar = TarBuilder::new();
+    tar.file(RUNC_WRAPPER_PATH, 0o755, RUNC_WRAPPER.as_bytes())?;
     tar.dir("root/.ssh", 0o700)?;
     tar.file(
         "root/.ssh/authorized_keys",

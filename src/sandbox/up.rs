@@ -8,7 +8,7 @@ use bollard::Docker;
 use futures_util::{StreamExt, TryStreamExt};
 use ipnet::Ipv4Net;
 
-use super::config_files::{self, ConfigInput};
+use super::config_files::{self, Components, ConfigInput};
 use super::error::{IoContext, SandboxError};
 use super::nodes::{self, NodeInfo, NodeSetup};
 use super::probe::{self, Login};
@@ -39,9 +39,11 @@ pub struct UpOptions {
     /// The `k8s-standin` binary the Kubernetes stand-in images are made from; by default
     /// the one next to the running executable (see [`stand_ins::locate_standin`]).
     pub standin: Option<PathBuf>,
-    /// Kubernetes versions to build and preload stand-ins for; the config asks for the
-    /// first. Empty: [`config_files::KUBERNETES_VERSION`] only.
+    /// Kubernetes versions to build and preload the components of; the config asks for
+    /// the first. Empty: [`config_files::KUBERNETES_VERSION`] only.
     pub versions: Vec<String>,
+    /// The real upstream components (default) or the test-only stand-ins.
+    pub components: Components,
 }
 
 impl UpOptions {
@@ -57,6 +59,7 @@ impl UpOptions {
             subnet: None,
             standin: None,
             versions: Vec::new(),
+            components: Components::Upstream,
         }
     }
 
@@ -164,7 +167,10 @@ pub async fn up(opts: &UpOptions, progress: &dyn Fn(&str)) -> Result<SandboxInfo
     std::fs::create_dir_all(&opts.dir).io("creating", &opts.dir)?;
     let dir = std::fs::canonicalize(&opts.dir).io("resolving", &opts.dir)?;
     config_files::check_writable(&dir)?;
-    let standin = stand_ins::locate_standin(opts.standin.as_deref())?;
+    let standin = match opts.components {
+        Components::StandIns => Some(stand_ins::locate_standin(opts.standin.as_deref())?),
+        Components::Upstream => None,
+    };
 
     let image = node_image::ensure_node_image(&docker, progress).await?;
     let image_time = start.elapsed();
@@ -173,16 +179,20 @@ pub async fn up(opts: &UpOptions, progress: &dyn Fn(&str)) -> Result<SandboxInfo
     let images_start = Instant::now();
     components::build_component_images(progress).await?;
     let versions = opts.kubernetes_versions();
-    for version in &versions {
-        stand_ins::build_stand_in_images(
-            &standin,
-            config_files::SANDBOX_REGISTRY,
-            version,
-            progress,
-        )
-        .await?;
+    if let Some(standin) = &standin {
+        for version in &versions {
+            stand_ins::build_stand_in_images(
+                standin,
+                config_files::SANDBOX_REGISTRY,
+                version,
+                progress,
+            )
+            .await?;
+        }
+    } else {
+        super::upstream::build_upstream_images(&versions, progress).await?;
     }
-    let images = config_files::referenced_images_for(&versions);
+    let images = config_files::referenced_images_for(opts.components, &versions)?;
     let images_time = images_start.elapsed();
 
     let state = dir.join(".k8s-manage").join("sandbox");
@@ -248,6 +258,7 @@ pub async fn up(opts: &UpOptions, progress: &dyn Fn(&str)) -> Result<SandboxInfo
             nodes: &nodes,
             dir: &dir,
             kubernetes_version: &versions[0],
+            components: opts.components,
         };
         let config_files = config_files::write(&input)?;
         Ok::<_, SandboxError>((config_files, loaded, create_time, ready_time, preload_time))

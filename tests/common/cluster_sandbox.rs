@@ -35,6 +35,23 @@ pub fn up_versions(
     proxy: bool,
     versions: &[&str],
 ) -> Sandbox {
+    up_with(name, masters, workers, proxy, versions, sandbox::Components::StandIns)
+}
+
+/// A sandbox running the real upstream components of every version in `versions` (the
+/// config asks for the first; empty = the default version).
+pub fn up_real(name: &str, masters: u32, workers: u32, proxy: bool, versions: &[&str]) -> Sandbox {
+    up_with(name, masters, workers, proxy, versions, sandbox::Components::Upstream)
+}
+
+pub fn up_with(
+    name: &str,
+    masters: u32,
+    workers: u32,
+    proxy: bool,
+    versions: &[&str],
+    components: sandbox::Components,
+) -> Sandbox {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("cfg");
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -45,7 +62,8 @@ pub fn up_versions(
     opts.workers = workers;
     opts.proxy = proxy;
     opts.versions = versions.iter().map(|v| v.to_string()).collect();
-    rt.block_on(sandbox::up(&opts, &|_| {}))
+    opts.components = components;
+    rt.block_on(sandbox::up(&opts, &|m: &str| eprintln!("sandbox {name}: {m}")))
         .unwrap_or_else(|e| panic!("sandbox up: {e}"));
     Sandbox {
         name: name.into(),

@@ -1,0 +1,348 @@
+//! Building one pinned upstream module's programs with the Go toolchain, into the sandbox
+//! cache (`<cache>/upstream/<program>-<version>-<hash>/bin/`), once: the folder is named
+//! after the hash of everything that decides the binaries, so a second `sandbox up`
+//! builds nothing. Builds are locked against concurrent builders and shown with progress
+//! (packages compiled of the total, elapsed time and an estimate of what is left).
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+use super::modules::GoModule;
+use crate::sandbox::error::{IoContext, SandboxError, last_lines};
+use crate::sandbox::rootfs;
+
+/// Bump when the way binaries are built changes, so cached builds are redone.
+const FORMAT_VERSION: &str = "1";
+
+/// The oldest Go that builds every pinned module (their `go` lines).
+pub const MIN_GO: (u32, u32) = (1, 26);
+
+/// How often a long build says how far it got.
+const PROGRESS_EVERY: Duration = Duration::from_secs(20);
+
+/// The linker flags of every build: stripped, static, plus the module's version stamps.
+fn ldflags(module: &GoModule) -> String {
+    let mut parts = vec!["-s".to_string(), "-w".to_string()];
+    if module.program.cgo() {
+        parts.push("-extldflags \"-static\"".to_string());
+    }
+    parts.extend(module.program.version_ldflags(module.version));
+    parts.join(" ")
+}
+
+/// A short hash of everything that decides the binaries.
+pub fn build_hash(module: &GoModule) -> String {
+    let mut h = Sha256::new();
+    for part in [
+        FORMAT_VERSION,
+        module.program.dir(),
+        module.version,
+        module.go_mod,
+        module.go_sum,
+        &ldflags(module),
+    ] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    for (path, name) in module.program.packages() {
+        h.update(path.as_bytes());
+        h.update(name.as_bytes());
+        h.update([0]);
+    }
+    hex::encode(h.finalize())[..16].to_string()
+}
+
+/// Where the binaries of `module` are (or will be) cached.
+pub fn build_dir(cache: &Path, module: &GoModule) -> PathBuf {
+    cache.join("upstream").join(format!(
+        "{}-{}-{}",
+        module.program.dir(),
+        module.version,
+        build_hash(module)
+    ))
+}
+
+/// The folder holding every binary of `module`, building them first when the cache does
+/// not have them.
+pub async fn ensure_built(
+    module: &GoModule,
+    progress: &dyn Fn(&str),
+) -> Result<PathBuf, SandboxError> {
+    let cache = rootfs::default_cache_dir();
+    let dir = build_dir(&cache, module);
+    let bin = dir.join("bin");
+    let done = dir.join("complete");
+    if done.exists() {
+        return Ok(bin);
+    }
+    let _lock = rootfs::lock(&dir.with_extension("lock")).await?;
+    if done.exists() {
+        return Ok(bin);
+    }
+    check_go(module).await?;
+    let work = dir.join("module");
+    std::fs::create_dir_all(&work).io("creating", &work)?;
+    std::fs::write(work.join("go.mod"), module.go_mod).io("writing", work.join("go.mod"))?;
+    std::fs::write(work.join("go.sum"), module.go_sum).io("writing", work.join("go.sum"))?;
+    let staging = dir.join("bin.partial");
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging).io("removing", &staging)?;
+    }
+    std::fs::create_dir_all(&staging).io("creating", &staging)?;
+    let started = Instant::now();
+    for (package, name) in module.program.packages() {
+        build_one(module, &work, package, &staging.join(name), progress).await?;
+    }
+    if bin.exists() {
+        std::fs::remove_dir_all(&bin).io("removing", &bin)?;
+    }
+    std::fs::rename(&staging, &bin).io("moving the binaries into", &bin)?;
+    std::fs::write(&done, format!("{}\n", started.elapsed().as_secs())).io("writing", &done)?;
+    progress(&format!(
+        "built {} {} in {}",
+        module.program.dir(),
+        module.version,
+        minutes(started.elapsed())
+    ));
+    Ok(bin)
+}
+
+/// The environment of every `go` command: no workspace, no vendoring or flags of the
+/// caller's, no cgo unless the program needs it (then linked statically).
+fn go_command(work: &Path, cgo: bool) -> Command {
+    let mut c = Command::new("go");
+    c.current_dir(work)
+        .env("GOWORK", "off")
+        .env("GOFLAGS", "-mod=readonly")
+        .env("CGO_ENABLED", if cgo { "1" } else { "0" })
+        .stdin(Stdio::null());
+    c
+}
+
+/// Refuse clearly when no Go toolchain new enough is installed.
+async fn check_go(module: &GoModule) -> Result<(), SandboxError> {
+    let missing = |found: String| SandboxError::Image {
+        image: format!("{} {}", module.program.dir(), module.version),
+        reason: format!(
+            "building it from source needs Go {}.{} or newer, and {found}. Install Go (the \
+             project's scripts/setup.sh says how), or run `sandbox up` where registry.k8s.io \
+             answers, so the upstream images are pulled instead",
+            MIN_GO.0, MIN_GO.1
+        ),
+    };
+    let out = match Command::new("go").arg("version").output().await {
+        Ok(o) => o,
+        Err(_) => return Err(missing("no `go` command is on PATH".into())),
+    };
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    match parse_go_version(&text) {
+        Some(v) if v >= MIN_GO => Ok(()),
+        Some((a, b)) => Err(missing(format!("`go version` says {a}.{b}"))),
+        None => Err(missing(format!("`go version` printed {:?}", text.trim()))),
+    }
+}
+
+/// `go version go1.26.8 linux/amd64` → (1, 26).
+pub fn parse_go_version(text: &str) -> Option<(u32, u32)> {
+    let word = text.split_whitespace().find(|w| w.starts_with("go1."))?;
+    let mut it = word.trim_start_matches("go").split(['.', 'r', 'b']);
+    let major = it.next()?.parse().ok()?;
+    let minor = it.next()?.parse().ok()?;
+    Some((major, minor))
+}
+
+/// The source folder of `path` (a module the pinned module requires), downloaded and
+/// checked against go.sum by the Go toolchain.
+pub async fn module_source(module: &GoModule, path: &str) -> Result<PathBuf, SandboxError> {
+    let cache = rootfs::default_cache_dir();
+    let work = build_dir(&cache, module).join("module");
+    std::fs::create_dir_all(&work).io("creating", &work)?;
+    std::fs::write(work.join("go.mod"), module.go_mod).io("writing", work.join("go.mod"))?;
+    std::fs::write(work.join("go.sum"), module.go_sum).io("writing", work.join("go.sum"))?;
+    check_go(module).await?;
+    let out = go_command(&work, false)
+        .args(["mod", "download", "-json", path])
+        .output()
+        .await
+        .io("running go mod download in", &work)?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    if !out.status.success() {
+        return Err(SandboxError::Command {
+            command: format!("go mod download -json {path}"),
+            status: out.status.to_string(),
+            output: last_lines(&format!("{text}{}", String::from_utf8_lossy(&out.stderr)), 20),
+        });
+    }
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| SandboxError::Command {
+        command: format!("go mod download -json {path}"),
+        status: "unreadable output".into(),
+        output: e.to_string(),
+    })?;
+    v["Dir"]
+        .as_str()
+        .map(PathBuf::from)
+        .ok_or_else(|| SandboxError::Command {
+            command: format!("go mod download -json {path}"),
+            status: "no source folder".into(),
+            output: text.clone(),
+        })
+}
+
+/// How many packages `go build` of `package` compiles at most (its dependencies).
+async fn dependency_count(work: &Path, package: &str) -> Option<usize> {
+    let out = go_command(work, false)
+        .args(["list", "-deps", package])
+        .output()
+        .await
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).lines().count())
+}
+
+async fn build_one(
+    module: &GoModule,
+    work: &Path,
+    package: &str,
+    output: &Path,
+    progress: &dyn Fn(&str),
+) -> Result<(), SandboxError> {
+    let name = output
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let total = dependency_count(work, package).await;
+    progress(&format!(
+        "building {name} ({} {}) from source{}",
+        module.program.dir(),
+        module.version,
+        total
+            .map(|t| format!(": up to {t} packages"))
+            .unwrap_or_default()
+    ));
+    let mut child = go_command(work, module.program.cgo())
+        .args(["build", "-v", "-trimpath", "-ldflags", &ldflags(module), "-o"])
+        .arg(output)
+        .arg(package)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| SandboxError::Command {
+            command: format!("go build {package}"),
+            status: format!("could not start: {e}"),
+            output: String::new(),
+        })?;
+    let started = Instant::now();
+    let mut lines = BufReader::new(child.stderr.take().expect("piped")).lines();
+    let mut compiled = 0usize;
+    let mut log = String::new();
+    let mut last_report = Instant::now();
+    while let Ok(Some(line)) = lines.next_line().await {
+        // `-v` names each package as it is compiled; anything else is a message.
+        if line.contains(' ') || line.starts_with('#') {
+            log.push_str(&line);
+            log.push('\n');
+        } else {
+            compiled += 1;
+        }
+        if last_report.elapsed() >= PROGRESS_EVERY {
+            last_report = Instant::now();
+            progress(&progress_line(&name, compiled, total, started.elapsed()));
+        }
+    }
+    let status = child.wait().await.io("waiting for go build of", package)?;
+    if !status.success() {
+        return Err(SandboxError::Command {
+            command: format!(
+                "go build {package} (module {} in {})",
+                module.version,
+                work.display()
+            ),
+            status: status.to_string(),
+            output: last_lines(&log, 20),
+        });
+    }
+    Ok(())
+}
+
+/// `kubelet: 412 of 1630 packages after 3m10s, about 9m left`.
+pub fn progress_line(name: &str, done: usize, total: Option<usize>, elapsed: Duration) -> String {
+    let mut s = format!("{name}: {done}");
+    if let Some(total) = total {
+        s.push_str(&format!(" of {total}"));
+    }
+    s.push_str(&format!(" packages compiled after {}", minutes(elapsed)));
+    if let Some(total) = total
+        && done > 0
+        && done < total
+    {
+        let left = elapsed.mul_f64((total - done) as f64 / done as f64);
+        s.push_str(&format!(", about {} left", minutes(left)));
+    }
+    s
+}
+
+fn minutes(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 60 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sandbox::upstream::modules::{MODULES, Program, only_version};
+
+    #[test]
+    fn go_versions_are_read() {
+        assert_eq!(
+            parse_go_version("go version go1.26.8 linux/amd64"),
+            Some((1, 26))
+        );
+        assert_eq!(
+            parse_go_version("go version go1.27rc1 linux/amd64"),
+            Some((1, 27))
+        );
+        assert_eq!(parse_go_version("bash: go: not found"), None);
+    }
+
+    #[test]
+    fn the_cache_folder_changes_with_the_module() {
+        let cache = Path::new("/c");
+        let a = build_dir(cache, &MODULES[0]);
+        let b = build_dir(cache, &MODULES[1]);
+        assert_ne!(a, b);
+        assert!(
+            a.display()
+                .to_string()
+                .starts_with("/c/upstream/kubernetes-v1.36.1-"),
+            "{}",
+            a.display()
+        );
+        let mut changed = *only_version(Program::Etcd);
+        let before = build_hash(&changed);
+        changed.go_sum = "different";
+        assert_ne!(before, build_hash(&changed));
+    }
+
+    #[test]
+    fn progress_lines_estimate_what_is_left() {
+        let line = progress_line("kubelet", 100, Some(400), Duration::from_secs(60));
+        assert_eq!(
+            line,
+            "kubelet: 100 of 400 packages compiled after 1m00s, about 3m00s left"
+        );
+        assert_eq!(
+            progress_line("etcd", 5, None, Duration::from_secs(7)),
+            "etcd: 5 packages compiled after 7s"
+        );
+    }
+}
