@@ -3,6 +3,7 @@
 //! to break a Kubernetes action (they did in the original).
 
 pub mod cluster_file;
+pub mod keys;
 pub mod kubernetes_file;
 pub mod machines;
 pub mod node_list;
