@@ -1,6 +1,7 @@
 //! Node lists and the quick-start file written the original's way (issue: the original's
 //! files, exactly as its users wrote them): the `machinelist:` map without `k8s-role`, the
-//! `machine-list:` list, `remote_deployment_role`, `sshport: "22"`. Each is accepted and plans the expected machines; mismatching keys and
+//! `machine-list:` list, `remote_deployment_role`, `sshport: "22"`, and the MS-0622
+//! quick-start. Each is accepted and plans the expected machines; mismatching keys and
 //! unknown machines give located errors that name both places. The shapes come from the
 //! original examples in tests/data/openpai/ (see its README).
 
@@ -323,4 +324,87 @@ fn the_original_example_lists_give_located_errors() {
             load_err(&data.join(f), &dir, usage, &c);
         }
     }
+}
+
+#[test]
+fn the_quick_start_file_makes_the_four_files() {
+    let t = tempfile::tempdir().unwrap();
+    let qs = t.path().join("quick-start.yaml");
+    // the MS-0622 example with its placeholders filled in, comments kept
+    let original =
+        std::fs::read_to_string(repo().join("tests/data/openpai/quick-start-example.yaml"))
+            .unwrap();
+    let filled = original
+        .replace("<ip-of-master>", "10.2.0.10")
+        .replace("<ip-of-worker1>", "10.2.0.21")
+        .replace("<ip-of-worder2>", "10.2.0.22")
+        .replace("<username>", "pai")
+        .replace("<password>", "pai-pw-123")
+        .replace("#ssh-port: 22", "ssh-port: \"2222\"")
+        .replace("#dns: <ip-of-dns>", "dns: 10.2.0.2");
+    std::fs::write(&qs, filled).unwrap();
+    let dir = t.path().join("cfg");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_k8s-manage"))
+        .args(["init"])
+        .arg(&dir)
+        .arg("--from")
+        .arg(&qs)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    for f in [
+        "cluster-configuration.yaml",
+        "kubernetes-configuration.yaml",
+        "k8s-role-definition.yaml",
+        "services-configuration.yaml",
+    ] {
+        assert!(dir.join(f).is_file(), "{f} missing");
+    }
+    let c = build::load(&dir)
+        .unwrap_or_else(|d| panic!("{}", d.render_text(false)))
+        .cluster;
+    let roles: Vec<(String, Role)> = c
+        .machines
+        .iter()
+        .map(|m| (m.hostip.to_string(), m.role))
+        .collect();
+    assert_eq!(
+        roles,
+        [
+            ("10.2.0.10".to_string(), Role::Master),
+            ("10.2.0.21".to_string(), Role::Worker),
+            ("10.2.0.22".to_string(), Role::Worker),
+        ]
+    );
+    let m = &c.machines[0];
+    assert_eq!((m.ssh.username.as_str(), m.ssh.port), ("pai", 2222));
+    assert_eq!(m.ssh.password.as_ref().unwrap().expose(), "pai-pw-123");
+    assert_eq!(c.kubernetes.service_cidr.to_string(), "10.254.0.0/16");
+    assert_eq!(c.kubernetes.dns_upstream[0].to_string(), "10.2.0.2");
+    assert_eq!(c.api_endpoint().to_string(), "10.2.0.10");
+    // the file holding the password is private
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir.join("cluster-configuration.yaml"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    // the services file is read by the service commands
+    let (code, _, stderr) = run_cli(&["service", "list"], &dir);
+    assert_eq!(code, 0, "{stderr}");
+    // the example as shipped still holds placeholders: located errors, nothing written
+    let dir2 = t.path().join("cfg2");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_k8s-manage"))
+        .args(["init", "--color", "never"])
+        .arg(&dir2)
+        .arg("--from")
+        .arg(repo().join("tests/data/openpai/quick-start-example.yaml"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("quick-start-example.yaml:23:5"), "{stderr}");
+    assert!(stderr.contains("placeholder"), "{stderr}");
+    assert!(!dir2.exists());
 }

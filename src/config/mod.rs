@@ -10,6 +10,7 @@ pub mod node_list;
 pub mod raw;
 pub mod reader;
 pub mod roles_file;
+pub mod schema;
 pub mod source;
 pub mod write_back;
 pub mod yaml_tree;
