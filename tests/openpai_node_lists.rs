@@ -248,6 +248,16 @@ fn mismatching_keys_are_located_in_both_files() {
         e.contains("cluster-configuration.yaml:13:13"),
         "the cluster's line: {e}"
     );
+    // `validate -f` reads a list naming machines of the cluster as such, and says why
+    let (code, _, stderr) = run_cli(
+        &["validate", "--color", "never", "-f", f.to_str().unwrap()],
+        &dir,
+    );
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("`etcdid: etcd3` does not match master-2"),
+        "{stderr}"
+    );
     // hostip naming another machine
     let f = list(
         &dir,

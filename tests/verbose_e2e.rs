@@ -47,7 +47,7 @@ fn remote_commands_are_logged_per_node_without_secrets() {
     let quiet = run(&dir, &["deploy", "--dry-run"], None);
     let v = run(&dir, &["-v", "deploy", "--dry-run"], None);
     let vv = run(&dir, &["-vv", "deploy", "--dry-run"], None);
-    let trace = run(&dir, &["status"], Some("trace"));
+    let trace = run(&dir, &["deploy", "--dry-run"], Some("trace"));
 
     // nothing logged without -v: the output is what it was
     let q = String::from_utf8_lossy(&quiet.stderr);
