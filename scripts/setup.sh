@@ -18,6 +18,9 @@ pkgs+=(openssh-client iproute2)
 # The image build/push test: a real registry (Debian's docker-registry 2.8), started by the
 # test itself on a free loopback port (the package's own service is not needed).
 pkgs+=(docker-registry)
+# The man-page test renders `k8s-manage man` output with `man -l` (man-db; groff-base is
+# its dependency and does the rendering).
+pkgs+=(man-db)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

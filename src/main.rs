@@ -1,15 +1,15 @@
 //! The `k8s-manage` command-line entry point: parse arguments, run the command, exit with
 //! its status.
 
-use clap::Parser;
-use k8s_manage::cli::{Cli, ColorChoice, Command, EtcdCommand, SnapshotCommand};
+use k8s_manage::cli::{ColorChoice, Command, EtcdCommand, SnapshotCommand};
 use k8s_manage::commands::{
-    cert, deploy, etcd, image, membership, plan, render, sandbox, service, status, validate,
+    cert, deploy, docs, etcd, image, init, membership, plan, render, sandbox, schema, service,
+    status, validate,
 };
 use std::io::IsTerminal;
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = k8s_manage::cli::parse();
     let color = match cli.color {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
@@ -17,7 +17,35 @@ fn main() {
             std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
         }
     };
+    k8s_manage::logging::init(cli.verbose, color);
     let code = match cli.command {
+        Command::Init {
+            dir,
+            masters,
+            workers,
+            proxy,
+            user,
+            key,
+            kubernetes_version,
+            from,
+            force,
+        } => init::run(
+            &dir,
+            &k8s_manage::init::Options {
+                masters,
+                workers,
+                proxy,
+                user,
+                key,
+                kubernetes_version,
+                from,
+                force,
+            },
+            color,
+        ),
+        Command::Completion { shell } => docs::completion(shell),
+        Command::Man { out } => docs::man(&out),
+        Command::Schema { out } => schema::run(&out),
         Command::Validate { path, file, output } => {
             validate::run(&path, file.as_deref(), output, color)
         }

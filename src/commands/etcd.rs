@@ -47,7 +47,7 @@ pub fn etcdfix(dir: &Path, file: &Path, a: &RunArgs, dry_run: bool, color: bool)
         Ok(c) => c,
         Err(code) => return code,
     };
-    let listed = match build::load_node_list(file, dir, build::NodeListUse::Existing, &cluster) {
+    let listed = match build::load_node_list(file, dir, build::NodeListUse::EtcdMember, &cluster) {
         Ok((m, _)) => m,
         Err(d) => {
             err(&d.render_text(color));

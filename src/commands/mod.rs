@@ -3,13 +3,16 @@
 
 pub mod cert;
 pub mod deploy;
+pub mod docs;
 pub mod etcd;
 pub mod image;
+pub mod init;
 pub mod membership;
 pub mod output;
 pub mod plan;
 pub mod render;
 pub mod sandbox;
+pub mod schema;
 pub mod service;
 pub mod status;
 pub mod validate;

@@ -39,10 +39,10 @@ pub fn run(
     let listed = match nodes {
         None => None,
         Some(f) => {
-            let usage = if action == PlanAction::Add {
-                NodeListUse::Add
-            } else {
-                NodeListUse::Existing
+            let usage = match action {
+                PlanAction::Add => NodeListUse::Add,
+                PlanAction::Etcdfix => NodeListUse::EtcdMember,
+                _ => NodeListUse::Existing,
             };
             match build::load_node_list(f, dir, usage, &loaded.cluster) {
                 Ok((machines, _)) => Some(machines),

@@ -24,7 +24,7 @@ pub fn run(dir: &Path, nodes: Option<&Path>, format: OutputFormat, color: bool) 
             if let Some(f) = nodes {
                 // A node list may name new machines (add) or existing ones (remove, repair,
                 // etcdfix): validate it as new machines when none of them is in the cluster.
-                let usage = guess_usage(f, dir, &loaded.cluster);
+                let usage = guess_usage(f, &loaded.cluster);
                 match build::load_node_list(f, dir, usage, &loaded.cluster) {
                     Ok((_, d)) => all.extend(d),
                     Err(d) => all.extend(d),
@@ -55,9 +55,27 @@ pub fn run(dir: &Path, nodes: Option<&Path>, format: OutputFormat, color: bool) 
     if valid { exit::OK } else { exit::INVALID }
 }
 
-fn guess_usage(f: &Path, dir: &Path, cluster: &crate::model::Cluster) -> NodeListUse {
-    match build::load_node_list(f, dir, NodeListUse::Existing, cluster) {
-        Ok(_) => NodeListUse::Existing,
-        Err(_) => NodeListUse::Add,
+fn guess_usage(f: &Path, cluster: &crate::model::Cluster) -> NodeListUse {
+    // Existing machines (remove, repair, etcdfix) when any entry names one of the cluster
+    // by hostname, nodename or hostip; else new machines (add).
+    let mut d = Diagnostics::default();
+    let Some(list) = crate::config::node_list::read(f, &mut d) else {
+        return NodeListUse::Add;
+    };
+    let names_one = |m: &crate::config::raw::RawMachine| {
+        cluster.machines.iter().any(|c| {
+            m.hostname
+                .as_ref()
+                .is_some_and(|h| h.value.eq_ignore_ascii_case(&c.hostname))
+                || m.nodename.as_ref().is_some_and(|n| n.value == c.nodename)
+                || m.hostip
+                    .as_ref()
+                    .is_some_and(|ip| ip.value.parse() == Ok(c.hostip))
+        })
+    };
+    if list.machines.iter().any(names_one) {
+        NodeListUse::Existing
+    } else {
+        NodeListUse::Add
     }
 }

@@ -63,6 +63,7 @@ pub fn read_machine(
         && let Some(n) = name_from_key
     {
         m.hostname = Some(n);
+        m.hostname_from_key = true;
     }
     Some(m)
 }
@@ -87,7 +88,10 @@ pub fn read_defaults(file: &SourceFile, node: &Node, diags: &mut Diagnostics) ->
                         file.at(k.pos),
                         format!("unknown key `{key}` in default-machine-properties is ignored"),
                     )
-                    .fix("known keys: username, password, sshport, keyfile-path, ssh-agent"),
+                    .fix(format!(
+                        "known keys: {}",
+                        super::keys::names(super::keys::DEFAULT_MACHINE_KEYS).join(", ")
+                    )),
                 );
                 continue;
             }
@@ -128,4 +132,43 @@ pub fn read_machine_map(
             read_machine(file, v, name, diags)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::keys::{DEFAULT_MACHINE_KEYS, MACHINE_KEYS};
+    use crate::config::source::SourceFile;
+
+    fn parse(text: &str) -> (SourceFile, Diagnostics) {
+        let mut d = Diagnostics::default();
+        let f = SourceFile::parse("t.yaml".into(), "t.yaml".into(), text.into(), &mut d).unwrap();
+        (f, d)
+    }
+
+    #[test]
+    fn every_key_of_the_tables_is_read_and_no_other() {
+        // each known machine key lands in its field, never in `extra`
+        let body: String = MACHINE_KEYS
+            .iter()
+            .map(|k| format!("{}: \"1\"\n", k.name))
+            .collect();
+        let (f, mut d) = parse(&body);
+        let m = read_machine(&f, &f.root, None, &mut d).unwrap();
+        assert!(m.extra.is_empty(), "{:?}", m.extra);
+        // and every key the defaults accept is in the table: no warning for them
+        let body: String = DEFAULT_MACHINE_KEYS
+            .iter()
+            .map(|k| format!("{}: \"1\"\n", k.name))
+            .collect();
+        let (f, mut d) = parse(&body);
+        read_defaults(&f, &f.root, &mut d);
+        assert!(
+            d.list.iter().all(|x| !x.message.contains("unknown key")),
+            "{d:?}"
+        );
+        let (f, mut d) = parse("colour: blue\n");
+        read_defaults(&f, &f.root, &mut d);
+        assert!(d.list[0].message.contains("unknown key"));
+    }
 }

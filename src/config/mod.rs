@@ -3,12 +3,14 @@
 //! to break a Kubernetes action (they did in the original).
 
 pub mod cluster_file;
+pub mod keys;
 pub mod kubernetes_file;
 pub mod machines;
 pub mod node_list;
 pub mod raw;
 pub mod reader;
 pub mod roles_file;
+pub mod schema;
 pub mod source;
 pub mod write_back;
 pub mod yaml_tree;

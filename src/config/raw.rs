@@ -13,6 +13,8 @@ pub struct RawMachine {
     /// Where the machine's entry starts.
     pub at: Option<At>,
     pub hostname: Option<Located<String>>,
+    /// The hostname is the entry's key in the `machinelist:` map form, not a `hostname:` key.
+    pub hostname_from_key: bool,
     pub hostip: Option<Located<String>>,
     pub nodename: Option<Located<String>>,
     pub sshport: Option<Located<String>>,

@@ -3,7 +3,7 @@
 //!
 //! - Added machines are appended to `machine-list:` with the keys and values of their
 //!   node-list entry as written (either node-list form), re-indented like the entries
-//!   already there. Comments between an entry's keys are kept; the node list's own
+//!   already there; an entry without `k8s-role` gets the role it joined with (`worker`). Comments between an entry's keys are kept; the node list's own
 //!   comments around an entry are not copied.
 //! - A removed machine's entry is deleted as a whole block: its lines, plus the comment
 //!   lines directly above its `-` (no blank line between, at the `-`'s indentation or
@@ -144,7 +144,14 @@ pub fn entries_from_node_list(path: &Path, hostnames: &[String]) -> Result<Vec<N
     let Some(file) = SourceFile::read(path, &mut diags) else {
         return Err(diags.render_text(false));
     };
-    node_list::read(path, &mut diags).ok_or_else(|| diags.render_text(false))?;
+    let list = node_list::read(path, &mut diags).ok_or_else(|| diags.render_text(false))?;
+    // An entry without `k8s-role` joins as the file's `remote_deployment_role` or a worker
+    // (see `model::node_list_match`); the cluster file must say which.
+    let default_role = list
+        .default_role
+        .as_ref()
+        .map(|r| r.value.clone())
+        .unwrap_or_else(|| "worker".into());
     let text: &str = &file.text;
     let mut found: Vec<NewEntry> = Vec::new();
     if let Some(seq) = file.root.get("machine-list") {
@@ -171,6 +178,15 @@ pub fn entries_from_node_list(path: &Path, hostnames: &[String]) -> Result<Vec<N
                 hostname: name,
                 fields,
             });
+        }
+    }
+    for e in &mut found {
+        if !e
+            .fields
+            .iter()
+            .any(|(key, _)| key.trim_matches(['"', '\'']) == "k8s-role")
+        {
+            e.fields.push(("k8s-role".into(), default_role.clone()));
         }
     }
     hostnames

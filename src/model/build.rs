@@ -3,6 +3,7 @@
 
 use super::build_machines::{build_machine, check_duplicates};
 use super::network::overlaps;
+use super::node_list_match;
 use super::{Cluster, KubernetesSettings, Machine, Role, build_kubernetes};
 use crate::config::node_list::{self, NodeList};
 use crate::config::raw::{RawConfig, RawMachine};
@@ -191,13 +192,17 @@ fn check_cluster(
 /// What a node list is used for, which decides how it is checked against the cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NodeListUse {
-    /// Machines that join: they must not exist yet.
+    /// Machines that join: they must not exist yet; an entry without `k8s-role` is a worker.
     Add,
-    /// Machines of the cluster (remove, repair, etcdfix): each must match one.
+    /// Machines of the cluster (remove, repair): each entry names one by hostname,
+    /// nodename or hostip; the keys it gives must agree with it.
     Existing,
+    /// As `Existing`, and each machine must be a master (etcdfix).
+    EtcdMember,
 }
 
-/// Read a node list and build its machines, merged with the cluster's defaults.
+/// Read a node list. `Add`: build its machines, merged with the cluster's defaults.
+/// `Existing` / `EtcdMember`: the cluster's own machines that its entries name.
 pub fn load_node_list(
     path: &Path,
     cluster_dir: &Path,
@@ -206,25 +211,49 @@ pub fn load_node_list(
 ) -> Result<(Vec<Machine>, Diagnostics), Diagnostics> {
     let mut diags = Diagnostics::default();
     let raw_cfg = config::read_dir(cluster_dir, &mut Diagnostics::default());
-    let Some(NodeList {
-        file,
-        machines: raws,
-    }) = node_list::read(path, &mut diags)
-    else {
+    let Some(mut list) = node_list::read(path, &mut diags) else {
         return Err(diags);
     };
-    let refs: Vec<&RawMachine> = raws.iter().collect();
-    check_duplicates(&refs, &mut diags);
-    let file_at = file.at_file();
+    let out = match usage {
+        NodeListUse::Add => {
+            node_list_match::default_roles_for_add(&mut list, &mut diags);
+            load_new_machines(&list, &raw_cfg, cluster_dir, cluster, &mut diags)
+        }
+        NodeListUse::Existing | NodeListUse::EtcdMember => {
+            let refs: Vec<&RawMachine> = list.machines.iter().collect();
+            check_duplicates(&refs, &mut diags);
+            node_list_match::match_existing(
+                &list,
+                &raw_cfg,
+                cluster,
+                usage == NodeListUse::EtcdMember,
+                &mut diags,
+            )
+        }
+    };
+    if diags.has_errors() {
+        Err(diags)
+    } else {
+        Ok((out, diags))
+    }
+}
+
+/// The machines of an `add` node list: built like the cluster's (defaults merged), none
+/// of them already in the cluster, no etcdid taken.
+fn load_new_machines(
+    list: &NodeList,
+    raw_cfg: &RawConfig,
+    cluster_dir: &Path,
+    cluster: &Cluster,
+    diags: &mut Diagnostics,
+) -> Vec<Machine> {
+    let refs: Vec<&RawMachine> = list.machines.iter().collect();
+    check_duplicates(&refs, diags);
+    let file_at = list.file.at_file();
     let mut out = Vec::new();
-    for raw in &raws {
-        let Some(m) = build_machine(
-            raw,
-            &raw_cfg.cluster.defaults,
-            cluster_dir,
-            &file_at,
-            &mut diags,
-        ) else {
+    for raw in &list.machines {
+        let Some(m) = build_machine(raw, &raw_cfg.cluster.defaults, cluster_dir, &file_at, diags)
+        else {
             continue;
         };
         let at = raw.at.clone().unwrap_or_else(|| file_at.clone());
@@ -232,59 +261,33 @@ pub fn load_node_list(
             .machines
             .iter()
             .find(|c| c.hostip == m.hostip || c.nodename == m.nodename || c.hostname == m.hostname);
-        match (usage, existing) {
-            (NodeListUse::Add, Some(c)) => diags.push(
+        match existing {
+            Some(c) => diags.push(
                 Diagnostic::error(at, format!("{} ({}) is already in the cluster as {} ({})", m.hostname, m.hostip, c.hostname, c.hostip))
                     .fix("remove it from the node list, or use `repair` for a machine that is already a member"),
             ),
-            (NodeListUse::Existing, None) => diags.push(
-                Diagnostic::error(at, format!("{} ({}) is not a machine of this cluster", m.hostname, m.hostip))
-                    .fix("list only machines from cluster-configuration.yaml (same hostname, hostip and nodename)"),
-            ),
-            (NodeListUse::Existing, Some(c)) if c.hostip != m.hostip || c.nodename != m.nodename || c.role != m.role || c.etcdid != m.etcdid => {
-                diags.push(
-                    Diagnostic::error(
-                        at,
-                        format!(
-                            "{} does not match the cluster's entry (hostip {}, nodename {}, k8s-role {}, etcdid {})",
-                            m.hostname,
-                            c.hostip,
-                            c.nodename,
-                            c.role,
-                            c.etcdid.as_deref().unwrap_or("-")
-                        ),
-                    )
-                    .fix("copy the machine's entry from cluster-configuration.yaml"),
+            None => out.push(m),
+        }
+    }
+    for m in &out {
+        if let Some(dup) = cluster
+            .machines
+            .iter()
+            .find(|c| c.etcdid.is_some() && c.etcdid == m.etcdid)
+        {
+            let at = m.at.clone().unwrap_or_else(|| file_at.clone());
+            diags.push(
+                Diagnostic::error(
+                    at,
+                    format!(
+                        "etcdid `{}` is already used by {}",
+                        m.etcdid.as_deref().unwrap_or(""),
+                        dup.hostname
+                    ),
                 )
-            }
-            _ => out.push(m),
+                .fix("give the new master its own etcdid"),
+            );
         }
     }
-    if usage == NodeListUse::Add {
-        for m in &out {
-            if let Some(dup) = cluster
-                .machines
-                .iter()
-                .find(|c| c.etcdid.is_some() && c.etcdid == m.etcdid)
-            {
-                let at = m.at.clone().unwrap_or_else(|| file_at.clone());
-                diags.push(
-                    Diagnostic::error(
-                        at,
-                        format!(
-                            "etcdid `{}` is already used by {}",
-                            m.etcdid.as_deref().unwrap_or(""),
-                            dup.hostname
-                        ),
-                    )
-                    .fix("give the new master its own etcdid"),
-                );
-            }
-        }
-    }
-    if diags.has_errors() {
-        Err(diags)
-    } else {
-        Ok((out, diags))
-    }
+    out
 }

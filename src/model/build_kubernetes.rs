@@ -12,36 +12,10 @@ use ipnet::Ipv4Net;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-/// Keys of `kubernetes:` this tool reads, with their defaults (documented in README).
-pub const KNOWN_KEYS: &[&str] = &[
-    "cluster-name",
-    "kubernetes-version",
-    "etcd-version",
-    "docker-registry",
-    "kubelet-image",
-    "service-cluster-ip-range",
-    "pod-cluster-ip-range",
-    "cluster-domain",
-    "cluster-dns",
-    "load-balance-ip",
-    "api-servers-port",
-    "local-lb-port",
-    "etcd-data-path",
-    "cert-validity-days",
-    "network-plugin",
-    "storage-backend",
-    "cgroup-driver",
-    "extra-args",
-    "unavailable-capabilities",
-    // legacy keys of the original, accepted when they agree
-    "hyperkube-version",
-    "apiserver-version",
-    "kube-scheduler-version",
-    "kube-controller-manager-version",
-    "dashboard-version",
-    "api-servers-http-schema",
-    "qos-switch",
-];
+/// Keys of `kubernetes:` this tool reads (the table in `config::keys`, with their defaults).
+fn known_keys() -> Vec<&'static str> {
+    crate::config::keys::names(crate::config::keys::KUBERNETES_KEYS)
+}
 
 const LEGACY_VERSION_KEYS: &[&str] = &[
     "hyperkube-version",
@@ -197,11 +171,12 @@ fn parse_ip(l: &Located<String>, key: &str, diags: &mut Diagnostics) -> Option<I
 /// Build the settings; every problem is added to `diags`.
 pub fn build(raw: &RawKubernetes, diags: &mut Diagnostics) -> KubernetesSettings {
     for (key, l) in &raw.scalars {
-        if !KNOWN_KEYS.contains(&key.as_str()) {
-            let suggestion = KNOWN_KEYS
+        let known = known_keys();
+        if !known.contains(&key.as_str()) {
+            let suggestion = known
                 .iter()
                 .min_by_key(|k| strsim::levenshtein(k, key))
-                .map(|k| format!("did you mean `{k}`? Known keys: {}", KNOWN_KEYS.join(", ")))
+                .map(|k| format!("did you mean `{k}`? Known keys: {}", known.join(", ")))
                 .unwrap_or_default();
             diags.push(
                 Diagnostic::warning(

@@ -7,6 +7,7 @@ pub mod build_kubernetes;
 pub mod build_machines;
 pub mod images;
 pub mod network;
+pub mod node_list_match;
 pub mod version;
 
 use crate::diag::At;

@@ -120,6 +120,25 @@ impl RegistrySettings {
     }
 }
 
+/// The keys of `cluster.docker-registry-info`, with what each is (the schema's source).
+pub const REGISTRY_KEYS: &[(&str, &str)] = &[
+    (
+        "docker-registry-domain",
+        "host[:port] of the registry, or `public` for Docker Hub",
+    ),
+    (
+        "docker-namespace",
+        "namespace of the images (Docker Hub: the user name)",
+    ),
+    ("docker-tag", "tag of the built images (default: latest)"),
+    ("secret-name", "the image pull Secret made in the cluster"),
+    ("docker-username", "registry login (with docker-password)"),
+    (
+        "docker-password",
+        "registry password (with docker-username); never printed",
+    ),
+];
+
 /// Reads `cluster.docker-registry-info` (the original's key; `cluster.docker-registry` is
 /// accepted too). Absent: no prefix, tag `latest`.
 pub fn registry_settings(cfg: &ServicesConfig, diags: &mut Diagnostics) -> RegistrySettings {

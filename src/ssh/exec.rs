@@ -110,7 +110,6 @@ impl Session {
         sudo: Option<&SudoAuth<'_>>,
         timeout: Duration,
     ) -> Result<Output, SshError> {
-        let sh = &self.shared;
         let host = &self.target.name;
         let start = Instant::now();
         let deadline = start + timeout;
@@ -119,6 +118,37 @@ impl Session {
             step: step.to_string(),
             after: timeout,
         };
+
+        tracing::debug!(
+            host = %host,
+            step,
+            command = %loggable(cmd, self.target.password.as_ref().map(|p| p.expose())),
+            "running"
+        );
+        let result = self.exec_inner(step, cmd, stdin, sudo, start, deadline, &timed_out);
+        let elapsed = start.elapsed();
+        match &result {
+            Ok(out) => {
+                tracing::info!(host = %host, step, status = out.status, ?elapsed, "command finished")
+            }
+            Err(e) => tracing::info!(host = %host, step, ?elapsed, error = %e, "command failed"),
+        }
+        result
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn exec_inner(
+        &self,
+        step: &str,
+        cmd: &str,
+        stdin: Option<&[u8]>,
+        sudo: Option<&SudoAuth<'_>>,
+        start: Instant,
+        deadline: Instant,
+        timed_out: &dyn Fn() -> SshError,
+    ) -> Result<Output, SshError> {
+        let sh = &self.shared;
+        let host = &self.target.name;
         let failed = |what: &str, e: &dyn std::fmt::Display| {
             SshError::io(host, format!("step `{step}`: {what}"), e)
         };
@@ -126,6 +156,7 @@ impl Session {
             Stop::TimedOut => timed_out(),
             Stop::Failed(e) => failed(what, &e),
         };
+        let _ = start;
 
         let _slot = sh.channel_slot(deadline).ok_or_else(timed_out)?;
         let mut ch = {
@@ -278,7 +309,6 @@ impl Session {
         {
             status = 128 + signal_number(&name);
         }
-        tracing::debug!(host = %host, step, status, elapsed = ?start.elapsed(), "command finished");
         Ok(Output {
             status,
             stdout: out,
@@ -319,6 +349,49 @@ impl Session {
         }
         Ok(())
     }
+}
+
+/// Longest command line shown in the log; the rest is counted, not shown.
+const LOGGED_COMMAND: usize = 2000;
+
+/// A command line as it may be logged: the login password (should a caller ever put it
+/// there) and any private key block masked, long scripts cut. stdin is never logged.
+fn loggable(cmd: &str, password: Option<&str>) -> String {
+    let mut text = cmd.to_string();
+    if let Some(p) = password.filter(|p| p.len() >= 3) {
+        text = text.replace(p, "***");
+    }
+    let mut from = 0;
+    while let Some(found) = text[from..].find("-----BEGIN ") {
+        let begin = from + found;
+        let after = begin + "-----BEGIN ".len();
+        let header_end = text[after..]
+            .find("-----")
+            .map_or(text.len(), |i| after + i + 5);
+        if !text[begin..header_end].contains("PRIVATE KEY") {
+            from = header_end; // a certificate or public key: kept
+            continue;
+        }
+        let end = text[header_end..]
+            .find("-----END ")
+            .and_then(|e| {
+                let tail = header_end + e + "-----END ".len();
+                text[tail..].find("-----").map(|f| tail + f + 5)
+            })
+            .unwrap_or(text.len());
+        text.replace_range(begin..end, "<private key>");
+        from = begin + "<private key>".len();
+    }
+    if text.len() > LOGGED_COMMAND {
+        let mut cut = LOGGED_COMMAND;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let more = text.len() - cut;
+        text.truncate(cut);
+        text.push_str(&format!("… ({more} more bytes)"));
+    }
+    text
 }
 
 /// Look for sudo's prompt or the ready marker in stderr (from `from` on), remove it from
@@ -405,6 +478,29 @@ mod tests {
         err.extend_from_slice(b"1]\n");
         assert_eq!(scan_sudo(&mut err, &mut from, &a), Some(SudoEvent::Ready));
         assert_eq!(err, b"noise ");
+    }
+
+    #[test]
+    fn logged_command_lines_hold_no_password_or_private_key() {
+        let key = "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAAsecretkeymaterial\n-----END OPENSSH PRIVATE KEY-----\n";
+        let cert = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----";
+        let cmd = format!("echo hunter22 && cat <<EOF\n{key}EOF\n{cert}\n{key}");
+        let shown = loggable(&cmd, Some("hunter22"));
+        assert!(!shown.contains("hunter22"), "{shown}");
+        assert!(!shown.contains("secretkeymaterial"), "{shown}");
+        assert_eq!(shown.matches("<private key>").count(), 2, "{shown}");
+        assert!(shown.contains("MIIB"), "certificates stay: {shown}");
+        let long = "x".repeat(5000);
+        let shown = loggable(&long, None);
+        assert!(
+            shown.len() < 2100 && shown.ends_with("(3000 more bytes)"),
+            "{shown}"
+        );
+        // an unterminated block is masked to the end
+        assert_eq!(
+            loggable("a -----BEGIN RSA PRIVATE KEY-----\nzzz", None),
+            "a <private key>"
+        );
     }
 
     #[test]

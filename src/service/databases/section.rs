@@ -9,6 +9,55 @@ use crate::config::yaml_tree::{Kind, Node};
 use crate::diag::{At, Diagnostic, Diagnostics};
 use std::cell::RefCell;
 
+/// What a read of a section asked for, as `schema::record` notes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Read {
+    /// A nested mapping.
+    Section,
+    /// A single value.
+    Text,
+    /// A whole number in the range.
+    Int(u32, u32),
+    /// A size such as 10Gi.
+    Quantity,
+    /// CPU cores or millicores.
+    Cpu,
+    /// A Kubernetes name of at most this many characters.
+    Name(usize),
+}
+
+/// Recording the reads the databases' validators make, so the services' JSON Schema is made
+/// from the validators themselves (`config::schema`).
+pub mod schema {
+    use super::Read;
+    use std::cell::RefCell;
+
+    thread_local! {
+        static READS: RefCell<Option<Vec<(String, Read)>>> = const { RefCell::new(None) };
+    }
+
+    /// Note a read of `path.key` when recording; a later, more precise read of the same
+    /// key replaces an earlier one.
+    pub(super) fn record(path: &str, key: &str, read: Read) {
+        READS.with(|r| {
+            if let Some(list) = r.borrow_mut().as_mut() {
+                let full = format!("{path}.{key}");
+                match list.iter_mut().find(|(p, _)| *p == full) {
+                    Some(slot) => slot.1 = read,
+                    None => list.push((full, read)),
+                }
+            }
+        });
+    }
+
+    /// Run `f` and return every read it made, as (`section.sub.key`, what).
+    pub fn recording(f: impl FnOnce()) -> Vec<(String, Read)> {
+        READS.with(|r| *r.borrow_mut() = Some(Vec::new()));
+        f();
+        READS.with(|r| r.borrow_mut().take().unwrap_or_default())
+    }
+}
+
 /// One mapping of the file (a database's section or a sub-section such as `datanode:`).
 pub struct Section<'a> {
     pub file: &'a SourceFile,
@@ -81,6 +130,7 @@ impl<'a> Section<'a> {
     /// A nested mapping; absent = every key of it defaults.
     pub fn sub(&self, key: &'static str, diags: &mut Diagnostics) -> Option<Section<'a>> {
         self.known.borrow_mut().push(key);
+        schema::record(&self.path, key, Read::Section);
         let path = format!("{}.{key}", self.path);
         match self.node.and_then(|n| n.get_entry(key)) {
             Some((k, v)) => Self::mapping(self.file, k, v, path, diags),
@@ -108,6 +158,7 @@ impl<'a> Section<'a> {
 
     /// A single text value, or `None` when absent.
     pub fn opt_text(&self, key: &'static str, diags: &mut Diagnostics) -> Option<Located<String>> {
+        schema::record(&self.path, key, Read::Text);
         let (_, v) = self.entry(key)?;
         if v.is_scalar() {
             let t = v.scalar_text(&self.file.text).unwrap_or_default();
@@ -173,6 +224,7 @@ impl<'a> Section<'a> {
         max: u32,
         diags: &mut Diagnostics,
     ) -> Located<u32> {
+        schema::record(&self.path, key, Read::Int(min, max));
         let fallback = Located::new(default, self.at.clone());
         let Some((_, v)) = self.entry(key) else {
             return fallback;
@@ -226,6 +278,7 @@ impl<'a> Section<'a> {
         diags: &mut Diagnostics,
     ) -> Located<String> {
         let q = self.text(key, default, diags);
+        schema::record(&self.path, key, Read::Quantity);
         if quantity_bytes(&q.value).is_none() {
             diags.push(
                 Diagnostic::error(
@@ -247,6 +300,7 @@ impl<'a> Section<'a> {
         diags: &mut Diagnostics,
     ) -> Located<String> {
         let c = self.text(key, default, diags);
+        schema::record(&self.path, key, Read::Cpu);
         let ok = match c.value.strip_suffix('m') {
             Some(milli) => !milli.is_empty() && milli.bytes().all(|b| b.is_ascii_digit()),
             None => c.value.parse::<f64>().is_ok_and(|f| f > 0.0),
@@ -273,6 +327,7 @@ impl<'a> Section<'a> {
         diags: &mut Diagnostics,
     ) -> Located<String> {
         let n = self.text(key, default, diags);
+        schema::record(&self.path, key, Read::Name(max_len));
         if !is_dns_label(&n.value, max_len) {
             diags.push(
                 Diagnostic::error(

@@ -1,0 +1,392 @@
+//! The keys of each config file, with what each holds, its default and a one-line help.
+//! Validation takes its lists of known keys from here, `init` writes its commented files
+//! from here, and `schema` makes the JSON Schemas from here, so the three cannot disagree.
+
+/// What a key's value must look like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Value {
+    /// Any single value (text, number).
+    Text,
+    /// An IPv4 or IPv6 address.
+    Ip,
+    /// An address, or a list of them.
+    IpOrList,
+    /// A TCP port 1-65535 (a number, or the same digits as text).
+    Port,
+    /// An IPv4 range in CIDR form.
+    Cidr,
+    /// A Kubernetes version `v1.MINOR.PATCH`.
+    KubeVersion,
+    /// A whole number in the range (a number, or the same digits as text).
+    Int(u32, u32),
+    /// One of these words.
+    Choice(&'static [&'static str]),
+    /// `true` or `false` (a boolean, or the same word as text).
+    Bool,
+    /// Present (any value, even none) or absent.
+    Flag,
+    /// A mapping of image name (see `model::images::KNOWN_IMAGES`) to image reference.
+    Images,
+    /// `component: {flag: value}`.
+    ExtraArgs,
+    /// Any mapping.
+    Mapping,
+    /// A list of machine entries (`MACHINE_KEYS`).
+    MachineList,
+    /// A map of hostname to machine entry (`MACHINE_KEYS`).
+    MachineMap,
+    /// The mapping `DEFAULT_MACHINE_KEYS`.
+    MachineDefaults,
+}
+
+/// One key of a config file.
+#[derive(Debug, Clone, Copy)]
+pub struct Key {
+    pub name: &'static str,
+    pub value: Value,
+    /// The default, as it would be written; empty when there is none.
+    pub default: &'static str,
+    /// What it is, in one line.
+    pub help: &'static str,
+    /// A key of the original that is accepted but not written by `init`.
+    pub legacy: bool,
+}
+
+const fn key(name: &'static str, value: Value, default: &'static str, help: &'static str) -> Key {
+    Key {
+        name,
+        value,
+        default,
+        help,
+        legacy: false,
+    }
+}
+
+const fn legacy(name: &'static str, value: Value, help: &'static str) -> Key {
+    Key {
+        name,
+        value,
+        default: "",
+        help,
+        legacy: true,
+    }
+}
+
+/// The roles a machine can have.
+pub const ROLES: &[&str] = &["master", "worker", "proxy"];
+
+/// `cluster-configuration.yaml`, top level (other keys are kept and ignored).
+pub const CLUSTER_KEYS: &[Key] = &[
+    key(
+        "default-machine-properties",
+        Value::MachineDefaults,
+        "",
+        "what every machine takes unless its entry says otherwise",
+    ),
+    key(
+        "machine-sku",
+        Value::Mapping,
+        "",
+        "hardware kinds by name (mem, gpu, cpu, os), kept for the services; not used by Kubernetes actions",
+    ),
+    key(
+        "machine-list",
+        Value::MachineList,
+        "",
+        "every machine of the cluster, one `- hostname: ...` entry each (required)",
+    ),
+];
+
+/// `default-machine-properties` (unknown keys are warnings).
+pub const DEFAULT_MACHINE_KEYS: &[Key] = &[
+    key(
+        "username",
+        Value::Text,
+        "root",
+        "SSH login; not root: it needs sudo",
+    ),
+    key(
+        "password",
+        Value::Text,
+        "",
+        "SSH and sudo password (prefer keyfile-path); never logged",
+    ),
+    key("sshport", Value::Port, "22", "SSH port"),
+    key(
+        "keyfile-path",
+        Value::Text,
+        "",
+        "SSH private key file, absolute or relative to the config dir",
+    ),
+    key(
+        "ssh-agent",
+        Value::Bool,
+        "false",
+        "log in with the keys of the running ssh-agent",
+    ),
+];
+
+/// One machine entry (of `machine-list`, or of a node list). Other keys (`zkid`,
+/// `pai-master`, ...) are kept as written.
+pub const MACHINE_KEYS: &[Key] = &[
+    key(
+        "hostname",
+        Value::Text,
+        "",
+        "the machine's name in reports and logs (required; `hostname` on the machine is a good choice)",
+    ),
+    key(
+        "hostip",
+        Value::Ip,
+        "",
+        "the address SSH and the cluster use (required)",
+    ),
+    key(
+        "nodename",
+        Value::Text,
+        "hostip",
+        "the Kubernetes node name (kubelet --hostname-override)",
+    ),
+    key(
+        "k8s-role",
+        Value::Choice(ROLES),
+        "",
+        "master, worker or proxy (required)",
+    ),
+    key(
+        "etcdid",
+        Value::Text,
+        "",
+        "the etcd member name of a master (required on masters, unique)",
+    ),
+    key(
+        "sshport",
+        Value::Port,
+        "default-machine-properties",
+        "SSH port",
+    ),
+    key(
+        "username",
+        Value::Text,
+        "default-machine-properties",
+        "SSH login",
+    ),
+    key(
+        "password",
+        Value::Text,
+        "default-machine-properties",
+        "SSH and sudo password",
+    ),
+    key(
+        "keyfile-path",
+        Value::Text,
+        "default-machine-properties",
+        "SSH private key file",
+    ),
+    key(
+        "ssh-agent",
+        Value::Bool,
+        "default-machine-properties",
+        "log in with the keys of the running ssh-agent",
+    ),
+    key(
+        "dashboard",
+        Value::Flag,
+        "",
+        "the node that runs the Kubernetes dashboard (one machine)",
+    ),
+    key("machine-type", Value::Text, "", "a name of machine-sku"),
+    legacy(
+        "machinetype",
+        Value::Text,
+        "a known typo of machine-type (OpenPAI #664)",
+    ),
+];
+
+/// `kubernetes-configuration.yaml`: the keys under `kubernetes:` (unknown keys are
+/// warnings).
+pub const KUBERNETES_KEYS: &[Key] = &[
+    key(
+        "kubernetes-version",
+        Value::KubeVersion,
+        "v1.36.1",
+        "the Kubernetes version of every component (v1.31 to v1.36)",
+    ),
+    key(
+        "etcd-version",
+        Value::Text,
+        "kubeadm's pairing, e.g. 3.6.5-0",
+        "the etcd image tag (3.4 to 3.6)",
+    ),
+    key(
+        "docker-registry",
+        Value::Text,
+        "registry.k8s.io",
+        "image prefix; point it at your mirror in an offline rack",
+    ),
+    key(
+        "kubelet-image",
+        Value::Text,
+        "<docker-registry>/hyperkube:<version>",
+        "an image carrying kubelet and cri-dockerd",
+    ),
+    key(
+        "images",
+        Value::Images,
+        "",
+        "per-image overrides: etcd, kube-apiserver, kube-proxy, pause, haproxy, coredns, ...",
+    ),
+    key(
+        "service-cluster-ip-range",
+        Value::Cidr,
+        "10.96.0.0/12",
+        "Service addresses; no machine may use them",
+    ),
+    key(
+        "pod-cluster-ip-range",
+        Value::Cidr,
+        "10.244.0.0/16",
+        "pod addresses (flannel's network); no machine may use them",
+    ),
+    key(
+        "cluster-domain",
+        Value::Text,
+        "cluster.local",
+        "the cluster's DNS domain",
+    ),
+    key(
+        "cluster-dns",
+        Value::IpOrList,
+        "the nodes' /etc/resolv.conf",
+        "upstream nameserver(s) cluster DNS forwards to",
+    ),
+    key(
+        "load-balance-ip",
+        Value::Ip,
+        "first proxy node, else first master",
+        "the API address for clients: an external load balancer or VIP",
+    ),
+    key(
+        "api-servers-port",
+        Value::Port,
+        "6443",
+        "apiserver and proxy-node haproxy port",
+    ),
+    key(
+        "local-lb-port",
+        Value::Port,
+        "6444",
+        "the local API load balancer on 127.0.0.1 of every node",
+    ),
+    key(
+        "etcd-data-path",
+        Value::Text,
+        "/var/lib/etcd",
+        "etcd's data directory on masters",
+    ),
+    key(
+        "cert-validity-days",
+        Value::Int(1, 36500),
+        "365",
+        "lifetime of leaf certificates (CAs: 10 years)",
+    ),
+    key(
+        "cluster-name",
+        Value::Text,
+        "kubernetes",
+        "the name in kubeconfigs",
+    ),
+    key(
+        "network-plugin",
+        Value::Choice(&["flannel", "none"]),
+        "flannel",
+        "the pod network; none to bring your own CNI",
+    ),
+    key(
+        "storage-backend",
+        Value::Choice(&["etcd3"]),
+        "etcd3",
+        "the apiserver's storage backend",
+    ),
+    key(
+        "cgroup-driver",
+        Value::Choice(&["systemd", "cgroupfs"]),
+        "systemd",
+        "must match `docker info`'s Cgroup Driver",
+    ),
+    key(
+        "extra-args",
+        Value::ExtraArgs,
+        "",
+        "extra flags per component, e.g. {kube-apiserver: {audit-log-maxage: \"30\"}}",
+    ),
+    key(
+        "unavailable-capabilities",
+        Value::Text,
+        "",
+        "capabilities the nodes cannot grant (containers as nodes), comma-separated",
+    ),
+    legacy(
+        "hyperkube-version",
+        Value::KubeVersion,
+        "the original's per-component version; must agree with kubernetes-version",
+    ),
+    legacy(
+        "apiserver-version",
+        Value::KubeVersion,
+        "the original's per-component version; must agree with kubernetes-version",
+    ),
+    legacy(
+        "kube-scheduler-version",
+        Value::KubeVersion,
+        "the original's per-component version; must agree with kubernetes-version",
+    ),
+    legacy(
+        "kube-controller-manager-version",
+        Value::KubeVersion,
+        "the original's per-component version; must agree with kubernetes-version",
+    ),
+    legacy(
+        "dashboard-version",
+        Value::Text,
+        "ignored: the dashboard image is set under images",
+    ),
+    legacy(
+        "api-servers-http-schema",
+        Value::Choice(&["https"]),
+        "the API is served over TLS only",
+    ),
+    legacy("qos-switch", Value::Text, "accepted and ignored"),
+];
+
+/// A node list (`-f`): one of the two machine forms, and the oldest form's default role.
+pub const NODE_LIST_KEYS: &[Key] = &[
+    key(
+        "machine-list",
+        Value::MachineList,
+        "",
+        "the machines, entries as in cluster-configuration.yaml",
+    ),
+    key(
+        "machinelist",
+        Value::MachineMap,
+        "",
+        "the OpenI / early OpenPAI form: a map of hostname to entry",
+    ),
+    key(
+        "remote_deployment_role",
+        Value::Choice(&["worker"]),
+        "",
+        "the oldest form: the role of entries without k8s-role",
+    ),
+];
+
+/// The names of `keys`.
+pub fn names(keys: &[Key]) -> Vec<&'static str> {
+    keys.iter().map(|k| k.name).collect()
+}
+
+/// The key called `name`.
+pub fn find(keys: &'static [Key], name: &str) -> Option<&'static Key> {
+    keys.iter().find(|k| k.name == name)
+}
