@@ -383,6 +383,24 @@ fn refused(
     .hint(hint)
 }
 
+/// What `add` says before it adds a voting member (etcd < 3.4 has no learners); when the
+/// cluster has one member, that the API stops answering until the second has started.
+pub fn voter_add_notice(version: &str, name: &str, pauses_quorum: bool) -> String {
+    let version = if version.is_empty() {
+        "of an unknown version"
+    } else {
+        version
+    };
+    format!(
+        "etcd {version} has no learners: {name} is added as a voting member{}",
+        if pauses_quorum {
+            "; until it has started and joined, etcd has 1 of the 2 members it needs, so etcd and the Kubernetes API do not answer (usually a few seconds)"
+        } else {
+            ""
+        }
+    )
+}
+
 /// `member add` (a learner, or a voting member) through the leader, retried (bounded) while
 /// etcd answers "unhealthy cluster": it refuses a reconfiguration until the leader has been
 /// connected to every member for a few seconds, e.g. right after a join.
@@ -463,17 +481,7 @@ async fn join_master(
             learner: false,
             pauses_quorum,
         } => {
-            report.step(
-                opts,
-                format!(
-                    "etcd {version} has no learners: {name} is added as a voting member{}",
-                    if pauses_quorum {
-                        "; until it has started and joined, etcd has 1 of the 2 members it needs, so etcd and the Kubernetes API do not answer (usually a few seconds)"
-                    } else {
-                        ""
-                    }
-                ),
-            );
+            report.step(opts, voter_add_notice(&version, &name, pauses_quorum));
             (opts.node_progress)(node.host(), "etcd member add");
             let (added, list) = member_add(&mut leader, &peer, false, node, opts).await?;
             (added, list, false)
@@ -566,6 +574,16 @@ mod tests {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("cluster-configuration/three-masters");
         crate::model::build::load(&dir).unwrap().cluster
+    }
+
+    #[test]
+    fn without_learners_the_pause_is_announced() {
+        let n = voter_add_notice("3.3.27", "etcd2", true);
+        assert!(n.contains("3.3.27 has no learners"), "{n}");
+        assert!(n.contains("the Kubernetes API do not answer"), "{n}");
+        let n = voter_add_notice("3.3.27", "etcd3", false);
+        assert!(!n.contains("do not answer"), "{n}");
+        assert!(voter_add_notice("", "etcd2", true).contains("unknown version"));
     }
 
     #[test]
