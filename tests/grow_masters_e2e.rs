@@ -180,9 +180,15 @@ fn tally(p: &[(f64, bool)], from: f64, to: f64) -> (usize, usize, usize) {
 
 /// The failed polls' times, relative to `from`, for the message.
 fn failures(p: &[(f64, bool)], from: f64, to: f64) -> String {
-    p.iter()
+    let mut failed: Vec<f64> = p
+        .iter()
         .filter(|(t, ok)| !ok && *t >= from && *t <= to)
-        .map(|(t, _)| format!("{:.1}", t - from))
+        .map(|(t, _)| t - from)
+        .collect();
+    failed.sort_by(f64::total_cmp);
+    failed
+        .iter()
+        .map(|t| format!("{t:.1}"))
         .collect::<Vec<_>>()
         .join(" ")
 }
