@@ -1,5 +1,6 @@
 //! Cluster health: every member answers `status`, they agree on one leader, and the
-//! member list is the expected one.
+//! member list is the expected one. A learner (etcd 3.4+) answers `status` only (no member
+//! list): it is healthy when it sees a leader, and says it is a learner.
 
 use etcd_client::{Certificate, Client, ConnectOptions, Identity, TlsOptions};
 use serde::Serialize;
@@ -24,6 +25,12 @@ pub struct MemberHealth {
     pub leader_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub raft_index: Option<u64>,
+    /// A non-voting member that is catching up (while `add` grows the cluster).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub is_learner: bool,
+    /// The etcd server version it reports.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -100,13 +107,20 @@ async fn one(
         member_id: None,
         leader_id: None,
         raft_index: None,
+        is_learner: false,
+        version: None,
         error: None,
     };
     let mut names = Vec::new();
     let result = tokio::time::timeout(timeout * 2, async {
         let mut c = connect(endpoint, cred, timeout).await?;
         let st = c.status().await.map_err(|e| e.to_string())?;
-        let ml = c.member_list().await.map_err(|e| e.to_string())?;
+        // a learner refuses the member list ("rpc not supported for learner")
+        let ml = if st.is_learner() {
+            None
+        } else {
+            Some(c.member_list().await.map_err(|e| e.to_string())?)
+        };
         Ok::<_, String>((st, ml))
     })
     .await;
@@ -116,10 +130,14 @@ async fn one(
             h.member_id = st.header().map(|x| format!("{:x}", x.member_id()));
             h.leader_id = Some(format!("{:x}", st.leader()));
             h.raft_index = Some(st.raft_index());
+            h.is_learner = st.is_learner();
+            h.version = Some(st.version().to_string());
             if !h.healthy {
                 h.error = Some("no leader".into());
             }
-            names = ml.members().iter().map(|m| m.name().to_string()).collect();
+            if let Some(ml) = ml {
+                names = ml.members().iter().map(|m| m.name().to_string()).collect();
+            }
         }
         Ok(Err(e)) => h.error = Some(e),
         Err(_) => h.error = Some(format!("no answer within {:?}", timeout * 2)),

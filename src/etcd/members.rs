@@ -1,10 +1,12 @@
 //! etcd membership changes, always through the current leader: list the members, add one
-//! (by its peer URL), remove one by its exact member id (never by an IP substring, the
-//! original's bug), wait until a (re)joined member is healthy and caught up, and the quorum
-//! arithmetic that decides, before anything changes, whether a change is safe.
+//! (by its peer URL; as a learner where etcd has them), promote a caught-up learner, remove
+//! one by its exact member id (never by an IP substring, the original's bug), wait until a
+//! (re)joined member is healthy and caught up, and how a machine joins, decided by etcd's
+//! own rules ([`super::quorum`]) before anything changes.
 
 use super::health::{self, EtcdCredentials, EtcdHealth};
-use etcd_client::Client;
+use super::quorum::{self, Refused, Voters};
+use etcd_client::{Client, MemberAddOptions};
 use serde::Serialize;
 use std::time::{Duration, Instant};
 
@@ -23,7 +25,7 @@ pub struct Member {
 }
 
 impl Member {
-    fn from_client(m: &etcd_client::Member) -> Member {
+    pub(crate) fn from_client(m: &etcd_client::Member) -> Member {
         Member {
             id: format!("{:x}", m.id()),
             raw_id: m.id(),
@@ -35,10 +37,7 @@ impl Member {
     }
 }
 
-/// The smallest number of voting members that must agree in a cluster of `n`.
-pub fn quorum(n: usize) -> usize {
-    n / 2 + 1
-}
+pub use super::quorum::quorum;
 
 /// The member that is `name` at `peer_url`: the name and the peer URL must both match
 /// exactly; an added member that never started has no name yet and is matched by its peer
@@ -73,58 +72,100 @@ fn describe(ms: &[&Member]) -> String {
         .join("; ")
 }
 
-/// Whether removing one member keeps the cluster writable: the members that answer must
-/// agree on the removal (a quorum of the current cluster, the removed one included when it
-/// is healthy), and those left must still make a quorum of the smaller cluster.
-pub fn removal_is_safe(
-    total: usize,
-    healthy_others: usize,
-    removed_is_healthy: bool,
-) -> Result<(), String> {
-    if total <= 1 {
-        return Err("it is the only etcd member; removing it would destroy the cluster".into());
-    }
-    let voters = healthy_others + usize::from(removed_is_healthy);
-    if voters < quorum(total) {
-        return Err(format!(
-            "only {voters} of {total} members are healthy; {} are needed to agree on the removal",
-            quorum(total)
-        ));
-    }
-    let need = quorum(total - 1);
-    if healthy_others < need {
-        return Err(format!(
-            "after removing it {healthy_others} healthy member(s) would be left of {} and {need} are needed for quorum",
-            total - 1
-        ));
-    }
-    Ok(())
+/// The voting members of `members` (how many, how many are started) and the learners.
+pub fn voters<'a>(
+    members: &'a [Member],
+    started: &dyn Fn(&Member) -> bool,
+) -> (Voters, Vec<&'a Member>) {
+    let voting: Vec<&Member> = members.iter().filter(|m| !m.is_learner).collect();
+    let v = Voters {
+        total: voting.len(),
+        started: voting.iter().filter(|m| started(m)).count(),
+    };
+    (v, members.iter().filter(|m| m.is_learner).collect())
 }
 
-/// Whether the members other than a failed one still have quorum of the whole cluster
-/// (what `etcdfix` needs before it can remove and re-add the failed member).
-pub fn rebuild_is_safe(total: usize, healthy_others: usize) -> Result<(), String> {
-    let need = quorum(total);
-    if healthy_others < need {
-        return Err(format!(
-            "only {healthy_others} of the other {} members are healthy and {need} of {total} are needed for quorum: the cluster has lost quorum",
-            total.saturating_sub(1)
-        ));
-    }
-    Ok(())
+/// Whether `m` is started: one of its client URLs answered healthy in `h` (a member that
+/// never started has none).
+pub fn is_started(m: &Member, h: &EtcdHealth) -> bool {
+    m.client_urls
+        .iter()
+        .any(|u| h.members.iter().any(|x| &x.endpoint == u && x.healthy))
 }
 
-/// Whether adding one member keeps quorum while the new one is still starting: the
-/// healthy members must make a quorum of the bigger cluster.
-pub fn addition_is_safe(total: usize, healthy: usize) -> Result<(), String> {
-    let need = quorum(total + 1);
-    if healthy < need {
-        return Err(format!(
-            "only {healthy} of {total} members are healthy and a cluster of {} needs {need}: adding a member now could lose quorum",
-            total + 1
-        ));
+/// Ask every member of `members` at its own client URLs (what [`is_started`] reads).
+pub async fn member_health(members: &[Member], cred: &EtcdCredentials) -> EtcdHealth {
+    let urls: Vec<String> = members
+        .iter()
+        .flat_map(|m| m.client_urls.iter().cloned())
+        .collect();
+    health::check(&urls, cred, Duration::from_secs(5)).await
+}
+
+/// Whether an etcd server of `version` ("3.4.23") has learners (3.4 and later). An
+/// unreadable version is treated as one without: adding a learner to a server that does
+/// not know them would add a voting member.
+pub fn supports_learners(version: &str) -> bool {
+    let mut it = version.trim().trim_start_matches('v').split('.');
+    let major = it.next().and_then(|x| x.parse::<u32>().ok());
+    let minor = it.next().and_then(|x| x.parse::<u32>().ok());
+    matches!((major, minor), (Some(ma), Some(mi)) if (ma, mi) >= (3, 4))
+}
+
+/// How one machine joins etcd, decided from the member list before anything changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Join {
+    /// Not a member yet: `member add` (as a learner when `learner`), start, catch up, and
+    /// promote a learner. `pauses_quorum`: without learners, a 1-member cluster has no
+    /// quorum until the second member has started.
+    Add { learner: bool, pauses_quorum: bool },
+    /// Already a learner (an earlier `add` stopped after `member add`): start it, catch
+    /// up, promote.
+    Learner(Member),
+    /// Already a voting member (an earlier `add` got further): start it, wait.
+    Voter(Member),
+}
+
+/// Decide how the member `already` (the exact match of the joining machine, if any) joins
+/// `members`, by etcd's rules ([`super::quorum`]); `learners`: the server has them.
+pub fn plan_join(
+    members: &[Member],
+    started: &dyn Fn(&Member) -> bool,
+    already: Option<&Member>,
+    learners: bool,
+) -> Result<Join, Refused> {
+    let (v, learner_members) = voters(members, started);
+    match already {
+        Some(m) if m.is_learner => {
+            quorum::may_promote(v)?;
+            Ok(Join::Learner(m.clone()))
+        }
+        Some(m) => Ok(Join::Voter(m.clone())),
+        None if learners => {
+            quorum::may_add_learner(v, learner_members.len()).map_err(|e| match e {
+                Refused::NotNow(s) if !learner_members.is_empty() => Refused::NotNow(format!(
+                    "{s}: {} (an earlier add that did not finish; run that add again, or remove the learner with `etcdctl member remove ID`)",
+                    learner_members
+                        .iter()
+                        .map(|m| format!("learner {} at {}", m.id, m.peer_urls.join(",")))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                )),
+                e => e,
+            })?;
+            Ok(Join::Add {
+                learner: true,
+                pauses_quorum: false,
+            })
+        }
+        None => {
+            quorum::may_add_voter(v)?;
+            Ok(Join::Add {
+                learner: false,
+                pauses_quorum: quorum::voter_add_pauses_quorum(v),
+            })
+        }
     }
-    Ok(())
 }
 
 /// A client connected to the current leader (found by asking every endpoint).
@@ -188,6 +229,48 @@ impl Leader {
             added,
             r.member_list().iter().map(Member::from_client).collect(),
         ))
+    }
+
+    /// Add a learner (a non-voting member, etcd 3.4+) at `peer_url`; returns it and the
+    /// member list after the change.
+    pub async fn add_learner(&mut self, peer_url: &str) -> Result<(Member, Vec<Member>), String> {
+        let r = self
+            .client
+            .member_add([peer_url], Some(MemberAddOptions::new().with_is_learner()))
+            .await
+            .map_err(|e| {
+                format!(
+                    "member add --learner {peer_url} through {}: {e}",
+                    self.endpoint
+                )
+            })?;
+        let added = r
+            .member()
+            .map(Member::from_client)
+            .ok_or_else(|| format!("member add {peer_url}: the answer names no member"))?;
+        Ok((
+            added,
+            r.member_list().iter().map(Member::from_client).collect(),
+        ))
+    }
+
+    /// Promote the learner `m` to a voting member (one try; etcd refuses while it has not
+    /// caught up, see [`promote_when_ready`]).
+    pub async fn promote(&mut self, m: &Member) -> Result<Vec<Member>, String> {
+        self.client
+            .member_promote(m.raw_id)
+            .await
+            .map(|r| r.members().iter().map(Member::from_client).collect())
+            .map_err(|e| format!("member promote {} through {}: {e}", m.id, self.endpoint))
+    }
+
+    /// The etcd version the leader reported when it was found.
+    pub fn version(&self) -> Option<&str> {
+        self.health
+            .members
+            .iter()
+            .find(|m| m.endpoint == self.endpoint)
+            .and_then(|m| m.version.as_deref())
     }
 
     /// Remove the member with exactly this id.
@@ -260,6 +343,33 @@ pub async fn wait_caught_up(
     }
 }
 
+/// Promote the learner `m`, retrying (every second, bounded) while etcd answers that it is
+/// not in sync with the leader yet; returns the member list after the promotion and how
+/// many refusals came first.
+pub async fn promote_when_ready(
+    leader: &mut Leader,
+    m: &Member,
+    timeout: Duration,
+) -> Result<(Vec<Member>, usize), String> {
+    let start = Instant::now();
+    let mut refusals = 0;
+    loop {
+        match leader.promote(m).await {
+            Ok(list) => return Ok((list, refusals)),
+            Err(e) if learner_not_ready(&e) && start.elapsed() < timeout => {
+                refusals += 1;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// etcd's answer to promoting a learner that has not caught up (`ErrLearnerNotReady`).
+pub fn learner_not_ready(err: &str) -> bool {
+    err.contains("in sync with leader")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -299,28 +409,156 @@ mod tests {
         assert!(err.contains("does not match"), "{err}");
     }
 
+    fn learner(id: u64, name: &str, ip: &str) -> Member {
+        Member {
+            is_learner: true,
+            ..m(id, name, ip)
+        }
+    }
+
+    /// Started = one of the first `n` ids.
+    fn up_to(n: u64) -> impl Fn(&Member) -> bool {
+        move |m: &Member| m.raw_id <= n
+    }
+
     #[test]
-    fn quorum_arithmetic() {
+    fn learners_are_not_voters() {
+        let ms = vec![
+            m(1, "etcd1", "10.0.0.1"),
+            m(2, "etcd2", "10.0.0.2"),
+            learner(3, "etcd3", "10.0.0.3"),
+        ];
+        let (v, l) = voters(&ms, &up_to(3));
+        assert_eq!((v.total, v.started), (2, 2));
+        assert_eq!(l.len(), 1);
+        let (v, _) = voters(&ms, &up_to(1));
+        assert_eq!((v.total, v.started), (2, 1));
+    }
+
+    #[test]
+    fn learner_support_comes_from_the_server_version() {
+        assert!(supports_learners("3.4.23"));
+        assert!(supports_learners("3.5.15"));
+        assert!(supports_learners("3.6.5"));
+        assert!(supports_learners("v3.10.0"));
+        assert!(!supports_learners("3.3.27"));
+        assert!(!supports_learners("2.3.8"));
+        assert!(!supports_learners(""));
+        assert!(!supports_learners("unknown"));
+    }
+
+    #[test]
+    fn a_machine_joins_as_a_learner_where_etcd_has_them() {
+        let one = vec![m(1, "etcd1", "10.0.0.1")];
+        // 1 -> 2 with learners: added as a learner, quorum untouched
         assert_eq!(
-            (quorum(1), quorum(2), quorum(3), quorum(4), quorum(5)),
-            (1, 2, 2, 3, 3)
+            plan_join(&one, &up_to(1), None, true),
+            Ok(Join::Add {
+                learner: true,
+                pauses_quorum: false
+            })
         );
-        // 3 members, all healthy: removing one leaves 2 of 2
-        assert!(removal_is_safe(3, 2, true).is_ok());
-        // a dead member of 3 with both others healthy can go
-        assert!(removal_is_safe(3, 2, false).is_ok());
-        // 3 members, one other is down: 1 left of 2 -> refuse
-        assert!(removal_is_safe(3, 1, true).is_err());
-        // 2 members, both healthy: 1 of 1 left is fine
-        assert!(removal_is_safe(2, 1, true).is_ok());
-        assert!(removal_is_safe(1, 0, true).is_err());
-        // etcdfix: 2 of 3 others healthy is quorum; 1 of 3 is not
-        assert!(rebuild_is_safe(3, 2).is_ok());
-        let e = rebuild_is_safe(3, 1).unwrap_err();
-        assert!(e.contains("lost quorum"), "{e}");
-        // adding a 4th to 3 healthy: quorum(4) = 3 -> fine; to 2 healthy of 3: refuse
-        assert!(addition_is_safe(3, 3).is_ok());
-        assert!(addition_is_safe(3, 2).is_err());
+        // without learners: etcd's exception for one member, and the API pauses
+        assert_eq!(
+            plan_join(&one, &up_to(1), None, false),
+            Ok(Join::Add {
+                learner: false,
+                pauses_quorum: true
+            })
+        );
+        // 2 -> 3 without learners: no pause
+        let two = vec![m(1, "etcd1", "10.0.0.1"), m(2, "etcd2", "10.0.0.2")];
+        assert_eq!(
+            plan_join(&two, &up_to(2), None, false),
+            Ok(Join::Add {
+                learner: false,
+                pauses_quorum: false
+            })
+        );
+        // the one member is down: nothing
+        assert!(
+            plan_join(&one, &up_to(0), None, true)
+                .unwrap_err()
+                .lost_quorum()
+        );
+        // 3 with one down: refused (not lost)
+        let three = vec![
+            m(1, "etcd1", "10.0.0.1"),
+            m(2, "etcd2", "10.0.0.2"),
+            m(3, "etcd3", "10.0.0.3"),
+        ];
+        let e = plan_join(&three, &up_to(2), None, true).unwrap_err();
+        assert!(!e.lost_quorum(), "{e}");
+        assert!(e.to_string().contains("2 of 3 voting members"), "{e}");
+    }
+
+    #[test]
+    fn a_rerun_resumes_its_own_learner_and_names_a_stray_one() {
+        let ms = vec![m(1, "etcd1", "10.0.0.1"), learner(7, "", "10.0.0.4")];
+        let mine = find_exact(&ms, "etcd4", "https://10.0.0.4:2380")
+            .unwrap()
+            .cloned();
+        assert_eq!(
+            plan_join(&ms, &up_to(1), mine.as_ref(), true),
+            Ok(Join::Learner(ms[1].clone()))
+        );
+        // another machine joins while that learner is there: refused, naming it
+        let e = plan_join(&ms, &up_to(1), None, true)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("one at a time"), "{e}");
+        assert!(e.contains("learner 7 at https://10.0.0.4:2380"), "{e}");
+        // a voting member already: only started and waited for
+        assert_eq!(
+            plan_join(&ms, &up_to(1), Some(&ms[0]), true),
+            Ok(Join::Voter(ms[0].clone()))
+        );
+    }
+
+    #[test]
+    fn started_means_a_client_url_answered_healthy() {
+        let h = EtcdHealth {
+            members: vec![
+                health::MemberHealth {
+                    endpoint: "https://10.0.0.1:2379".into(),
+                    healthy: true,
+                    member_id: None,
+                    leader_id: None,
+                    raft_index: None,
+                    is_learner: false,
+                    version: None,
+                    error: None,
+                },
+                health::MemberHealth {
+                    endpoint: "https://10.0.0.2:2379".into(),
+                    healthy: false,
+                    member_id: None,
+                    leader_id: None,
+                    raft_index: None,
+                    is_learner: false,
+                    version: None,
+                    error: Some("no answer".into()),
+                },
+            ],
+            member_names: vec![],
+            leader: None,
+        };
+        assert!(is_started(&m(1, "etcd1", "10.0.0.1"), &h));
+        assert!(!is_started(&m(2, "etcd2", "10.0.0.2"), &h));
+        // added, never started: no client URL
+        let mut never = m(3, "", "10.0.0.3");
+        never.client_urls.clear();
+        assert!(!is_started(&never, &h));
+    }
+
+    #[test]
+    fn only_the_not_in_sync_answer_is_retried() {
+        assert!(learner_not_ready(
+            "member promote 7 through https://10.0.0.1:2379: grpc request error: status: FailedPrecondition, message: \"etcdserver: can only promote a learner member which is in sync with leader\""
+        ));
+        assert!(!learner_not_ready(
+            "etcdserver: can only promote a learner member"
+        ));
     }
 
     #[test]

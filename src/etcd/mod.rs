@@ -3,6 +3,7 @@
 
 pub mod health;
 pub mod members;
+pub mod quorum;
 pub mod restore;
 pub mod snapshot;
 

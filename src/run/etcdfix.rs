@@ -1,16 +1,20 @@
 //! `etcdfix -f NODE`: rebuild one failed etcd member from the healthy rest of the cluster,
-//! in the order of `maintainconf/etcdfix.yaml`: check that the other members still have
-//! quorum (else stop and point to `etcd snapshot restore`), take a snapshot
+//! in the order of `maintainconf/etcdfix.yaml`: check by etcd's own rules
+//! ([`crate::etcd::quorum::may_rebuild`]) that the member can be removed and added back
+//! (the others are a quorum, else stop and point to `etcd snapshot restore`; and every
+//! other voting member answers, else etcd would refuse the add half-way), take a snapshot
 //! (`auto-etcdfix-<time>`), stop and remove the member's container and move its data dir's
 //! contents aside (`<dir>.broken-<time>`, kept), remove the member by its exact id and add
-//! it back through the leader, start it with `--initial-cluster-state=existing` and the
-//! live member list, and wait (bounded) until it is healthy and caught up.
+//! it back through the leader (as a learner where etcd has them), start it with
+//! `--initial-cluster-state=existing` and the live member list, wait (bounded) until it has
+//! caught up, promote a learner, and wait until every member is healthy.
 
 use super::etcd_nodes;
 use super::fleet::StepError;
 use super::snapshot::SaveReport;
 use crate::components::etcd::{self as etcd_component, BootstrapState, EtcdBootstrap};
 use crate::etcd::members::{self, Member};
+use crate::etcd::quorum::{self, Refused, Voters};
 use crate::etcd::restore::{MOVED, aside_dir, move_aside_script, stamp};
 use crate::etcd::{self, EtcdHealth};
 use crate::executor::{docker_jobs, docker_ops};
@@ -74,26 +78,63 @@ pub struct EtcdfixReport {
     pub seconds: f64,
 }
 
-/// The quorum decision, before anything changes: the members other than `target` must be
-/// a quorum of the cluster (`total` members); else the answer is a restore.
-pub fn quorum_check(total: usize, healthy_others: usize) -> Result<String, String> {
-    members::rebuild_is_safe(total, healthy_others).map(|()| {
-        format!(
-            "{healthy_others} of the other {} members are healthy; a cluster of {total} needs {}",
-            total.saturating_sub(1),
-            members::quorum(total)
-        )
-    })
+/// The quorum decision, before anything changes, by etcd's rules. `v`: the voting members
+/// and how many are started; `target`: the rebuilt member's entry (`None` when it is not
+/// in the list any more), `target_started`: it answers; `other_learners`: learners besides
+/// it (etcd takes one at a time).
+pub fn quorum_check(
+    v: Voters,
+    target: Option<&Member>,
+    target_started: bool,
+    other_learners: usize,
+) -> Result<String, Refused> {
+    match target {
+        Some(t) if !t.is_learner => {
+            quorum::may_rebuild(v, target_started)?;
+            if other_learners > 0 {
+                return Err(Refused::NotNow(format!(
+                    "the cluster has {other_learners} other learner(s); etcd takes one at a time"
+                )));
+            }
+            let others = v.started.saturating_sub(usize::from(target_started));
+            Ok(format!(
+                "{others} of the other {} members are started; a cluster of {} needs {}",
+                v.total - 1,
+                v.total,
+                quorum::quorum(v.total)
+            ))
+        }
+        // not a voting member (removed before, or a learner that never caught up): it is
+        // only added back
+        _ => {
+            quorum::may_add_voter(v)?;
+            quorum::may_add_learner(v, other_learners)?;
+            Ok(format!(
+                "{} of {} voting members are started; the member is added back",
+                v.started, v.total
+            ))
+        }
+    }
 }
 
-/// The cluster size to judge quorum by: the member list when a member answered, else
-/// the masters of the config.
-pub fn cluster_size(member_list_len: usize, masters: usize) -> usize {
-    if member_list_len > 0 {
-        member_list_len
-    } else {
-        masters
+/// The member list from the first of `endpoints` that gives one (etcd serves it without
+/// quorum), and the health of every member at its own client URLs.
+async fn member_list(
+    endpoints: &[String],
+    cred: &etcd::EtcdCredentials,
+) -> (Vec<Member>, EtcdHealth) {
+    let h = etcd::check(endpoints, cred, Duration::from_secs(5)).await;
+    for e in endpoints {
+        let Ok(mut c) = etcd::health::connect(e, cred, Duration::from_secs(5)).await else {
+            continue;
+        };
+        if let Ok(r) = c.member_list().await {
+            let list: Vec<Member> = r.members().iter().map(Member::from_client).collect();
+            let health = members::member_health(&list, cred).await;
+            return (list, health);
+        }
     }
+    (Vec::new(), h)
 }
 
 fn err(host: &str, step: &str, e: impl Into<String>) -> Vec<StepError> {
@@ -157,34 +198,59 @@ pub async fn etcdfix(
         )
     })?;
 
-    // 1. quorum of the others, before anything changes
+    // 1. etcd's rules, before anything changes
     progress(&format!(
-        "checking that the members other than {name} have quorum"
+        "checking that etcd can remove {name} and add it back"
     ));
-    let h_others = etcd::check(&others, &cred, Duration::from_secs(5)).await;
-    let h_target = etcd::check(
-        std::slice::from_ref(&endpoint),
-        &cred,
-        Duration::from_secs(3),
-    )
-    .await;
-    report.member_was_healthy = h_target.healthy_count() == 1;
-    let total = cluster_size(h_others.member_names.len(), all_endpoints.len());
-    report.quorum = quorum_check(total, h_others.healthy_count()).map_err(|e| {
-        let detail = if h_others.problems().is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", h_others.problems())
-        };
-        vec![
+    let (list, health) = member_list(&all_endpoints, &cred).await;
+    if list.is_empty() {
+        return Err(vec![
             StepError::new(
                 "etcd",
                 "quorum check",
-                format!("{e}{detail}; refusing to rebuild {name}"),
+                format!(
+                    "no etcd member answers ({}): the cluster has lost quorum; refusing to rebuild {name}",
+                    health.problems()
+                ),
             )
             .hint(etcd_nodes::restore_hint(cluster)),
-        ]
-    })?;
+        ]);
+    }
+    report.member_was_healthy = health
+        .members
+        .iter()
+        .any(|h| h.endpoint == endpoint && h.healthy);
+    let target_member = members::find_exact(&list, &name, &peer_url)
+        .map_err(|e| err("etcd", "member list", e))?
+        .cloned();
+    let is_up = |m: &Member| members::is_started(m, &health);
+    let (v, learners) = members::voters(&list, &is_up);
+    let other_learners = learners
+        .iter()
+        .filter(|l| Some(l.raw_id) != target_member.as_ref().map(|t| t.raw_id))
+        .count();
+    let target_started = target_member.as_ref().is_some_and(is_up);
+    report.quorum = quorum_check(v, target_member.as_ref(), target_started, other_learners)
+        .map_err(|e| {
+            let detail = if health.problems().is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", health.problems())
+            };
+            let hint = if e.lost_quorum() {
+                etcd_nodes::restore_hint(cluster)
+            } else {
+                "bring the other members that do not answer back first (`k8s-manage status` names them; `docker start etcd` or `k8s-manage repair -f` on that node), then rebuild them one at a time".to_string()
+            };
+            vec![
+                StepError::new(
+                    "etcd",
+                    "quorum check",
+                    format!("{e}{detail}; refusing to rebuild {name}"),
+                )
+                .hint(hint),
+            ]
+        })?;
     report.steps.push(format!("quorum: {}", report.quorum));
 
     // 2. the node answers (SSH + Docker)
@@ -206,9 +272,9 @@ pub async fn etcdfix(
         report.steps.extend([
             "would take snapshot auto-etcdfix-<UTC time> (control host and every master)".to_string(),
             format!("would stop and remove container etcd on {host} and move the contents of {data_dir} to {aside}"),
-            format!("would remove member {name} ({peer_url}) by its exact id and add it back through the leader"),
+            format!("would remove member {name} ({peer_url}) by its exact id and add it back through the leader (as a learner where etcd has them)"),
             format!("would start etcd on {host} with --initial-cluster-state=existing and the live member list"),
-            format!("would wait up to {:?} until {name} is healthy and caught up", opts.wait),
+            format!("would wait up to {:?} until {name} has caught up, promote it, and wait until every member is healthy", opts.wait),
         ]);
         report.ok = true;
         report.seconds = started.elapsed().as_secs_f64();
@@ -289,14 +355,19 @@ pub async fn etcdfix(
             "{name} was not in the member list (removed before)"
         )),
     }
-    let (added, after) = leader
-        .add(&peer_url)
-        .await
-        .map_err(|e| err("etcd", "member add", e))?;
+    let learner = leader.version().is_some_and(members::supports_learners);
+    let (added, after) = if learner {
+        leader.add_learner(&peer_url).await
+    } else {
+        leader.add(&peer_url).await
+    }
+    .map_err(|e| err("etcd", "member add", e))?;
     report.added_member_id = Some(added.id.clone());
     report.steps.push(format!(
-        "added member {} at {peer_url} through {}",
-        added.id, leader.endpoint
+        "added member {} at {peer_url} through {}{}",
+        added.id,
+        leader.endpoint,
+        if learner { " as a learner" } else { "" }
     ));
 
     // 6. start it with the live member list
@@ -353,6 +424,21 @@ pub async fn etcdfix(
     report
         .steps
         .push(format!("{name} caught up at raft index {index}"));
+    if learner {
+        progress(&format!("promoting {name} to a voting member"));
+        members::promote_when_ready(&mut leader, &added, opts.wait)
+            .await
+            .map_err(|e| {
+                vec![
+                    StepError::new(host, "member promote", e).hint(
+                        "the member is a learner (it does not vote): run the same etcdfix again",
+                    ),
+                ]
+            })?;
+        report
+            .steps
+            .push(format!("promoted {name} to a voting member"));
+    }
     let health = etcd::wait_healthy(&all_endpoints, &cred, opts.wait)
         .await
         .map_err(|h| {
@@ -380,17 +466,57 @@ pub async fn etcdfix(
 mod tests {
     use super::*;
 
+    fn member(id: u64, learner: bool) -> Member {
+        Member {
+            id: format!("{id:x}"),
+            raw_id: id,
+            name: format!("etcd{id}"),
+            peer_urls: vec![format!("https://10.0.0.{id}:2380")],
+            client_urls: vec![format!("https://10.0.0.{id}:2379")],
+            is_learner: learner,
+        }
+    }
+
+    fn v(total: usize, started: usize) -> Voters {
+        Voters { total, started }
+    }
+
     #[test]
-    fn quorum_of_the_others_decides() {
-        assert!(quorum_check(3, 2).unwrap().contains("2 of the other 2"));
-        let e = quorum_check(3, 1).unwrap_err();
-        assert!(e.contains("lost quorum"), "{e}");
-        assert!(quorum_check(3, 0).is_err());
-        // five members, two down (the target one of them): 3 of 4 others suffice
-        assert!(quorum_check(5, 3).is_ok());
-        assert!(quorum_check(5, 2).is_err());
+    fn the_rules_of_etcd_decide() {
+        let t = member(2, false);
+        let ok = quorum_check(v(3, 2), Some(&t), false, 0).unwrap();
+        assert!(ok.contains("2 of the other 2"), "{ok}");
+        // the target and another down: lost quorum, a restore
+        let e = quorum_check(v(3, 1), Some(&t), false, 0).unwrap_err();
+        assert!(
+            e.lost_quorum() && e.to_string().contains("lost quorum"),
+            "{e}"
+        );
+        assert!(quorum_check(v(3, 0), Some(&t), false, 0).is_err());
+        // five members, the target and one other down: quorum, but etcd would refuse to
+        // add it back while the other is down
+        let e = quorum_check(v(5, 3), Some(&t), false, 0).unwrap_err();
+        assert!(!e.lost_quorum(), "{e}");
+        assert!(quorum_check(v(5, 4), Some(&t), false, 0).is_ok());
+        assert!(
+            quorum_check(v(5, 2), Some(&t), false, 0)
+                .unwrap_err()
+                .lost_quorum()
+        );
         // a single-member cluster can never be rebuilt from the rest
-        assert!(quorum_check(1, 0).is_err());
+        assert!(
+            quorum_check(v(1, 0), Some(&t), false, 0)
+                .unwrap_err()
+                .lost_quorum()
+        );
+        // another learner is there: etcd would refuse the second
+        assert!(quorum_check(v(3, 2), Some(&t), false, 1).is_err());
+        // not a member any more (an earlier etcdfix stopped after the removal): added back
+        assert!(quorum_check(v(2, 2), None, false, 0).is_ok());
+        assert!(quorum_check(v(2, 1), None, false, 0).is_err());
+        // a learner that never caught up: removed and added again
+        let l = member(3, true);
+        assert!(quorum_check(v(2, 2), Some(&l), true, 0).is_ok());
     }
 
     #[test]
@@ -399,11 +525,5 @@ mod tests {
         let ids: Vec<&str> = def.phases.iter().map(|p| p.id.as_str()).collect();
         assert_eq!(ids, PHASES);
         assert!(def.exactly_one);
-    }
-
-    #[test]
-    fn cluster_size_prefers_the_member_list() {
-        assert_eq!(cluster_size(2, 3), 2);
-        assert_eq!(cluster_size(0, 3), 3);
     }
 }

@@ -1,7 +1,9 @@
 //! `remove -f NODES`: machines leave the cluster.
 //!
 //! Checked before anything changes: every listed node answers (else `--force`, and its host
-//! is reported as not cleaned), and removing each etcd member keeps quorum. Then: drain
+//! is reported as not cleaned), and etcd would take each member's removal by its own rules
+//! ([`crate::etcd::quorum::may_remove`]: it commits, and the started members that stay are a
+//! quorum; a member that is down may go, a learner always). Then: drain
 //! (cordon, evict, bounded), automatic snapshot (masters), `member remove` by exact match
 //! through the leader, `cluster-configuration.yaml` written back, a deploy of the reduced
 //! cluster when a master or proxy left (load balancer backends, `--etcd-servers`, the
@@ -12,6 +14,7 @@ use super::fleet::{Node, StepError};
 use super::membership::{self, MemberChange, MembershipReport};
 use crate::components::etcd as etcd_component;
 use crate::etcd::members;
+use crate::etcd::quorum;
 use crate::model::{Cluster, Machine, Role};
 use std::time::Duration;
 
@@ -75,7 +78,7 @@ pub async fn remove(
     let endpoints: Vec<String> = cluster.masters().map(etcd_component::client_url).collect();
     if !masters.is_empty() {
         report.step(opts, "checking that etcd keeps quorum after each removal");
-        if let Err(e) = check_quorum(&endpoints, &cred, &masters).await {
+        if let Err(e) = check_quorum(cluster, &endpoints, &cred, &masters).await {
             return Err(report.fail("etcd quorum", vec![e]));
         }
     }
@@ -245,9 +248,10 @@ pub async fn remove(
     Ok(report.finish())
 }
 
-/// Refuse when removing the masters one after the other would lose quorum at any step, or
-/// when the member list does not match the config.
+/// Refuse when etcd would refuse removing the masters one after the other (or could not
+/// commit it), or when the member list does not match the config.
 async fn check_quorum(
+    cluster: &Cluster,
     endpoints: &[String],
     cred: &crate::etcd::EtcdCredentials,
     masters: &[&Machine],
@@ -255,42 +259,48 @@ async fn check_quorum(
     let mut leader = members::connect_leader(endpoints, cred, Duration::from_secs(10))
         .await
         .map_err(|e| {
-            StepError::new("etcd", "leader", e)
-                .hint("with quorum lost, `remove` cannot change etcd membership; restore it first")
+            StepError::new("etcd", "leader", e).hint(format!(
+                "with quorum lost, `remove` cannot change etcd membership; {}",
+                super::etcd_nodes::restore_hint(cluster)
+            ))
         })?;
     let list = leader
         .members()
         .await
         .map_err(|e| StepError::new("etcd", "member list", e))?;
-    let healthy_url = |url: &str| {
-        leader
-            .health
-            .members
-            .iter()
-            .any(|h| h.endpoint == url && h.healthy)
-    };
-    let mut total = list.len();
-    let mut gone: Vec<String> = Vec::new();
+    let health = members::member_health(&list, cred).await;
+    let started = |m: &members::Member| members::is_started(m, &health);
+    let (mut v, _) = members::voters(&list, &started);
     for m in masters {
         let name = m.etcdid.clone().unwrap_or_else(|| m.hostname.clone());
         let peer = etcd_component::peer_url(m);
-        if members::find_exact(&list, &name, &peer)
+        let Some(member) = members::find_exact(&list, &name, &peer)
             .map_err(|e| StepError::new(&m.hostname, "etcd member", e))?
-            .is_none()
-        {
+        else {
             continue; // not a member (any more): nothing to remove
-        }
-        let me = etcd_component::client_url(m);
-        let healthy_others = endpoints
-            .iter()
-            .filter(|e| **e != me && !gone.contains(e) && healthy_url(e))
-            .count();
-        members::removal_is_safe(total, healthy_others, healthy_url(&me)).map_err(|e| {
-            StepError::new(&m.hostname, "etcd quorum", format!("refusing to remove etcd member {name}: {e}"))
-                .hint("bring the unhealthy members back first (`k8s-manage status`), or remove fewer masters")
+        };
+        let up = started(member);
+        quorum::may_remove(v, member.is_learner, up).map_err(|e| {
+            let detail = if health.problems().is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", health.problems())
+            };
+            StepError::new(
+                &m.hostname,
+                "etcd quorum",
+                format!("refusing to remove etcd member {name}: {e}{detail}"),
+            )
+            .hint(if e.lost_quorum() {
+                super::etcd_nodes::restore_hint(cluster)
+            } else {
+                "bring the members that do not answer back first (`k8s-manage status`), or remove fewer masters (a member that is down may be removed)".to_string()
+            })
         })?;
-        total -= 1;
-        gone.push(me);
+        if !member.is_learner {
+            v.total -= 1;
+            v.started -= usize::from(up);
+        }
     }
     Ok(())
 }
@@ -326,12 +336,16 @@ async fn remove_member(
         .remove(&member)
         .await
         .map_err(|e| StepError::new(&m.hostname, "etcd member remove", e))?;
-    // wait (bounded) until the others agree it is gone and stay healthy
+    // wait (bounded) until the others agree it is gone and keep a quorum
+    let voting_left = list
+        .iter()
+        .filter(|x| !x.is_learner && x.raw_id != member.raw_id)
+        .count();
     let start = std::time::Instant::now();
     loop {
         let h = crate::etcd::check(&others, cred, Duration::from_secs(5)).await;
         let healthy = h.members.iter().filter(|x| x.healthy).count();
-        if h.leader.is_some() && healthy >= members::quorum(list.len() - 1) {
+        if h.leader.is_some() && healthy >= quorum::quorum(voting_left) {
             return Ok(());
         }
         if start.elapsed() > Duration::from_secs(60) {
