@@ -33,10 +33,15 @@ pub fn cri_dockerd(cluster: &Cluster, _m: &Machine) -> ContainerSpec {
     c.privileged = true;
     c.pid_mode = Some("host".into());
     c.binds = vec![
+        // /var/run for the Docker socket; /run too, where the pod network keeps its state
+        // (flannel's subnet.env), which the CNI plugins cri-dockerd runs read.
         Bind::rw("/var/run"),
+        Bind::rw("/run"),
         Bind::rw("/var/lib/docker").with_propagation("rslave"),
         Bind::rw(CRI_DOCKERD_DIR),
         Bind::rw(KUBELET_DIR).with_propagation("rshared"),
+        // cri-dockerd links each container's log file into the kubelet's pod log folder.
+        Bind::rw("/var/log/pods"),
         Bind::ro(CNI_CONF_DIR),
         Bind::ro(CNI_BIN_DIR),
         Bind::rw(CNI_STATE_DIR),

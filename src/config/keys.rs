@@ -321,6 +321,12 @@ pub const KUBERNETES_KEYS: &[Key] = &[
         "extra flags per component, e.g. {kube-apiserver: {audit-log-maxage: \"30\"}}",
     ),
     key(
+        "kubelet-config",
+        Value::Mapping,
+        "",
+        "KubeletConfiguration fields merged over the rendered ones, e.g. {maxPods: 200}",
+    ),
+    key(
         "unavailable-capabilities",
         Value::Text,
         "",

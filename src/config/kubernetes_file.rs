@@ -56,6 +56,19 @@ pub fn read(file: &SourceFile, diags: &mut Diagnostics) -> RawKubernetes {
                     }
                 }
             }
+            "kubelet-config" => {
+                if let Some(fields) = mapping(file, v, "`kubernetes.kubelet-config`", diags) {
+                    let mut out_fields = Vec::new();
+                    for (fk, fv) in fields.entries() {
+                        let field = fk.key_text().unwrap_or_default();
+                        out_fields.push((
+                            crate::config::reader::Located::new(field, file.at(fk.pos)),
+                            fv.to_json(&file.text),
+                        ));
+                    }
+                    out.kubelet_config = Some((file.at(v.pos), out_fields));
+                }
+            }
             "cluster-dns" => match &v.kind {
                 Kind::Seq(items) => {
                     for it in items {

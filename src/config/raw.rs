@@ -61,6 +61,9 @@ pub struct RawKubernetes {
     #[allow(clippy::type_complexity)]
     pub extra_args: Vec<(Located<String>, Vec<(Located<String>, Located<String>)>)>,
     pub cluster_dns: Vec<Located<String>>,
+    /// `kubelet-config: {...}`: fields merged over the rendered KubeletConfiguration,
+    /// with where the mapping and each of its top-level keys are.
+    pub kubelet_config: Option<(At, Vec<(Located<String>, serde_json::Value)>)>,
 }
 
 /// `k8s-role-definition.yaml`: the role names it defines.

@@ -134,8 +134,11 @@ impl KubeClient {
         }
     }
 
-    /// The node's Ready condition: (Ready is True, its lastHeartbeatTime); `None` when the
-    /// node is not registered.
+    /// The node's Ready condition and its kubelet's latest heartbeat: (Ready is True, the
+    /// renew time of its Lease in `kube-node-lease`, which a running kubelet renews every
+    /// 10 s; the Ready condition's own lastHeartbeatTime when it has no Lease). `None` when
+    /// the node is not registered. The condition's time alone is no heartbeat: a kubelet
+    /// posts its status only when it changes or every 5 minutes.
     pub async fn node_ready_heartbeat(
         &self,
         node: &str,
@@ -152,15 +155,32 @@ impl KubeClient {
             .pointer("/status/conditions")
             .and_then(Value::as_array)
             .and_then(|c| c.iter().find(|c| c.get("type") == Some(&json!("Ready"))));
+        let lease = match self
+            .send(
+                reqwest::Method::GET,
+                &format!("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{node}"),
+                None,
+            )
+            .await
+        {
+            Ok((_, l)) => l
+                .pointer("/spec/renewTime")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            Err(KubeError::Status { status: 404, .. }) => None,
+            Err(e) => return Err(e),
+        };
         Ok(Some(match ready {
             Some(c) => (
                 c.get("status") == Some(&json!("True")),
-                c.get("lastHeartbeatTime")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string(),
+                lease.unwrap_or_else(|| {
+                    c.get("lastHeartbeatTime")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string()
+                }),
             ),
-            None => (false, String::new()),
+            None => (false, lease.unwrap_or_default()),
         }))
     }
 }

@@ -519,6 +519,8 @@ pub fn build(raw: &RawKubernetes, diags: &mut Diagnostics) -> KubernetesSettings
         }
     }
 
+    let kubelet_config = kubelet_overlay(raw, diags);
+
     let kubernetes_service_ip = nth_host(&service_cidr, 1).unwrap_or(service_cidr.network());
     let dns_service_ip = nth_host(&service_cidr, 10).unwrap_or(service_cidr.network());
 
@@ -542,6 +544,60 @@ pub fn build(raw: &RawKubernetes, diags: &mut Diagnostics) -> KubernetesSettings
         network_plugin,
         cgroup_driver,
         extra_args,
+        kubelet_config,
         unavailable_capabilities,
     }
+}
+
+/// KubeletConfiguration fields that decide who may reach the kubelet: a `kubelet-config`
+/// that sets one is warned about.
+const KUBELET_SECURITY_FIELDS: &[&str] = &[
+    "authentication",
+    "authorization",
+    "readOnlyPort",
+    "tlsCertFile",
+    "tlsPrivateKeyFile",
+    "tlsMinVersion",
+    "address",
+];
+
+/// Fields the tool owns: the file's type and how the kubelet reaches the runtime and API.
+const KUBELET_OWNED_FIELDS: &[&str] = &["apiVersion", "kind", "containerRuntimeEndpoint"];
+
+/// `kubelet-config`, checked: the tool's own fields are refused, security fields warned.
+fn kubelet_overlay(
+    raw: &RawKubernetes,
+    diags: &mut Diagnostics,
+) -> serde_json::Map<String, serde_json::Value> {
+    let mut out = serde_json::Map::new();
+    let Some((_, fields)) = &raw.kubelet_config else {
+        return out;
+    };
+    for (field, value) in fields {
+        if KUBELET_OWNED_FIELDS.contains(&field.value.as_str()) {
+            diags.push(
+                Diagnostic::error(
+                    field.at.clone(),
+                    format!("`kubelet-config.{}` is set by k8s-manage itself", field.value),
+                )
+                .fix("remove it: the tool writes it from the rest of the config"),
+            );
+            continue;
+        }
+        if KUBELET_SECURITY_FIELDS.contains(&field.value.as_str()) {
+            diags.push(
+                Diagnostic::warning(
+                    field.at.clone(),
+                    format!(
+                        "`kubelet-config.{}` replaces the tool's setting, which keeps the kubelet \
+                         API behind TLS and client-certificate authentication",
+                        field.value
+                    ),
+                )
+                .fix("make sure this is meant; the default needs no override"),
+            );
+        }
+        out.insert(field.value.clone(), value.clone());
+    }
+    out
 }

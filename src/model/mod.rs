@@ -154,6 +154,8 @@ pub struct KubernetesSettings {
     pub cgroup_driver: String,
     /// Extra flags per component (`kube-apiserver`, `etcd`, ...), appended after ours.
     pub extra_args: BTreeMap<String, Vec<(String, String)>>,
+    /// `kubelet-config`: KubeletConfiguration fields merged over the rendered ones.
+    pub kubelet_config: serde_json::Map<String, serde_json::Value>,
     /// Capabilities the nodes' kernel cannot grant to containers (nodes that are containers
     /// themselves); privileged components get all others.
     pub unavailable_capabilities: Vec<String>,

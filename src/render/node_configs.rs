@@ -25,10 +25,11 @@ fn yaml<T: Serialize>(file: &str, v: &T) -> Result<String, RenderError> {
 }
 
 /// `/etc/kubernetes/kubelet-config.yaml`: everything the kubelet is configured with
-/// (flags are kept to the few that are not deprecated).
+/// (flags are kept to the few that are not deprecated), with `kubelet-config` merged over
+/// it (a mapping merges field by field; anything else replaces).
 pub fn kubelet_config(cluster: &Cluster, _m: &Machine) -> Result<String, RenderError> {
     let k = &cluster.kubernetes;
-    let v = json!({
+    let mut v = json!({
         "apiVersion": "kubelet.config.k8s.io/v1beta1",
         "kind": "KubeletConfiguration",
         "address": "0.0.0.0",
@@ -58,7 +59,30 @@ pub fn kubelet_config(cluster: &Cluster, _m: &Machine) -> Result<String, RenderE
         "eventRecordQPS": 5,
         "serializeImagePulls": false,
     });
+    if k.version.minor >= 36 {
+        // cri-dockerd (v0.4.3 and before) answers Exec/Attach/PortForward with a streaming
+        // URL that has no scheme. The kubelet's own WebSocket translation (beta and on
+        // from 1.36) dials such a URL with TLS and fails ("server gave HTTP response to
+        // HTTPS client"); without it the kubelet does not declare the feature, the
+        // apiserver translates instead, and the kubelet's proxy reads the URL as http.
+        v["featureGates"] = json!({"ExtendWebSocketsToKubelet": false});
+    }
+    for (field, value) in &k.kubelet_config {
+        merge(&mut v[field.as_str()], value);
+    }
     yaml(crate::components::paths::KUBELET_CONFIG, &v)
+}
+
+/// Merge `overlay` into `base`: mappings field by field, everything else replaced.
+fn merge(base: &mut serde_json::Value, overlay: &serde_json::Value) {
+    match (base, overlay) {
+        (serde_json::Value::Object(b), serde_json::Value::Object(o)) => {
+            for (k, v) in o {
+                merge(b.entry(k.clone()).or_insert(serde_json::Value::Null), v);
+            }
+        }
+        (b, o) => *b = o.clone(),
+    }
 }
 
 /// `/etc/kubernetes/scheduler-config.yaml`.

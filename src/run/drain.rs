@@ -11,13 +11,15 @@ use std::time::{Duration, Instant};
 const POLL: Duration = Duration::from_secs(1);
 
 /// Cordon `node` and evict its pods; an error when some are still there after `bound`
-/// names them. Returns how many pods were evicted.
+/// names them. Returns how many pods were evicted, or `None` when the node is not
+/// registered (a kubelet that never started, as after a failed first deploy): then
+/// nothing runs there to drain.
 pub async fn drain(
     api: &KubeClient,
     host: &str,
     node: &str,
     bound: Duration,
-) -> Result<usize, StepError> {
+) -> Result<Option<usize>, StepError> {
     let step = "drain";
     let err = |e: crate::kubeapi::KubeError| {
         StepError::new(host, step, e.to_string()).hint(
@@ -25,7 +27,10 @@ pub async fn drain(
              (pods are then stopped with their node agents, without eviction)",
         )
     };
-    api.cordon(node, true).await.map_err(err)?;
+    match api.cordon(node, true).await {
+        Err(crate::kubeapi::KubeError::Status { status: 404, .. }) => return Ok(None),
+        other => other.map_err(err)?,
+    }
     let start = Instant::now();
     let pods: Vec<_> = api
         .pods_on_node(node)
@@ -68,7 +73,7 @@ pub async fn drain(
         }
         left = still;
         if left.is_empty() {
-            return Ok(pods.len());
+            return Ok(Some(pods.len()));
         }
         if start.elapsed() >= bound {
             return Err(timeout(host, node, bound, &left, "still terminating"));
@@ -104,38 +109,64 @@ fn timeout(
     )
 }
 
-/// The node's current Ready heartbeat (`None` when not registered or not readable), taken
-/// before its agents are replaced so that the wait afterwards needs a newer one.
-pub async fn heartbeat(api: &KubeClient, node: &str) -> Option<String> {
-    match api.node_ready_heartbeat(node).await {
-        Ok(Some((_, hb))) => Some(hb),
-        _ => None,
+/// A node's Ready condition as read just before its agents are replaced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Before {
+    /// `(ready, heartbeat)`, or `None` when the node was not registered.
+    pub state: Option<(bool, String)>,
+    /// Whether the kubelet or its runtime is being restarted (then a newer heartbeat is
+    /// needed: the new kubelet must have reported).
+    pub restarts_kubelet: bool,
+}
+
+/// The node's Ready condition now (`None` when not registered or not readable).
+pub async fn node_state(api: &KubeClient, node: &str) -> Option<(bool, String)> {
+    api.node_ready_heartbeat(node).await.ok().flatten()
+}
+
+/// Whether the node is back as it was: registered; a newer heartbeat when the kubelet
+/// restarted; Ready when it was Ready before (a node that was not, because the pod
+/// network is not there yet, cannot be asked to become so by its agents alone).
+pub fn is_back(before: &Before, now: Option<&(bool, String)>) -> bool {
+    let Some((ready, hb)) = now else {
+        return false;
+    };
+    match &before.state {
+        None => !before.restarts_kubelet || !hb.is_empty(),
+        Some((was_ready, old_hb)) => {
+            (!before.restarts_kubelet || hb != old_hb) && (*ready || !was_ready)
+        }
     }
 }
 
-/// Wait until `node` is Ready with a heartbeat other than `before` (its new kubelet
-/// reported), then uncordon it when `uncordon`.
+/// Wait until `node` is back as it was before (see [`is_back`]), then uncordon it when
+/// `uncordon`.
 pub async fn back_ready(
     api: &KubeClient,
     host: &str,
     node: &str,
-    before: Option<&str>,
+    before: &Before,
     bound: Duration,
     uncordon: bool,
 ) -> Result<(), StepError> {
     let start = Instant::now();
     loop {
-        let last = match api.node_ready_heartbeat(node).await {
-            Ok(Some((true, hb))) if Some(hb.as_str()) != before => break,
+        let now = api.node_ready_heartbeat(node).await;
+        let last = match &now {
+            Ok(state) if is_back(before, state.as_ref()) => break,
             Ok(Some((ready, hb))) => format!("Ready={ready}, last heartbeat {hb}"),
             Ok(None) => "not registered".to_string(),
             Err(e) => e.to_string(),
         };
         if start.elapsed() >= bound {
+            let want = match &before.state {
+                Some((true, _)) => "report Ready again",
+                _ => "report to the API",
+            };
             return Err(StepError::new(
                 host,
                 "node Ready",
-                format!("node {node} did not report Ready after {bound:?}: {last}"),
+                format!("node {node} did not {want} after {bound:?}: {last}"),
             )
             .hint("read `docker logs kubelet` on that node (also in DIR/.k8s-manage/logs); the node stays cordoned"));
         }

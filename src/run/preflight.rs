@@ -19,6 +19,10 @@ pub struct Facts {
     pub bridge_nf_call_iptables: Option<String>,
     /// overlayfs is listed in /proc/filesystems (built in or loaded).
     pub overlayfs: bool,
+    /// The file system type of /sys/fs/cgroup: `cgroup2fs` (v2), `tmpfs` (v1).
+    pub cgroup_fs: String,
+    /// The nameservers of the node's /etc/resolv.conf.
+    pub nameservers: Vec<String>,
     pub listening: BTreeSet<u16>,
 }
 
@@ -26,6 +30,8 @@ const PROBE: &str = "echo swap=$(awk 'NR>1' /proc/swaps | wc -l); echo epoch=$(d
 echo free=$(df -Pk /var/lib | awk 'NR==2{print $4}'); \
 echo bridge_nf=$(cat /proc/sys/net/bridge/bridge-nf-call-iptables 2>/dev/null); \
 grep -qw overlay /proc/filesystems && echo overlayfs=1; \
+echo cgroupfs=$(stat -fc %T /sys/fs/cgroup); \
+awk '$1==\"nameserver\"{print \"nameserver=\"$2}' /etc/resolv.conf 2>/dev/null; \
 cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk '$4==\"0A\"{print \"listen=\"$2}'";
 
 pub fn parse_facts(out: &str) -> Facts {
@@ -42,6 +48,8 @@ pub fn parse_facts(out: &str) -> Facts {
                 f.bridge_nf_call_iptables = Some(v.trim().to_string())
             }
             "overlayfs" => f.overlayfs = true,
+            "cgroupfs" => f.cgroup_fs = v.trim().to_string(),
+            "nameserver" => f.nameservers.push(v.trim().to_string()),
             "listen" => {
                 if let Some(port) = v
                     .rsplit(':')
@@ -166,6 +174,12 @@ pub async fn check(cluster: &Cluster, node: &Node) -> Result<Vec<String>, Vec<St
         );
     }
     warnings.extend(kernel_warnings(&host, &facts));
+    if let Some(e) = cgroup_v1_refused(cluster, &host, &facts) {
+        errors.push(e);
+    }
+    if let Some(e) = dns_loop(cluster, &host, &facts) {
+        errors.push(e);
+    }
 
     // Ports: needed ports must be free unless our own container already holds them.
     let ours: BTreeSet<String> = match crate::executor::docker_ops::list_managed(
@@ -225,6 +239,58 @@ pub fn kernel_warnings(host: &str, facts: &Facts) -> Vec<String> {
         ));
     }
     w
+}
+
+/// The kubelet refuses cgroup v1 hosts from v1.35 on unless `failCgroupV1: false`: say
+/// so before anything starts, instead of letting it crash-loop.
+pub fn cgroup_v1_refused(cluster: &Cluster, host: &str, facts: &Facts) -> Option<StepError> {
+    let k = &cluster.kubernetes;
+    let v1 = facts.cgroup_fs == "tmpfs";
+    let allowed = k.kubelet_config.get("failCgroupV1") == Some(&serde_json::Value::Bool(false));
+    (v1 && k.version.minor >= 35 && !allowed).then(|| {
+        StepError::new(
+            host,
+            "preflight: cgroup version",
+            format!(
+                "the host uses cgroup v1, which the kubelet of Kubernetes {} refuses to run on",
+                k.version
+            ),
+        )
+        .hint(
+            "move the host to cgroup v2 (boot with systemd.unified_cgroup_hierarchy=1), or \
+             set `kubelet-config: {failCgroupV1: false}` under `kubernetes:` to run on v1 \
+             while the kubelet still supports it",
+        )
+    })
+}
+
+/// Without `cluster-dns`, CoreDNS forwards to the nameservers of the node's
+/// /etc/resolv.conf; a loopback one (systemd-resolved's 127.0.0.53, Docker's 127.0.0.11)
+/// is CoreDNS itself inside its pod, a loop it detects and exits on.
+pub fn dns_loop(cluster: &Cluster, host: &str, facts: &Facts) -> Option<StepError> {
+    if !cluster.kubernetes.dns_upstream.is_empty() || facts.nameservers.is_empty() {
+        return None;
+    }
+    let loopback = |s: &String| {
+        s.parse::<std::net::IpAddr>()
+            .map(|ip| ip.is_loopback())
+            .unwrap_or(false)
+    };
+    facts.nameservers.iter().all(loopback).then(|| {
+        StepError::new(
+            host,
+            "preflight: DNS",
+            format!(
+                "/etc/resolv.conf names only a local resolver ({}), which CoreDNS cannot \
+                 forward to: inside its pod that address is CoreDNS itself",
+                facts.nameservers.join(", ")
+            ),
+        )
+        .hint(
+            "set `cluster-dns:` under `kubernetes:` to your upstream DNS servers; with \
+             systemd-resolved, its real upstreams are in /run/systemd/resolve/resolv.conf",
+        )
+    })
 }
 
 #[cfg(test)]

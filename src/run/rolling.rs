@@ -200,10 +200,14 @@ impl Roll<'_> {
             let c = self.api(n.host()).await?;
             if opts.drain {
                 (opts.node_progress)(n.host(), "draining");
-                let evicted = drain::drain(&c, n.host(), &node_name, wait).await?;
-                n.log.line(&format!(
-                    "drained node {node_name}: {evicted} pod(s) evicted"
-                ));
+                match drain::drain(&c, n.host(), &node_name, wait).await? {
+                    Some(evicted) => n.log.line(&format!(
+                        "drained node {node_name}: {evicted} pod(s) evicted"
+                    )),
+                    None => n.log.line(&format!(
+                        "node {node_name} is not registered: nothing to drain"
+                    )),
+                }
             }
             api = Some(c);
         }
@@ -244,13 +248,19 @@ impl Roll<'_> {
             .get(n.host())
             .is_some_and(|c| c.contains("kubelet") || c.contains("cri-dockerd"));
         let before = match &api {
-            Some(c) if restarts_kubelet => drain::heartbeat(c, &node_name).await,
-            _ => None,
+            Some(c) => drain::Before {
+                state: drain::node_state(c, &node_name).await,
+                restarts_kubelet,
+            },
+            None => drain::Before {
+                state: None,
+                restarts_kubelet,
+            },
         };
         ensure_named(n, &NODE_AGENTS, self.tally, opts, Duration::ZERO).await?;
         if let Some(c) = &api {
             (opts.node_progress)(n.host(), "waiting for the node to be Ready");
-            drain::back_ready(c, n.host(), &node_name, before.as_deref(), wait, opts.drain).await?;
+            drain::back_ready(c, n.host(), &node_name, &before, wait, opts.drain).await?;
         }
         Ok(())
     }

@@ -177,11 +177,24 @@ fn upstream_kubernetes_configuration(input: &ConfigInput<'_>) -> String {
            # Both ranges stay clear of the sandbox network {subnet}.\n  \
            service-cluster-ip-range: {service}\n  \
            pod-cluster-ip-range: {pod}\n  \
+           # The nodes' resolver is Docker's 127.0.0.11, which a pod cannot reach, and no\n  \
+           # DNS server outside answers here: CoreDNS forwards names outside the cluster\n  \
+           # to the sandbox network's gateway, this machine, which answers none of them.\n  \
+           cluster-dns: {gateway}\n  \
            # The nodes' dockerd runs without systemd, so it uses the cgroupfs driver.\n  \
            cgroup-driver: cgroupfs\n  \
            # The nodes are containers on a VM without CAP_SYS_RESOURCE: privileged\n  \
            # components get every other capability instead of --privileged.\n  \
            unavailable-capabilities: SYS_RESOURCE\n  \
+           # The nodes share this machine's cgroup v1 hierarchy, which the kubelet refuses\n  \
+           # from v1.35 on unless told otherwise.\n  \
+           kubelet-config:\n    \
+             failCgroupV1: false\n  \
+           # A node's network namespace is not the VM's first one, where alone the\n  \
+           # conntrack table size may be set: kube-proxy must leave it as it is.\n  \
+           extra-args:\n    \
+             kube-proxy:\n      \
+               conntrack-max-per-core: \"0\"\n  \
            #\n  \
            # Images: the upstream names a real rack pulls (registry.k8s.io, ghcr.io), already\n  \
            # in each node's Docker engine (`sandbox up` pulled them, or built them from the\n  \
@@ -202,6 +215,7 @@ fn upstream_kubernetes_configuration(input: &ConfigInput<'_>) -> String {
             .map(|(_, t)| t)
             .unwrap_or(""),
         flannel_cni = super::upstream::FLANNEL_CNI_PLUGIN_IMAGE,
+        gateway = super::network::gateway(input.subnet),
     )
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::kubectl::Kubectl;
 
-/// The test workload image: Debian's static busybox, made and preloaded by `sandbox up`.
+/// The test workload image: Debian's busybox, made and preloaded by `sandbox up`.
 pub const IMAGE: &str = k8s_manage::sandbox::upstream::BUSYBOX_IMAGE;
 
 /// Three busybox httpd replicas answering with their pod name, on workers, behind the

@@ -34,7 +34,9 @@ pub const TOOLS_RECIPE: rootfs::Recipe = rootfs::Recipe {
         "socat",
         "ethtool",
         "conntrack",
-        "busybox-static",
+        // Dynamic, not busybox-static: a statically linked glibc cannot load the name
+        // service modules, and the static busybox's wget crashes on its first lookup.
+        "busybox",
         "ca-certificates",
     ],
     post_install: "apt-get clean\nrm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin\n",
@@ -45,7 +47,7 @@ pub const ETCD_VERSION: &str = "3.6.8-0";
 pub use crate::components::paths::NODE_AGENT_CNI_DIR;
 /// The sandbox's flannel CNI plugin image (see the module doc).
 pub const FLANNEL_CNI_PLUGIN_IMAGE: &str = "k8s-manage-sandbox/flannel-cni-plugin:v0.9.1";
-/// A small workload image for tests: Debian's static busybox.
+/// A small workload image for tests: Debian's busybox.
 pub const BUSYBOX_IMAGE: &str = "k8s-manage-sandbox/busybox:1.35.0";
 
 const PATH_ENV: &str = "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -69,7 +71,8 @@ enum Part {
     Tool(&'static str),
     /// iptables and ip6tables (legacy backend) with their extension modules.
     IptablesLegacy,
-    /// Static busybox at /bin/busybox with links for [`BUSYBOX_APPLETS`].
+    /// Debian's busybox at /bin/busybox (with its libraries) and links for
+    /// [`BUSYBOX_APPLETS`].
     Busybox,
 }
 
@@ -368,7 +371,7 @@ async fn assemble(
             Part::Tool(path) => image.binary(path, path).await?,
             Part::IptablesLegacy => iptables_legacy(&mut image, tools).await?,
             Part::Busybox => {
-                image.copy("/bin/busybox", "/bin/busybox")?;
+                image.binary("/bin/busybox", "/bin/busybox").await?;
                 for applet in BUSYBOX_APPLETS {
                     let path = format!("/bin/{applet}");
                     if !image.contains(&path) {
