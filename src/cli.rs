@@ -214,7 +214,7 @@ pub enum Command {
     },
     /// Remove every container the tool made and every directory it owns, on every node.
     #[command(
-        after_help = "Example:\n  k8s-manage clean -p cfg --yes\n\nThe PKI on the control host (DIR/.k8s-manage/pki) is kept."
+        after_help = "Example:\n  k8s-manage clean -p cfg --yes\n\nFirst an etcd snapshot auto-clean-<UTC time> is taken into DIR/.k8s-manage/snapshots (refused, with nothing changed, when etcd does not answer, unless --no-snapshot). The PKI on the control host (DIR/.k8s-manage/pki) is kept."
     )]
     Clean {
         #[arg(short = 'p', long = "path", value_name = "DIR")]
@@ -224,6 +224,9 @@ pub enum Command {
         /// Do not ask for confirmation.
         #[arg(long)]
         yes: bool,
+        /// Clean even when no etcd snapshot can be taken first (the cluster's state is lost).
+        #[arg(long)]
+        no_snapshot: bool,
         #[arg(long)]
         dry_run: bool,
     },

@@ -88,8 +88,9 @@ fn main() {
             path,
             run,
             yes,
+            no_snapshot,
             dry_run,
-        } => deploy::clean(&path, &run, yes, dry_run, color),
+        } => deploy::clean(&path, &run, yes, no_snapshot, dry_run, color),
         Command::InstallKubectl {
             path,
             from,

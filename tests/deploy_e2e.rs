@@ -203,9 +203,23 @@ fn three_masters_two_workers_full_lifecycle() {
     ))
     .unwrap();
 
-    // clean: nothing of ours remains on any node
+    // clean: an etcd snapshot first, kept on the control host; then nothing of ours
+    // remains on any node
     let (code, _, stderr) = k8s_manage(&["clean", "--yes"], &dir);
     assert_eq!(code, 0, "{stderr}");
+    let snaps: Vec<String> = std::fs::read_dir(dir.join(".k8s-manage/snapshots"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        snaps
+            .iter()
+            .any(|n| n.starts_with("auto-clean-") && n.ends_with(".db")),
+        "no auto-clean snapshot before clean: {snaps:?}\n{stderr}"
+    );
     for m in &c.machines {
         if m.hostname == "master1" {
             continue; // restarted; its dockerd may still be starting

@@ -298,7 +298,14 @@ fn confirm(cluster: &Cluster) -> bool {
     line.trim() == cluster.kubernetes.cluster_name
 }
 
-pub fn clean(dir: &Path, a: &RunArgs, yes: bool, dry_run: bool, color: bool) -> i32 {
+pub fn clean(
+    dir: &Path,
+    a: &RunArgs,
+    yes: bool,
+    no_snapshot: bool,
+    dry_run: bool,
+    color: bool,
+) -> i32 {
     let cluster = match load(dir, color, a.output) {
         Ok(c) => c,
         Err(code) => return code,
@@ -344,6 +351,22 @@ pub fn clean(dir: &Path, a: &RunArgs, yes: bool, dry_run: bool, color: bool) -> 
             return exit::FAILED;
         }
     };
+    if !dry_run {
+        match rt.block_on(clean_snapshot(&cluster, no_snapshot)) {
+            Ok(Some(s)) => err(&format!(
+                "etcd snapshot {} ({} bytes) kept in {}\n",
+                s.name,
+                s.bytes,
+                s.path.display()
+            )),
+            Ok(None) => {}
+            Err(e) => {
+                err(&format!("error: {e}\n"));
+                err("nothing was changed\n");
+                return exit::FAILED;
+            }
+        }
+    }
     let results = rt.block_on(run::clean::clean(&cluster, &nodes, a.parallel, dry_run));
     let mut failed = false;
     let mut rows = Vec::new();
@@ -374,6 +397,30 @@ pub fn clean(dir: &Path, a: &RunArgs, yes: bool, dry_run: bool, color: bool) -> 
         json(&rows);
     }
     if failed { exit::FAILED } else { exit::OK }
+}
+
+/// `clean` deletes every etcd data dir: first a snapshot `auto-clean-<UTC>` on the control
+/// host. None when there is no PKI (never deployed: no etcd to save) or with `--no-snapshot`
+/// (said so); an error when etcd does not answer.
+async fn clean_snapshot(
+    cluster: &Cluster,
+    no_snapshot: bool,
+) -> Result<Option<crate::etcd::snapshot::Snapshot>, run::fleet::StepError> {
+    if no_snapshot {
+        err("WARNING: --no-snapshot: no etcd snapshot is taken; the cluster's state is lost\n");
+        return Ok(None);
+    }
+    if !cluster.state_dir().join("pki").join("ca.crt").is_file() {
+        err("no PKI in DIR/.k8s-manage: never deployed, so there is no etcd data to snapshot\n");
+        return Ok(None);
+    }
+    let name = crate::etcd::snapshot::auto_name("clean");
+    run::snapshot::take(cluster, &name)
+        .await
+        .map(Some)
+        .map_err(|e| {
+            e.hint("clean deletes every etcd data dir, so it takes a snapshot first; bring etcd back (`k8s-manage status`, `etcdfix`), or pass --no-snapshot to clean without one")
+        })
 }
 
 pub fn install_kubectl(

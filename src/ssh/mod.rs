@@ -34,7 +34,7 @@ mod keepalive;
 mod known_hosts;
 mod nonblock;
 mod session;
-mod shell;
+pub(crate) mod shell;
 mod stream;
 mod sudo;
 
@@ -50,7 +50,7 @@ pub use error::SshError;
 pub use exec::Output;
 pub use known_hosts::{KnownHost, KnownHosts, fingerprint};
 pub use session::{MAX_CHANNELS, Session};
-pub use shell::quote;
+pub use shell::{UNSAFE_PATH_STATUS, quote, refuse_unsafe_paths};
 pub use stream::Streamed;
 
 use crate::model::{Machine, Secret};
