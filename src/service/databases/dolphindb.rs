@@ -197,12 +197,16 @@ fn datanode_pod(conf: &DolphindbConfig, i: u32) -> String {
     format!("ddb-{}-dn-{i}-0", conf.name)
 }
 
-/// Runs DolphinDB script `body` on the controller through the DolphinDB terminal; the admin
-/// password is read from the mounted Secret, never written into the step.
+/// Runs DolphinDB script `body` on the controller through the DolphinDB terminal. The
+/// admin password is read from the mounted Secret into the script file (0600, removed
+/// afterwards) as its first line, `login(...)`: never written into the step, never in the
+/// terminal's arguments.
 fn ddb_script(conf: &DolphindbConfig, body: &str) -> String {
     format!(
-        "set -eu\ncat > /tmp/k8s-manage.dos <<'DOS'\n{body}\nDOS\n\
-         dolphindb -console 0 -remoteHost localhost -remotePort {port} -uid admin -pwd \"$(cat {ADMIN_SECRET_DIR}/password)\" -run /tmp/k8s-manage.dos\n",
+        "set -eu\numask 077\ntrap 'rm -f /tmp/k8s-manage.dos' EXIT\n\
+         {{ printf 'login(\"admin\", \"'; sed 's/[\\\\\"]/\\\\&/g' {ADMIN_SECRET_DIR}/password | tr -d '\\n'; printf '\")\\n'; }} > /tmp/k8s-manage.dos\n\
+         cat >> /tmp/k8s-manage.dos <<'DOS'\n{body}\nDOS\n\
+         dolphindb -console 0 -remoteHost localhost -remotePort {port} -run /tmp/k8s-manage.dos\n",
         port = conf.controller.port
     )
 }

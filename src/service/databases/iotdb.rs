@@ -255,12 +255,18 @@ impl ScalePlanner for IotdbPlanner {
     }
 }
 
-/// The IoTDB CLI on DataNode 0, as `root` (password from the pod's environment).
+/// The IoTDB CLI on DataNode 0, as `root`. `start-cli.sh` would put the password in java's
+/// arguments, so the CLI's class is started directly with a Java argument file (0600,
+/// removed afterwards) that holds the main class and its arguments; the password comes
+/// from the pod's environment through the shell's own `printf` and `sed`'s stdin.
 fn cli(conf: &IotdbConfig) -> String {
     format!(
-        "cli() {{ /iotdb/sbin/start-cli.sh -h {} -p {} -u root -pw \"$IOTDB_ROOT_PASSWORD\" -e \"$1\"; }}",
-        common::member_fqdn(DATANODE_STS, 0, DATANODE_SVC, &conf.namespace),
-        conf.rpc_port
+        "cli() {{ ( umask 077; f=$(mktemp); trap 'rm -f \"$f\"' EXIT; \
+         q() {{ printf '%s' \"$1\" | sed 's/[\\\\\"]/\\\\&/g; s/.*/\"&\"/'; echo; }}; \
+         {{ printf '%s\\n' org.apache.iotdb.cli.Cli -h {host} -p {port} -u root -pw; q \"$IOTDB_ROOT_PASSWORD\"; printf '%s\\n' -e; q \"$1\"; }} > \"$f\"; \
+         \"${{JAVA_HOME:+$JAVA_HOME/bin/}}java\" -XX:-UsePerfData -cp '/iotdb/lib/*' @\"$f\" ); }}",
+        host = common::member_fqdn(DATANODE_STS, 0, DATANODE_SVC, &conf.namespace),
+        port = conf.rpc_port
     )
 }
 

@@ -123,10 +123,12 @@ fn s_at(file: &SourceFile) -> crate::diag::At {
 pub struct TdenginePlanner;
 pub static PLANNER: TdenginePlanner = TdenginePlanner;
 
-/// The `taos` CLI against dnode 0 (the firstEp), as root (password from the environment).
+/// The `taos` CLI against dnode 0 (the firstEp), as root. The password comes from the
+/// pod's environment and reaches taos on stdin (`-p` alone makes it read it there), never
+/// in its arguments (`printf` is the shell's own).
 fn taos(conf: &TdengineConfig) -> String {
     format!(
-        "taos_sql() {{ taos -h {} -P {} -u root -p\"$TAOS_ROOT_PASSWORD\" -s \"$1\"; }}",
+        "taos_sql() {{ printf '%s\\n' \"$TAOS_ROOT_PASSWORD\" | taos -h {} -P {} -u root -p -s \"$1\"; }}",
         common::member_fqdn(STS, 0, SVC, &conf.namespace),
         conf.server_port
     )
