@@ -251,6 +251,10 @@ pub enum Command {
         /// The kubeconfig to merge into (default ~/.kube/config).
         #[arg(long)]
         kubeconfig: Option<PathBuf>,
+        /// Replace entries named k8s-manage-<cluster-name> even when they point at
+        /// another cluster (a backup of the file is kept).
+        #[arg(long)]
+        force: bool,
     },
     /// Report the cluster's health, read only: per node its reachability and the state of
     /// every container of ours (running, current spec), etcd members and leader, API /readyz,

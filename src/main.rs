@@ -97,7 +97,8 @@ fn main() {
             sha256,
             dest,
             kubeconfig,
-        } => deploy::install_kubectl(&path, from, sha256, &dest, kubeconfig, color),
+            force,
+        } => deploy::install_kubectl(&path, from, sha256, &dest, kubeconfig, force, color),
     };
     std::process::exit(code);
 }

@@ -612,7 +612,7 @@ fn unknown_hosts_can_be_refused_and_accept_new_never_asks() {
         confirm_new_host: Some(Arc::new(|t: &Target, fp: &str| {
             assert_eq!(t.name, "worker1");
             assert!(fp.starts_with("SHA256:"));
-            false
+            Err("refused at the prompt".to_string())
         })),
         ..quiet()
     };
@@ -621,6 +621,7 @@ fn unknown_hosts_can_be_refused_and_accept_new_never_asks() {
     let err = Session::connect(&t, &known, HostKeyPolicy::TrustOnFirstUse, &refusing).unwrap_err();
     assert!(matches!(err, SshError::UnknownHostRefused { .. }), "{err}");
     assert!(err.to_string().contains("worker1"), "{err}");
+    assert!(err.to_string().contains("refused at the prompt"), "{err}");
     assert!(!path.exists(), "nothing recorded");
 
     let never = ConnectOptions {
@@ -1131,4 +1132,67 @@ fn many_short_commands_from_many_threads_on_one_session() {
     for h in handles {
         h.join().unwrap();
     }
+}
+
+/// A TCP relay on loopback that sends its first connection to `first` and every later
+/// one to `later`: the same address presents another host key on the second session.
+fn switching_relay(first: Ipv4Addr, later: Ipv4Addr) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for (n, client) in listener.incoming().enumerate() {
+            let Ok(client) = client else { continue };
+            let to = if n == 0 { first } else { later };
+            let Ok(server) = std::net::TcpStream::connect((to, 22)) else {
+                continue;
+            };
+            let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            let (mut c1, mut s1) = (client, server);
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut c1, &mut s1);
+                let _ = s1.shutdown(std::net::Shutdown::Write);
+            });
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut s2, &mut c2);
+                let _ = c2.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    port
+}
+
+/// The Docker tunnel opens a second SSH session; a host that presents another key there
+/// than on the first (a man in the middle that lets the first session through) is refused,
+/// naming the host, and no tunnel is made.
+#[test]
+fn the_docker_tunnel_session_refuses_a_changed_host_key() {
+    let lab = lab();
+    let port = switching_relay(lab.master, lab.worker);
+    let t = Target {
+        address: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        port,
+        ..target("master1", lab.master, "root")
+    };
+    let known = KnownHosts::new(lab.scratch.join("known_hosts-relay"));
+    let s = Session::connect(&t, &known, HostKeyPolicy::AcceptNew, &quiet()).unwrap();
+    // the first session is master1's
+    assert_eq!(
+        s.run("name", "hostname", T).unwrap().stdout_str().trim(),
+        "master1"
+    );
+    let err = s.docker().unwrap_err();
+    match &err {
+        SshError::HostKeyMismatch { host, line, .. } => {
+            assert_eq!(host, "master1");
+            assert_eq!(*line, 0, "the key of this run's first connection");
+        }
+        other => panic!("not a host key mismatch: {other}"),
+    }
+    let text = err.to_string();
+    assert!(
+        text.contains("CHANGED") && text.contains("first connection"),
+        "{text}"
+    );
+    // the main session is unharmed
+    assert_eq!(s.run("still", "echo ok", T).unwrap().stdout_str(), "ok\n");
 }

@@ -43,6 +43,8 @@ pub(crate) fn connect_options() -> ConnectOptions {
     let notify: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(|s: &str| err(&format!("{s}\n")));
     ConnectOptions {
         notify: Some(notify),
+        // asked only under trust on first use (not with --accept-new-host-keys)
+        confirm_new_host: Some(super::host_trust::confirm_on_terminal()),
         ..ConnectOptions::default()
     }
 }
@@ -429,6 +431,7 @@ pub fn install_kubectl(
     sha256: Option<String>,
     dest: &Path,
     kubeconfig: Option<PathBuf>,
+    force: bool,
     color: bool,
 ) -> i32 {
     let cluster = match load(dir, color, OutputFormat::Text) {
@@ -470,26 +473,47 @@ pub fn install_kubectl(
             .unwrap_or_else(|| PathBuf::from("/root"));
         home.join(".kube").join("config")
     });
-    let existing = std::fs::read_to_string(&target).unwrap_or_default();
+    // a file that exists but cannot be read is not an empty kubeconfig
+    let existing = match std::fs::read_to_string(&target) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => {
+            err(&format!(
+                "error: cannot read {}: {e}\n  fix: make it a readable kubeconfig, or pass --kubeconfig FILE; nothing was changed\n",
+                target.display()
+            ));
+            return exit::FAILED;
+        }
+    };
+    let names = run::kubectl::EntryNames::for_cluster(&cluster.kubernetes.cluster_name);
+    let merged = match run::kubectl::merge(&existing, &admin, &names, force) {
+        Ok(m) => m,
+        Err(e) => {
+            err(&format!(
+                "error: {}: {e}\n  nothing was changed\n",
+                target.display()
+            ));
+            return exit::FAILED;
+        }
+    };
     if !existing.is_empty() {
         let backup = target.with_extension(format!(
             "bak-{}",
             time::OffsetDateTime::now_utc().unix_timestamp()
         ));
-        let _ = crate::render::write::write_file(&backup, existing.as_bytes(), 0o600);
-    }
-    let merged = match run::kubectl::merge(&existing, &admin) {
-        Ok(m) => m,
-        Err(e) => {
-            err(&format!("error: {}: {e}\n", target.display()));
+        if let Err(e) = crate::render::write::write_file(&backup, existing.as_bytes(), 0o600) {
+            err(&format!(
+                "error: cannot keep a backup {}: {e}; nothing was changed\n",
+                backup.display()
+            ));
             return exit::FAILED;
         }
-    };
+    }
     if let Err(e) = crate::render::write::write_file(&target, merged.as_bytes(), 0o600) {
         err(&format!("error: cannot write {}: {e}\n", target.display()));
         return exit::FAILED;
     }
-    let context = run::kubectl::context_name(&admin).unwrap_or_default();
+    let context = names.context.clone();
     match run::kubectl::check_readyz(&kubectl, &target, &context) {
         Ok(answer) => {
             out(&format!(

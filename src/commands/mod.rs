@@ -4,6 +4,7 @@
 pub mod cert;
 pub mod deploy;
 pub mod etcd;
+pub mod host_trust;
 pub mod image;
 pub mod membership;
 pub mod output;

@@ -54,9 +54,9 @@ pub enum SshError {
     },
 
     #[error(
-        "{host} ({}): the unknown host key {fingerprint} was not accepted\n  \
+        "{host} ({}): the unknown host key {fingerprint} was not accepted: {why}\n  \
          fix: compare it with `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on the server, then accept it \
-         or add its line to {known_hosts_path}",
+         (on a terminal, or with --accept-new-host-keys) or add its line to {known_hosts_path}",
         show_addr(address, *port),
         known_hosts_path = known_hosts_path.display()
     )]
@@ -66,6 +66,23 @@ pub enum SshError {
         port: u16,
         fingerprint: String,
         known_hosts_path: PathBuf,
+        /// Why: refused at the prompt, or no terminal to ask on.
+        why: String,
+    },
+
+    #[error(
+        "{host} ({}): the host key {got} is REVOKED ({known_hosts_path} line {line}, `@revoked`); refusing to connect\n  \
+         fix: the server must get a new host key; then remove or update line {line} and re-run",
+        show_addr(address, *port),
+        known_hosts_path = known_hosts_path.display()
+    )]
+    HostKeyRevoked {
+        host: String,
+        address: IpAddr,
+        port: u16,
+        got: String,
+        known_hosts_path: PathBuf,
+        line: u32,
     },
 
     #[error("{host} ({}): authentication as {user} failed: {detail}\n  fix: {hint}", show_addr(address, *port))]
@@ -124,6 +141,7 @@ impl SshError {
             SshError::Connect { host, .. }
             | SshError::HostKeyMismatch { host, .. }
             | SshError::UnknownHostRefused { host, .. }
+            | SshError::HostKeyRevoked { host, .. }
             | SshError::Auth { host, .. }
             | SshError::Command { host, .. }
             | SshError::Timeout { host, .. }

@@ -112,8 +112,9 @@ impl Target {
 }
 
 /// Asked about an unknown host key under [`HostKeyPolicy::TrustOnFirstUse`]: the target and
-/// the key's `SHA256:` fingerprint; `true` accepts (and records) it. Calls are serialized.
-pub type ConfirmHost = Arc<dyn Fn(&Target, &str) -> bool + Send + Sync>;
+/// the key's `SHA256:` fingerprint; `Ok` accepts (and records) it, `Err` refuses it and says
+/// why and what to do (shown in [`SshError::UnknownHostRefused`]). Calls are serialized.
+pub type ConfirmHost = Arc<dyn Fn(&Target, &str) -> Result<(), String> + Send + Sync>;
 
 /// Receives the messages this module has to tell the user (a new host key recorded, host
 /// keys ignored). Without one they go to stderr.
