@@ -79,10 +79,10 @@ fn secret_value_start(line: &str) -> Option<usize> {
         if bytes[i] == b':' && (i + 1 == bytes.len() || bytes[i + 1].is_ascii_whitespace()) {
             // the key is the run of key characters (and quotes) before the colon
             let start = line[..i]
-                .rfind(|c: char| {
-                    !(c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '"' | '\''))
-                })
-                .map_or(0, |p| p + 1);
+                .char_indices()
+                .rev()
+                .find(|&(_, c)| !(c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '"' | '\'')))
+                .map_or(0, |(p, c)| p + c.len_utf8());
             if is_secret_key(&line[start..i]) {
                 return Some(i + 1);
             }
@@ -126,6 +126,12 @@ mod tests {
             assert!(!m.contains(secret), "{text:?} -> {m:?}");
             assert_eq!(m.len(), text.len());
         }
+        // a multi-byte character right before a key (found by the no-panic property test)
+        assert_eq!(
+            mask_secrets("  replicas\u{fffd}: 3\n"),
+            "  replicas\u{fffd}: 3\n"
+        );
+        assert_eq!(mask_secrets("  é password: x\n"), "  é password: *\n");
         let kept = "secret-name: regsecret\nnext: 1\nhost: a:b\nkeyfile-path: /k\n";
         assert_eq!(mask_secrets(kept), kept);
         // a commented-out password is still a password

@@ -638,3 +638,15 @@ fn database_passwords_never_reach_process_arguments() {
         "the script file with the password is removed"
     );
 }
+
+/// A size no rack has is refused before anything is planned (each member is a step: four
+/// billion of them would exhaust memory).
+#[test]
+fn absurd_sizes_are_refused_not_planned() {
+    for service in ["iotdb", "tdengine", "dolphindb", "clickhouse"] {
+        for (current, target) in [(3, 4_000_000_000), (4_000_000_000, 3), (3, 1001)] {
+            let r = refusal(service, None, current, target);
+            assert!(r.contains("more than the 1000 members"), "{service}: {r}");
+        }
+    }
+}

@@ -138,12 +138,23 @@ fn services_configuration_diagnostics_never_show_a_password() {
         ),
     ];
     for (what, services, expect) in cases {
-        let (_t, dir) = config_dir(&standard(3, 1, false), K8S_OK);
+        let (t, dir) = config_dir(&standard(3, 1, false), K8S_OK);
         std::fs::write(dir.join("services-configuration.yaml"), services).unwrap();
+        let out_dir = t.path().join("out");
         let all = format!(
             "{}{}",
             shown(&["service", "list"], &dir),
-            shown(&["service", "render", "-s", "all", "--out", "/nonexistent-out"], &dir)
+            shown(
+                &[
+                    "service",
+                    "render",
+                    "-s",
+                    "all",
+                    "--out",
+                    out_dir.to_str().unwrap()
+                ],
+                &dir
+            )
         );
         eprintln!("--- {what}\n{all}");
         assert_masked(&all, &expect);

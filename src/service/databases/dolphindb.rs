@@ -5,7 +5,9 @@
 use super::common::{self, Resources};
 use super::section::Section;
 use super::steps::{delete_pvcs, exec_sh, patch, refuse, wait_deleted, wait_ready};
-use super::{Refusal, ScalePlanner, ScaleRequest, config_for_plan, same_size, unknown_component};
+use super::{
+    Refusal, ScalePlanner, ScaleRequest, check_size, config_for_plan, same_size, unknown_component,
+};
 use crate::config::source::SourceFile;
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::service::ServicesConfig;
@@ -227,6 +229,7 @@ impl ScalePlanner for DolphindbPlanner {
 
     fn scale_plan(&self, cfg: &ServicesConfig, req: &ScaleRequest) -> Result<Vec<Step>, Refusal> {
         let conf = config_for_plan("dolphindb", cfg, read)?;
+        check_size("dolphindb", req)?;
         if let Some(other) = req.component.as_deref().filter(|c| *c != "datanode") {
             return Err(unknown_component("dolphindb", other, &["datanode"]));
         }

@@ -5,7 +5,9 @@
 use super::common::{self, Resources, Volume};
 use super::section::Section;
 use super::steps::{delete_pvcs, exec_sh, refuse, scale_sts, wait_deleted, wait_ready};
-use super::{Refusal, ScalePlanner, ScaleRequest, config_for_plan, same_size, unknown_component};
+use super::{
+    Refusal, ScalePlanner, ScaleRequest, check_size, config_for_plan, same_size, unknown_component,
+};
 use crate::config::source::SourceFile;
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::service::ServicesConfig;
@@ -75,8 +77,11 @@ fn group(
     let size = g.quantity("storage-size", size, diags).value;
     let resources = common::resources(&g, cpu, memory, diags);
     g.finish(diags);
-    let heap_mib =
-        super::section::quantity_bytes(&resources.memory).unwrap_or(0) as u64 * 3 / 4 / (1 << 20);
+    // at most i64::MAX bytes (quantity_bytes), so three quarters in MiB fit a u64
+    let heap_mib = u64::try_from(
+        super::section::quantity_bytes(&resources.memory).unwrap_or(0) * 3 / 4 / (1 << 20),
+    )
+    .unwrap_or(u64::MAX);
     Some((
         NodeGroup {
             replicas: n.value,
@@ -248,6 +253,7 @@ impl ScalePlanner for IotdbPlanner {
 
     fn scale_plan(&self, cfg: &ServicesConfig, req: &ScaleRequest) -> Result<Vec<Step>, Refusal> {
         let conf = config_for_plan("iotdb", cfg, read)?;
+        check_size("iotdb", req)?;
         match component(req.component.as_deref())? {
             Component::DataNode => plan_datanodes(&conf, req),
             Component::ConfigNode => plan_confignodes(&conf, req),

@@ -5,7 +5,9 @@
 use super::common::{self, Resources, Volume};
 use super::section::Section;
 use super::steps::{delete_pvcs, exec_sh, refuse, scale_sts, wait_deleted, wait_ready};
-use super::{Refusal, ScalePlanner, ScaleRequest, config_for_plan, same_size, unknown_component};
+use super::{
+    Refusal, ScalePlanner, ScaleRequest, check_size, config_for_plan, same_size, unknown_component,
+};
 use crate::config::source::SourceFile;
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::service::ServicesConfig;
@@ -171,6 +173,7 @@ impl ScalePlanner for TdenginePlanner {
 
     fn scale_plan(&self, cfg: &ServicesConfig, req: &ScaleRequest) -> Result<Vec<Step>, Refusal> {
         let conf = config_for_plan("tdengine", cfg, read)?;
+        check_size("tdengine", req)?;
         if let Some(other) = req.component.as_deref().filter(|c| *c != "dnode") {
             return Err(unknown_component("tdengine", other, &["dnode"]));
         }
