@@ -1196,3 +1196,47 @@ fn the_docker_tunnel_session_refuses_a_changed_host_key() {
     // the main session is unharmed
     assert_eq!(s.run("still", "echo ok", T).unwrap().stdout_str(), "ok\n");
 }
+
+/// With a limit of one bridge, two tunnels take turns: both reach their own node's engine,
+/// never two bridges (second SSH sessions) run at once, and an idle bridge stops as soon
+/// as the other tunnel waits.
+#[test]
+fn docker_tunnels_take_turns_within_their_limit() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let limit = ssh::TunnelLimit::new(1);
+    let (m, w) = (master_root(), worker_root());
+    let peak = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    let sampler = {
+        let (limit, peak, done) = (Arc::clone(&limit), Arc::clone(&peak), Arc::clone(&done));
+        std::thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) {
+                peak.fetch_max(limit.active(), Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        })
+    };
+    let tm = m.docker_limited(&limit).unwrap();
+    let tw = w.docker_limited(&limit).unwrap();
+    let rt = runtime();
+    let started = Instant::now();
+    for _ in 0..3 {
+        let name = rt.block_on(tm.info()).unwrap().name;
+        assert_eq!(name.as_deref(), Some("master1"));
+        let name = rt.block_on(tw.info()).unwrap().name;
+        assert_eq!(name.as_deref(), Some("worker1"));
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+    done.store(true, Ordering::Relaxed);
+    sampler.join().unwrap();
+    assert_eq!(peak.load(Ordering::Relaxed), 1, "bridges at once");
+    assert!(tm.bridging() != tw.bridging() || !tm.bridging());
+    assert!(tm.connections().1 >= 3 && tw.connections().1 >= 3);
+    drop(tm);
+    drop(tw);
+    assert_eq!(limit.active(), 0);
+}

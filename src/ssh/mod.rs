@@ -12,7 +12,8 @@
 //! - [`Session::put_file`] / [`Session::read_file`] write files atomically (SFTP to a
 //!   temporary name, then `mv`) and read them, as root.
 //! - [`Session::docker`] gives a `bollard::Docker` talking to the node's
-//!   `/var/run/docker.sock` through SSH, on a second, dedicated session.
+//!   `/var/run/docker.sock` through SSH, on a second, dedicated session that runs only
+//!   while the tunnel is used, at most [`TunnelLimit`]'s count of them at once.
 //! - [`connect_all`] connects to many hosts with bounded concurrency and returns one result
 //!   per host, in order: an unreachable host is an error, never dropped.
 //!
@@ -37,6 +38,7 @@ mod session;
 pub(crate) mod shell;
 mod stream;
 mod sudo;
+mod tunnel_hub;
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -52,6 +54,7 @@ pub use known_hosts::{KnownHost, KnownHosts, fingerprint};
 pub use session::{MAX_CHANNELS, Session};
 pub use shell::{UNSAFE_PATH_STATUS, quote, refuse_unsafe_paths};
 pub use stream::Streamed;
+pub use tunnel_hub::TunnelLimit;
 
 use crate::model::{Machine, Secret};
 
