@@ -126,7 +126,7 @@ pub enum SshError {
         hint: String,
     },
 
-    #[error("{host}: {context}: {detail}")]
+    #[error("{host}: {context}: {detail}{}", lost_connection_hint(host, detail))]
     Io {
         host: String,
         context: String,
@@ -156,6 +156,23 @@ impl SshError {
             context: context.into(),
             detail: detail.to_string(),
         }
+    }
+}
+
+/// libssh2's errors for a connection that went away under a session: socket send (-7),
+/// socket disconnect (-13), socket receive (-43).
+const LOST: &[&str] = &["Session(-7)", "Session(-13)", "Session(-43)"];
+
+/// A fix for an I/O error that means the SSH connection itself is gone.
+fn lost_connection_hint(host: &str, detail: &str) -> String {
+    if LOST.iter().any(|c| detail.contains(c)) {
+        format!(
+            "\n  fix: the SSH connection to {host} was lost (closed by the server or by the \
+             network): check that sshd runs on {host} and that it can be reached, then re-run \
+             (what was done is kept; a re-run resumes)"
+        )
+    } else {
+        String::new()
     }
 }
 
@@ -294,6 +311,23 @@ mod tests {
             "{hint}"
         );
         assert!(hint.contains("worker3"));
+    }
+
+    #[test]
+    fn a_lost_connection_says_so() {
+        let e = SshError::io(
+            "worker1",
+            "step `verify`: opening an SSH channel",
+            "[Session(-7)] Unable to send channel-open request",
+        );
+        let text = e.to_string();
+        assert!(
+            text.contains("SSH connection to worker1 was lost"),
+            "{text}"
+        );
+        assert!(text.contains("re-run"), "{text}");
+        let other = SshError::io("w", "reading", "permission denied").to_string();
+        assert!(!other.contains("fix:"), "{other}");
     }
 
     #[test]
