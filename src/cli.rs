@@ -470,7 +470,7 @@ pub struct RunArgs {
     /// How many nodes to work on at once.
     #[arg(long, default_value_t = 50)]
     pub parallel: usize,
-    /// Record unknown host keys without asking (they are recorded on first use anyway).
+    /// Record unknown host keys without asking (otherwise asked on a terminal, refused without one).
     #[arg(long)]
     pub accept_new_host_keys: bool,
     /// DANGEROUS: accept any host key, even one that changed. Only for throw-away test hosts.
