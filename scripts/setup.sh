@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Install everything k8s-manage's build, sandbox and tests need on a fresh Debian 12
 # machine, and make a Docker engine answer. Idempotent: safe to run again.
+# `setup.sh --packages-only` stops after the Debian packages (tests/fresh_machine.rs runs
+# that step in a clean Debian root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 log() { printf 'setup: %s\n' "$*" >&2; }
@@ -10,9 +12,11 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 1
 fi
 
-# Debian packages: protoc (etcd-client builds its protobufs), real etcd/haproxy/openssl and
-# kubectl (kubernetes-client) for the tests, debootstrap for the sandbox node image.
-pkgs=(protobuf-compiler haproxy etcd-server etcd-client openssl debootstrap ca-certificates)
+# Debian packages: protoc and the well-known .proto files it imports (etcd-client builds its
+# protobufs; `--no-install-recommends` leaves libprotobuf-dev out, so it is named here), real
+# etcd/haproxy/openssl and kubectl (kubernetes-client) for the tests, debootstrap for the
+# sandbox node image. tests/fresh_machine.rs runs this package step in a clean Debian root.
+pkgs=(protobuf-compiler libprotobuf-dev haproxy etcd-server etcd-client openssl debootstrap ca-certificates)
 # The SSH tests: ssh-agent and ssh-add (openssh-client), ss (iproute2).
 pkgs+=(openssh-client iproute2)
 # The image build/push test: a real registry (Debian's docker-registry 2.8), started by the
@@ -30,6 +34,10 @@ if [ "${#missing[@]}" -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+if [ "${1:-}" = "--packages-only" ]; then
+    log "packages ready"
+    exit 0
 fi
 
 # A real kubectl for the tests (Debian's kubernetes-client when the machine has none).

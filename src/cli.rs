@@ -325,7 +325,7 @@ pub enum Command {
     },
     /// Remove every container and directory of the tool from every node.
     #[command(
-        after_help = "Example:\n  k8s-manage clean -p cfg --yes\n\nThe PKI on the control host (DIR/.k8s-manage/pki) is kept."
+        after_help = "Example:\n  k8s-manage clean -p cfg --yes\n\nFirst an etcd snapshot auto-clean-<UTC time> is taken into DIR/.k8s-manage/snapshots (refused, with nothing changed, when etcd does not answer, unless --no-snapshot). The PKI on the control host (DIR/.k8s-manage/pki) is kept."
     )]
     Clean {
         /// The config dir: cluster-configuration.yaml, kubernetes-configuration.yaml, ...
@@ -336,6 +336,9 @@ pub enum Command {
         /// Do not ask for confirmation.
         #[arg(long)]
         yes: bool,
+        /// Clean even when no etcd snapshot can be taken first (the cluster's state is lost).
+        #[arg(long)]
+        no_snapshot: bool,
         /// Show what would be done; change nothing.
         #[arg(long)]
         dry_run: bool,
@@ -362,6 +365,10 @@ pub enum Command {
         /// The kubeconfig to merge into (default ~/.kube/config).
         #[arg(long)]
         kubeconfig: Option<PathBuf>,
+        /// Replace entries named k8s-manage-<cluster-name> even when they point at
+        /// another cluster (a backup of the file is kept).
+        #[arg(long)]
+        force: bool,
     },
     /// Report the cluster's health (read only).
     ///
@@ -645,7 +652,7 @@ pub struct RunArgs {
     /// How many nodes to work on at once.
     #[arg(long, default_value_t = 50)]
     pub parallel: usize,
-    /// Record unknown host keys without asking (they are recorded on first use anyway).
+    /// Record unknown host keys without asking (otherwise asked on a terminal, refused without one).
     #[arg(long)]
     pub accept_new_host_keys: bool,
     /// DANGEROUS: accept any host key, even one that changed. Only for throw-away test hosts.

@@ -171,7 +171,7 @@ impl Diagnostics {
     }
 
     /// Human-readable report: each diagnostic with its `file:line:column`, the offending
-    /// source line (drawn by miette) and the fix; then a count.
+    /// source line (drawn by miette, secret values masked) and the fix; then a count.
     pub fn render_text(&self, color: bool) -> String {
         use miette::{
             GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteDiagnostic, NamedSource,
@@ -188,8 +188,8 @@ impl Diagnostics {
                 Severity::Error => miette::Severity::Error,
                 Severity::Warning => miette::Severity::Warning,
             };
-            let mut md =
-                MietteDiagnostic::new(format!("{}: {}", d.at, d.message)).with_severity(sev);
+            let message = crate::secret_text::mask_secrets(&d.message);
+            let mut md = MietteDiagnostic::new(format!("{}: {message}", d.at)).with_severity(sev);
             if let Some(fix) = &d.fix {
                 md = md.with_help(fix.clone());
             }
@@ -206,8 +206,10 @@ impl Diagnostics {
                 md = md.with_url(format!("see also {r}"));
             }
             let report = match (source, d.at.span) {
-                (Some(text), Some(_)) => miette::Report::new(md)
-                    .with_source_code(NamedSource::new(&d.at.file, text.to_string())),
+                // the lines around the problem are shown: never a secret's value
+                (Some(text), Some(_)) => miette::Report::new(md).with_source_code(
+                    NamedSource::new(&d.at.file, crate::secret_text::mask_secrets(text)),
+                ),
                 _ => miette::Report::new(md),
             };
             let mut s = String::new();

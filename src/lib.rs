@@ -19,5 +19,6 @@ pub mod relay;
 pub mod render;
 pub mod run;
 pub mod sandbox;
+pub mod secret_text;
 pub mod service;
 pub mod ssh;

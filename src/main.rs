@@ -116,15 +116,17 @@ fn main() {
             path,
             run,
             yes,
+            no_snapshot,
             dry_run,
-        } => deploy::clean(&path, &run, yes, dry_run, color),
+        } => deploy::clean(&path, &run, yes, no_snapshot, dry_run, color),
         Command::InstallKubectl {
             path,
             from,
             sha256,
             dest,
             kubeconfig,
-        } => deploy::install_kubectl(&path, from, sha256, &dest, kubeconfig, color),
+            force,
+        } => deploy::install_kubectl(&path, from, sha256, &dest, kubeconfig, force, color),
     };
     std::process::exit(code);
 }

@@ -194,7 +194,7 @@ fn iotdb_cli_runs_against_datanode_zero_with_the_password_from_the_pod() {
         panic!("first step is not exec")
     };
     assert!(e.command[2].contains(&format!(
-        "cli() {{ /iotdb/sbin/start-cli.sh -h {DN0} -p 6667 -u root -pw \"$IOTDB_ROOT_PASSWORD\" -e \"$1\"; }}"
+        "printf '%s\\n' org.apache.iotdb.cli.Cli -h {DN0} -p 6667 -u root -pw; q \"$IOTDB_ROOT_PASSWORD\"; printf '%s\\n' -e; q \"$1\";"
     )));
     assert!(
         !e.command[2].contains("-pw root"),
@@ -334,7 +334,7 @@ fn tdengine_down_drops_each_dnode_by_id_then_waits() {
         .unwrap();
     let Step::Exec(e) = &steps[1] else { panic!() };
     assert!(e.command[2].contains(&format!(
-        "taos -h {T0} -P 6030 -u root -p\"$TAOS_ROOT_PASSWORD\""
+        "printf '%s\\n' \"$TAOS_ROOT_PASSWORD\" | taos -h {T0} -P 6030 -u root -p -s \"$1\""
     )));
 }
 
@@ -360,7 +360,9 @@ fn tdengine_refusals() {
     assert!(refusal("tdengine", None, 3, 0).contains("at least one dnode"));
 }
 
-const DDB_RUN: &str = "dolphindb -console 0 -remoteHost localhost -remotePort 31210 -uid admin -pwd \"$(cat /etc/k8s-manage/dolphindb-admin/password)\" -run /tmp/k8s-manage.dos";
+const DDB_LOGIN: &str = "umask 077 ⏎ trap 'rm -f /tmp/k8s-manage.dos' EXIT ⏎ { printf 'login(\"admin\", \"'; sed 's/[\\\\\"]/\\\\&/g' /etc/k8s-manage/dolphindb-admin/password | tr -d '\\n'; printf '\")\\n'; } > /tmp/k8s-manage.dos";
+const DDB_RUN: &str =
+    "dolphindb -console 0 -remoteHost localhost -remotePort 31210 -run /tmp/k8s-manage.dos";
 
 #[test]
 fn dolphindb_up_rebalances() {
@@ -371,10 +373,10 @@ fn dolphindb_up_rebalances() {
             r#"patch DolphinDB dolphindb/ddb {"spec":{"datanode":{"replicas":4}}}"#.to_string(),
             "wait Pod dolphindb/ddb-ddb-dn-3-0 ready 900s".to_string(),
             format!(
-                "exec dolphindb/ddb-ddb-ctr-0-0[dolphindb]: cat > /tmp/k8s-manage.dos <<'DOS' ⏎ rpc(getControllerAlias(), rebalanceChunksAmongDataNodes, true) ⏎ DOS ⏎ {DDB_RUN}"
+                "exec dolphindb/ddb-ddb-ctr-0-0[dolphindb]: {DDB_LOGIN} ⏎ cat >> /tmp/k8s-manage.dos <<'DOS' ⏎ rpc(getControllerAlias(), rebalanceChunksAmongDataNodes, true) ⏎ DOS ⏎ {DDB_RUN}"
             ),
             format!(
-                "exec dolphindb/ddb-ddb-ctr-0-0[dolphindb] retry 3600s: cat > /tmp/k8s-manage.dos <<'DOS' ⏎ t = rpc(getControllerAlias(), getRecoveryTaskStatus) ⏎ \
+                "exec dolphindb/ddb-ddb-ctr-0-0[dolphindb] retry 3600s: {DDB_LOGIN} ⏎ cat >> /tmp/k8s-manage.dos <<'DOS' ⏎ t = rpc(getControllerAlias(), getRecoveryTaskStatus) ⏎ \
                      if (size(t) > 0 && (exec count(*) from t where Status != \"Finished\")[0] > 0) throw \"recovery tasks are still running\" ⏎ DOS ⏎ {DDB_RUN}"
             ),
         ]
@@ -510,4 +512,141 @@ fn invalid_configuration_refuses_to_plan() {
         )
         .unwrap_err();
     assert!(r.reason.contains("storage-class"), "{r}");
+}
+
+/// Every exec step that logs in to a database, run here under `sh` with stand-ins for the
+/// database CLIs (`taos`, `java`, `dolphindb`) that record their arguments and what they
+/// read: the password reaches each of them, never through its arguments (which `ps` and
+/// `/proc/<pid>/cmdline` show to everyone on the node).
+#[test]
+fn database_passwords_never_reach_process_arguments() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = tempfile::tempdir().unwrap();
+    let bin = t.path().join("bin");
+    let log = t.path().join("log");
+    let secret_dir = t.path().join("ddb-secret");
+    for d in [&bin, &log, &secret_dir] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let l = log.display();
+    let tools = [
+        (
+            "taos",
+            format!("printf '%s\\n' \"$*\" >> {l}/argv\ncat >> {l}/stdin\n"),
+        ),
+        (
+            "java",
+            format!(
+                "printf '%s\\n' \"$*\" >> {l}/argv\nfor a; do case $a in @*) cat \"${{a#@}}\" >> {l}/argfile;; esac; done\n"
+            ),
+        ),
+        (
+            "dolphindb",
+            format!(
+                "printf '%s\\n' \"$*\" >> {l}/argv\nwhile [ $# -gt 0 ]; do [ \"$1\" = -run ] && cat \"$2\" >> {l}/runfile; shift; done\n"
+            ),
+        ),
+    ];
+    for (name, body) in &tools {
+        let p = bin.join(name);
+        std::fs::write(&p, format!("#!/bin/sh\n{body}")).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let td_pw = "Td-S3cret\"x\\y";
+    let io_pw = "Io S3cret \"q\" \\b";
+    let ddb_pw = "Ddb-S3cret\"z\\w";
+    std::fs::write(secret_dir.join("password"), format!("{ddb_pw}\n")).unwrap();
+    let dos = t.path().join("k8s-manage.dos");
+    let exec_scripts = |service: &str| -> Vec<String> {
+        let steps = planner(service)
+            .unwrap()
+            .scale_plan(
+                &example(),
+                &ScaleRequest {
+                    component: None,
+                    current: 4,
+                    target: 3,
+                },
+            )
+            .unwrap();
+        steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Exec(e) => Some(
+                    e.command[2]
+                        .replace("{{ cluster.domain }}", "cluster.local")
+                        .replace(
+                            "/etc/k8s-manage/dolphindb-admin",
+                            secret_dir.to_str().unwrap(),
+                        )
+                        .replace("/tmp/k8s-manage.dos", dos.to_str().unwrap()),
+                ),
+                _ => None,
+            })
+            .collect()
+    };
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    for service in ["tdengine", "iotdb", "dolphindb"] {
+        for script in exec_scripts(service) {
+            std::process::Command::new("sh")
+                .arg("-c")
+                .arg(&script)
+                .env("PATH", &path)
+                .env("TAOS_ROOT_PASSWORD", td_pw)
+                .env("IOTDB_ROOT_PASSWORD", io_pw)
+                .output()
+                .unwrap();
+        }
+    }
+    let read = |f: &str| std::fs::read_to_string(log.join(f)).unwrap_or_default();
+    let argv = read("argv");
+    for (tool, got) in [
+        ("taos", "stdin"),
+        ("java", "argfile"),
+        ("dolphindb", "runfile"),
+    ] {
+        assert!(
+            argv.lines().any(|l| !l.is_empty()) && !read(got).is_empty(),
+            "{tool} was not started, or got no password other than in its arguments: {argv}"
+        );
+    }
+    for pw in [td_pw, io_pw, ddb_pw, "S3cret"] {
+        assert!(!argv.contains(pw), "a password in the arguments:\n{argv}");
+    }
+    // each tool got it another way, intact
+    assert!(
+        read("stdin").lines().any(|l| l == td_pw),
+        "{}",
+        read("stdin")
+    );
+    let argfile = read("argfile");
+    assert!(
+        argfile.contains("-pw\n\"Io S3cret \\\"q\\\" \\\\b\"\n-e\n\"show datanodes\"\n"),
+        "{argfile}"
+    );
+    assert!(
+        argfile.starts_with("org.apache.iotdb.cli.Cli\n-h\n"),
+        "{argfile}"
+    );
+    assert!(
+        read("runfile").starts_with("login(\"admin\", \"Ddb-S3cret\\\"z\\\\w\")\n"),
+        "{}",
+        read("runfile")
+    );
+    assert!(
+        !dos.exists(),
+        "the script file with the password is removed"
+    );
+}
+
+/// A size no rack has is refused before anything is planned (each member is a step: four
+/// billion of them would exhaust memory).
+#[test]
+fn absurd_sizes_are_refused_not_planned() {
+    for service in ["iotdb", "tdengine", "dolphindb", "clickhouse"] {
+        for (current, target) in [(3, 4_000_000_000), (4_000_000_000, 3), (3, 1001)] {
+            let r = refusal(service, None, current, target);
+            assert!(r.contains("more than the 1000 members"), "{service}: {r}");
+        }
+    }
 }

@@ -230,10 +230,10 @@ fn a_missing_section_or_file_is_an_error() {
 /// sections, which is an error only when a database is asked for.
 #[test]
 fn openpai_example_services_file_still_parses() {
-    let p = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/openpai-examples/microsoft-pai-46b6ad6/cluster-configuration/services-configuration.yaml");
-    let text =
-        std::fs::read_to_string(&p).expect("the OpenPAI example (../shared beside the repo)");
+    let p = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(
+        "tests/data/openpai-examples/microsoft-pai-46b6ad6/cluster-configuration/services-configuration.yaml",
+    );
+    let text = std::fs::read_to_string(&p).expect("the OpenPAI example in tests/data");
     let cfg = config(&text);
     assert!(cfg.values.get("hadoop").is_some());
     let d = diagnostics("iotdb", &cfg);

@@ -203,9 +203,23 @@ fn three_masters_two_workers_full_lifecycle() {
     ))
     .unwrap();
 
-    // clean: nothing of ours remains on any node
+    // clean: an etcd snapshot first, kept on the control host; then nothing of ours
+    // remains on any node
     let (code, _, stderr) = k8s_manage(&["clean", "--yes"], &dir);
     assert_eq!(code, 0, "{stderr}");
+    let snaps: Vec<String> = std::fs::read_dir(dir.join(".k8s-manage/snapshots"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        snaps
+            .iter()
+            .any(|n| n.starts_with("auto-clean-") && n.ends_with(".db")),
+        "no auto-clean snapshot before clean: {snaps:?}\n{stderr}"
+    );
     for m in &c.machines {
         if m.hostname == "master1" {
             continue; // restarted; its dockerd may still be starting
@@ -262,9 +276,21 @@ fn wrong_host_key_stops_before_any_change() {
         c.machines[0].hostip.to_string(),
         c.machines[1].hostip.to_string(),
     );
-    // record both keys first (TOFU), then swap them
-    let (code, _, stderr) = k8s_manage(&["deploy", "--dry-run"], &dir);
+    // without a terminal nobody can be asked about a new host key: refused, saying how
+    // to accept it; nothing recorded
+    std::fs::remove_file(&kh).unwrap();
+    let (code, report, stderr) = k8s_manage(&["deploy", "--dry-run"], &dir);
+    assert_eq!(code, 1, "{report:#} {stderr}");
+    let said = format!("{report} {stderr}");
+    assert!(
+        said.contains("not a terminal") && said.contains("--accept-new-host-keys"),
+        "{said}"
+    );
+    assert!(std::fs::read_to_string(&kh).unwrap_or_default().is_empty());
+    // record both keys (TOFU with --accept-new-host-keys), then swap them
+    let (code, _, stderr) = k8s_manage(&["deploy", "--dry-run", "--accept-new-host-keys"], &dir);
     assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("new host key"), "{stderr}");
     let text = std::fs::read_to_string(&kh).unwrap();
     let key_of = |ip: &str| {
         text.lines()

@@ -1,5 +1,6 @@
-//! Every file of the original OpenPAI examples (../shared/openpai-examples) is read without
-//! a crash: config dirs and node lists give clear, located validation errors.
+//! Every file of the original OpenPAI examples (tests/data/openpai-examples, copied from the
+//! project's reference material; origin in its SOURCE.md and MANIFEST.md) is read without a
+//! crash: config dirs and node lists give clear, located validation errors.
 
 mod common;
 use common::*;
@@ -9,11 +10,8 @@ use k8s_manage::model::build::{self, NodeListUse};
 use std::path::{Path, PathBuf};
 
 fn examples() -> PathBuf {
-    let p = shared().join("openpai-examples");
-    assert!(
-        p.is_dir(),
-        "../shared/openpai-examples is missing: CI and developers have ../shared beside the repo"
-    );
+    let p = repo().join("tests/data/openpai-examples");
+    assert!(p.is_dir(), "{} is missing", p.display());
     p
 }
 
@@ -126,4 +124,37 @@ fn repository_examples_are_valid() {
         added[0].ssh.username, "root",
         "defaults are merged into node-list machines"
     );
+}
+
+/// The repository stands alone: no test reads the reference material beside the clone
+/// (the `shared` folder beside it); what the tests need is copied into tests/data with its origin.
+#[test]
+fn no_test_reads_beside_the_repository() {
+    let beside = ["..", "shared"].join("/");
+    let mut sources = Vec::new();
+    for dir in [
+        "tests",
+        "tests/common",
+        "tests/databases",
+        "benches",
+        "examples",
+    ] {
+        let Ok(entries) = std::fs::read_dir(repo().join(dir)) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            if e.path().extension().is_some_and(|x| x == "rs") {
+                sources.push(e.path());
+            }
+        }
+    }
+    assert!(sources.len() > 20, "{sources:?}");
+    for f in sources {
+        let text = std::fs::read_to_string(&f).unwrap();
+        assert!(
+            !text.contains(&beside) && !text.contains("join(\"shared\")"),
+            "{} reads {beside}: copy the data into tests/data instead",
+            f.display()
+        );
+    }
 }

@@ -261,3 +261,45 @@ fn kubernetes_actions_never_read_services_configuration() {
     assert_eq!(code, 2);
     assert!(err.contains("services-configuration.yaml:1"), "{err}");
 }
+
+/// `render --out` writes every file holding a Secret (database passwords, the DolphinDB
+/// license) 0600, the others 0644.
+#[test]
+fn rendered_secrets_are_readable_by_the_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let (t, dir) = config_dir(&standard(3, 1, false), K8S_OK);
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster-configuration/services");
+    for f in ["services-configuration.yaml", "dolphindb.lic"] {
+        std::fs::copy(example.join(f), dir.join(f)).unwrap();
+    }
+    let out_dir = t.path().join("out");
+    let (code, out, err) = run_cli(
+        &[
+            "service",
+            "render",
+            "-s",
+            "all",
+            "--out",
+            out_dir.to_str().unwrap(),
+        ],
+        &dir,
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let mode = |p: &str| {
+        std::fs::metadata(out_dir.join(p))
+            .unwrap_or_else(|e| panic!("{p}: {e}"))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    for secret in [
+        "tdengine/10-tdengine.yaml",
+        "iotdb/20-datanode.yaml",
+        "dolphindb/10-license.yaml",
+    ] {
+        let text = std::fs::read_to_string(out_dir.join(secret)).unwrap();
+        assert!(text.contains("kind: Secret"), "{secret}: {text}");
+        assert_eq!(mode(secret), 0o600, "{secret}");
+    }
+    assert_eq!(mode("tdengine/00-namespace.yaml"), 0o644);
+}

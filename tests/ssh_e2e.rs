@@ -613,7 +613,7 @@ fn unknown_hosts_can_be_refused_and_accept_new_never_asks() {
         confirm_new_host: Some(Arc::new(|t: &Target, fp: &str| {
             assert_eq!(t.name, "worker1");
             assert!(fp.starts_with("SHA256:"));
-            false
+            Err("refused at the prompt".to_string())
         })),
         ..quiet()
     };
@@ -622,6 +622,7 @@ fn unknown_hosts_can_be_refused_and_accept_new_never_asks() {
     let err = Session::connect(&t, &known, HostKeyPolicy::TrustOnFirstUse, &refusing).unwrap_err();
     assert!(matches!(err, SshError::UnknownHostRefused { .. }), "{err}");
     assert!(err.to_string().contains("worker1"), "{err}");
+    assert!(err.to_string().contains("refused at the prompt"), "{err}");
     assert!(!path.exists(), "nothing recorded");
 
     let never = ConnectOptions {
@@ -1132,4 +1133,111 @@ fn many_short_commands_from_many_threads_on_one_session() {
     for h in handles {
         h.join().unwrap();
     }
+}
+
+/// A TCP relay on loopback that sends its first connection to `first` and every later
+/// one to `later`: the same address presents another host key on the second session.
+fn switching_relay(first: Ipv4Addr, later: Ipv4Addr) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for (n, client) in listener.incoming().enumerate() {
+            let Ok(client) = client else { continue };
+            let to = if n == 0 { first } else { later };
+            let Ok(server) = std::net::TcpStream::connect((to, 22)) else {
+                continue;
+            };
+            let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            let (mut c1, mut s1) = (client, server);
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut c1, &mut s1);
+                let _ = s1.shutdown(std::net::Shutdown::Write);
+            });
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut s2, &mut c2);
+                let _ = c2.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    port
+}
+
+/// The Docker tunnel opens a second SSH session; a host that presents another key there
+/// than on the first (a man in the middle that lets the first session through) is refused,
+/// naming the host, and no tunnel is made.
+#[test]
+fn the_docker_tunnel_session_refuses_a_changed_host_key() {
+    let lab = lab();
+    let port = switching_relay(lab.master, lab.worker);
+    let t = Target {
+        address: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        port,
+        ..target("master1", lab.master, "root")
+    };
+    let known = KnownHosts::new(lab.scratch.join("known_hosts-relay"));
+    let s = Session::connect(&t, &known, HostKeyPolicy::AcceptNew, &quiet()).unwrap();
+    // the first session is master1's
+    assert_eq!(
+        s.run("name", "hostname", T).unwrap().stdout_str().trim(),
+        "master1"
+    );
+    let err = s.docker().unwrap_err();
+    match &err {
+        SshError::HostKeyMismatch { host, line, .. } => {
+            assert_eq!(host, "master1");
+            assert_eq!(*line, 0, "the key of this run's first connection");
+        }
+        other => panic!("not a host key mismatch: {other}"),
+    }
+    let text = err.to_string();
+    assert!(
+        text.contains("CHANGED") && text.contains("first connection"),
+        "{text}"
+    );
+    // the main session is unharmed
+    assert_eq!(s.run("still", "echo ok", T).unwrap().stdout_str(), "ok\n");
+}
+
+/// With a limit of one bridge, two tunnels take turns: both reach their own node's engine,
+/// never two bridges (second SSH sessions) run at once, and an idle bridge stops as soon
+/// as the other tunnel waits.
+#[test]
+fn docker_tunnels_take_turns_within_their_limit() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let limit = ssh::TunnelLimit::new(1);
+    let (m, w) = (master_root(), worker_root());
+    let peak = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    let sampler = {
+        let (limit, peak, done) = (Arc::clone(&limit), Arc::clone(&peak), Arc::clone(&done));
+        std::thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) {
+                peak.fetch_max(limit.active(), Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        })
+    };
+    let tm = m.docker_limited(&limit).unwrap();
+    let tw = w.docker_limited(&limit).unwrap();
+    let rt = runtime();
+    let started = Instant::now();
+    for _ in 0..3 {
+        let name = rt.block_on(tm.info()).unwrap().name;
+        assert_eq!(name.as_deref(), Some("master1"));
+        let name = rt.block_on(tw.info()).unwrap().name;
+        assert_eq!(name.as_deref(), Some("worker1"));
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+    done.store(true, Ordering::Relaxed);
+    sampler.join().unwrap();
+    assert_eq!(peak.load(Ordering::Relaxed), 1, "bridges at once");
+    assert!(tm.bridging() != tw.bridging() || !tm.bridging());
+    assert!(tm.connections().1 >= 3 && tw.connections().1 >= 3);
+    drop(tm);
+    drop(tw);
+    assert_eq!(limit.active(), 0);
 }

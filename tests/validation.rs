@@ -255,3 +255,59 @@ fn missing_files_are_named() {
             .any(|f| f.ends_with("kubernetes-configuration.yaml"))
     );
 }
+
+/// `etcd-data-path` is removed by `clean` and moved by `etcdfix`/`restore`: anything that
+/// normalises to `/`, a system directory or a directory others own is refused at its line.
+#[test]
+fn etcd_data_paths_that_could_empty_a_host_are_refused_at_their_line() {
+    for bad in [
+        "//",
+        "/",
+        "/.",
+        "/./",
+        "/..",
+        "/var/lib",
+        "/etc",
+        "/usr",
+        "/var",
+        "/boot",
+        "/proc",
+        "/sys",
+        "/dev",
+        "/run",
+        "/home",
+        "/root",
+        "/var/lib/docker",
+        "/var/lib/kubelet",
+        "/var//lib/etcd",
+        "/var/lib/../etcd",
+        "/var/lib/etcd/.",
+        "var/lib/etcd",
+    ] {
+        let k8s = format!("kubernetes:\n  cluster-name: c\n  etcd-data-path: \"{bad}\"\n");
+        let d = diags(&standard(1, 0, false), &k8s);
+        assert_eq!(
+            error_line(&d, "`etcd-data-path: "),
+            Some(3),
+            "{bad:?} was not refused at line 3: {:#?}",
+            d.list
+        );
+        let e = d
+            .errors()
+            .find(|e| e.message.contains("etcd-data-path"))
+            .unwrap();
+        assert!(
+            e.at.file.ends_with("kubernetes-configuration.yaml"),
+            "{}",
+            e.at
+        );
+        assert!(
+            e.fix.as_deref().unwrap_or("").contains("/var/lib/etcd"),
+            "{e}"
+        );
+    }
+    let ok = "kubernetes:\n  etcd-data-path: /data/etcd/\n";
+    let (_t, dir) = config_dir(&standard(1, 0, false), ok);
+    let l = build::load(&dir).expect("valid");
+    assert_eq!(l.cluster.kubernetes.etcd_data_path, "/data/etcd");
+}

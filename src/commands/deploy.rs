@@ -43,6 +43,8 @@ pub(crate) fn connect_options() -> ConnectOptions {
     let notify: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(|s: &str| err(&format!("{s}\n")));
     ConnectOptions {
         notify: Some(notify),
+        // asked only under trust on first use (not with --accept-new-host-keys)
+        confirm_new_host: Some(super::host_trust::confirm_on_terminal()),
         ..ConnectOptions::default()
     }
 }
@@ -298,7 +300,14 @@ fn confirm(cluster: &Cluster) -> bool {
     line.trim() == cluster.kubernetes.cluster_name
 }
 
-pub fn clean(dir: &Path, a: &RunArgs, yes: bool, dry_run: bool, color: bool) -> i32 {
+pub fn clean(
+    dir: &Path,
+    a: &RunArgs,
+    yes: bool,
+    no_snapshot: bool,
+    dry_run: bool,
+    color: bool,
+) -> i32 {
     let cluster = match load(dir, color, a.output) {
         Ok(c) => c,
         Err(code) => return code,
@@ -344,6 +353,22 @@ pub fn clean(dir: &Path, a: &RunArgs, yes: bool, dry_run: bool, color: bool) -> 
             return exit::FAILED;
         }
     };
+    if !dry_run {
+        match rt.block_on(clean_snapshot(&cluster, no_snapshot)) {
+            Ok(Some(s)) => err(&format!(
+                "etcd snapshot {} ({} bytes) kept in {}\n",
+                s.name,
+                s.bytes,
+                s.path.display()
+            )),
+            Ok(None) => {}
+            Err(e) => {
+                err(&format!("error: {e}\n"));
+                err("nothing was changed\n");
+                return exit::FAILED;
+            }
+        }
+    }
     let results = rt.block_on(run::clean::clean(&cluster, &nodes, a.parallel, dry_run));
     let mut failed = false;
     let mut rows = Vec::new();
@@ -376,12 +401,37 @@ pub fn clean(dir: &Path, a: &RunArgs, yes: bool, dry_run: bool, color: bool) -> 
     if failed { exit::FAILED } else { exit::OK }
 }
 
+/// `clean` deletes every etcd data dir: first a snapshot `auto-clean-<UTC>` on the control
+/// host. None when there is no PKI (never deployed: no etcd to save) or with `--no-snapshot`
+/// (said so); an error when etcd does not answer.
+async fn clean_snapshot(
+    cluster: &Cluster,
+    no_snapshot: bool,
+) -> Result<Option<crate::etcd::snapshot::Snapshot>, run::fleet::StepError> {
+    if no_snapshot {
+        err("WARNING: --no-snapshot: no etcd snapshot is taken; the cluster's state is lost\n");
+        return Ok(None);
+    }
+    if !cluster.state_dir().join("pki").join("ca.crt").is_file() {
+        err("no PKI in DIR/.k8s-manage: never deployed, so there is no etcd data to snapshot\n");
+        return Ok(None);
+    }
+    let name = crate::etcd::snapshot::auto_name("clean");
+    run::snapshot::take(cluster, &name)
+        .await
+        .map(Some)
+        .map_err(|e| {
+            e.hint("clean deletes every etcd data dir, so it takes a snapshot first; bring etcd back (`k8s-manage status`, `etcdfix`), or pass --no-snapshot to clean without one")
+        })
+}
+
 pub fn install_kubectl(
     dir: &Path,
     from: Option<String>,
     sha256: Option<String>,
     dest: &Path,
     kubeconfig: Option<PathBuf>,
+    force: bool,
     color: bool,
 ) -> i32 {
     let cluster = match load(dir, color, OutputFormat::Text) {
@@ -423,26 +473,47 @@ pub fn install_kubectl(
             .unwrap_or_else(|| PathBuf::from("/root"));
         home.join(".kube").join("config")
     });
-    let existing = std::fs::read_to_string(&target).unwrap_or_default();
+    // a file that exists but cannot be read is not an empty kubeconfig
+    let existing = match std::fs::read_to_string(&target) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => {
+            err(&format!(
+                "error: cannot read {}: {e}\n  fix: make it a readable kubeconfig, or pass --kubeconfig FILE; nothing was changed\n",
+                target.display()
+            ));
+            return exit::FAILED;
+        }
+    };
+    let names = run::kubectl::EntryNames::for_cluster(&cluster.kubernetes.cluster_name);
+    let merged = match run::kubectl::merge(&existing, &admin, &names, force) {
+        Ok(m) => m,
+        Err(e) => {
+            err(&format!(
+                "error: {}: {e}\n  nothing was changed\n",
+                target.display()
+            ));
+            return exit::FAILED;
+        }
+    };
     if !existing.is_empty() {
         let backup = target.with_extension(format!(
             "bak-{}",
             time::OffsetDateTime::now_utc().unix_timestamp()
         ));
-        let _ = crate::render::write::write_file(&backup, existing.as_bytes(), 0o600);
-    }
-    let merged = match run::kubectl::merge(&existing, &admin) {
-        Ok(m) => m,
-        Err(e) => {
-            err(&format!("error: {}: {e}\n", target.display()));
+        if let Err(e) = crate::render::write::write_file(&backup, existing.as_bytes(), 0o600) {
+            err(&format!(
+                "error: cannot keep a backup {}: {e}; nothing was changed\n",
+                backup.display()
+            ));
             return exit::FAILED;
         }
-    };
+    }
     if let Err(e) = crate::render::write::write_file(&target, merged.as_bytes(), 0o600) {
         err(&format!("error: cannot write {}: {e}\n", target.display()));
         return exit::FAILED;
     }
-    let context = run::kubectl::context_name(&admin).unwrap_or_default();
+    let context = names.context.clone();
     match run::kubectl::check_readyz(&kubectl, &target, &context) {
         Ok(answer) => {
             out(&format!(

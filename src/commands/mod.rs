@@ -5,6 +5,7 @@ pub mod cert;
 pub mod deploy;
 pub mod docs;
 pub mod etcd;
+pub mod host_trust;
 pub mod image;
 pub mod init;
 pub mod membership;

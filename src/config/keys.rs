@@ -285,6 +285,18 @@ pub const KUBERNETES_KEYS: &[Key] = &[
         "etcd's data directory on masters",
     ),
     key(
+        "etcd-snapshot-copies-kept",
+        Value::Int(1, 1000),
+        "5",
+        "automatic snapshot copies kept on each master (older ones are pruned)",
+    ),
+    key(
+        "etcd-moved-aside-kept",
+        Value::Int(1, 1000),
+        "2",
+        "etcd data dirs moved aside by etcdfix/restore kept on each master",
+    ),
+    key(
         "cert-validity-days",
         Value::Int(1, 36500),
         "365",

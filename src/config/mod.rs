@@ -6,6 +6,7 @@ pub mod cluster_file;
 pub mod keys;
 pub mod kubernetes_file;
 pub mod machines;
+pub mod nesting;
 pub mod node_list;
 pub mod raw;
 pub mod reader;

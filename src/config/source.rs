@@ -60,6 +60,25 @@ impl SourceFile {
     ) -> Option<SourceFile> {
         let text: Arc<str> = Arc::from(text);
         diags.add_source(&name, &text);
+        if let Some((line, column)) = super::nesting::too_deep(&text, super::nesting::MAX_NESTING) {
+            let at = At {
+                file: name.clone(),
+                line: Some(line),
+                column: Some(column),
+                span: None,
+            };
+            diags.push(
+                Diagnostic::error(
+                    at,
+                    format!(
+                        "this is not valid YAML for k8s-manage: nested more than {} levels deep",
+                        super::nesting::MAX_NESTING
+                    ),
+                )
+                .fix("config files need only a few levels: close the brackets or reduce the indentation here"),
+            );
+            return None;
+        }
         let mut opts = serde_saphyr::Options::default();
         opts.strict_booleans = true;
         // The parser is not expected to panic; if it ever does, the user still gets a

@@ -169,6 +169,26 @@ fn parse_ip(l: &Located<String>, key: &str, diags: &mut Diagnostics) -> Option<I
 }
 
 /// Build the settings; every problem is added to `diags`.
+/// How many of something old to keep on each master: a whole number from 1 to 100.
+fn kept_count(raw: &RawKubernetes, key: &str, default: u32, diags: &mut Diagnostics) -> u32 {
+    match raw.scalars.get(key) {
+        None => default,
+        Some(l) => match l.value.parse::<u32>() {
+            Ok(n) if (1..=100).contains(&n) => n,
+            _ => {
+                diags.push(
+                    Diagnostic::error(
+                        l.at.clone(),
+                        format!("`{key}: {}` must be a whole number from 1 to 100", l.value),
+                    )
+                    .fix(format!("write e.g. `{key}: {default}` (the default)")),
+                );
+                default
+            }
+        },
+    }
+}
+
 pub fn build(raw: &RawKubernetes, diags: &mut Diagnostics) -> KubernetesSettings {
     for (key, l) in &raw.scalars {
         let known = known_keys();
@@ -398,22 +418,19 @@ pub fn build(raw: &RawKubernetes, diags: &mut Diagnostics) -> KubernetesSettings
 
     let etcd_data_path = match raw.scalars.get("etcd-data-path") {
         None => "/var/lib/etcd".to_string(),
-        Some(l) if l.value.starts_with('/') && l.value.len() > 1 && !l.value.contains("..") => {
-            l.value.trim_end_matches('/').to_string()
-        }
-        Some(l) => {
-            diags.push(
-                Diagnostic::error(
-                    l.at.clone(),
-                    format!(
-                        "`etcd-data-path: {}` must be an absolute path other than /",
-                        l.value
-                    ),
-                )
-                .fix("write e.g. `etcd-data-path: /var/lib/etcd`"),
-            );
-            "/var/lib/etcd".to_string()
-        }
+        Some(l) => match super::host_paths::check_data_dir(&l.value) {
+            Ok(p) => p,
+            Err(why) => {
+                diags.push(
+                    Diagnostic::error(
+                        l.at.clone(),
+                        format!("`etcd-data-path: {}` {why}", l.value.escape_debug()),
+                    )
+                    .fix("write a directory of its own for etcd, e.g. `etcd-data-path: /var/lib/etcd` (clean removes it, etcdfix and restore move its contents)"),
+                );
+                "/var/lib/etcd".to_string()
+            }
+        },
     };
 
     let cert_validity_days = match raw.scalars.get("cert-validity-days") {
@@ -429,6 +446,9 @@ pub fn build(raw: &RawKubernetes, diags: &mut Diagnostics) -> KubernetesSettings
             }
         },
     };
+
+    let etcd_snapshot_copies_kept = kept_count(raw, "etcd-snapshot-copies-kept", 5, diags);
+    let etcd_moved_aside_kept = kept_count(raw, "etcd-moved-aside-kept", 2, diags);
 
     let network_plugin = match raw
         .scalars
@@ -540,6 +560,8 @@ pub fn build(raw: &RawKubernetes, diags: &mut Diagnostics) -> KubernetesSettings
         api_port,
         local_lb_port,
         etcd_data_path,
+        etcd_snapshot_copies_kept,
+        etcd_moved_aside_kept,
         cert_validity_days,
         network_plugin,
         cgroup_driver,

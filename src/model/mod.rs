@@ -5,6 +5,7 @@
 pub mod build;
 pub mod build_kubernetes;
 pub mod build_machines;
+pub mod host_paths;
 pub mod images;
 pub mod network;
 pub mod node_list_match;
@@ -148,6 +149,11 @@ pub struct KubernetesSettings {
     pub api_port: u16,
     pub local_lb_port: u16,
     pub etcd_data_path: String,
+    /// Snapshot copies kept in `/var/lib/k8s-manage/snapshots` on each master, the newest.
+    pub etcd_snapshot_copies_kept: u32,
+    /// Moved-aside etcd data dirs (`<etcd-data-path>.broken-*`, `.before-restore-*`) kept
+    /// on each master, the newest.
+    pub etcd_moved_aside_kept: u32,
     pub cert_validity_days: u32,
     pub network_plugin: NetworkPlugin,
     /// The nodes' Docker cgroup driver, which the kubelet must match (`systemd` or `cgroupfs`).

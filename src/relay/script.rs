@@ -117,6 +117,9 @@ pub fn setup(
     }
     if let Some(line) = accept {
         s += "mkdir -p ~/.ssh\nchmod 700 ~/.ssh\n";
+        // A file whose last line has no line break would get our line glued to it, and
+        // the clean-up would then take the operator's key with ours.
+        s += "[ ! -s ~/.ssh/authorized_keys ] || [ -z \"$(tail -c 1 ~/.ssh/authorized_keys)\" ] || echo >> ~/.ssh/authorized_keys\n";
         s += &format!(
             "cat >> ~/.ssh/authorized_keys <<'K8SM_RELAY_EOF'\n{}\nK8SM_RELAY_EOF\n",
             line.trim_end()
@@ -152,11 +155,13 @@ pub fn receipt_command(run_id: &str, round: u32) -> String {
 }
 
 /// Removes the run's directory (receiver, keys, fifos, records) and its authorized_keys
-/// lines from a node.
+/// lines from a node: exactly the lines [`authorized_line`] made for this run (the forced
+/// command, one key, the run's comment), nothing else.
 pub fn cleanup_command(run_id: &str) -> String {
+    let d = run_dir(run_id);
     format!(
-        "rm -rf {}; if [ -f ~/.ssh/authorized_keys ]; then sed -i '/ k8s-manage-relay-{run_id}-r[0-9]*$/d' ~/.ssh/authorized_keys; fi",
-        run_dir(run_id)
+        "{}rm -rf {d}; if [ -f ~/.ssh/authorized_keys ]; then sed -i '\\#^restrict,command=\"sh {d}/recv.sh\" [A-Za-z0-9@.-]* [A-Za-z0-9+/=]* k8s-manage-relay-{run_id}-r[0-9]*$#d' ~/.ssh/authorized_keys; fi",
+        crate::ssh::refuse_unsafe_paths(&[&d]),
     )
 }
 
@@ -218,7 +223,62 @@ mod tests {
         let l = authorized_line("ab12", "ssh-ed25519 AAAAC3Nz k8s-manage-relay-ab12-r1\n");
         assert!(l.starts_with("restrict,command=\"sh /tmp/k8s-manage-relay-ab12/recv.sh\" "));
         assert!(l.ends_with("k8s-manage-relay-ab12-r1"));
-        assert!(cleanup_command("ab12").contains("/ k8s-manage-relay-ab12-r[0-9]*$/d"));
+        assert!(cleanup_command("ab12").contains(" k8s-manage-relay-ab12-r[0-9]*$#d"));
+    }
+
+    /// The set-up and the clean-up, run here under `sh` with HOME in a temporary folder:
+    /// an authorized_keys without a final line break keeps the operator's key.
+    #[test]
+    fn the_clean_up_removes_exactly_the_line_the_setup_added() {
+        let home = tempfile::tempdir().unwrap();
+        let ssh = home.path().join(".ssh");
+        std::fs::create_dir(&ssh).unwrap();
+        let keys = ssh.join("authorized_keys");
+        let operator = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOperatorKey operator@desk\nssh-rsa AAAAB3Nz second@desk";
+        std::fs::write(&keys, operator).unwrap(); // no final line break
+        let run_id = crate::ssh::shell::nonce();
+        let public = format!(
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHop+/= {}",
+            key_comment(&run_id, 1)
+        );
+        let line = authorized_line(&run_id, &public);
+        let sh = |script: &str| {
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(script)
+                .env("HOME", home.path())
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        sh(&setup(&run_id, true, 1, "abc", None, Some(&line)));
+        let during = std::fs::read_to_string(&keys).unwrap();
+        assert_eq!(during, format!("{operator}\n{line}\n"));
+        sh(&cleanup_command(&run_id));
+        assert_eq!(
+            std::fs::read_to_string(&keys).unwrap(),
+            format!("{operator}\n")
+        );
+        assert!(!std::path::Path::new(&run_dir(&run_id)).exists());
+        // a file that ends with a line break gets no empty line
+        std::fs::write(&keys, "ssh-ed25519 AAAA op\n").unwrap();
+        sh(&setup(
+            &format!("{run_id}b"),
+            true,
+            1,
+            "abc",
+            None,
+            Some(&line.replace(&run_id, &format!("{run_id}b"))),
+        ));
+        sh(&cleanup_command(&format!("{run_id}b")));
+        assert_eq!(
+            std::fs::read_to_string(&keys).unwrap(),
+            "ssh-ed25519 AAAA op\n"
+        );
     }
 
     #[test]

@@ -24,6 +24,18 @@ pub fn dirs_of(cluster: &Cluster, role: Role) -> Vec<String> {
     d
 }
 
+/// Unmount anything mounted below `dirs` (deepest first), then remove them; refuses to
+/// start when any of them is empty, relative, `/` or not normalised.
+pub fn clean_script(dirs: &[String]) -> String {
+    let quoted: Vec<String> = dirs.iter().map(|d| crate::ssh::quote(d)).collect();
+    let refs: Vec<&str> = dirs.iter().map(String::as_str).collect();
+    format!(
+        "{guard}for d in {q}; do awk -v d=\"$d/\" 'index($2\"/\", d)==1 {{print $2}}' /proc/mounts; done | sort -r | while read -r m; do umount \"$m\" || umount -l \"$m\"; done; rm -rf {q}",
+        guard = crate::ssh::refuse_unsafe_paths(&refs),
+        q = quoted.join(" ")
+    )
+}
+
 async fn clean_node(cluster: &Cluster, node: &Node, dry_run: bool) -> Result<Cleaned, StepError> {
     let host = node.host().to_string();
     let containers = if dry_run {
@@ -40,12 +52,7 @@ async fn clean_node(cluster: &Cluster, node: &Node, dry_run: bool) -> Result<Cle
         .line(&format!("removed containers: {}", containers.join(", ")));
     let dirs = dirs_of(cluster, node.machine.role);
     if !dry_run {
-        let quoted: Vec<String> = dirs.iter().map(|d| crate::ssh::quote(d)).collect();
-        // Unmount anything mounted below our directories (deepest first), then remove them.
-        let cmd = format!(
-            "for d in {q}; do awk -v d=\"$d/\" 'index($2\"/\", d)==1 {{print $2}}' /proc/mounts; done | sort -r | while read -r m; do umount \"$m\" || umount -l \"$m\"; done; rm -rf {q}",
-            q = quoted.join(" ")
-        );
+        let cmd = clean_script(&dirs);
         let s = node.session.clone();
         let h = host.clone();
         blocking(move || s.run_root("clean: directories", &cmd, Duration::from_secs(120)))
@@ -69,4 +76,28 @@ pub async fn clean(
 ) -> Vec<Result<Cleaned, StepError>> {
     let all: Vec<&Node> = nodes.iter().collect();
     fan_out(&all, parallel, |n| clean_node(cluster, n, dry_run)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ssh::shell::recording_tools;
+
+    #[test]
+    fn an_empty_or_root_directory_stops_the_clean_script_before_anything_runs() {
+        for bad in ["", "/", "//", "/."] {
+            let dirs = vec!["/etc/kubernetes".to_string(), bad.to_string()];
+            let (code, calls) = recording_tools::run(&clean_script(&dirs));
+            assert_eq!(code, Some(crate::ssh::UNSAFE_PATH_STATUS), "{bad:?}");
+            assert!(calls.is_empty(), "{bad:?}: the script ran {calls:?}");
+        }
+        // our own directories go on to `rm -rf` (recorded, not run)
+        let dirs = vec!["/etc/kubernetes".to_string(), "/var/lib/etcd".to_string()];
+        let (code, calls) = recording_tools::run(&clean_script(&dirs));
+        assert_eq!(code, Some(0));
+        assert_eq!(
+            calls.last().unwrap(),
+            "rm -rf /etc/kubernetes /var/lib/etcd"
+        );
+    }
 }

@@ -226,7 +226,17 @@ async fn ensure_images(
             .with_timeout(Duration::from_secs(3600));
         let loaded = docker_ops::load_images(&client, stream)
             .await
-            .map_err(|e| StepError::new(node.host(), "images: load bundle", e.to_string()))?;
+            .map_err(|e| {
+                let message = e.to_string();
+                match super::relay::load_failure_hint(node.host(), &message) {
+                    // the node's disk, not the bundle: leave out the hint about the bundle
+                    Some(h) => {
+                        let cause = message.split("\n  hint:").next().unwrap_or(&message);
+                        StepError::new(node.host(), "images: load bundle", cause).hint(h)
+                    }
+                    None => StepError::new(node.host(), "images: load bundle", message),
+                }
+            })?;
         node.log
             .line(&format!("loaded from bundle: {}", loaded.join(", ")));
     }

@@ -316,7 +316,7 @@ pub async fn etcdfix(
     let out = etcd_nodes::root(
         &node,
         "move the etcd data dir aside",
-        move_aside_script(&data_dir, &aside),
+        move_aside_script(&data_dir, &aside, cluster.kubernetes.etcd_moved_aside_kept),
         Duration::from_secs(300),
     )
     .await

@@ -1,11 +1,13 @@
 //! The connected fleet: one SSH session and one Docker API tunnel per node, reused by every
-//! step, and a bounded fan-out that runs a per-node step on all nodes concurrently.
+//! step (the tunnels' bridges, a second SSH session and a thread each, run only while used
+//! and at most `--parallel` at once), and a bounded fan-out that runs a per-node step on
+//! all nodes concurrently.
 
 use super::logs::NodeLog;
 use crate::model::Machine;
 use crate::render::node::NodeArtifacts;
 use crate::ssh::{
-    ConnectOptions, DockerTunnel, HostKeyPolicy, KnownHosts, Session, SshError, Target,
+    ConnectOptions, DockerTunnel, HostKeyPolicy, KnownHosts, Session, SshError, Target, TunnelLimit,
 };
 use std::future::Future;
 use std::sync::Arc;
@@ -106,28 +108,46 @@ pub fn connect_each(
         .map(|(m, _)| Target::from_machine(m))
         .collect();
     let results = crate::ssh::connect_all(&targets, known, policy, opts, parallel);
-    // Docker tunnels, in parallel threads (each opens a second SSH session).
-    let pending: Vec<_> = machines
-        .iter()
-        .zip(results)
-        .map(|((m, a), (_, r))| match r {
+    let parallel = if parallel == 0 {
+        crate::ssh::DEFAULT_PARALLEL
+    } else {
+        parallel
+    };
+    // Docker tunnels: `parallel` threads open them, and at most `parallel` of their
+    // bridges (a second SSH session and a thread each) run at any time.
+    let limit = TunnelLimit::new(parallel);
+    let mut sessions: Vec<Option<Session>> = Vec::new();
+    let mut connected: Vec<Result<(), StepError>> = Vec::new();
+    for ((m, _), (_, r)) in machines.iter().zip(results) {
+        match r {
             Ok(s) => {
-                let (m, a) = (m.clone(), a.clone());
-                Ok(std::thread::spawn(move || {
-                    let t = s.docker();
-                    (m, a, s, t)
-                }))
+                sessions.push(Some(s));
+                connected.push(Ok(()));
             }
-            Err(e) => Err(StepError::from_ssh(&m.hostname, "connect", &e)),
-        })
-        .collect();
-    pending
+            Err(e) => {
+                sessions.push(None);
+                connected.push(Err(StepError::from_ssh(&m.hostname, "connect", &e)));
+            }
+        }
+    }
+    let tunnels = open_tunnels(&sessions, &limit, parallel);
+    sessions
         .into_iter()
+        .zip(tunnels)
+        .zip(connected)
         .zip(machines)
-        .map(|(p, (machine, _))| {
-            let h = p?;
-            match h.join() {
-                Ok((m, a, s, Ok(t))) => {
+        .map(|(((s, t), c), (machine, a))| {
+            c?;
+            let (Some(s), Some(t)) = (s, t) else {
+                return Err(StepError::new(
+                    &machine.hostname,
+                    "docker API over SSH",
+                    "a connection thread ended without a result",
+                ));
+            };
+            let (m, a) = (machine.clone(), a.clone());
+            match t {
+                Ok(t) => {
                     let log = Arc::new(NodeLog::open(run_dir, &m.hostname));
                     log.line(&format!(
                         "connected to {} ({}), host key {}",
@@ -143,17 +163,36 @@ pub fn connect_each(
                         log,
                     })
                 }
-                Ok((m, _, _, Err(e))) => {
-                    Err(StepError::from_ssh(&m.hostname, "docker API over SSH", &e))
-                }
-                Err(_) => Err(StepError::new(
-                    &machine.hostname,
-                    "docker API over SSH",
-                    "a connection thread panicked",
-                )),
+                Err(e) => Err(StepError::from_ssh(&m.hostname, "docker API over SSH", &e)),
             }
         })
         .collect()
+}
+
+/// Open the Docker tunnel of every session, `parallel` at a time, counted against `limit`.
+fn open_tunnels(
+    sessions: &[Option<Session>],
+    limit: &Arc<TunnelLimit>,
+    parallel: usize,
+) -> Vec<Option<Result<DockerTunnel, SshError>>> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let out: std::sync::Mutex<Vec<Option<Result<DockerTunnel, SshError>>>> =
+        std::sync::Mutex::new(sessions.iter().map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..parallel.min(sessions.len()).max(1) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(slot) = sessions.get(i) else { break };
+                    let Some(s) = slot else { continue };
+                    let t = s.docker_limited(limit);
+                    out.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(t);
+                }
+            });
+        }
+    });
+    out.into_inner().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Run `f` on every node in `nodes` with at most `parallel` at once; all results, in order.

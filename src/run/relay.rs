@@ -411,12 +411,9 @@ pub async fn deliver_bundle(
     let errors: Vec<StepError> = report
         .failed()
         .map(|n| {
-            StepError::new(
-                &n.host,
-                "images: relay",
-                n.result.clone().err().unwrap_or_default(),
-            )
-            .hint("check that the node answers and its Docker engine runs, then re-run (only nodes that miss images get the bundle); `--relay off` pushes from the control host to each node instead")
+            let message = n.result.clone().err().unwrap_or_default();
+            let hint = load_failure_hint(&n.host, &message).unwrap_or_else(|| "check that the node answers and its Docker engine runs, then re-run (only nodes that miss images get the bundle); `--relay off` pushes from the control host to each node instead".into());
+            StepError::new(&n.host, "images: relay", message).hint(hint)
         })
         .collect();
     if errors.is_empty() {
@@ -424,4 +421,16 @@ pub async fn deliver_bundle(
     } else {
         Err(errors)
     }
+}
+
+/// The fix for an image load that failed for a reason of the node's own: a full disk.
+pub fn load_failure_hint(host: &str, message: &str) -> Option<String> {
+    message.to_ascii_lowercase().contains("no space left on device").then(|| {
+        format!(
+            "the disk of {host} is full where its Docker engine unpacks images (its data root, \
+             `docker info -f '{{{{.DockerRootDir}}}}'`, and the tmp folder in it): free space there \
+             (e.g. `docker image prune` on {host}), then re-run; only nodes that miss images get \
+             the bundle"
+        )
+    })
 }

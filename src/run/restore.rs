@@ -114,6 +114,7 @@ async fn ensure_copy(
     sha: &str,
     data: Arc<Vec<u8>>,
     dry_run: bool,
+    keep: u32,
 ) -> Result<String, StepError> {
     let path = format!("{NODE_SNAPSHOT_DIR}/{name}.db");
     let check = format!("if [ -f {p} ]; then sha256sum {p}; fi", p = quote(&path));
@@ -132,6 +133,13 @@ async fn ensure_copy(
     if dry_run {
         return Ok("would copy".into());
     }
+    etcd_nodes::root(
+        node,
+        "make room for the snapshot",
+        snapshot::make_room_script(name, data.len() as u64, keep),
+        Duration::from_secs(120),
+    )
+    .await?;
     let (s, host, p) = (node.session.clone(), node.host().to_string(), path.clone());
     blocking(move || {
         s.put_file(&p, &data, 0o600)
@@ -180,7 +188,7 @@ async fn restore_member(
     let out = etcd_nodes::root(
         node,
         "move the etcd data dir aside",
-        move_aside_script(&data_dir, &aside),
+        move_aside_script(&data_dir, &aside, k.etcd_moved_aside_kept),
         Duration::from_secs(600),
     )
     .await?;
@@ -333,7 +341,14 @@ pub async fn restore(
     progress("making sure every master holds a checked copy");
     let copies = phase(
         fan_out(&all, opts.parallel, |n| {
-            ensure_copy(n, name, &sha, data.clone(), opts.dry_run)
+            ensure_copy(
+                n,
+                name,
+                &sha,
+                data.clone(),
+                opts.dry_run,
+                cluster.kubernetes.etcd_snapshot_copies_kept,
+            )
         })
         .await,
     )?;

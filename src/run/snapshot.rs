@@ -47,14 +47,11 @@ pub fn credentials(cluster: &Cluster) -> Result<crate::etcd::EtcdCredentials, St
     })
 }
 
-pub async fn save(
-    cluster: &Cluster,
-    name: &str,
-    policy: HostKeyPolicy,
-    connect: &ConnectOptions,
-    parallel: usize,
-) -> Result<SaveReport, Vec<StepError>> {
-    let cred = credentials(cluster).map_err(|e| vec![e])?;
+/// Take a snapshot from a healthy member (the leader when it answers) into
+/// `DIR/.k8s-manage/snapshots/<name>.db` on the control host, with its checksum. Nothing
+/// is copied to the masters (see [`save`]).
+pub async fn take(cluster: &Cluster, name: &str) -> Result<Snapshot, StepError> {
+    let cred = credentials(cluster)?;
     let endpoints: Vec<String> = cluster.masters().map(etcd_component::client_url).collect();
     let health = crate::etcd::check(&endpoints, &cred, Duration::from_secs(5)).await;
     // the leader if it answers, else any healthy member
@@ -69,19 +66,30 @@ pub async fn save(
                 .map(|m| m.endpoint.clone())
         })
         .ok_or_else(|| {
-            vec![
-                StepError::new(
-                    "etcd",
-                    "snapshot",
-                    format!("no healthy member answers: {}", health.problems()),
-                )
-                .hint("with quorum lost, restore from an earlier snapshot"),
-            ]
+            StepError::new(
+                "etcd",
+                "snapshot",
+                format!("no healthy member answers: {}", health.problems()),
+            )
+            .hint("with quorum lost, restore from an earlier snapshot")
         })?;
     let dir = cluster.state_dir().join("snapshots");
-    let snap = snapshot::save(&from, &cred, &dir, name, Duration::from_secs(120))
+    snapshot::save(&from, &cred, &dir, name, Duration::from_secs(120))
         .await
-        .map_err(|e| vec![StepError::new("etcd", "snapshot", e)])?;
+        .map_err(|e| StepError::new("etcd", "snapshot", e))
+}
+
+/// Take a snapshot ([`take`]), copy it to every master (after pruning the masters' older
+/// copies to `etcd-snapshot-copies-kept` and checking free space there) and check each
+/// copy's checksum.
+pub async fn save(
+    cluster: &Cluster,
+    name: &str,
+    policy: HostKeyPolicy,
+    connect: &ConnectOptions,
+    parallel: usize,
+) -> Result<SaveReport, Vec<StepError>> {
+    let snap = take(cluster, name).await.map_err(|e| vec![e])?;
 
     // copy to every master and check the copy's checksum there
     let run_dir = super::logs::run_dir(&cluster.state_dir(), "snapshot");
@@ -107,6 +115,7 @@ pub async fn save(
         std::fs::read(&snap.path)
             .map_err(|e| vec![StepError::new("control host", "snapshot", e.to_string())])?,
     );
+    let keep = cluster.kubernetes.etcd_snapshot_copies_kept;
     let mut copied = Vec::new();
     let mut errors = Vec::new();
     let all: Vec<&fleet::Node> = nodes.iter().collect();
@@ -121,6 +130,12 @@ pub async fn save(
         async move {
             blocking(move || {
                 let path = format!("{NODE_SNAPSHOT_DIR}/{name}.db");
+                s.run_root(
+                    "make room for the snapshot",
+                    &snapshot::make_room_script(&name, data.len() as u64, keep),
+                    Duration::from_secs(120),
+                )
+                .map_err(|e| StepError::from_ssh(&host, "make room for the snapshot", &e))?;
                 s.put_file(&path, &data, 0o600)
                     .map_err(|e| StepError::from_ssh(&host, "copy snapshot", &e))?;
                 let out = s

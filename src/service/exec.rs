@@ -20,6 +20,8 @@ pub struct ExecOutput {
 
 /// Longest a command may run.
 const EXEC_TIMEOUT: Duration = Duration::from_secs(600);
+/// Longest each of the connect, the TLS handshake and the websocket upgrade may take.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
 /// At most this much output is kept per stream.
 const OUTPUT_LIMIT: usize = 1 << 20;
 
@@ -83,13 +85,33 @@ pub fn exit_code_of(status: &Value) -> Result<i32, String> {
     }
 }
 
-/// Run `command` in the pod's container and wait for it to end (at most 10 minutes).
+/// Run `command` in the pod's container and wait for it to end (at most 10 minutes; the
+/// connect, the TLS handshake and the websocket upgrade at most [`HANDSHAKE_TIMEOUT`] each).
 pub async fn run(
     client: &KubeClient,
     namespace: &str,
     pod: &str,
     container: Option<&str>,
     command: &[String],
+) -> Result<ExecOutput, String> {
+    run_bounded(
+        client,
+        namespace,
+        pod,
+        container,
+        command,
+        HANDSHAKE_TIMEOUT,
+    )
+    .await
+}
+
+async fn run_bounded(
+    client: &KubeClient,
+    namespace: &str,
+    pod: &str,
+    container: Option<&str>,
+    command: &[String],
+    handshake: Duration,
 ) -> Result<ExecOutput, String> {
     let (server, tls) = client.tls_parts();
     let path = exec_path(namespace, pod, container, command);
@@ -114,17 +136,23 @@ pub async fn run(
         .map_err(|e| format!("exec: bad server name {hostname}: {e}"))?;
     let fail =
         |what: &str, e: &dyn std::fmt::Display| format!("exec in {namespace}/{pod}: {what}: {e}");
-    let tcp = tokio::time::timeout(
-        Duration::from_secs(10),
-        tokio::net::TcpStream::connect(&addr),
+    let timed_out = |what: &str| {
+        fail(
+            what,
+            &format!("no answer within {} s", handshake.as_secs_f32()),
+        )
+    };
+    let tcp = tokio::time::timeout(handshake, tokio::net::TcpStream::connect(&addr))
+        .await
+        .map_err(|_| timed_out("connect"))?
+        .map_err(|e| fail("connect", &e))?;
+    let tls = tokio::time::timeout(
+        handshake,
+        tokio_rustls::TlsConnector::from(tls).connect(name, tcp),
     )
     .await
-    .map_err(|_| fail("connect", &"timed out after 10 s"))?
-    .map_err(|e| fail("connect", &e))?;
-    let tls = tokio_rustls::TlsConnector::from(tls)
-        .connect(name, tcp)
-        .await
-        .map_err(|e| fail("TLS", &e))?;
+    .map_err(|_| timed_out("TLS handshake"))?
+    .map_err(|e| fail("TLS", &e))?;
     let mut req = format!("wss://{host}{path}")
         .into_client_request()
         .map_err(|e| fail("request", &e))?;
@@ -132,8 +160,9 @@ pub async fn run(
         "Sec-WebSocket-Protocol",
         HeaderValue::from_static("v5.channel.k8s.io, v4.channel.k8s.io"),
     );
-    let (mut ws, resp) = tokio_tungstenite::client_async(req, tls)
+    let (mut ws, resp) = tokio::time::timeout(handshake, tokio_tungstenite::client_async(req, tls))
         .await
+        .map_err(|_| timed_out("websocket upgrade"))?
         .map_err(|e| match e {
             tokio_tungstenite::tungstenite::Error::Http(r) => {
                 let body = r
@@ -220,6 +249,102 @@ mod tests {
             ),
             "/api/v1/namespaces/db/pods/x-0/exec?stdout=true&stderr=true&container=c&command=sh&command=-c&command=echo%20a%20b"
         );
+    }
+
+    /// A CA, a client certificate for the client and a server certificate for 127.0.0.1.
+    fn pki() -> (String, String, String, rustls::ServerConfig) {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca_cert = ca.self_signed(&ca_key).unwrap();
+        let issuer = Issuer::new(ca, &ca_key);
+        let leaf = |san: &str| {
+            let k = KeyPair::generate().unwrap();
+            let c = CertificateParams::new(vec![san.to_string()])
+                .unwrap()
+                .signed_by(&k, &issuer)
+                .unwrap();
+            (c, k)
+        };
+        let (client, client_key) = leaf("client");
+        let (server, server_key) = leaf("127.0.0.1");
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let server_config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![server.der().clone()],
+                rustls::pki_types::PrivateKeyDer::try_from(server_key.serialize_der()).unwrap(),
+            )
+            .unwrap();
+        (
+            ca_cert.pem(),
+            client.pem(),
+            client_key.serialize_pem(),
+            server_config,
+        )
+    }
+
+    /// A server that accepts and then says nothing (`tls`: completes the TLS handshake
+    /// first, then stays silent, so only the websocket upgrade hangs).
+    async fn silent_server(tls: Option<rustls::ServerConfig>) -> u16 {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((s, _)) = listener.accept().await {
+                match &tls {
+                    None => held.push(s),
+                    Some(cfg) => {
+                        let acceptor =
+                            tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(cfg.clone()));
+                        if let Ok(t) = acceptor.accept(s).await {
+                            tokio::time::sleep(Duration::from_secs(60)).await;
+                            drop(t);
+                        }
+                    }
+                }
+            }
+        });
+        port
+    }
+
+    #[tokio::test]
+    async fn a_silent_server_cannot_hold_the_handshake_or_the_upgrade() {
+        let (ca, cert, key, server_config) = pki();
+        for (tls, stage) in [
+            (None, "TLS handshake"),
+            (Some(server_config), "websocket upgrade"),
+        ] {
+            let port = silent_server(tls).await;
+            let client = KubeClient::new(
+                &format!("https://127.0.0.1:{port}"),
+                &ca,
+                &cert,
+                &key,
+                Duration::from_secs(5),
+            )
+            .unwrap();
+            let started = std::time::Instant::now();
+            let e = run_bounded(
+                &client,
+                "db",
+                "x-0",
+                None,
+                &["true".into()],
+                Duration::from_secs(1),
+            )
+            .await
+            .unwrap_err();
+            assert!(e.contains(stage) && e.contains("no answer within"), "{e}");
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "{:?}",
+                started.elapsed()
+            );
+        }
     }
 
     #[test]

@@ -212,6 +212,16 @@ pub fn fill_step(step: &LocatedStep, svc: &str, ctx: &RenderContext) -> Result<S
     })
 }
 
+impl RenderedFile {
+    /// Whether any document is a Secret (such a file is written 0600).
+    pub fn holds_secret(&self) -> bool {
+        serde_saphyr::from_multiple::<Value>(&self.text).map_or(true, |docs| {
+            docs.iter()
+                .any(|d| d.pointer("/kind").and_then(Value::as_str) == Some("Secret"))
+        })
+    }
+}
+
 /// The container images a rendered manifest uses (for `service list`).
 pub fn images_of(files: &[RenderedFile]) -> Vec<String> {
     fn walk(v: &Value, out: &mut Vec<String>) {

@@ -1,7 +1,9 @@
 //! The bridge behind [`super::DockerTunnel`]: one thread accepts local unix-socket
 //! connections and moves their bytes to and from `direct-streamlocal` channels to the
 //! node's Docker socket, all on one non-blocking session, buffering a bounded amount per
-//! direction and passing end-of-input on in both directions.
+//! direction and passing end-of-input on in both directions. It stops when told to, or
+//! when no connection has been open for its limit's idle time (`tunnel_hub.rs` starts the
+//! next one when a client connects again).
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
@@ -57,9 +59,9 @@ struct Conn {
     broken: bool,
 }
 
-pub(crate) struct Bridge {
+pub(crate) struct Bridge<'a> {
     est: Established,
-    listener: UnixListener,
+    listener: &'a UnixListener,
     stop: Arc<AtomicBool>,
     /// Readable (end of input) when the owner is dropped: wakes the wait at once.
     wake: UnixStream,
@@ -68,15 +70,15 @@ pub(crate) struct Bridge {
     keepalive: Duration,
 }
 
-impl Bridge {
+impl<'a> Bridge<'a> {
     pub(crate) fn new(
         est: Established,
-        listener: UnixListener,
+        listener: &'a UnixListener,
         (stop, wake): (Arc<AtomicBool>, UnixStream),
         state: Arc<BridgeState>,
         host: String,
         keepalive: Duration,
-    ) -> Bridge {
+    ) -> Bridge<'a> {
         Bridge {
             est,
             listener,
@@ -88,12 +90,19 @@ impl Bridge {
         }
     }
 
-    /// Bridge until `stop` is set; then close every connection and the session.
-    pub(crate) fn run(self) {
+    /// Bridge until `stop` is set, or until no connection has been open for `limit`'s idle
+    /// time; then close every connection and the session.
+    pub(crate) fn run(self, limit: &super::tunnel_hub::TunnelLimit) {
         let mut conns: Vec<Conn> = Vec::new();
         let mut buf = vec![0u8; 64 * 1024];
         let mut next_keepalive = Instant::now() + self.keepalive;
+        let mut idle_since = Instant::now();
         while !self.stop.load(Ordering::Relaxed) {
+            if !conns.is_empty() {
+                idle_since = Instant::now();
+            } else if idle_since.elapsed() >= limit.idle_close() {
+                break;
+            }
             let mut progress = self.accept(&mut conns);
             for c in conns.iter_mut() {
                 progress |= self.pump(c, &mut buf);

@@ -2,23 +2,24 @@
 //! session to the host (same host key required), listens on a unix socket in a private
 //! (0700) temporary folder, and bridges every connection made to it to a
 //! `direct-streamlocal` channel to `/var/run/docker.sock` on the node. A `bollard::Docker`
-//! client talks to that socket. One thread moves the bytes of all connections, with the
-//! session in non-blocking mode; it stops when the [`DockerTunnel`] is dropped.
+//! client talks to that socket. The bridge (the second session and one thread) runs only
+//! while the tunnel is used, at most [`TunnelLimit`]'s count of them at once
+//! (`tunnel_hub.rs`); it stops for good when the [`DockerTunnel`] is dropped.
 
 use std::io;
 use std::ops::Deref;
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::bridge::{Bridge, BridgeState, open_channel};
+use super::bridge::{BridgeState, open_channel};
 use super::error::SshError;
 use super::nonblock::retry;
 use super::session::Session;
+use super::tunnel_hub::{self, TunnelLimit};
 
 /// The Docker engine's socket on a node.
 pub const DOCKER_SOCKET: &str = "/var/run/docker.sock";
@@ -26,17 +27,15 @@ pub const DOCKER_SOCKET: &str = "/var/run/docker.sock";
 /// bollard's per-request time limit, seconds.
 const REQUEST_TIMEOUT_SECS: u64 = 300;
 
+/// Longest wait for a free bridge slot when a tunnel is made.
+const SLOT_WAIT: Duration = Duration::from_secs(600);
+
 /// A `bollard::Docker` for one node, alive as long as this value.
 pub struct DockerTunnel {
     client: bollard::Docker,
     socket: PathBuf,
     host: String,
-    stop: Arc<AtomicBool>,
-    /// Dropped to wake the bridge thread at once (it would otherwise notice `stop` within
-    /// its idle wait, and dropping 50 tunnels one after another would add up).
-    wake: Option<UnixStream>,
-    state: Arc<BridgeState>,
-    thread: Option<JoinHandle<()>>,
+    shared: Arc<tunnel_hub::Shared>,
     _dir: tempfile::TempDir,
 }
 
@@ -56,15 +55,22 @@ impl DockerTunnel {
 
     /// Connections bridged now, and since the start.
     pub fn connections(&self) -> (usize, usize) {
+        let state = &self.shared.state;
         (
-            self.state.open.load(Ordering::Relaxed),
-            self.state.total.load(Ordering::Relaxed),
+            state.open.load(Ordering::Relaxed),
+            state.total.load(Ordering::Relaxed),
         )
+    }
+
+    /// Whether the bridge (the second SSH session and its thread) runs now.
+    pub fn bridging(&self) -> bool {
+        self.shared.active.load(Ordering::Relaxed)
     }
 
     /// The last problem the bridge met (a channel it could not open, a broken session).
     pub fn last_error(&self) -> Option<String> {
-        self.state
+        self.shared
+            .state
             .last_error
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -81,11 +87,7 @@ impl Deref for DockerTunnel {
 
 impl Drop for DockerTunnel {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        drop(self.wake.take());
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.shared.close();
     }
 }
 
@@ -99,12 +101,35 @@ impl std::fmt::Debug for DockerTunnel {
 }
 
 impl Session {
-    /// A Docker client for this node's engine, through SSH (see the module docs). Fails
-    /// with [`SshError::Forward`] and a fix when sshd refuses the forwarding or the login
-    /// user may not use the socket.
+    /// A Docker client for this node's engine, through SSH (see the module docs), its
+    /// bridges counted against the default limit ([`super::DEFAULT_PARALLEL`]). Fails with
+    /// [`SshError::Forward`] and a fix when sshd refuses the forwarding or the login user
+    /// may not use the socket.
     pub fn docker(&self) -> Result<DockerTunnel, SshError> {
+        self.docker_limited(&tunnel_hub::default_limit())
+    }
+
+    /// [`Session::docker`] with the bridges of this tunnel counted against `limit`
+    /// (`--parallel`): waits for a free slot first.
+    pub fn docker_limited(&self, limit: &Arc<TunnelLimit>) -> Result<DockerTunnel, SshError> {
         let host = self.host().to_string();
-        let est = self.establish_sibling()?;
+        if !limit.acquire(Instant::now() + SLOT_WAIT) {
+            return Err(SshError::io(
+                &host,
+                "Docker tunnel",
+                format!(
+                    "no free tunnel slot within {} s ({} tunnels busy)",
+                    SLOT_WAIT.as_secs(),
+                    limit.max()
+                ),
+            ));
+        }
+        // the slot is given back by the bridge's end, or here on failure
+        let release = |e: SshError| {
+            limit.release();
+            e
+        };
+        let est = self.sibling().establish().map_err(release)?;
         // One channel first: a refusal is reported here, with its cause, not as a vague
         // client error later.
         match open_channel(&est, Instant::now() + super::bridge::OPEN_TIMEOUT) {
@@ -116,10 +141,11 @@ impl Session {
                     || ch.close(),
                 );
             }
-            Err(detail) => return Err(self.forward_error(detail)),
+            Err(detail) => return Err(release(self.forward_error(detail))),
         }
-        let io_err =
-            |what: &str, e: io::Error| SshError::io(&host, format!("Docker tunnel: {what}"), e);
+        let io_err = |what: &str, e: io::Error| {
+            release(SshError::io(&host, format!("Docker tunnel: {what}"), e))
+        };
         let dir = tempfile::Builder::new()
             .prefix("k8s-manage-docker-")
             .tempdir()
@@ -136,31 +162,29 @@ impl Session {
             REQUEST_TIMEOUT_SECS,
             bollard::API_DEFAULT_VERSION,
         )
-        .map_err(|e| SshError::io(&host, "Docker tunnel: making the client", e))?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let (wake, wake_rx) =
-            UnixStream::pair().map_err(|e| io_err("making the wake-up pair", e))?;
-        let state = Arc::new(BridgeState::default());
-        let bridge = Bridge::new(
-            est,
+        .map_err(|e| release(SshError::io(&host, "Docker tunnel: making the client", e)))?;
+        let shared = Arc::new(tunnel_hub::Shared {
             listener,
-            (Arc::clone(&stop), wake_rx),
-            Arc::clone(&state),
-            host.clone(),
-            self.opts.keepalive,
-        );
-        let thread = std::thread::Builder::new()
-            .name(format!("docker-tunnel-{host}"))
-            .spawn(move || bridge.run())
-            .map_err(|e| io_err("starting the bridge thread", e))?;
+            host: host.clone(),
+            sibling: self.sibling(),
+            state: Arc::new(BridgeState::default()),
+            limit: Arc::clone(limit),
+            keepalive: self.opts.keepalive,
+            active: AtomicBool::new(false),
+            closing: AtomicBool::new(false),
+            running: Mutex::new(None),
+            thread: Mutex::new(None),
+        });
+        // started with the session just made (the slot is taken); the hub starts the
+        // later ones
+        tunnel_hub::start(&shared, Some(est))
+            .map_err(|e| SshError::io(&host, "Docker tunnel: starting the bridge thread", e))?;
+        tunnel_hub::register(&shared);
         Ok(DockerTunnel {
             client,
             socket,
             host,
-            stop,
-            wake: Some(wake),
-            state,
-            thread: Some(thread),
+            shared,
             _dir: dir,
         })
     }

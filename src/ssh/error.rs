@@ -54,9 +54,9 @@ pub enum SshError {
     },
 
     #[error(
-        "{host} ({}): the unknown host key {fingerprint} was not accepted\n  \
+        "{host} ({}): the unknown host key {fingerprint} was not accepted: {why}\n  \
          fix: compare it with `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on the server, then accept it \
-         or add its line to {known_hosts_path}",
+         (on a terminal, or with --accept-new-host-keys) or add its line to {known_hosts_path}",
         show_addr(address, *port),
         known_hosts_path = known_hosts_path.display()
     )]
@@ -66,6 +66,23 @@ pub enum SshError {
         port: u16,
         fingerprint: String,
         known_hosts_path: PathBuf,
+        /// Why: refused at the prompt, or no terminal to ask on.
+        why: String,
+    },
+
+    #[error(
+        "{host} ({}): the host key {got} is REVOKED ({known_hosts_path} line {line}, `@revoked`); refusing to connect\n  \
+         fix: the server must get a new host key; then remove or update line {line} and re-run",
+        show_addr(address, *port),
+        known_hosts_path = known_hosts_path.display()
+    )]
+    HostKeyRevoked {
+        host: String,
+        address: IpAddr,
+        port: u16,
+        got: String,
+        known_hosts_path: PathBuf,
+        line: u32,
     },
 
     #[error("{host} ({}): authentication as {user} failed: {detail}\n  fix: {hint}", show_addr(address, *port))]
@@ -109,7 +126,7 @@ pub enum SshError {
         hint: String,
     },
 
-    #[error("{host}: {context}: {detail}")]
+    #[error("{host}: {context}: {detail}{}", lost_connection_hint(host, detail))]
     Io {
         host: String,
         context: String,
@@ -124,6 +141,7 @@ impl SshError {
             SshError::Connect { host, .. }
             | SshError::HostKeyMismatch { host, .. }
             | SshError::UnknownHostRefused { host, .. }
+            | SshError::HostKeyRevoked { host, .. }
             | SshError::Auth { host, .. }
             | SshError::Command { host, .. }
             | SshError::Timeout { host, .. }
@@ -138,6 +156,23 @@ impl SshError {
             context: context.into(),
             detail: detail.to_string(),
         }
+    }
+}
+
+/// libssh2's errors for a connection that went away under a session: socket send (-7),
+/// socket disconnect (-13), socket receive (-43).
+const LOST: &[&str] = &["Session(-7)", "Session(-13)", "Session(-43)"];
+
+/// A fix for an I/O error that means the SSH connection itself is gone.
+fn lost_connection_hint(host: &str, detail: &str) -> String {
+    if LOST.iter().any(|c| detail.contains(c)) {
+        format!(
+            "\n  fix: the SSH connection to {host} was lost (closed by the server or by the \
+             network): check that sshd runs on {host} and that it can be reached, then re-run \
+             (what was done is kept; a re-run resumes)"
+        )
+    } else {
+        String::new()
     }
 }
 
@@ -276,6 +311,23 @@ mod tests {
             "{hint}"
         );
         assert!(hint.contains("worker3"));
+    }
+
+    #[test]
+    fn a_lost_connection_says_so() {
+        let e = SshError::io(
+            "worker1",
+            "step `verify`: opening an SSH channel",
+            "[Session(-7)] Unable to send channel-open request",
+        );
+        let text = e.to_string();
+        assert!(
+            text.contains("SSH connection to worker1 was lost"),
+            "{text}"
+        );
+        assert!(text.contains("re-run"), "{text}");
+        let other = SshError::io("w", "reading", "permission denied").to_string();
+        assert!(!other.contains("fix:"), "{other}");
     }
 
     #[test]

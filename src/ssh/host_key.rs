@@ -49,6 +49,7 @@ pub(crate) fn prefer_host_key_types(sess: &ssh2::Session, t: &Target, check: &Ho
             .lookup(t.address, t.port)
             .unwrap_or_default()
             .into_iter()
+            .filter(|k| !k.revoked)
             .map(|k| k.key_type)
             .collect(),
         HostCheck::Known { .. } => Vec::new(),
@@ -131,7 +132,21 @@ pub(crate) fn verify_host_key(
             e,
         )
     };
-    let keys = known.lookup(t.address, t.port).map_err(io_err)?;
+    let (revoked, keys): (Vec<_>, Vec<_>) = known
+        .lookup(t.address, t.port)
+        .map_err(io_err)?
+        .into_iter()
+        .partition(|k| k.revoked);
+    if let Some(r) = revoked.iter().find(|k| k.blob == blob) {
+        return Err(SshError::HostKeyRevoked {
+            host: t.name.clone(),
+            address: t.address,
+            port: t.port,
+            got,
+            known_hosts_path: known.path().to_path_buf(),
+            line: r.line as u32,
+        });
+    }
     if keys.iter().any(|k| k.blob == blob) {
         return Ok(());
     }
@@ -157,13 +172,14 @@ pub(crate) fn verify_host_key(
         && let Some(confirm) = &opts.confirm_new_host
     {
         let _one_at_a_time = CONFIRM_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        if !confirm(t, &fingerprint(blob)) {
+        if let Err(why) = confirm(t, &fingerprint(blob)) {
             return Err(SshError::UnknownHostRefused {
                 host: t.name.clone(),
                 address: t.address,
                 port: t.port,
                 fingerprint: got,
                 known_hosts_path: known.path().to_path_buf(),
+                why,
             });
         }
     }
@@ -181,6 +197,119 @@ pub(crate) fn verify_host_key(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ed25519_blob() -> Vec<u8> {
+        let key = ssh_key::PrivateKey::random(
+            &mut ssh_key::rand_core::OsRng,
+            ssh_key::Algorithm::Ed25519,
+        )
+        .unwrap();
+        key.public_key().to_bytes().unwrap()
+    }
+
+    fn target() -> Target {
+        Target {
+            name: "m1".into(),
+            address: "10.0.0.7".parse().unwrap(),
+            port: 22,
+            user: "root".into(),
+            key_file: None,
+            password: None,
+            agent: false,
+        }
+    }
+
+    fn check(text: &str, blob: &[u8], policy: HostKeyPolicy) -> (Result<(), SshError>, String) {
+        use base64::Engine;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("known_hosts");
+        let text = text.replace(
+            "KEY",
+            &base64::engine::general_purpose::STANDARD.encode(blob),
+        );
+        std::fs::write(&path, &text).unwrap();
+        let known = KnownHosts::new(&path);
+        let opts = ConnectOptions {
+            notify: Some(std::sync::Arc::new(|_: &str| {})),
+            confirm_new_host: Some(std::sync::Arc::new(|_: &Target, _: &str| {
+                Err("nobody to ask".to_string())
+            })),
+            ..Default::default()
+        };
+        let r = verify_host_key(
+            &target(),
+            &HostCheck::Known {
+                known: &known,
+                policy,
+            },
+            &opts,
+            blob,
+        );
+        (r, std::fs::read_to_string(&path).unwrap())
+    }
+
+    #[test]
+    fn a_revoked_key_is_refused_whatever_the_policy() {
+        let blob = ed25519_blob();
+        for policy in [HostKeyPolicy::TrustOnFirstUse, HostKeyPolicy::AcceptNew] {
+            let (r, after) = check("@revoked 10.0.0.7 ssh-ed25519 KEY\n", &blob, policy);
+            let e = r.unwrap_err();
+            assert!(matches!(e, SshError::HostKeyRevoked { line: 1, .. }), "{e}");
+            assert!(e.to_string().contains("REVOKED"), "{e}");
+            assert_eq!(after.lines().count(), 1, "nothing learned");
+            // listed as known too: revoked wins
+            let (r, _) = check(
+                "10.0.0.7 ssh-ed25519 KEY\n@revoked * ssh-ed25519 KEY\n",
+                &blob,
+                policy,
+            );
+            assert!(matches!(r, Err(SshError::HostKeyRevoked { line: 2, .. })));
+        }
+        // another host's revoked key does not count, and a revoked line is not a known key
+        let (r, _) = check(
+            "@revoked 10.0.0.8 ssh-ed25519 KEY\n",
+            &blob,
+            HostKeyPolicy::AcceptNew,
+        );
+        assert!(r.is_ok());
+    }
+
+    #[test]
+    fn a_hashed_line_is_known_and_not_learned_again() {
+        use base64::Engine;
+        let blob = ed25519_blob();
+        let salt = b"salt-of-twenty-bytes";
+        let tag = ring::hmac::sign(
+            &ring::hmac::Key::new(ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, salt),
+            b"10.0.0.7",
+        );
+        let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+        let text = format!("|1|{}|{} ssh-ed25519 KEY\n", b64(salt), b64(tag.as_ref()));
+        let (r, after) = check(&text, &blob, HostKeyPolicy::TrustOnFirstUse);
+        assert!(r.is_ok(), "{r:?}");
+        assert_eq!(after.lines().count(), 1, "re-learned: {after}");
+        // and a different key under the hashed name is a mismatch, not a new host
+        let recorded = text.replace("KEY", &b64(&blob));
+        let (r, _) = check(&recorded, &ed25519_blob(), HostKeyPolicy::AcceptNew);
+        assert!(
+            matches!(r, Err(SshError::HostKeyMismatch { line: 1, .. })),
+            "{r:?}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_host_refused_by_the_prompt_is_not_recorded() {
+        let blob = ed25519_blob();
+        let (r, after) = check("# empty\n", &blob, HostKeyPolicy::TrustOnFirstUse);
+        let e = r.unwrap_err();
+        assert!(e.to_string().contains("nobody to ask"), "{e}");
+        assert!(e.to_string().contains("--accept-new-host-keys"), "{e}");
+        assert_eq!(after, "# empty\n");
+        // --accept-new-host-keys: recorded without asking
+        let (r, after) = check("", &blob, HostKeyPolicy::AcceptNew);
+        assert!(r.is_ok());
+        assert!(after.starts_with("10.0.0.7 ssh-ed25519 "), "{after}");
+    }
 
     #[test]
     fn the_type_is_read_from_the_blob() {

@@ -1,7 +1,9 @@
 //! `DIR/.k8s-manage/known_hosts`: host keys in OpenSSH's format (`host[,host] type base64
 //! [comment]`, `[host]:port` for ports other than 22), kept 0600. Plain host patterns with
-//! `*`, `?` and `!` are understood; hashed entries (`|1|...`) and `@cert-authority` /
-//! `@revoked` lines are skipped (this tool writes neither).
+//! `*`, `?` and `!`, hashed host names (`|1|salt|hash`, HMAC-SHA1 as `ssh-keygen -H`
+//! writes them) and `@revoked` lines (a key never to accept for the hosts they name) are
+//! understood; `@cert-authority` lines are skipped (this tool does not use host
+//! certificates).
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
@@ -31,6 +33,8 @@ pub struct KnownHost {
     pub key_type: String,
     /// The public key blob (the decoded base64 field).
     pub blob: Vec<u8>,
+    /// An `@revoked` line: this key must never be accepted for the host.
+    pub revoked: bool,
 }
 
 impl KnownHost {
@@ -138,13 +142,24 @@ impl KnownHosts {
     }
 }
 
-/// The keys in `text` whose host patterns match `host`.
+/// The keys in `text` whose host patterns (or hashed host name) match `host`.
 fn parse_for(text: &str, host: &str) -> Vec<KnownHost> {
     let mut found = Vec::new();
     for (i, raw) in text.lines().enumerate() {
-        let line = raw.trim();
-        if line.is_empty() || line.starts_with('#') || line.starts_with('@') {
+        let mut line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
             continue;
+        }
+        let mut revoked = false;
+        if let Some(marker) = line.strip_prefix('@') {
+            let (name, rest) = marker
+                .split_once(char::is_whitespace)
+                .unwrap_or((marker, ""));
+            if name != "revoked" {
+                continue; // @cert-authority: host certificates are not used
+            }
+            revoked = true;
+            line = rest.trim_start();
         }
         let mut fields = line.split_whitespace();
         let (Some(hosts), Some(key_type), Some(data)) =
@@ -152,7 +167,12 @@ fn parse_for(text: &str, host: &str) -> Vec<KnownHost> {
         else {
             continue;
         };
-        if hosts.starts_with('|') || !hosts_match(hosts, host) {
+        let matched = if hosts.starts_with('|') {
+            hashed_match(hosts, host)
+        } else {
+            hosts_match(hosts, host)
+        };
+        if !matched {
             continue;
         }
         // A key that does not decode still claims the host: it matches nothing, so the
@@ -162,9 +182,29 @@ fn parse_for(text: &str, host: &str) -> Vec<KnownHost> {
             line: i + 1,
             key_type: key_type.to_string(),
             blob,
+            revoked,
         });
     }
     found
+}
+
+/// A hashed host field, `|1|<base64 salt>|<base64 HMAC-SHA1(salt, host)>`, names `host`.
+fn hashed_match(field: &str, host: &str) -> bool {
+    let mut parts = field.split('|');
+    let (Some(""), Some("1"), Some(salt), Some(hash), None) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return false;
+    };
+    let (Ok(salt), Ok(hash)) = (STANDARD.decode(salt), STANDARD.decode(hash)) else {
+        return false;
+    };
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, &salt);
+    ring::hmac::verify(&key, host.as_bytes(), &hash).is_ok()
 }
 
 /// OpenSSH's host pattern list: a match of any positive pattern and of no negated one.
@@ -227,8 +267,9 @@ mod tests {
         let one = parse_for(text, "10.0.0.1");
         assert_eq!(
             one.iter().map(|k| k.line).collect::<Vec<_>>(),
-            vec![2, 7, 8]
+            vec![2, 6, 7, 8]
         );
+        assert!(one[1].revoked && !one[0].revoked);
         assert_eq!(one[0].key_type, "ssh-ed25519");
         assert_eq!(
             parse_for(text, "[10.0.0.1]:2222")
@@ -244,6 +285,36 @@ mod tests {
         assert_eq!(broken.len(), 1, "an unreadable key still claims its host");
         assert!(broken[0].blob.is_empty());
         assert!(broken[0].fingerprint().contains("unreadable"));
+    }
+
+    /// Lines written by `ssh-keygen -H` (OpenSSH 9.2): the salt and hash of "10.0.0.7"
+    /// and of "[10.0.0.7]:2222", computed with HMAC-SHA1 as OpenSSH does.
+    #[test]
+    fn hashed_host_names_are_matched() {
+        let line = |salt: &[u8], host: &str| {
+            let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, salt);
+            let tag = ring::hmac::sign(&key, host.as_bytes());
+            format!(
+                "|1|{}|{} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHashed\n",
+                STANDARD.encode(salt),
+                STANDARD.encode(tag.as_ref())
+            )
+        };
+        let text = line(b"0123456789abcdefghij", "10.0.0.7")
+            + &line(b"another-salt-20bytes", "[10.0.0.7]:2222");
+        assert_eq!(parse_for(&text, "10.0.0.7").len(), 1);
+        assert_eq!(parse_for(&text, "[10.0.0.7]:2222")[0].line, 2);
+        assert!(parse_for(&text, "10.0.0.8").is_empty());
+        assert!(parse_for("|1|bad|base64 ssh-ed25519 AAAA\n", "10.0.0.7").is_empty());
+        // a key learned under a hashed name is known: not learned again
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("known_hosts");
+        fs::write(&path, &text).unwrap();
+        let known = KnownHosts::new(&path);
+        assert_eq!(
+            known.lookup("10.0.0.7".parse().unwrap(), 22).unwrap().len(),
+            1
+        );
     }
 
     #[test]

@@ -12,7 +12,8 @@
 //! - [`Session::put_file`] / [`Session::read_file`] write files atomically (SFTP to a
 //!   temporary name, then `mv`) and read them, as root.
 //! - [`Session::docker`] gives a `bollard::Docker` talking to the node's
-//!   `/var/run/docker.sock` through SSH, on a second, dedicated session.
+//!   `/var/run/docker.sock` through SSH, on a second, dedicated session that runs only
+//!   while the tunnel is used, at most [`TunnelLimit`]'s count of them at once.
 //! - [`connect_all`] connects to many hosts with bounded concurrency and returns one result
 //!   per host, in order: an unreachable host is an error, never dropped.
 //!
@@ -34,9 +35,10 @@ mod keepalive;
 mod known_hosts;
 mod nonblock;
 mod session;
-mod shell;
+pub(crate) mod shell;
 mod stream;
 mod sudo;
+mod tunnel_hub;
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -50,8 +52,9 @@ pub use error::SshError;
 pub use exec::Output;
 pub use known_hosts::{KnownHost, KnownHosts, fingerprint};
 pub use session::{MAX_CHANNELS, Session};
-pub use shell::quote;
+pub use shell::{UNSAFE_PATH_STATUS, quote, refuse_unsafe_paths};
 pub use stream::Streamed;
+pub use tunnel_hub::TunnelLimit;
 
 use crate::model::{Machine, Secret};
 
@@ -112,8 +115,9 @@ impl Target {
 }
 
 /// Asked about an unknown host key under [`HostKeyPolicy::TrustOnFirstUse`]: the target and
-/// the key's `SHA256:` fingerprint; `true` accepts (and records) it. Calls are serialized.
-pub type ConfirmHost = Arc<dyn Fn(&Target, &str) -> bool + Send + Sync>;
+/// the key's `SHA256:` fingerprint; `Ok` accepts (and records) it, `Err` refuses it and says
+/// why and what to do (shown in [`SshError::UnknownHostRefused`]). Calls are serialized.
+pub type ConfirmHost = Arc<dyn Fn(&Target, &str) -> Result<(), String> + Send + Sync>;
 
 /// Receives the messages this module has to tell the user (a new host key recorded, host
 /// keys ignored). Without one they go to stderr.

@@ -104,13 +104,14 @@ impl Session {
         })
     }
 
-    /// A second session to the same host, which must present the same host key.
-    pub(crate) fn establish_sibling(&self) -> Result<connect::Established, SshError> {
-        let check = HostCheck::Pinned {
-            blob: &self.shared.host_key,
-            known_hosts_path: &self.known_hosts_path,
-        };
-        connect::establish(&self.target, &check, &self.opts)
+    /// How to open a second session to the same host (which must present the same key).
+    pub(crate) fn sibling(&self) -> Sibling {
+        Sibling {
+            target: self.target.clone(),
+            opts: self.opts.clone(),
+            host_key: self.shared.host_key.clone(),
+            known_hosts_path: self.known_hosts_path.clone(),
+        }
     }
 
     pub fn target(&self) -> &Target {
@@ -145,6 +146,24 @@ impl Session {
             std::net::TcpStream::from_raw_fd(self.shared.fd)
         });
         tcp.local_addr().ok()
+    }
+}
+
+/// Another session to a host already connected: it must present the key of the first.
+pub(crate) struct Sibling {
+    target: Target,
+    opts: ConnectOptions,
+    host_key: Vec<u8>,
+    known_hosts_path: PathBuf,
+}
+
+impl Sibling {
+    pub(crate) fn establish(&self) -> Result<connect::Established, SshError> {
+        let check = HostCheck::Pinned {
+            blob: &self.host_key,
+            known_hosts_path: &self.known_hosts_path,
+        };
+        connect::establish(&self.target, &check, &self.opts)
     }
 }
 

@@ -67,11 +67,6 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// ../shared beside the repository (present in CI and on developer machines).
-pub fn shared() -> PathBuf {
-    repo().join("..").join("shared")
-}
-
 /// Run `k8s-manage ARGS -p DIR`: (exit code, stdout, stderr).
 pub fn run_cli(args: &[&str], dir: &Path) -> (i32, String, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_k8s-manage"))

@@ -6,7 +6,9 @@
 use super::common::{self, Resources};
 use super::section::Section;
 use super::steps::{delete_pvcs, exec_sh, patch, refuse, wait_deleted, wait_ready};
-use super::{Refusal, ScalePlanner, ScaleRequest, config_for_plan, same_size, unknown_component};
+use super::{
+    Refusal, ScalePlanner, ScaleRequest, check_size, config_for_plan, same_size, unknown_component,
+};
 use crate::config::source::SourceFile;
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::service::ServicesConfig;
@@ -232,6 +234,7 @@ impl ScalePlanner for ClickhousePlanner {
 
     fn scale_plan(&self, cfg: &ServicesConfig, req: &ScaleRequest) -> Result<Vec<Step>, Refusal> {
         let conf = config_for_plan("clickhouse", cfg, read)?;
+        check_size("clickhouse", req)?;
         match component(req.component.as_deref())? {
             Component::Replicas => plan_replicas(&conf, req),
             Component::Shards => plan_shards(&conf, req),

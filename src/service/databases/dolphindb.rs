@@ -5,7 +5,9 @@
 use super::common::{self, Resources};
 use super::section::Section;
 use super::steps::{delete_pvcs, exec_sh, patch, refuse, wait_deleted, wait_ready};
-use super::{Refusal, ScalePlanner, ScaleRequest, config_for_plan, same_size, unknown_component};
+use super::{
+    Refusal, ScalePlanner, ScaleRequest, check_size, config_for_plan, same_size, unknown_component,
+};
 use crate::config::source::SourceFile;
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::service::ServicesConfig;
@@ -197,12 +199,16 @@ fn datanode_pod(conf: &DolphindbConfig, i: u32) -> String {
     format!("ddb-{}-dn-{i}-0", conf.name)
 }
 
-/// Runs DolphinDB script `body` on the controller through the DolphinDB terminal; the admin
-/// password is read from the mounted Secret, never written into the step.
+/// Runs DolphinDB script `body` on the controller through the DolphinDB terminal. The
+/// admin password is read from the mounted Secret into the script file (0600, removed
+/// afterwards) as its first line, `login(...)`: never written into the step, never in the
+/// terminal's arguments.
 fn ddb_script(conf: &DolphindbConfig, body: &str) -> String {
     format!(
-        "set -eu\ncat > /tmp/k8s-manage.dos <<'DOS'\n{body}\nDOS\n\
-         dolphindb -console 0 -remoteHost localhost -remotePort {port} -uid admin -pwd \"$(cat {ADMIN_SECRET_DIR}/password)\" -run /tmp/k8s-manage.dos\n",
+        "set -eu\numask 077\ntrap 'rm -f /tmp/k8s-manage.dos' EXIT\n\
+         {{ printf 'login(\"admin\", \"'; sed 's/[\\\\\"]/\\\\&/g' {ADMIN_SECRET_DIR}/password | tr -d '\\n'; printf '\")\\n'; }} > /tmp/k8s-manage.dos\n\
+         cat >> /tmp/k8s-manage.dos <<'DOS'\n{body}\nDOS\n\
+         dolphindb -console 0 -remoteHost localhost -remotePort {port} -run /tmp/k8s-manage.dos\n",
         port = conf.controller.port
     )
 }
@@ -223,6 +229,7 @@ impl ScalePlanner for DolphindbPlanner {
 
     fn scale_plan(&self, cfg: &ServicesConfig, req: &ScaleRequest) -> Result<Vec<Step>, Refusal> {
         let conf = config_for_plan("dolphindb", cfg, read)?;
+        check_size("dolphindb", req)?;
         if let Some(other) = req.component.as_deref().filter(|c| *c != "datanode") {
             return Err(unknown_component("dolphindb", other, &["datanode"]));
         }

@@ -5,7 +5,9 @@
 use super::common::{self, Resources, Volume};
 use super::section::Section;
 use super::steps::{delete_pvcs, exec_sh, refuse, scale_sts, wait_deleted, wait_ready};
-use super::{Refusal, ScalePlanner, ScaleRequest, config_for_plan, same_size, unknown_component};
+use super::{
+    Refusal, ScalePlanner, ScaleRequest, check_size, config_for_plan, same_size, unknown_component,
+};
 use crate::config::source::SourceFile;
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::service::ServicesConfig;
@@ -75,8 +77,11 @@ fn group(
     let size = g.quantity("storage-size", size, diags).value;
     let resources = common::resources(&g, cpu, memory, diags);
     g.finish(diags);
-    let heap_mib =
-        super::section::quantity_bytes(&resources.memory).unwrap_or(0) as u64 * 3 / 4 / (1 << 20);
+    // at most i64::MAX bytes (quantity_bytes), so three quarters in MiB fit a u64
+    let heap_mib = u64::try_from(
+        super::section::quantity_bytes(&resources.memory).unwrap_or(0) * 3 / 4 / (1 << 20),
+    )
+    .unwrap_or(u64::MAX);
     Some((
         NodeGroup {
             replicas: n.value,
@@ -248,6 +253,7 @@ impl ScalePlanner for IotdbPlanner {
 
     fn scale_plan(&self, cfg: &ServicesConfig, req: &ScaleRequest) -> Result<Vec<Step>, Refusal> {
         let conf = config_for_plan("iotdb", cfg, read)?;
+        check_size("iotdb", req)?;
         match component(req.component.as_deref())? {
             Component::DataNode => plan_datanodes(&conf, req),
             Component::ConfigNode => plan_confignodes(&conf, req),
@@ -255,12 +261,18 @@ impl ScalePlanner for IotdbPlanner {
     }
 }
 
-/// The IoTDB CLI on DataNode 0, as `root` (password from the pod's environment).
+/// The IoTDB CLI on DataNode 0, as `root`. `start-cli.sh` would put the password in java's
+/// arguments, so the CLI's class is started directly with a Java argument file (0600,
+/// removed afterwards) that holds the main class and its arguments; the password comes
+/// from the pod's environment through the shell's own `printf` and `sed`'s stdin.
 fn cli(conf: &IotdbConfig) -> String {
     format!(
-        "cli() {{ /iotdb/sbin/start-cli.sh -h {} -p {} -u root -pw \"$IOTDB_ROOT_PASSWORD\" -e \"$1\"; }}",
-        common::member_fqdn(DATANODE_STS, 0, DATANODE_SVC, &conf.namespace),
-        conf.rpc_port
+        "cli() {{ ( umask 077; f=$(mktemp); trap 'rm -f \"$f\"' EXIT; \
+         q() {{ printf '%s' \"$1\" | sed 's/[\\\\\"]/\\\\&/g; s/.*/\"&\"/'; echo; }}; \
+         {{ printf '%s\\n' org.apache.iotdb.cli.Cli -h {host} -p {port} -u root -pw; q \"$IOTDB_ROOT_PASSWORD\"; printf '%s\\n' -e; q \"$1\"; }} > \"$f\"; \
+         \"${{JAVA_HOME:+$JAVA_HOME/bin/}}java\" -XX:-UsePerfData -cp '/iotdb/lib/*' @\"$f\" ); }}",
+        host = common::member_fqdn(DATANODE_STS, 0, DATANODE_SVC, &conf.namespace),
+        port = conf.rpc_port
     )
 }
 

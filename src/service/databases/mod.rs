@@ -97,7 +97,7 @@ pub trait ScalePlanner: Sync {
         object
             .pointer("/spec/replicas")
             .and_then(serde_json::Value::as_u64)
-            .map(|n| n as u32)
+            .and_then(|n| u32::try_from(n).ok())
     }
 }
 
@@ -123,6 +123,28 @@ impl std::fmt::Display for Refusal {
         }
         Ok(())
     }
+}
+
+/// The most members a scale plans for: each member is a step (or several), so a size such
+/// as `--replicas 4000000000` must be refused, not planned.
+pub const MAX_SCALE_REPLICAS: u32 = 1000;
+
+/// Refuse a current or target size beyond [`MAX_SCALE_REPLICAS`].
+fn check_size(service: &str, req: &ScaleRequest) -> Result<(), Refusal> {
+    for (what, n) in [
+        ("the target", req.target),
+        ("the current size", req.current),
+    ] {
+        if n > MAX_SCALE_REPLICAS {
+            return Err(steps::refuse(
+                format!(
+                    "refusing to scale {service}: {what} is {n}, more than the {MAX_SCALE_REPLICAS} members k8s-manage plans for"
+                ),
+                format!("give --replicas from 0 to {MAX_SCALE_REPLICAS}"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Read a database's configuration for a planner: configuration errors refuse the scale.

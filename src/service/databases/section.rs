@@ -280,12 +280,22 @@ impl<'a> Section<'a> {
         let q = self.text(key, default, diags);
         schema::record(&self.path, key, Read::Quantity);
         if quantity_bytes(&q.value).is_none() {
-            diags.push(
-                Diagnostic::error(
-                    q.at.clone(),
-                    format!("`{}.{key}` is `{}`, not a size", self.path, q.value),
+            // digits and a known suffix, not zero: only the size is wrong
+            let too_large = well_formed_quantity(&q.value)
+                && q.value
+                    .trim_start_matches('0')
+                    .starts_with(|c: char| c.is_ascii_digit());
+            let message = if too_large {
+                format!(
+                    "`{}.{key}` is `{}`, larger than any machine (at most {} bytes)",
+                    self.path, q.value, MAX_QUANTITY_BYTES
                 )
-                .fix("write a size such as 10Gi, 512Mi or 1Ti"),
+            } else {
+                format!("`{}.{key}` is `{}`, not a size", self.path, q.value)
+            };
+            diags.push(
+                Diagnostic::error(q.at.clone(), message)
+                    .fix("write a size such as 10Gi, 512Mi or 1Ti"),
             );
             return Located::new(default.to_string(), q.at);
         }
@@ -302,8 +312,13 @@ impl<'a> Section<'a> {
         let c = self.text(key, default, diags);
         schema::record(&self.path, key, Read::Cpu);
         let ok = match c.value.strip_suffix('m') {
-            Some(milli) => !milli.is_empty() && milli.bytes().all(|b| b.is_ascii_digit()),
-            None => c.value.parse::<f64>().is_ok_and(|f| f > 0.0),
+            Some(milli) => milli
+                .parse::<u64>()
+                .is_ok_and(|m| m > 0 && m <= MAX_CPU_CORES * 1000),
+            None => c
+                .value
+                .parse::<f64>()
+                .is_ok_and(|f| f.is_finite() && f > 0.0 && f <= MAX_CPU_CORES as f64),
         };
         if !ok {
             diags.push(
@@ -375,12 +390,20 @@ impl<'a> Section<'a> {
     }
 }
 
-/// Bytes of a Kubernetes quantity (`10Gi`, `500M`, `1024`); `None` when malformed.
-pub fn quantity_bytes(q: &str) -> Option<u128> {
+/// The largest size a quantity may name: Kubernetes keeps quantities in an int64.
+pub const MAX_QUANTITY_BYTES: u128 = i64::MAX as u128;
+
+/// The most CPU cores a `cpu:` may ask for.
+pub const MAX_CPU_CORES: u64 = 1_000_000;
+
+/// Digits followed by one of the known suffixes (whatever the size).
+fn well_formed_quantity(q: &str) -> bool {
     let split = q.find(|c: char| !c.is_ascii_digit()).unwrap_or(q.len());
-    let (digits, suffix) = q.split_at(split);
-    let n: u128 = digits.parse().ok()?;
-    let mult: u128 = match suffix {
+    split > 0 && suffix_multiplier(&q[split..]).is_some()
+}
+
+fn suffix_multiplier(suffix: &str) -> Option<u128> {
+    Some(match suffix {
         "" => 1,
         "Ki" => 1 << 10,
         "Mi" => 1 << 20,
@@ -391,8 +414,17 @@ pub fn quantity_bytes(q: &str) -> Option<u128> {
         "G" => 1_000_000_000,
         "T" => 1_000_000_000_000,
         _ => return None,
-    };
-    (n > 0).then_some(n * mult)
+    })
+}
+
+/// Bytes of a Kubernetes quantity (`10Gi`, `500M`, `1024`); `None` when malformed, zero
+/// or larger than [`MAX_QUANTITY_BYTES`] (never an overflow).
+pub fn quantity_bytes(q: &str) -> Option<u128> {
+    let split = q.find(|c: char| !c.is_ascii_digit()).unwrap_or(q.len());
+    let (digits, suffix) = q.split_at(split);
+    let n: u128 = digits.parse().ok()?;
+    let bytes = n.checked_mul(suffix_multiplier(suffix)?)?;
+    (n > 0 && bytes <= MAX_QUANTITY_BYTES).then_some(bytes)
 }
 
 /// A DNS-1123 label of at most `max_len` characters that starts with a letter.
@@ -403,4 +435,29 @@ pub fn is_dns_label(s: &str, max_len: usize) -> bool {
         && !s.ends_with('-')
         && s.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn huge_quantities_are_refused_not_wrapped() {
+        assert_eq!(quantity_bytes("10Gi"), Some(10 << 30));
+        assert_eq!(quantity_bytes("1024"), Some(1024));
+        assert_eq!(quantity_bytes("0Gi"), None);
+        assert_eq!(quantity_bytes("8Ei"), None, "unknown suffix");
+        // u128 overflow before: 39 digits times 2^40
+        assert_eq!(
+            quantity_bytes("999999999999999999999999999999999999999Ti"),
+            None
+        );
+        assert_eq!(
+            quantity_bytes("9223372036854775807"),
+            Some(MAX_QUANTITY_BYTES)
+        );
+        assert_eq!(quantity_bytes("9223372036854775808"), None);
+        assert_eq!(quantity_bytes("8388608Ti"), None);
+        assert!(well_formed_quantity("8388608Ti") && !well_formed_quantity("8Ei"));
+    }
 }

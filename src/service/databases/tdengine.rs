@@ -5,7 +5,9 @@
 use super::common::{self, Resources, Volume};
 use super::section::Section;
 use super::steps::{delete_pvcs, exec_sh, refuse, scale_sts, wait_deleted, wait_ready};
-use super::{Refusal, ScalePlanner, ScaleRequest, config_for_plan, same_size, unknown_component};
+use super::{
+    Refusal, ScalePlanner, ScaleRequest, check_size, config_for_plan, same_size, unknown_component,
+};
 use crate::config::source::SourceFile;
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::service::ServicesConfig;
@@ -123,10 +125,12 @@ fn s_at(file: &SourceFile) -> crate::diag::At {
 pub struct TdenginePlanner;
 pub static PLANNER: TdenginePlanner = TdenginePlanner;
 
-/// The `taos` CLI against dnode 0 (the firstEp), as root (password from the environment).
+/// The `taos` CLI against dnode 0 (the firstEp), as root. The password comes from the
+/// pod's environment and reaches taos on stdin (`-p` alone makes it read it there), never
+/// in its arguments (`printf` is the shell's own).
 fn taos(conf: &TdengineConfig) -> String {
     format!(
-        "taos_sql() {{ taos -h {} -P {} -u root -p\"$TAOS_ROOT_PASSWORD\" -s \"$1\"; }}",
+        "taos_sql() {{ printf '%s\\n' \"$TAOS_ROOT_PASSWORD\" | taos -h {} -P {} -u root -p -s \"$1\"; }}",
         common::member_fqdn(STS, 0, SVC, &conf.namespace),
         conf.server_port
     )
@@ -169,6 +173,7 @@ impl ScalePlanner for TdenginePlanner {
 
     fn scale_plan(&self, cfg: &ServicesConfig, req: &ScaleRequest) -> Result<Vec<Step>, Refusal> {
         let conf = config_for_plan("tdengine", cfg, read)?;
+        check_size("tdengine", req)?;
         if let Some(other) = req.component.as_deref().filter(|c| *c != "dnode") {
             return Err(unknown_component("tdengine", other, &["dnode"]));
         }
