@@ -519,6 +519,22 @@ pub fn build(raw: &RawKubernetes, diags: &mut Diagnostics) -> KubernetesSettings
         }
     }
 
+    let nvidia_device_plugin = match raw.scalars.get("nvidia-device-plugin") {
+        None => true,
+        Some(l) if l.value == "true" => true,
+        Some(l) if l.value == "false" => false,
+        Some(l) => {
+            diags.push(
+                Diagnostic::error(
+                    l.at.clone(),
+                    format!("`nvidia-device-plugin: {}` must be true or false", l.value),
+                )
+                .fix("write `nvidia-device-plugin: false` to bring your own GPU operator, or delete the key"),
+            );
+            true
+        }
+    };
+
     let kubernetes_service_ip = nth_host(&service_cidr, 1).unwrap_or(service_cidr.network());
     let dns_service_ip = nth_host(&service_cidr, 10).unwrap_or(service_cidr.network());
 
@@ -543,5 +559,6 @@ pub fn build(raw: &RawKubernetes, diags: &mut Diagnostics) -> KubernetesSettings
         cgroup_driver,
         extra_args,
         unavailable_capabilities,
+        nvidia_device_plugin,
     }
 }
