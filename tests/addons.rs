@@ -101,10 +101,7 @@ fn every_template_file_is_embedded_and_rendered() {
     on_disk.sort();
     let mut all = context("1.36.0", true, Some("node-1"));
     all.nvidia_device_plugin = true;
-    let rendered: Vec<String> = render(&all)
-        .into_iter()
-        .map(|m| m.file_name)
-        .collect();
+    let rendered: Vec<String> = render(&all).into_iter().map(|m| m.file_name).collect();
     assert_eq!(rendered, on_disk);
 }
 
@@ -147,8 +144,8 @@ fn device_plugin_runs_only_on_labelled_gpu_nodes() {
     let ds = find(&docs, "DaemonSet", "nvidia-device-plugin-daemonset");
     assert_eq!(ds["metadata"]["namespace"], "kube-system");
     let pod = &ds["spec"]["template"]["spec"];
-    let term = &pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
-        ["nodeSelectorTerms"][0]["matchExpressions"][0];
+    let term = &pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+        [0]["matchExpressions"][0];
     assert_eq!(
         term,
         &serde_json::json!({"key": "k8s-manage.io/gpu-count", "operator": "Exists"})
@@ -161,7 +158,10 @@ fn device_plugin_runs_only_on_labelled_gpu_nodes() {
     assert!(tolerations.iter().all(|t| t.get("key").is_some()));
     assert_eq!(pod["priorityClassName"], "system-node-critical");
     let c = &pod["containers"][0];
-    assert_eq!(c["image"], "mirror.example/nvidia/k8s-device-plugin:v0.20.0");
+    assert_eq!(
+        c["image"],
+        "mirror.example/nvidia/k8s-device-plugin:v0.20.0"
+    );
     assert_eq!(c["securityContext"]["allowPrivilegeEscalation"], false);
     assert_eq!(
         c["securityContext"]["capabilities"]["drop"],

@@ -2,7 +2,8 @@
 //! NVIDIA driver; the Kubernetes binaries are the test-only stand-ins): a worker whose
 //! `machine-type` names a GPU SKU is refused by preflight, before anything starts, with the
 //! exact message; with `nvidia-device-plugin: false` (a GPU operator of the user's own) the
-//! same findings are warnings, and the node gets its GPU labels.
+//! same findings are warnings, and the node gets its GPU labels; `status` reports the GPU
+//! machine and what it lacks.
 
 use serde_json::Value;
 use std::path::Path;
@@ -161,4 +162,24 @@ fn gpu_sku_on_a_node_without_driver() {
         ))
         .unwrap();
     assert!(ds.is_none(), "{ds:?}");
+
+    // status: per GPU machine what the SKU says and what the node has (here: nothing).
+    let (_, status, stderr) = k8s_manage(&["status"], &dir);
+    let gpus = status["gpus"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{status:#}\n{stderr}"));
+    assert_eq!(gpus.len(), 1, "{status:#}");
+    assert_eq!(gpus[0]["host"], "worker1");
+    assert_eq!(gpus[0]["sku_count"], 2);
+    assert_eq!(gpus[0]["ok"], false);
+    assert_eq!(
+        gpus[0]["error"],
+        "machine-sku NC24R says 2 (teslak80), but nvidia-smi is not installed; node offers no nvidia.com/gpu"
+    );
+    assert!(
+        status["problems"]
+            .to_string()
+            .contains("worker1: GPUs: machine-sku NC24R says 2"),
+        "{status:#}"
+    );
 }

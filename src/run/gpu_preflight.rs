@@ -323,7 +323,10 @@ pub fn refusal(host: &str, gpu: &GpuSku, findings: &[Finding]) -> StepError {
             found.join("; ")
         ),
     )
-    .hint(fixes.join("; then "))
+    .hint(format!(
+        "{}. If this machine has no NVIDIA GPU, give it a machine-type whose machine-sku entry has no `gpu` (cluster-configuration.yaml)",
+        fixes.join("; then ")
+    ))
 }
 
 /// Run the probe on a node.
