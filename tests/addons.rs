@@ -22,7 +22,15 @@ fn context(version: &str, flannel: bool, dashboard_node: Option<&str>) -> AddonC
         dashboard_node: dashboard_node.map(str::to_string),
         coredns_replicas: 2,
         images: default_addon_images(),
+        nvidia_device_plugin: false,
     }
+}
+
+/// A context with GPU machines: NVIDIA's device plugin is rendered.
+fn gpu_context(version: &str) -> AddonContext {
+    let mut c = context(version, true, None);
+    c.nvidia_device_plugin = true;
+    c
 }
 
 fn render(ctx: &AddonContext) -> Vec<RenderedManifest> {
@@ -52,14 +60,16 @@ fn find<'a>(docs: &'a [(String, Value)], kind: &str, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {kind} {name} rendered"))
 }
 
-/// The four shapes of add-on set: with and without flannel, with and without the Dashboard.
-/// The Dashboard node names are YAML 1.1 traps on purpose.
+/// The shapes of add-on set: with and without flannel, with and without the Dashboard,
+/// with GPU machines (the device plugin). The Dashboard node names are YAML 1.1 traps on
+/// purpose.
 fn variants(version: &str) -> Vec<(&'static str, AddonContext)> {
     vec![
         ("bare", context(version, false, None)),
         ("flannel", context(version, true, None)),
         ("dashboard", context(version, false, Some("0123"))),
         ("flannel-dashboard", context(version, true, Some("yes"))),
+        ("gpu", gpu_context(version)),
     ]
 }
 
@@ -89,10 +99,9 @@ fn every_template_file_is_embedded_and_rendered() {
         .filter(|n| n.ends_with(".yaml"))
         .collect();
     on_disk.sort();
-    let rendered: Vec<String> = render(&context("1.36.0", true, Some("node-1")))
-        .into_iter()
-        .map(|m| m.file_name)
-        .collect();
+    let mut all = context("1.36.0", true, Some("node-1"));
+    all.nvidia_device_plugin = true;
+    let rendered: Vec<String> = render(&all).into_iter().map(|m| m.file_name).collect();
     assert_eq!(rendered, on_disk);
 }
 
@@ -113,6 +122,63 @@ fn optional_addons_follow_the_context() {
         names(&context("1.36.0", false, Some("n1"))),
         ["00-rbac.yaml", "10-coredns.yaml", "30-dashboard.yaml"]
     );
+    assert_eq!(
+        names(&gpu_context("1.36.0")),
+        [
+            "00-rbac.yaml",
+            "10-coredns.yaml",
+            "20-flannel.yaml",
+            "40-nvidia-device-plugin.yaml"
+        ]
+    );
+}
+
+#[test]
+fn device_plugin_runs_only_on_labelled_gpu_nodes() {
+    let mut ctx = gpu_context("1.36.0");
+    ctx.images.insert(
+        "nvidia-device-plugin".to_string(),
+        "mirror.example/nvidia/k8s-device-plugin:v0.20.0".to_string(),
+    );
+    let docs = documents(&render(&ctx));
+    let ds = find(&docs, "DaemonSet", "nvidia-device-plugin-daemonset");
+    assert_eq!(ds["metadata"]["namespace"], "kube-system");
+    let pod = &ds["spec"]["template"]["spec"];
+    let term = &pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+        [0]["matchExpressions"][0];
+    assert_eq!(
+        term,
+        &serde_json::json!({"key": "k8s-manage.io/gpu-count", "operator": "Exists"})
+    );
+    let tolerations = pod["tolerations"].as_array().expect("tolerations");
+    assert!(tolerations.contains(&serde_json::json!(
+        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+    )));
+    // Never every taint: a GPU node tainted NoExecute for maintenance empties.
+    assert!(tolerations.iter().all(|t| t.get("key").is_some()));
+    assert_eq!(pod["priorityClassName"], "system-node-critical");
+    let c = &pod["containers"][0];
+    assert_eq!(
+        c["image"],
+        "mirror.example/nvidia/k8s-device-plugin:v0.20.0"
+    );
+    assert_eq!(c["securityContext"]["allowPrivilegeEscalation"], false);
+    assert_eq!(
+        c["securityContext"]["capabilities"]["drop"],
+        serde_json::json!(["ALL"])
+    );
+    assert!(c["securityContext"].get("privileged").is_none());
+    assert_eq!(
+        c["volumeMounts"][0]["mountPath"],
+        "/var/lib/kubelet/device-plugins"
+    );
+    assert_eq!(
+        pod["volumes"][0]["hostPath"],
+        serde_json::json!({"path": "/var/lib/kubelet/device-plugins", "type": "Directory"})
+    );
+    // No RuntimeClass: cri-dockerd's releases cannot pass one; the NVIDIA runtime is
+    // Docker's default on GPU nodes (preflight checks it).
+    assert!(pod.get("runtimeClassName").is_none());
 }
 
 #[test]
@@ -276,6 +342,7 @@ fn dashboard_is_pinned_and_https_only() {
 fn yaml_lookalike_values_stay_strings() {
     for value in ["yes", "on", "no", "0123", "1e3", "null", "true"] {
         let mut ctx = context("1.36.0", true, Some(value));
+        ctx.nvidia_device_plugin = true;
         for key in IMAGE_KEYS {
             ctx.images.insert(key.to_string(), value.to_string());
         }

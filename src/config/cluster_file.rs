@@ -33,7 +33,10 @@ pub fn read(file: &SourceFile, diags: &mut Diagnostics) -> RawClusterFile {
                 saw_list = true;
                 out.machines = read_machine_list(file, v, diags);
             }
-            Some("machine-sku") => out.machine_sku = v.to_json(&file.text),
+            Some("machine-sku") => {
+                out.machine_sku = v.to_json(&file.text);
+                (out.sku_names, out.gpu_skus) = super::machine_sku::read(file, v, diags);
+            }
             Some(other) => {
                 out.extra.insert(other.to_string(), v.to_json(&file.text));
             }

@@ -87,7 +87,7 @@ pub const CLUSTER_KEYS: &[Key] = &[
         "machine-sku",
         Value::Mapping,
         "",
-        "hardware kinds by name (mem, gpu, cpu, os), kept for the services; not used by Kubernetes actions",
+        "hardware kinds by name (mem, gpu, cpu, os); a kind with `gpu: {type, count}` makes its machines GPU nodes (checked, labelled, device plugin)",
     ),
     key(
         "machine-list",
@@ -203,6 +203,23 @@ pub const MACHINE_KEYS: &[Key] = &[
     ),
 ];
 
+/// The `gpu:` mapping of a `machine-sku` entry (other keys are warnings). Machines whose
+/// `machine-type` names that entry are GPU nodes.
+pub const GPU_SKU_KEYS: &[Key] = &[
+    key(
+        "type",
+        Value::Text,
+        "",
+        "the GPU model, e.g. teslak80; becomes the node label k8s-manage.io/gpu-type (required)",
+    ),
+    key(
+        "count",
+        Value::Int(1, 64),
+        "",
+        "GPUs per machine: nvidia-smi must list this many, and the node must offer as many nvidia.com/gpu (required)",
+    ),
+];
+
 /// `kubernetes-configuration.yaml`: the keys under `kubernetes:` (unknown keys are
 /// warnings).
 pub const KUBERNETES_KEYS: &[Key] = &[
@@ -234,7 +251,7 @@ pub const KUBERNETES_KEYS: &[Key] = &[
         "images",
         Value::Images,
         "",
-        "per-image overrides: etcd, kube-apiserver, kube-proxy, pause, haproxy, coredns, ...",
+        "per-image overrides: etcd, kube-apiserver, kube-proxy, pause, haproxy, coredns, nvidia-device-plugin, ...",
     ),
     key(
         "service-cluster-ip-range",
@@ -325,6 +342,12 @@ pub const KUBERNETES_KEYS: &[Key] = &[
         Value::Choice(&["systemd", "cgroupfs"]),
         "systemd",
         "must match `docker info`'s Cgroup Driver",
+    ),
+    key(
+        "nvidia-device-plugin",
+        Value::Bool,
+        "true",
+        "run NVIDIA's device plugin on GPU nodes; false when you bring your own (GPU Operator)",
     ),
     key(
         "extra-args",

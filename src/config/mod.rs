@@ -5,6 +5,7 @@
 pub mod cluster_file;
 pub mod keys;
 pub mod kubernetes_file;
+pub mod machine_sku;
 pub mod machines;
 pub mod nesting;
 pub mod node_list;

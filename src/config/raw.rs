@@ -41,12 +41,27 @@ pub struct RawDefaults {
     pub ssh_agent: Option<Located<String>>,
 }
 
+/// The `gpu:` mapping of one `machine-sku` entry.
+#[derive(Debug, Clone)]
+pub struct RawGpuSku {
+    /// The SKU's name (its key under `machine-sku`).
+    pub sku: Located<String>,
+    /// Where `gpu:` is.
+    pub at: At,
+    pub gpu_type: Option<Located<String>>,
+    pub count: Option<Located<String>>,
+}
+
 /// `cluster-configuration.yaml`.
 #[derive(Debug, Clone, Default)]
 pub struct RawClusterFile {
     pub defaults: RawDefaults,
     pub machines: Vec<RawMachine>,
     pub machine_sku: Value,
+    /// Every name under `machine-sku`, where it is written.
+    pub sku_names: Vec<Located<String>>,
+    /// The SKUs that have a `gpu:` mapping.
+    pub gpu_skus: Vec<RawGpuSku>,
     pub extra: BTreeMap<String, Value>,
 }
 

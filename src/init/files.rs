@@ -93,7 +93,8 @@ pub fn cluster(spec: &Spec) -> String {
     o.push('\n');
     let _ = writeln!(o, "{}", top("machine-sku"));
     if spec.openpai_labels {
-        o.push_str("machine-sku:\n  GENERIC:\n    mem: 1\n    gpu:\n      type: generic\n      count: 1\n    cpu:\n      vcore: 1\n    os: ubuntu16.04\n");
+        // The original's generator gave every machine one GPU; k8s-manage acts on it.
+        o.push_str("machine-sku:\n  GENERIC:\n    mem: 1\n    # The quick-start's GPU: before deploy, every GENERIC machine is checked for 1 NVIDIA\n    # GPU (nvidia-smi, Docker's nvidia runtime) and gets the device plugin. Delete these\n    # three lines if your machines have no GPU.\n    gpu:\n      type: generic\n      count: 1\n    cpu:\n      vcore: 1\n    os: ubuntu16.04\n");
     } else {
         o.push_str("machine-sku: {}\n");
     }

@@ -44,6 +44,8 @@ pub struct NodeState {
     pub ready: bool,
     pub internal_ip: Option<String>,
     pub labels: serde_json::Map<String, Value>,
+    /// `status.allocatable`: resource name to quantity (`"4"`, `"15Gi"`).
+    pub allocatable: serde_json::Map<String, Value>,
 }
 
 pub struct KubeClient {
@@ -384,11 +386,17 @@ impl KubeClient {
                     .and_then(Value::as_object)
                     .cloned()
                     .unwrap_or_default();
+                let allocatable = n
+                    .pointer("/status/allocatable")
+                    .and_then(Value::as_object)
+                    .cloned()
+                    .unwrap_or_default();
                 NodeState {
                     name,
                     ready,
                     internal_ip,
                     labels,
+                    allocatable,
                 }
             })
             .collect())

@@ -79,10 +79,18 @@ pub fn build(raw: &RawConfig, diags: &mut Diagnostics) -> Option<Cluster> {
         diags,
     );
 
+    let gpu_skus = super::gpu::build(
+        &raw.cluster.gpu_skus,
+        &raw.cluster.sku_names,
+        &raw.cluster.machines,
+        diags,
+    );
+
     Some(Cluster {
         config_dir: raw.dir.clone(),
         machines,
         kubernetes,
+        gpu_skus,
     })
 }
 

@@ -540,6 +540,21 @@ pub fn build(raw: &RawKubernetes, diags: &mut Diagnostics) -> KubernetesSettings
     }
 
     let kubelet_config = kubelet_overlay(raw, diags);
+    let nvidia_device_plugin = match raw.scalars.get("nvidia-device-plugin") {
+        None => true,
+        Some(l) if l.value == "true" => true,
+        Some(l) if l.value == "false" => false,
+        Some(l) => {
+            diags.push(
+                Diagnostic::error(
+                    l.at.clone(),
+                    format!("`nvidia-device-plugin: {}` must be true or false", l.value),
+                )
+                .fix("write `nvidia-device-plugin: false` to bring your own GPU operator, or delete the key"),
+            );
+            true
+        }
+    };
 
     let kubernetes_service_ip = nth_host(&service_cidr, 1).unwrap_or(service_cidr.network());
     let dns_service_ip = nth_host(&service_cidr, 10).unwrap_or(service_cidr.network());
@@ -568,6 +583,7 @@ pub fn build(raw: &RawKubernetes, diags: &mut Diagnostics) -> KubernetesSettings
         extra_args,
         kubelet_config,
         unavailable_capabilities,
+        nvidia_device_plugin,
     }
 }
 

@@ -25,6 +25,10 @@ pub const KNOWN_IMAGES: &[(&str, &str)] = &[
     ("flannel-cni-plugin", "flannel CNI plugin installer"),
     ("dashboard", "Kubernetes dashboard"),
     ("dashboard-metrics-scraper", "dashboard metrics scraper"),
+    (
+        "nvidia-device-plugin",
+        "NVIDIA device plugin on GPU nodes (machine-sku with gpu)",
+    ),
 ];
 
 /// The default registry when `docker-registry` is not set.

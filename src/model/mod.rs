@@ -5,6 +5,7 @@
 pub mod build;
 pub mod build_kubernetes;
 pub mod build_machines;
+pub mod gpu;
 pub mod host_paths;
 pub mod images;
 pub mod network;
@@ -165,6 +166,9 @@ pub struct KubernetesSettings {
     /// Capabilities the nodes' kernel cannot grant to containers (nodes that are containers
     /// themselves); privileged components get all others.
     pub unavailable_capabilities: Vec<String>,
+    /// Run NVIDIA's device plugin on GPU nodes (`nvidia-device-plugin`, default true); off
+    /// when the user brings a GPU operator of their own.
+    pub nvidia_device_plugin: bool,
 }
 
 /// Which pod network to deploy.
@@ -181,6 +185,8 @@ pub struct Cluster {
     pub config_dir: PathBuf,
     pub machines: Vec<Machine>,
     pub kubernetes: KubernetesSettings,
+    /// The `machine-sku` kinds that have GPUs, by name (see [`gpu`]).
+    pub gpu_skus: BTreeMap<String, gpu::GpuSku>,
 }
 
 impl Cluster {

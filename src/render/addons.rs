@@ -10,6 +10,7 @@
 //! | `10-coredns.yaml` | always | CoreDNS behind the `kube-dns` Service at `dns_service_ip` |
 //! | `20-flannel.yaml` | `network_plugin == "flannel"` | flannel (VXLAN, kube subnet manager) over `pod_cidr` |
 //! | `30-dashboard.yaml` | `dashboard_node` is set | Kubernetes Dashboard v2, HTTPS only, pinned to that node |
+//! | `40-nvidia-device-plugin.yaml` | `nvidia_device_plugin` | NVIDIA's device plugin on the nodes labelled `k8s-manage.io/gpu-count` |
 //!
 //! Every value taken from the [`AddonContext`] is checked before rendering (an error names the
 //! template that needs it and what is wrong), and every scalar a template writes from the
@@ -47,6 +48,9 @@ pub struct AddonContext {
     pub coredns_replicas: u32,
     /// Image per add-on component; keys are [`IMAGE_KEYS`]. See [`default_addon_images`].
     pub images: BTreeMap<String, String>,
+    /// Render NVIDIA's device plugin: the cluster has GPU machines and the user did not
+    /// turn it off.
+    pub nvidia_device_plugin: bool,
 }
 
 /// One rendered add-on file: a multi-document YAML stream.
@@ -104,12 +108,13 @@ pub enum AddonError {
 }
 
 /// The keys of [`AddonContext::images`].
-pub const IMAGE_KEYS: [&str; 5] = [
+pub const IMAGE_KEYS: [&str; 6] = [
     "coredns",
     "flannel",
     "flannel-cni-plugin",
     "dashboard",
     "dashboard-metrics-scraper",
+    "nvidia-device-plugin",
 ];
 
 /// Oldest Kubernetes minor version the manifests are written for.
@@ -119,9 +124,10 @@ const RBAC: &str = "00-rbac.yaml";
 const COREDNS: &str = "10-coredns.yaml";
 const FLANNEL: &str = "20-flannel.yaml";
 const DASHBOARD: &str = "30-dashboard.yaml";
+const NVIDIA_DEVICE_PLUGIN: &str = "40-nvidia-device-plugin.yaml";
 
 /// The embedded templates, in apply order.
-const TEMPLATES: [(&str, &str); 4] = [
+const TEMPLATES: [(&str, &str); 5] = [
     (RBAC, include_str!("../../templates/cluster/00-rbac.yaml")),
     (
         COREDNS,
@@ -134,6 +140,10 @@ const TEMPLATES: [(&str, &str); 4] = [
     (
         DASHBOARD,
         include_str!("../../templates/cluster/30-dashboard.yaml"),
+    ),
+    (
+        NVIDIA_DEVICE_PLUGIN,
+        include_str!("../../templates/cluster/40-nvidia-device-plugin.yaml"),
     ),
 ];
 
@@ -150,6 +160,10 @@ pub fn default_addon_images() -> BTreeMap<String, String> {
         (
             "dashboard-metrics-scraper",
             "docker.io/kubernetesui/metrics-scraper:v1.0.8",
+        ),
+        (
+            "nvidia-device-plugin",
+            "nvcr.io/nvidia/k8s-device-plugin:v0.20.0",
         ),
     ]
     .into_iter()
@@ -181,6 +195,10 @@ pub fn render_addons(ctx: &AddonContext) -> Result<Vec<RenderedManifest>, AddonE
     if let Some(node) = &ctx.dashboard_node {
         check_dashboard(ctx, node)?;
         wanted.push(DASHBOARD);
+    }
+    if ctx.nvidia_device_plugin {
+        check_image(ctx, NVIDIA_DEVICE_PLUGIN, "nvidia-device-plugin")?;
+        wanted.push(NVIDIA_DEVICE_PLUGIN);
     }
 
     let tera = engine()?;
@@ -475,6 +493,7 @@ mod tests {
             dashboard_node: Some("node-1".to_string()),
             coredns_replicas: 2,
             images: default_addon_images(),
+            nvidia_device_plugin: false,
         }
     }
 
@@ -523,6 +542,17 @@ mod tests {
         c.network_plugin = "none".to_string();
         c.dashboard_node = None;
         assert_eq!(names(&c), [RBAC, COREDNS].map(String::from));
+        c.nvidia_device_plugin = true;
+        assert_eq!(
+            names(&c),
+            [RBAC, COREDNS, NVIDIA_DEVICE_PLUGIN].map(String::from)
+        );
+        c.images.remove("nvidia-device-plugin");
+        let e = err(&c);
+        assert!(
+            e.contains("40-nvidia-device-plugin.yaml") && e.contains("`nvidia-device-plugin`"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -28,6 +28,7 @@ pub fn addon_context(cluster: &Cluster) -> AddonContext {
             .map(|m| m.nodename.clone()),
         coredns_replicas: if cluster.machines.len() > 1 { 2 } else { 1 },
         images,
+        nvidia_device_plugin: k.nvidia_device_plugin && cluster.gpu_machines().next().is_some(),
     }
 }
 

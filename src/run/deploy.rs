@@ -572,6 +572,12 @@ async fn deploy_phases(cluster: &Cluster, opts: &DeployOptions) -> Result<Report
         if let Err(e) = super::addons_ready::wait_ready(&scope, &api, manifests, wait).await {
             return Err(report.fail("verify", vec![e]));
         }
+        if super::gpu_ready::applies(&scope) {
+            progress("waiting for every GPU node to offer its SKU's nvidia.com/gpu");
+        }
+        if let Err(e) = super::gpu_ready::wait_allocatable(&scope, &api, wait).await {
+            return Err(report.fail("verify", e));
+        }
         let kubelet_client = match kubelet_client_credential(master_files(cluster, &pki).as_ref()) {
             Some(c) => c,
             None => {

@@ -9,6 +9,8 @@ pub mod drain;
 pub mod etcd_nodes;
 pub mod etcdfix;
 pub mod fleet;
+pub mod gpu_preflight;
+pub mod gpu_ready;
 pub mod kubectl;
 pub mod logs;
 pub mod membership;

@@ -1,5 +1,6 @@
 //! Preflight checks on a node before anything changes: Docker version and cgroup driver,
-//! swap, ports free, clock skew, disk space, bridge netfilter and overlayfs. Each failure
+//! swap, ports free, clock skew, disk space, bridge netfilter and overlayfs, and on GPU
+//! machines the driver and the NVIDIA runtime ([`super::gpu_preflight`]). Each failure
 //! explains the fix.
 
 use super::fleet::{Node, StepError, blocking};
@@ -94,8 +95,10 @@ pub async fn check(cluster: &Cluster, node: &Node) -> Result<Vec<String>, Vec<St
     };
     node.log.line(&format!("preflight facts: {facts:?}"));
 
+    let mut runtimes = None;
     match node.docker().info().await {
         Ok(info) => {
+            runtimes = Some(super::gpu_preflight::DockerRuntimes::from_info(&info));
             let version = info.server_version.clone().unwrap_or_default();
             let major_minor: Vec<u32> = version
                 .split(['.', '-', '+'])
@@ -207,6 +210,27 @@ pub async fn check(cluster: &Cluster, node: &Node) -> Result<Vec<String>, Vec<St
             StepError::new(&host, "preflight: ports", format!("ports already in use by something else: {}", busy.join(", ")))
                 .hint("stop what listens there (`ss -ltnp`), or run `k8s-manage clean` if it is a previous cluster"),
         );
+    }
+    if let Some(gpu) = cluster.gpu_of(&node.machine) {
+        use super::gpu_preflight;
+        match gpu_preflight::probe(node, runtimes.as_ref()).await {
+            Err(e) => errors.push(e),
+            Ok(p) => {
+                let (findings, w) = gpu_preflight::evaluate(&host, gpu, &p, runtimes.as_ref());
+                warnings.extend(w);
+                if !findings.is_empty() {
+                    let e = gpu_preflight::refusal(&host, gpu, &findings);
+                    if cluster.kubernetes.nvidia_device_plugin {
+                        errors.push(e);
+                    } else {
+                        warnings.push(format!(
+                            "{host}: {} (not refused: `nvidia-device-plugin: false` leaves GPUs to your own operator)",
+                            e.message
+                        ));
+                    }
+                }
+            }
+        }
     }
     if errors.is_empty() {
         Ok(warnings)

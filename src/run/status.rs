@@ -1,8 +1,9 @@
 //! `status`: a read-only health report of the whole cluster. Per node: reachable over SSH,
 //! and for every component of its role the container's state and whether its spec hash is
 //! the one rendered now; etcd members, health and leader; the API's `/readyz` through the
-//! cluster endpoint; registered nodes and their Ready condition; the soonest certificate
-//! expiry. Changes nothing: the PKI is read into memory, never written.
+//! cluster endpoint; registered nodes and their Ready condition; on GPU machines the GPUs
+//! their SKU says, nvidia-smi lists and the node offers, and the driver version; the
+//! soonest certificate expiry. Changes nothing: the PKI is read into memory, never written.
 
 use super::fleet::{self, Node, StepError, fan_out};
 use crate::components::{component_names, etcd, spec::LABEL_SPEC_HASH};
@@ -77,6 +78,31 @@ pub struct RegisteredNode {
     /// The machine of the config with this node name, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
+    /// Its allocatable `nvidia.com/gpu`, when it offers any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allocatable_gpus: Option<String>,
+}
+
+/// The GPUs of one GPU machine.
+#[derive(Debug, Clone, Serialize)]
+pub struct GpuStatus {
+    pub host: String,
+    pub node: String,
+    pub sku: String,
+    pub model: String,
+    /// GPUs its `machine-sku` says.
+    pub sku_count: u32,
+    /// GPUs nvidia-smi lists on the machine.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listed: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub driver_version: Option<String>,
+    /// Allocatable `nvidia.com/gpu` of its node.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allocatable: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub ok: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -113,6 +139,8 @@ pub struct Status {
     pub etcd: EtcdStatus,
     pub api: ApiStatus,
     pub kube_nodes: KubeNodesStatus,
+    /// One entry per GPU machine (empty when there is none).
+    pub gpus: Vec<GpuStatus>,
     pub certificates: CertSummary,
     /// One line per problem, for people.
     pub problems: Vec<String>,
@@ -254,6 +282,7 @@ async fn api_and_nodes(
                         .iter()
                         .find(|m| m.nodename == n.name)
                         .map(|m| m.hostname.clone()),
+                    allocatable_gpus: super::gpu_ready::allocatable(n),
                 })
                 .collect();
             let missing: Vec<String> = cluster
@@ -445,6 +474,20 @@ pub async fn status(cluster: &Cluster, opts: &StatusOptions) -> Status {
         }
         nodes.push(ns);
     }
+    let gpu_refs: Vec<&Node> = refs
+        .iter()
+        .copied()
+        .filter(|n| cluster.gpu_of(&n.machine).is_some())
+        .collect();
+    let probed = fan_out(&gpu_refs, opts.parallel, |n| async move {
+        super::gpu_preflight::probe(n, None).await
+    })
+    .await;
+    let mut gpu_probes: BTreeMap<String, Result<super::gpu_preflight::Probe, StepError>> = gpu_refs
+        .iter()
+        .map(|n| n.host().to_string())
+        .zip(probed)
+        .collect();
     drop(reachable);
     drop(logs);
 
@@ -470,6 +513,14 @@ pub async fn status(cluster: &Cluster, opts: &StatusOptions) -> Status {
             problems.push(format!("node {}: not Ready", n.name));
         }
     }
+    let gpus = gpu_status(cluster, &mut gpu_probes, &unreachable, &kube_nodes);
+    for g in gpus.iter().filter(|g| !g.ok) {
+        problems.push(format!(
+            "{}: GPUs: {}",
+            g.host,
+            g.error.clone().unwrap_or_default()
+        ));
+    }
     let certificates = cert_summary(cluster);
     if let Some(e) = &certificates.error {
         problems.push(format!("certificates: {e}"));
@@ -484,6 +535,7 @@ pub async fn status(cluster: &Cluster, opts: &StatusOptions) -> Status {
         && etcd.ok
         && api.ready
         && kube_nodes.ok
+        && gpus.iter().all(|g| g.ok)
         && certificates.ok;
     Status {
         cluster: cluster.kubernetes.cluster_name.clone(),
@@ -493,9 +545,77 @@ pub async fn status(cluster: &Cluster, opts: &StatusOptions) -> Status {
         etcd,
         api,
         kube_nodes,
+        gpus,
         certificates,
         problems,
     }
+}
+
+/// Each GPU machine: what its SKU says, what nvidia-smi lists (and the driver version),
+/// what its node offers; not ok unless all three agree.
+fn gpu_status(
+    cluster: &Cluster,
+    probes: &mut BTreeMap<String, Result<super::gpu_preflight::Probe, StepError>>,
+    unreachable: &BTreeMap<String, String>,
+    kube_nodes: &KubeNodesStatus,
+) -> Vec<GpuStatus> {
+    use super::gpu_preflight::interpret_smi;
+    let mut out = Vec::new();
+    for (m, g) in cluster.gpu_machines() {
+        let mut s = GpuStatus {
+            host: m.hostname.clone(),
+            node: m.nodename.clone(),
+            sku: g.sku.clone(),
+            model: g.model.clone(),
+            sku_count: g.count,
+            listed: None,
+            driver_version: None,
+            allocatable: kube_nodes
+                .nodes
+                .iter()
+                .find(|n| n.name == m.nodename)
+                .and_then(|n| n.allocatable_gpus.clone()),
+            error: None,
+            ok: false,
+        };
+        let mut why = Vec::new();
+        match probes.remove(&m.hostname) {
+            Some(Ok(p)) => match interpret_smi(p.smi_exit, &p.smi_output) {
+                Ok(rows) => {
+                    s.listed = Some(rows.len());
+                    let mut versions: Vec<&str> =
+                        rows.iter().map(|r| r.driver_version.as_str()).collect();
+                    versions.dedup();
+                    s.driver_version = Some(versions.join(","));
+                    if rows.len() != g.count as usize {
+                        why.push(format!("nvidia-smi lists {}", rows.len()));
+                    }
+                }
+                Err(f) => why.push(f.found),
+            },
+            Some(Err(e)) => why.push(e.message),
+            None if unreachable.contains_key(&m.hostname) => why.push("unreachable".into()),
+            None => why.push("not probed".into()),
+        }
+        let want = g.count.to_string();
+        match &s.allocatable {
+            Some(a) if *a == want => {}
+            Some(a) => why.push(format!("node offers nvidia.com/gpu {a}")),
+            None => why.push("node offers no nvidia.com/gpu".into()),
+        }
+        s.ok = why.is_empty();
+        if !s.ok {
+            s.error = Some(format!(
+                "machine-sku {} says {} ({}), but {}",
+                g.sku,
+                g.count,
+                g.model,
+                why.join("; ")
+            ));
+        }
+        out.push(s);
+    }
+    out
 }
 
 impl Status {
@@ -560,6 +680,20 @@ impl Status {
             self.kube_nodes.nodes.len() + self.kube_nodes.missing.len(),
             ready
         ));
+        for g in &self.gpus {
+            s.push_str(&format!(
+                "GPUs {} ({} {}): {} in the SKU, nvidia-smi {}, allocatable {}, driver {}\n",
+                g.host,
+                g.sku,
+                g.model,
+                g.sku_count,
+                g.listed
+                    .map(|n| n.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                g.allocatable.as_deref().unwrap_or("-"),
+                g.driver_version.as_deref().unwrap_or("-"),
+            ));
+        }
         match &self.certificates.soonest {
             Some(c) => s.push_str(&format!(
                 "certificates: {} checked, soonest {} on {} ({} days, {})\n",
@@ -576,5 +710,62 @@ impl Status {
             }
         }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::gpu_preflight::parse_probe;
+
+    fn registered(allocatable: Option<&str>) -> KubeNodesStatus {
+        KubeNodesStatus {
+            nodes: vec![RegisteredNode {
+                name: "10.0.0.21".into(),
+                ready: true,
+                host: Some("gpu-worker-1".into()),
+                allocatable_gpus: allocatable.map(str::to_string),
+            }],
+            missing: vec![],
+            error: None,
+            ok: true,
+        }
+    }
+
+    #[test]
+    fn gpus_per_node_agree_or_say_what_differs() {
+        let c = crate::model::gpu::testing::openi_cluster();
+        let smi = "name, memory.total [MiB], driver_version\nTesla K80, 11441 MiB, 470.82.01\nTesla K80, 11441 MiB, 470.82.01\nTesla K80, 11441 MiB, 470.82.01\nTesla K80, 11441 MiB, 470.82.01\nk8s-manage-smi-exit=0\n";
+        let mut probes = BTreeMap::from([("gpu-worker-1".to_string(), Ok(parse_probe(smi)))]);
+        let g = gpu_status(&c, &mut probes, &BTreeMap::new(), &registered(Some("4")));
+        assert_eq!(g.len(), 1);
+        assert!(g[0].ok, "{:?}", g[0]);
+        assert_eq!(
+            (g[0].listed, g[0].driver_version.as_deref()),
+            (Some(4), Some("470.82.01"))
+        );
+
+        let mut probes = BTreeMap::from([(
+            "gpu-worker-1".to_string(),
+            Ok(parse_probe("k8s-manage-smi-exit=127\n")),
+        )]);
+        let g = gpu_status(&c, &mut probes, &BTreeMap::new(), &registered(None));
+        assert_eq!(
+            g[0].error.as_deref(),
+            Some(
+                "machine-sku NC24R says 4 (teslak80), but nvidia-smi is not installed; node offers no nvidia.com/gpu"
+            )
+        );
+        let unreachable = BTreeMap::from([("gpu-worker-1".to_string(), "timeout".to_string())]);
+        let g = gpu_status(
+            &c,
+            &mut BTreeMap::new(),
+            &unreachable,
+            &registered(Some("4")),
+        );
+        assert_eq!(
+            g[0].error.as_deref(),
+            Some("machine-sku NC24R says 4 (teslak80), but unreachable")
+        );
     }
 }

@@ -1,10 +1,11 @@
 //! Verification after deploy: every node registered, kubelets answer over TLS with client
-//! certificate auth, node role labels set.
+//! certificate auth, node labels set (role, and GPU type and count on GPU machines).
 
 use super::fleet::{Node, StepError};
 use crate::components::{node_agents, paths};
 use crate::kubeapi::{KubeClient, NodeState};
-use crate::model::Cluster;
+use crate::model::gpu::{self, GpuSku};
+use crate::model::{Cluster, Machine};
 use std::time::{Duration, Instant};
 
 /// Wait (bounded) until every machine's node name is registered; the nodes as last listed.
@@ -36,8 +37,11 @@ pub async fn nodes_registered(
         .hint("read `docker logs kubelet` on those nodes; the kubelet reaches the API through the local load balancer on 127.0.0.1"))
 }
 
-/// Role labels (`node-role.kubernetes.io/<role>`): a patch for each node that lacks its
-/// label in `registered` (from [`nodes_registered`]), at most 16 at once; none on a re-run.
+/// Node labels: the role (`node-role.kubernetes.io/<role>`) and, on GPU machines, the
+/// GPU type and count and the original's `machinetype=gpu` ([`gpu::node_labels`]); our GPU
+/// labels on a node that is no longer a GPU machine are removed. A patch for each node
+/// whose labels in `registered` (from [`nodes_registered`]) differ, at most 16 at once;
+/// none on a re-run.
 pub async fn label_nodes(
     cluster: &Cluster,
     api: &KubeClient,
@@ -47,17 +51,16 @@ pub async fn label_nodes(
     let todo: Vec<_> = cluster
         .machines
         .iter()
-        .filter(|m| {
-            let key = role_label(m);
-            !registered
+        .filter_map(|m| {
+            let current = registered
                 .iter()
-                .any(|n| n.name == m.nodename && n.labels.contains_key(&key))
+                .find(|n| n.name == m.nodename)
+                .map(|n| &n.labels);
+            label_patch(m, cluster.gpu_of(m), current).map(|p| (m, p))
         })
         .collect();
     stream::iter(todo.into_iter().map(Ok))
-        .try_for_each_concurrent(16, |m| async move {
-            let mut labels = serde_json::Map::new();
-            labels.insert(role_label(m), serde_json::Value::String(String::new()));
+        .try_for_each_concurrent(16, |(m, labels)| async move {
             api.label_node(&m.nodename, &labels)
                 .await
                 .map_err(|e| StepError::new(&m.hostname, "label node", e.to_string()))
@@ -65,7 +68,32 @@ pub async fn label_nodes(
         .await
 }
 
-fn role_label(m: &crate::model::Machine) -> String {
+/// The labels to set (and, as `null`, to remove) on a machine's node given its current
+/// labels; `None` when they are all as wanted.
+pub fn label_patch(
+    m: &Machine,
+    gpu: Option<&GpuSku>,
+    current: Option<&serde_json::Map<String, serde_json::Value>>,
+) -> Option<serde_json::Map<String, serde_json::Value>> {
+    let gpu_labels = gpu::node_labels(gpu);
+    let mut wanted = gpu_labels.clone();
+    wanted.insert(role_label(m), String::new());
+    let mut patch = serde_json::Map::new();
+    for (k, v) in &wanted {
+        let have = current.and_then(|c| c.get(k)).and_then(|x| x.as_str());
+        if have != Some(v.as_str()) {
+            patch.insert(k.clone(), serde_json::Value::String(v.clone()));
+        }
+    }
+    if let Some(c) = current {
+        for k in gpu::stale_labels(&gpu_labels, c.keys()) {
+            patch.insert(k, serde_json::Value::Null);
+        }
+    }
+    (!patch.is_empty()).then_some(patch)
+}
+
+fn role_label(m: &Machine) -> String {
     format!("node-role.kubernetes.io/{}", m.role)
 }
 
@@ -219,6 +247,85 @@ pub async fn node_loopback_endpoints(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{Value, json};
+
+    fn machine(role: crate::model::Role) -> Machine {
+        Machine {
+            hostname: "gpu-worker-1".into(),
+            hostip: "10.0.0.21".parse().unwrap(),
+            nodename: "10.0.0.21".into(),
+            role,
+            etcdid: None,
+            dashboard: false,
+            machine_type: Some("NC24R".into()),
+            ssh: crate::model::SshSettings {
+                port: 22,
+                username: "root".into(),
+                password: None,
+                keyfile: None,
+                agent: true,
+            },
+            extra: Default::default(),
+            at: None,
+            hostip_at: None,
+        }
+    }
+
+    fn labels(v: Value) -> serde_json::Map<String, Value> {
+        v.as_object().cloned().unwrap()
+    }
+
+    #[test]
+    fn a_gpu_node_gets_type_count_and_the_original_label_once() {
+        let m = machine(crate::model::Role::Worker);
+        let g = GpuSku {
+            sku: "NC24R".into(),
+            model: "teslak80".into(),
+            count: 4,
+        };
+        // Freshly registered: everything is set.
+        let fresh = labels(json!({"kubernetes.io/hostname": "10.0.0.21"}));
+        let p = label_patch(&m, Some(&g), Some(&fresh)).expect("a patch");
+        assert_eq!(
+            Value::Object(p.clone()),
+            json!({
+                "node-role.kubernetes.io/worker": "",
+                "k8s-manage.io/gpu-type": "teslak80",
+                "k8s-manage.io/gpu-count": "4",
+                "machinetype": "gpu",
+            })
+        );
+        // Re-run with the labels in place: no patch.
+        let mut done = fresh.clone();
+        done.extend(p);
+        assert_eq!(label_patch(&m, Some(&g), Some(&done)), None);
+        // The SKU now says 8: only the count changes.
+        let g8 = GpuSku {
+            count: 8,
+            ..g.clone()
+        };
+        assert_eq!(
+            label_patch(&m, Some(&g8), Some(&done)).map(Value::Object),
+            Some(json!({"k8s-manage.io/gpu-count": "8"}))
+        );
+        // The machine is no longer a GPU kind: our GPU labels go, `machinetype` stays.
+        assert_eq!(
+            label_patch(&m, None, Some(&done)).map(Value::Object),
+            Some(json!({"k8s-manage.io/gpu-type": null, "k8s-manage.io/gpu-count": null}))
+        );
+    }
+
+    #[test]
+    fn a_plain_node_gets_its_role_label_only() {
+        let m = machine(crate::model::Role::Master);
+        let fresh = labels(json!({"kubernetes.io/hostname": "10.0.0.21"}));
+        assert_eq!(
+            label_patch(&m, None, Some(&fresh)).map(Value::Object),
+            Some(json!({"node-role.kubernetes.io/master": ""}))
+        );
+        let done = labels(json!({"node-role.kubernetes.io/master": ""}));
+        assert_eq!(label_patch(&m, None, Some(&done)), None);
+    }
 
     #[test]
     fn one_script_runs_every_check_and_its_output_is_read_back_by_index() {

@@ -35,13 +35,27 @@ pub fn up_versions(
     proxy: bool,
     versions: &[&str],
 ) -> Sandbox {
-    up_with(name, masters, workers, proxy, versions, sandbox::Components::StandIns)
+    up_with(
+        name,
+        masters,
+        workers,
+        proxy,
+        versions,
+        sandbox::Components::StandIns,
+    )
 }
 
 /// A sandbox running the real upstream components of every version in `versions` (the
 /// config asks for the first; empty = the default version).
 pub fn up_real(name: &str, masters: u32, workers: u32, proxy: bool, versions: &[&str]) -> Sandbox {
-    up_with(name, masters, workers, proxy, versions, sandbox::Components::Upstream)
+    up_with(
+        name,
+        masters,
+        workers,
+        proxy,
+        versions,
+        sandbox::Components::Upstream,
+    )
 }
 
 pub fn up_with(
@@ -63,8 +77,10 @@ pub fn up_with(
     opts.proxy = proxy;
     opts.versions = versions.iter().map(|v| v.to_string()).collect();
     opts.components = components;
-    rt.block_on(sandbox::up(&opts, &|m: &str| eprintln!("sandbox {name}: {m}")))
-        .unwrap_or_else(|e| panic!("sandbox up: {e}"));
+    rt.block_on(sandbox::up(&opts, &|m: &str| {
+        eprintln!("sandbox {name}: {m}")
+    }))
+    .unwrap_or_else(|e| panic!("sandbox up: {e}"));
     Sandbox {
         name: name.into(),
         dir,
