@@ -50,7 +50,9 @@ fn real_components_run_pods_services_dns_and_rbac() {
     ]);
     assert!(pods.contains("kube-system/coredns-"), "{pods}");
     assert_eq!(
-        pods.lines().filter(|l| l.starts_with("kube-flannel/")).count(),
+        pods.lines()
+            .filter(|l| l.starts_with("kube-flannel/"))
+            .count(),
         6,
         "{pods}"
     );
@@ -77,7 +79,12 @@ fn real_components_run_pods_services_dns_and_rbac() {
                 Duration::from_secs(20),
             )
             .unwrap();
-        assert!(o.stdout_str().contains("200"), "{}: {}", m.hostname, o.stdout_str());
+        assert!(
+            o.stdout_str().contains("200"),
+            "{}: {}",
+            m.hostname,
+            o.stdout_str()
+        );
     }
     assert_eq!(k.ok(&["get", "--raw", "/readyz"]).trim(), "ok");
 
@@ -116,10 +123,20 @@ fn check_rbac(k: &Kubectl, dir: &Path, c: &k8s_manage::model::Cluster) {
         "get",
         "secrets",
     ]);
-    assert!(!o.ok(), "an unbound ServiceAccount listed secrets: {}", o.stdout);
+    assert!(
+        !o.ok(),
+        "an unbound ServiceAccount listed secrets: {}",
+        o.stdout
+    );
     assert!(o.stderr.contains("forbidden"), "{}", o.stderr);
 
-    k.ok(&["create", "secret", "generic", "unused", "--from-literal=k=v"]);
+    k.ok(&[
+        "create",
+        "secret",
+        "generic",
+        "unused",
+        "--from-literal=k=v",
+    ]);
     use k8s_manage::pki::{KubeconfigUser, Pki};
     let pki = Pki::load_read_only(
         &c.state_dir().join("pki"),
@@ -137,7 +154,10 @@ fn check_rbac(k: &Kubectl, dir: &Path, c: &k8s_manage::model::Cluster) {
         })
         .unwrap();
     let tmp = tempfile::tempdir().unwrap();
-    let (cert_path, key_path) = (tmp.path().join("kubelet.crt"), tmp.path().join("kubelet.key"));
+    let (cert_path, key_path) = (
+        tmp.path().join("kubelet.crt"),
+        tmp.path().join("kubelet.key"),
+    );
     std::fs::write(&cert_path, cert).unwrap();
     std::fs::write(&key_path, key).unwrap();
     let as_kubelet = |args: &[&str]| {
@@ -153,8 +173,15 @@ fn check_rbac(k: &Kubectl, dir: &Path, c: &k8s_manage::model::Cluster) {
         k.run(&refs)
     };
     let own = as_kubelet(&["get", "node", &worker.nodename, "-o", "name"]);
-    assert!(own.ok(), "the kubelet cannot read its own Node: {}", own.stderr);
+    assert!(
+        own.ok(),
+        "the kubelet cannot read its own Node: {}",
+        own.stderr
+    );
     let secret = as_kubelet(&["get", "secret", "unused", "-o", "name"]);
-    assert!(!secret.ok(), "a kubelet read a Secret no pod of its node uses");
+    assert!(
+        !secret.ok(),
+        "a kubelet read a Secret no pod of its node uses"
+    );
     assert!(secret.stderr.contains("forbidden"), "{}", secret.stderr);
 }

@@ -66,7 +66,7 @@ pub fn read(file: &SourceFile, diags: &mut Diagnostics) -> RawKubernetes {
                             fv.to_json(&file.text),
                         ));
                     }
-                    out.kubelet_config = Some((file.at(v.pos), out_fields));
+                    out.kubelet_config = Some(out_fields);
                 }
             }
             "cluster-dns" => match &v.kind {

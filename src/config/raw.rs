@@ -77,8 +77,8 @@ pub struct RawKubernetes {
     pub extra_args: Vec<(Located<String>, Vec<(Located<String>, Located<String>)>)>,
     pub cluster_dns: Vec<Located<String>>,
     /// `kubelet-config: {...}`: fields merged over the rendered KubeletConfiguration,
-    /// with where the mapping and each of its top-level keys are.
-    pub kubelet_config: Option<(At, Vec<(Located<String>, serde_json::Value)>)>,
+    /// each with where its key is.
+    pub kubelet_config: Option<Vec<(Located<String>, serde_json::Value)>>,
 }
 
 /// `k8s-role-definition.yaml`: the role names it defines.

@@ -608,7 +608,7 @@ fn kubelet_overlay(
     diags: &mut Diagnostics,
 ) -> serde_json::Map<String, serde_json::Value> {
     let mut out = serde_json::Map::new();
-    let Some((_, fields)) = &raw.kubelet_config else {
+    let Some(fields) = &raw.kubelet_config else {
         return out;
     };
     for (field, value) in fields {
@@ -616,7 +616,10 @@ fn kubelet_overlay(
             diags.push(
                 Diagnostic::error(
                     field.at.clone(),
-                    format!("`kubelet-config.{}` is set by k8s-manage itself", field.value),
+                    format!(
+                        "`kubelet-config.{}` is set by k8s-manage itself",
+                        field.value
+                    ),
                 )
                 .fix("remove it: the tool writes it from the rest of the config"),
             );

@@ -165,3 +165,22 @@ pub fn proxy_lb_config(cluster: &Cluster, m: &Machine) -> Result<String, RenderE
         cluster,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kubelet_config_fields_merge_over_the_rendered_ones() {
+        let mut base = json!({"a": 1, "evictionHard": {"memory.available": "100Mi", "nodefs.available": "10%"}});
+        merge(
+            &mut base["evictionHard"],
+            &json!({"nodefs.available": "0%"}),
+        );
+        merge(&mut base["maxPods"], &json!(200));
+        assert_eq!(
+            base,
+            json!({"a": 1, "maxPods": 200, "evictionHard": {"memory.available": "100Mi", "nodefs.available": "0%"}})
+        );
+    }
+}

@@ -72,7 +72,8 @@ pub fn not_ready(kind: &str, obj: &Value) -> Option<String> {
                 .pointer("/spec/replicas")
                 .and_then(Value::as_i64)
                 .unwrap_or(1);
-            let (updated, available) = (n("/status/updatedReplicas"), n("/status/availableReplicas"));
+            let (updated, available) =
+                (n("/status/updatedReplicas"), n("/status/availableReplicas"));
             (updated < want || available < want)
                 .then(|| format!("{available} of {want} replicas available ({updated} updated)"))
         }
@@ -172,7 +173,11 @@ pub async fn wait_ready(
             Ok(nodes) => {
                 for m in &cluster.machines {
                     if !nodes.iter().any(|n| n.name == m.nodename && n.ready) {
-                        pending.push((format!("node {}", m.nodename), "not Ready".to_string(), None));
+                        pending.push((
+                            format!("node {}", m.nodename),
+                            "not Ready".to_string(),
+                            None,
+                        ));
                     }
                 }
             }
@@ -182,7 +187,11 @@ pub async fn wait_ready(
             match api.get_object(&w.path).await {
                 Ok(Some(obj)) => {
                     if let Some(why) = not_ready(&w.kind, &obj) {
-                        pending.push((format!("{} {}/{}", w.kind, w.namespace, w.name), why, Some(w)));
+                        pending.push((
+                            format!("{} {}/{}", w.kind, w.namespace, w.name),
+                            why,
+                            Some(w),
+                        ));
                     }
                 }
                 Ok(None) => pending.push((
@@ -275,6 +284,9 @@ mod tests {
         let w = workloads(&[m]);
         assert_eq!(w.len(), 1);
         assert_eq!(w[0].selector, "app=flannel");
-        assert_eq!(w[0].path, "/apis/apps/v1/namespaces/kube-flannel/daemonsets/ds");
+        assert_eq!(
+            w[0].path,
+            "/apis/apps/v1/namespaces/kube-flannel/daemonsets/ds"
+        );
     }
 }

@@ -180,3 +180,43 @@ pub async fn back_ready(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(ready: bool, hb: &str) -> Option<(bool, String)> {
+        Some((ready, hb.to_string()))
+    }
+
+    #[test]
+    fn a_node_is_back_when_its_new_kubelet_reported_and_it_is_as_ready_as_before() {
+        let restarted = |s| Before {
+            state: s,
+            restarts_kubelet: true,
+        };
+        let was_ready = restarted(state(true, "t1"));
+        assert!(!is_back(&was_ready, None));
+        assert!(
+            !is_back(&was_ready, state(true, "t1").as_ref()),
+            "no new heartbeat yet"
+        );
+        assert!(
+            !is_back(&was_ready, state(false, "t2").as_ref()),
+            "not Ready again yet"
+        );
+        assert!(is_back(&was_ready, state(true, "t2").as_ref()));
+        // Not Ready before (no pod network yet): a new heartbeat is enough.
+        let was_not = restarted(state(false, "t1"));
+        assert!(is_back(&was_not, state(false, "t2").as_ref()));
+        // Not registered before: registered now is enough.
+        assert!(is_back(&restarted(None), state(false, "t0").as_ref()));
+        // Only kube-proxy replaced: Ready as before, no heartbeat needed.
+        let kept = Before {
+            state: state(true, "t1"),
+            restarts_kubelet: false,
+        };
+        assert!(is_back(&kept, state(true, "t1").as_ref()));
+        assert!(!is_back(&kept, state(false, "t1").as_ref()));
+    }
+}

@@ -333,6 +333,56 @@ mod tests {
         assert!(kernel_warnings("n1", &f).is_empty());
     }
 
+    fn cluster(kubernetes: &str) -> Cluster {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("cluster-configuration.yaml"),
+            "default-machine-properties:\n  username: root\n  ssh-agent: \"true\"\nmachine-list:\n  - hostname: m1\n    hostip: 10.0.0.11\n    k8s-role: master\n    etcdid: etcd1\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("kubernetes-configuration.yaml"),
+            format!("kubernetes:\n  docker-registry: r:5000\n{kubernetes}"),
+        )
+        .unwrap();
+        crate::model::build::load(dir.path())
+            .unwrap_or_else(|d| panic!("{}", d.render_text(false)))
+            .cluster
+    }
+
+    #[test]
+    fn cgroup_v1_is_refused_for_a_kubelet_that_refuses_it_unless_allowed() {
+        let v1 = parse_facts("cgroupfs=tmpfs\n");
+        let v2 = parse_facts("cgroupfs=cgroup2fs\n");
+        let new = cluster("  kubernetes-version: v1.36.1\n");
+        let e = cgroup_v1_refused(&new, "m1", &v1).expect("refused");
+        assert!(e.to_string().contains("cgroup v1"), "{e}");
+        assert!(
+            e.hint
+                .as_deref()
+                .unwrap_or("")
+                .contains("failCgroupV1: false")
+        );
+        assert!(cgroup_v1_refused(&new, "m1", &v2).is_none());
+        let allowed =
+            cluster("  kubernetes-version: v1.36.1\n  kubelet-config:\n    failCgroupV1: false\n");
+        assert!(cgroup_v1_refused(&allowed, "m1", &v1).is_none());
+        let old = cluster("  kubernetes-version: v1.34.2\n");
+        assert!(cgroup_v1_refused(&old, "m1", &v1).is_none());
+    }
+
+    #[test]
+    fn a_loopback_resolver_without_cluster_dns_is_a_dns_loop() {
+        let local = parse_facts("nameserver=127.0.0.53\n");
+        let real = parse_facts("nameserver=127.0.0.53\nnameserver=10.0.0.2\n");
+        let plain = cluster("  kubernetes-version: v1.36.1\n");
+        let e = dns_loop(&plain, "m1", &local).expect("a loop");
+        assert!(e.to_string().contains("127.0.0.53"), "{e}");
+        assert!(dns_loop(&plain, "m1", &real).is_none());
+        let upstream = cluster("  kubernetes-version: v1.36.1\n  cluster-dns: 10.0.0.2\n");
+        assert!(dns_loop(&upstream, "m1", &local).is_none());
+    }
+
     #[test]
     fn bridge_netfilter_built_in_is_not_a_missing_module() {
         // A kernel with bridge netfilter built in lists no br_netfilter module, but has the

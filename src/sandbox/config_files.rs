@@ -254,7 +254,8 @@ fn stand_in_kubernetes_configuration(input: &ConfigInput<'_>) -> String {
            #   `docker-registry` at a registry holding the real images.\n  \
            docker-registry: {SANDBOX_REGISTRY}\n  \
            images:\n    \
-             haproxy: {haproxy}\n",
+             haproxy: {haproxy}\n    \
+             kubelet: {SANDBOX_REGISTRY}/hyperkube:{version}\n",
         sandbox = input.sandbox,
         version = input.kubernetes_version,
         subnet = input.subnet,
@@ -371,13 +372,17 @@ mod tests {
         version: String,
         #[serde(rename = "etcd-version")]
         etcd: String,
-        #[serde(rename = "docker-registry")]
+        #[serde(rename = "docker-registry", default = "default_registry")]
         registry: String,
         images: std::collections::BTreeMap<String, String>,
         #[serde(rename = "service-cluster-ip-range")]
         service: String,
         #[serde(rename = "pod-cluster-ip-range")]
         pod: String,
+    }
+
+    fn default_registry() -> String {
+        crate::model::images::DEFAULT_REGISTRY.into()
     }
 
     fn input<'a>(nodes: &'a [NodeInfo], dir: &'a Path, key: &'a Path) -> ConfigInput<'a> {
@@ -426,11 +431,36 @@ mod tests {
         assert_eq!(k.etcd, "3.4.23");
         assert_eq!(k.registry, "k8s-manage-sandbox");
         assert_eq!(k.images["haproxy"], "k8s-manage-sandbox/haproxy:2.6");
-        assert_eq!(k.images.len(), 1);
+        assert_eq!(k.images["kubelet"], "k8s-manage-sandbox/hyperkube:v1.36.1");
+        assert_eq!(k.images.len(), 2);
         assert_eq!(k.service, "10.96.0.0/12");
         assert_eq!(k.pod, "10.244.0.0/16");
         assert!(text.contains("TEST-ONLY STAND-INS"), "{text}");
         assert!(text.contains("- Real: etcd"), "{text}");
+    }
+
+    /// With the real components the config is a real rack's (default registry, kubeadm's
+    /// etcd) but for what a container-node needs, each said in a comment.
+    #[test]
+    fn the_upstream_kubernetes_file_is_a_real_racks_but_for_container_nodes() {
+        let nodes = plan("sb", 1, 0, false, "172.30.9.0/24".parse().unwrap());
+        let mut i = input(&nodes, Path::new("/x"), Path::new("/k"));
+        i.components = Components::Upstream;
+        let text = kubernetes_configuration(&i);
+        let parsed: Kube = serde_saphyr::from_str(&text).unwrap();
+        let k = &parsed.kubernetes;
+        assert_eq!(k.registry, crate::model::images::DEFAULT_REGISTRY);
+        assert_eq!(k.etcd, super::super::upstream::ETCD_VERSION);
+        assert_eq!(k.images.len(), 2, "{text}");
+        for needed in [
+            "cluster-dns: 172.30.9.1",
+            "unavailable-capabilities: SYS_RESOURCE",
+            "failCgroupV1: false",
+            "conntrack-max-per-core: \"0\"",
+        ] {
+            assert!(text.contains(needed), "{needed} missing:\n{text}");
+        }
+        assert!(!text.contains("STAND-IN"), "{text}");
     }
 
     #[test]
@@ -454,17 +484,12 @@ mod tests {
         }
     }
 
-    /// The product, reading the written config, asks for exactly images the sandbox makes.
+    /// The product, reading the written config, asks for exactly images the sandbox makes:
+    /// every component and add-on with the real components, the components with stand-ins.
     #[test]
     fn the_product_resolves_the_component_images_to_ones_the_sandbox_preloads() {
         let nodes = plan("sb", 1, 0, false, "172.30.9.0/24".parse().unwrap());
-        let text = kubernetes_configuration(&input(&nodes, Path::new("/x"), Path::new("/k")));
-        let parsed: Kube = serde_saphyr::from_str(&text).unwrap();
-        let k = &parsed.kubernetes;
-        let version = crate::model::version::parse_kube_version(&k.version).unwrap();
-        let resolved = crate::model::images::resolve(&k.registry, version, &k.etcd, &k.images);
-        let preloaded = referenced_images();
-        for name in [
+        let components = [
             "etcd",
             "kube-apiserver",
             "kube-controller-manager",
@@ -472,12 +497,30 @@ mod tests {
             "kube-proxy",
             "kubelet",
             "haproxy",
+        ];
+        let add_ons = ["pause", "coredns", "flannel", "flannel-cni-plugin"];
+        for (mode, names) in [
+            (
+                Components::Upstream,
+                [&components[..], &add_ons[..]].concat(),
+            ),
+            (Components::StandIns, components.to_vec()),
         ] {
-            assert!(
-                preloaded.contains(&resolved[name]),
-                "{name}: {} is not among {preloaded:?}",
-                resolved[name]
-            );
+            let mut i = input(&nodes, Path::new("/x"), Path::new("/k"));
+            i.components = mode;
+            let text = kubernetes_configuration(&i);
+            let parsed: Kube = serde_saphyr::from_str(&text).unwrap();
+            let k = &parsed.kubernetes;
+            let version = crate::model::version::parse_kube_version(&k.version).unwrap();
+            let resolved = crate::model::images::resolve(&k.registry, version, &k.etcd, &k.images);
+            let preloaded = referenced_images_for(mode, &[k.version.clone()]).unwrap();
+            for name in names {
+                assert!(
+                    preloaded.contains(&resolved[name]),
+                    "{mode:?} {name}: {} is not among {preloaded:?}",
+                    resolved[name]
+                );
+            }
         }
         assert_eq!(
             crate::sandbox::components::ETCD_IMAGE,

@@ -41,8 +41,8 @@ pub use components::{
     stand_in_image_from_binary,
 };
 pub use config_files::{
-    CLUSTER_FILE, Components, ETCD_VERSION, KUBERNETES_FILE, KUBERNETES_VERSION, README_FILE, SANDBOX_REGISTRY,
-    referenced_images, referenced_images_for,
+    CLUSTER_FILE, Components, ETCD_VERSION, KUBERNETES_FILE, KUBERNETES_VERSION, README_FILE,
+    SANDBOX_REGISTRY, referenced_images, referenced_images_for,
 };
 pub use down::{DownReport, down};
 pub use engine::connect as connect_engine;

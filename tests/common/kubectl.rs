@@ -29,9 +29,10 @@ impl Out {
 impl Kubectl {
     pub fn new(rt: &tokio::runtime::Runtime, dir: &Path, version: &str) -> Kubectl {
         let binary = rt
-            .block_on(k8s_manage::sandbox::upstream::kubectl(version, &|m: &str| {
-                eprintln!("kubectl: {m}")
-            }))
+            .block_on(k8s_manage::sandbox::upstream::kubectl(
+                version,
+                &|m: &str| eprintln!("kubectl: {m}"),
+            ))
             .expect("kubectl is built");
         Kubectl {
             binary,
@@ -79,7 +80,13 @@ impl Kubectl {
     /// `run`, asserting success; its stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let o = self.run(args);
-        assert!(o.ok(), "kubectl {args:?} failed ({}): {}{}", o.code, o.stdout, o.stderr);
+        assert!(
+            o.ok(),
+            "kubectl {args:?} failed ({}): {}{}",
+            o.code,
+            o.stdout,
+            o.stderr
+        );
         o.stdout
     }
 

@@ -120,6 +120,13 @@ pub fn start_client(k: &Kubectl, name: &str, node: &str) {
     ]);
 }
 
+/// A shell command that GETs `http://HOST/` (port 80) with busybox `nc` within 5 s and
+/// prints the last line of the response: the web pods answer one line, their name
+/// (Debian's busybox wget crashes; see the sandbox's images).
+pub fn http_get(host: &str) -> String {
+    format!("printf 'GET / HTTP/1.0\\r\\nHost: {host}\\r\\n\\r\\n' | nc -w 5 {host} 80 | tail -n 1")
+}
+
 /// `kubectl exec POD -- sh -c SCRIPT`: (exit code, stdout, stderr).
 pub fn exec(k: &Kubectl, pod: &str, script: &str) -> (i32, String, String) {
     let o = k.run(&["exec", pod, "--", "sh", "-c", script]);
@@ -134,17 +141,22 @@ pub fn check_service_and_dns(k: &Kubectl, client: &str, domain: &str) {
         client,
         &format!("nslookup kubernetes.default.svc.{domain}"),
     );
-    assert_eq!(code, 0, "nslookup kubernetes.default.svc.{domain}: {out}{err}");
-    let service_ip = k.ok(&["get", "svc", "kubernetes", "-o", "jsonpath={.spec.clusterIP}"]);
+    assert_eq!(
+        code, 0,
+        "nslookup kubernetes.default.svc.{domain}: {out}{err}"
+    );
+    let service_ip = k.ok(&[
+        "get",
+        "svc",
+        "kubernetes",
+        "-o",
+        "jsonpath={.spec.clusterIP}",
+    ]);
     assert!(out.contains(service_ip.trim()), "{out}");
     let mut answered = std::collections::BTreeSet::new();
     for _ in 0..12 {
-        let (code, out, err) = exec(
-            k,
-            client,
-            &format!("wget -q -T 5 -O - http://web.default.svc.{domain}/"),
-        );
-        assert_eq!(code, 0, "wget web.default.svc.{domain}: {out}{err}");
+        let (code, out, err) = exec(k, client, &http_get(&format!("web.default.svc.{domain}")));
+        assert_eq!(code, 0, "GET web.default.svc.{domain}: {out}{err}");
         assert!(out.trim().starts_with("web-"), "{out}");
         answered.insert(out.trim().to_string());
     }
@@ -153,8 +165,9 @@ pub fn check_service_and_dns(k: &Kubectl, client: &str, domain: &str) {
         "the Service spread 12 requests over {answered:?} only"
     );
     // The short name resolves through the pod's search path too.
-    let (code, out, err) = exec(k, client, "wget -q -T 5 -O - http://web/");
-    assert_eq!(code, 0, "wget http://web/: {out}{err}");
+    let (code, out, err) = exec(k, client, &http_get("web"));
+    assert_eq!(code, 0, "GET http://web/: {out}{err}");
+    assert!(out.trim().starts_with("web-"), "{out}");
 }
 
 /// `kubectl logs` and `kubectl exec` reach the kubelet (TLS, the apiserver's kubelet
@@ -171,13 +184,8 @@ pub fn check_logs_and_exec(k: &Kubectl, client: &str, node: &str) {
 
 /// A Service answers: one request from `client`, within `timeout` seconds.
 pub fn service_answers(k: &Kubectl, client: &str, domain: &str, timeout: Duration) -> bool {
-    let (code, out, _) = exec(
-        k,
-        client,
-        &format!(
-            "wget -q -T {} -O - http://web.default.svc.{domain}/",
-            timeout.as_secs().max(1)
-        ),
-    );
+    let script = http_get(&format!("web.default.svc.{domain}"))
+        .replace("nc -w 5", &format!("nc -w {}", timeout.as_secs().max(1)));
+    let (code, out, _) = exec(k, client, &script);
     code == 0 && out.trim().starts_with("web-")
 }

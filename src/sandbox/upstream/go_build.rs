@@ -175,7 +175,10 @@ pub async fn module_source(module: &GoModule, path: &str) -> Result<PathBuf, San
         return Err(SandboxError::Command {
             command: format!("go mod download -json {path}"),
             status: out.status.to_string(),
-            output: last_lines(&format!("{text}{}", String::from_utf8_lossy(&out.stderr)), 20),
+            output: last_lines(
+                &format!("{text}{}", String::from_utf8_lossy(&out.stderr)),
+                20,
+            ),
         });
     }
     let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| SandboxError::Command {
@@ -226,7 +229,14 @@ async fn build_one(
             .unwrap_or_default()
     ));
     let mut child = go_command(work, module.program.cgo())
-        .args(["build", "-v", "-trimpath", "-ldflags", &ldflags(module), "-o"])
+        .args([
+            "build",
+            "-v",
+            "-trimpath",
+            "-ldflags",
+            &ldflags(module),
+            "-o",
+        ])
         .arg(output)
         .arg(package)
         .stdout(Stdio::piped())

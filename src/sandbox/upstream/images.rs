@@ -53,11 +53,12 @@ pub const BUSYBOX_IMAGE: &str = "k8s-manage-sandbox/busybox:1.35.0";
 const PATH_ENV: &str = "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// busybox applets linked in images that carry busybox (a shell and what scripts and
-/// `kubectl exec` checks use).
+/// `kubectl exec` checks use). Not `wget`: Debian 12's busybox wget crashes (SIGSEGV) on
+/// every request here; `nc` makes HTTP requests instead.
 const BUSYBOX_APPLETS: &[&str] = &[
-    "sh", "cp", "cat", "ls", "mkdir", "rm", "mv", "ln", "echo", "sleep", "wget", "nslookup",
-    "hostname", "httpd", "ps", "grep", "head", "tail", "env", "id", "true", "false", "test",
-    "touch", "date", "nc", "ip", "ifconfig", "sed", "awk", "tr", "wc", "uname", "df",
+    "sh", "cp", "cat", "ls", "mkdir", "rm", "mv", "ln", "echo", "sleep", "nslookup", "hostname",
+    "httpd", "ps", "grep", "head", "tail", "env", "id", "true", "false", "test", "touch", "date",
+    "nc", "ip", "ifconfig", "sed", "awk", "tr", "wc", "uname", "df",
 ];
 
 /// One thing put into an image.
@@ -139,7 +140,11 @@ fn specs_for(version: &str) -> Result<Vec<ImageSpec>, SandboxError> {
         ImageSpec {
             reference: name("kube-proxy"),
             parts: vec![
-                Part::Built(Program::Kubernetes, "kube-proxy", "/usr/local/bin/kube-proxy".into()),
+                Part::Built(
+                    Program::Kubernetes,
+                    "kube-proxy",
+                    "/usr/local/bin/kube-proxy".into(),
+                ),
                 Part::IptablesLegacy,
                 Part::Tool("/usr/sbin/conntrack"),
             ],
@@ -164,8 +169,16 @@ fn specs_for(version: &str) -> Result<Vec<ImageSpec>, SandboxError> {
 /// The kubelet and cri-dockerd with what they call on a host.
 fn node_agent_parts() -> Vec<Part> {
     let mut parts = vec![
-        Part::Built(Program::Kubernetes, "kubelet", "/usr/local/bin/kubelet".into()),
-        Part::Built(Program::CriDockerd, "cri-dockerd", "/usr/local/bin/cri-dockerd".into()),
+        Part::Built(
+            Program::Kubernetes,
+            "kubelet",
+            "/usr/local/bin/kubelet".into(),
+        ),
+        Part::Built(
+            Program::CriDockerd,
+            "cri-dockerd",
+            "/usr/local/bin/cri-dockerd".into(),
+        ),
         Part::IptablesLegacy,
         Part::Busybox,
     ];
@@ -440,7 +453,10 @@ mod tests {
     fn an_unbuildable_version_names_the_ones_that_are() {
         let e = upstream_references(&["v1.31.4".to_string()]).unwrap_err();
         let text = e.to_string();
-        assert!(text.contains("v1.36.1") && text.contains("add-version.sh"), "{text}");
+        assert!(
+            text.contains("v1.36.1") && text.contains("add-version.sh"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -94,8 +94,14 @@ impl Program {
             }
             // etcd and CoreDNS carry their version as a constant.
             Program::Etcd | Program::Coredns => Vec::new(),
-            Program::CriDockerd => vec![x("github.com/Mirantis/cri-dockerd/cmd/version.Version", bare)],
-            Program::Flannel => vec![x("github.com/flannel-io/flannel/pkg/version.Version", version)],
+            Program::CriDockerd => vec![x(
+                "github.com/Mirantis/cri-dockerd/cmd/version.Version",
+                bare,
+            )],
+            Program::Flannel => vec![x(
+                "github.com/flannel-io/flannel/pkg/version.Version",
+                version,
+            )],
             Program::CniPlugins | Program::CniFlannel => vec![x(
                 "github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion",
                 version,
@@ -216,8 +222,10 @@ mod tests {
                 m.version
             );
             assert!(
-                m.go_mod
-                    .contains(&format!("module k8s-manage.local/upstream/{}", m.program.dir())),
+                m.go_mod.contains(&format!(
+                    "module k8s-manage.local/upstream/{}",
+                    m.program.dir()
+                )),
                 "{:?}",
                 m.program
             );

@@ -14,12 +14,14 @@ use crate::sandbox::rootfs;
 /// `<cache>/upstream/pause-<pause tag>-<module hash>/pause`, compiled when missing. The
 /// tag of `reference` (`registry.k8s.io/pause:3.10.2`) is the version it reports.
 pub async fn ensure_pause(module: &GoModule, reference: &str) -> Result<PathBuf, SandboxError> {
-    let tag = reference.rsplit_once(':').map(|(_, t)| t).unwrap_or("unknown");
+    let tag = reference
+        .rsplit_once(':')
+        .map(|(_, t)| t)
+        .unwrap_or("unknown");
     let cache = rootfs::default_cache_dir();
-    let dir = cache.join("upstream").join(format!(
-        "pause-{tag}-{}",
-        go_build::build_hash(module)
-    ));
+    let dir = cache
+        .join("upstream")
+        .join(format!("pause-{tag}-{}", go_build::build_hash(module)));
     let binary = dir.join("pause");
     if binary.exists() {
         return Ok(binary);
