@@ -513,7 +513,7 @@ mod tests {
             let k = &parsed.kubernetes;
             let version = crate::model::version::parse_kube_version(&k.version).unwrap();
             let resolved = crate::model::images::resolve(&k.registry, version, &k.etcd, &k.images);
-            let preloaded = referenced_images_for(mode, &[k.version.clone()]).unwrap();
+            let preloaded = referenced_images_for(mode, std::slice::from_ref(&k.version)).unwrap();
             for name in names {
                 assert!(
                     preloaded.contains(&resolved[name]),
