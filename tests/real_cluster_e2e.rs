@@ -13,14 +13,14 @@ mod kubectl;
 #[path = "common/workloads.rs"]
 mod workloads;
 
-use cluster_sandbox::{cluster, k8s_manage, ssh, up_real};
+use cluster_sandbox::{cluster, k8s_manage, ssh, up};
 use kubectl::Kubectl;
 
 const READYZ_VIA: &str = "printf 'GET /readyz HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n' | timeout 10 openssl s_client -quiet -connect HOSTPORT -cert /etc/kubernetes/pki/lb-healthcheck.pem -key /etc/kubernetes/pki/lb-healthcheck.pem -CAfile /etc/kubernetes/pki/ca.crt -verify_return_error 2>/dev/null | head -1";
 
 #[test]
 fn real_components_run_pods_services_dns_and_rbac() {
-    let sb = up_real("e2e-real", 3, 2, true, &[]);
+    let sb = up("e2e-real", 3, 2, true);
     let dir = sb.dir.clone();
     let (code, report, stderr) = k8s_manage(&["deploy"], &dir);
     assert_eq!(code, 0, "deploy failed: {report:#}\n{stderr}");

@@ -14,6 +14,8 @@ pub struct Sandbox {
     pub dir: PathBuf,
     _tmp: tempfile::TempDir,
     pub rt: tokio::runtime::Runtime,
+    /// A slot of the machine-wide sandbox limit, held until the sandbox is down.
+    _slot: std::fs::File,
 }
 
 impl Drop for Sandbox {
@@ -22,11 +24,43 @@ impl Drop for Sandbox {
     }
 }
 
+/// How many test sandboxes may run on this machine at once, across test processes (two
+/// cores; a real cluster keeps them busy): `K8S_MANAGE_TEST_SANDBOXES`, default 2.
+fn sandbox_slots() -> usize {
+    std::env::var("K8S_MANAGE_TEST_SANDBOXES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(2)
+}
+
+/// Wait for a free slot (an exclusive lock on one of the slot files).
+fn take_slot() -> std::fs::File {
+    let dir = std::env::temp_dir().join("k8s-manage-test-sandboxes");
+    std::fs::create_dir_all(&dir).unwrap();
+    loop {
+        for i in 0..sandbox_slots() {
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(dir.join(format!("slot-{i}.lock")))
+                .unwrap();
+            if f.try_lock().is_ok() {
+                return f;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_secs(2));
+    }
+}
+
+/// A sandbox running the real upstream components (the config asks for the default
+/// Kubernetes version).
 pub fn up(name: &str, masters: u32, workers: u32, proxy: bool) -> Sandbox {
     up_versions(name, masters, workers, proxy, &[])
 }
 
-/// Like [`up`], with stand-in images of every Kubernetes version in `versions` loaded
+/// Like [`up`], with the components of every Kubernetes version in `versions` loaded
 /// (the config asks for the first); empty = the default version only.
 pub fn up_versions(
     name: &str,
@@ -35,19 +69,6 @@ pub fn up_versions(
     proxy: bool,
     versions: &[&str],
 ) -> Sandbox {
-    up_with(
-        name,
-        masters,
-        workers,
-        proxy,
-        versions,
-        sandbox::Components::StandIns,
-    )
-}
-
-/// A sandbox running the real upstream components of every version in `versions` (the
-/// config asks for the first; empty = the default version).
-pub fn up_real(name: &str, masters: u32, workers: u32, proxy: bool, versions: &[&str]) -> Sandbox {
     up_with(
         name,
         masters,
@@ -66,6 +87,7 @@ pub fn up_with(
     versions: &[&str],
     components: sandbox::Components,
 ) -> Sandbox {
+    let slot = take_slot();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("cfg");
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -86,6 +108,7 @@ pub fn up_with(
         dir,
         _tmp: tmp,
         rt,
+        _slot: slot,
     }
 }
 
