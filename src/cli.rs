@@ -58,8 +58,12 @@ pub fn parse() -> Cli {
 /// `sandbox up --components`.
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum SandboxComponents {
+    /// The real upstream components (pulled, or built from source).
     Upstream,
+    /// The test-only stand-ins.
     StandIns,
+    /// No components: nodes with sshd and dockerd only.
+    None,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]

@@ -1,7 +1,8 @@
 //! End-to-end tests of the sandbox against this machine's Docker engine (`.ci/setup-docker.sh`
 //! starts one). Traffic goes only to the sandbox nodes' addresses on this machine.
-//! One five-node sandbox serves every check of `up`: nodes, SSH, preloaded images (real
-//! etcd, test-only Kubernetes stand-ins), and the config it writes (validate, render).
+//! One five-node sandbox serves every check of `up`: nodes, SSH, preloaded images (the
+//! upstream components, built from source here), and the config it writes (validate,
+//! render).
 
 mod sandbox_support;
 
@@ -17,7 +18,7 @@ use bollard::query_parameters::{
     ListContainersOptions, ListNetworksOptions, ListVolumesOptions, RemoveVolumeOptions,
 };
 use k8s_manage::sandbox::{self, Role, SandboxError, UpOptions, labels};
-use sandbox_support::{DownGuard, standin_binary};
+use sandbox_support::DownGuard;
 
 fn progress(message: &str) {
     eprintln!("sandbox: {message}");
@@ -156,7 +157,6 @@ async fn up_five_nodes_answer_over_ssh_with_their_own_dockerd_and_down_removes_e
     let name = format!("e2e-{}", std::process::id());
     let other = format!("{name}-other");
     let dir = tempfile::tempdir().unwrap();
-    let standin = standin_binary();
     let _guard = DownGuard(name.clone());
     let docker = sandbox::connect_engine()
         .await
@@ -173,18 +173,15 @@ async fn up_five_nodes_answer_over_ssh_with_their_own_dockerd_and_down_removes_e
         proxy: true,
         dir: dir.path().join("config"),
         subnet: None,
-        standin: Some(standin),
+        standin: None,
         versions: Vec::new(),
-        components: sandbox::Components::StandIns,
+        components: sandbox::Components::Upstream,
     };
     let info = sandbox::up(&opts, &progress).await.expect("sandbox up");
     eprintln!("timings: {:?}", info.timings);
     assert!(info.timings.preload > Duration::ZERO);
-    assert!(
-        info.image_archive.is_file(),
-        "{}",
-        info.image_archive.display()
-    );
+    let archive = info.image_archive.clone().expect("images were loaded");
+    assert!(archive.is_file(), "{}", archive.display());
 
     // Five nodes with the asked roles, at distinct addresses inside the sandbox subnet.
     assert_eq!(info.nodes.len(), 5);
@@ -221,26 +218,32 @@ async fn up_five_nodes_answer_over_ssh_with_their_own_dockerd_and_down_removes_e
     let kube = std::fs::read_to_string(info.dir.join(sandbox::KUBERNETES_FILE)).unwrap();
     for line in [
         "kubernetes-version: v1.36.1",
-        "etcd-version: 3.4.23",
-        "docker-registry: k8s-manage-sandbox",
+        "etcd-version: 3.6.8-0",
         "haproxy: k8s-manage-sandbox/haproxy:2.6",
-        "TEST-ONLY STAND-INS",
+        "flannel-cni-plugin: k8s-manage-sandbox/flannel-cni-plugin:v0.9.1",
     ] {
         assert!(kube.contains(line), "{line:?} in\n{kube}");
     }
+    // The upstream names, as a real rack's config would resolve them: no registry prefix
+    // of the sandbox's own, no stand-in.
+    assert!(!kube.contains("docker-registry:"), "{kube}");
+    assert!(!kube.to_lowercase().contains("stand-in"), "{kube}");
 
     // Every image the config references was loaded into the nodes.
     let images = sandbox::referenced_images();
     assert_eq!(info.images, images);
     for wanted in [
-        "k8s-manage-sandbox/etcd:3.4.23",
+        "registry.k8s.io/etcd:3.6.8-0",
         "k8s-manage-sandbox/haproxy:2.6",
         "k8s-manage-sandbox/registry:2.8",
-        "k8s-manage-sandbox/kube-apiserver:v1.36.1",
-        "k8s-manage-sandbox/kube-controller-manager:v1.36.1",
-        "k8s-manage-sandbox/kube-scheduler:v1.36.1",
-        "k8s-manage-sandbox/kube-proxy:v1.36.1",
-        "k8s-manage-sandbox/hyperkube:v1.36.1",
+        "registry.k8s.io/kube-apiserver:v1.36.1",
+        "registry.k8s.io/kube-controller-manager:v1.36.1",
+        "registry.k8s.io/kube-scheduler:v1.36.1",
+        "registry.k8s.io/kube-proxy:v1.36.1",
+        "registry.k8s.io/pause:3.10.2",
+        "registry.k8s.io/coredns/coredns:v1.14.2",
+        "ghcr.io/flannel-io/flannel:v0.28.4",
+        "k8s-manage.local/node-agent:v1.36.1",
     ] {
         assert!(images.iter().any(|i| i == wanted), "{wanted} in {images:?}");
     }
@@ -274,7 +277,7 @@ async fn up_five_nodes_answer_over_ssh_with_their_own_dockerd_and_down_removes_e
         std::fs::read_to_string(rendered.join("nodes/master1/containers/kube-apiserver.yaml"))
             .unwrap();
     assert!(
-        apiserver_spec.contains("k8s-manage-sandbox/kube-apiserver:v1.36.1"),
+        apiserver_spec.contains("registry.k8s.io/kube-apiserver:v1.36.1"),
         "{apiserver_spec}"
     );
 
@@ -333,26 +336,25 @@ async fn up_five_nodes_answer_over_ssh_with_their_own_dockerd_and_down_removes_e
                 );
             }
             if first {
-                // The stand-in apiserver refuses a flag kube-apiserver does not have...
-                let refused = run(
-                    &session,
-                    "docker run --rm --entrypoint kube-apiserver \
-                     k8s-manage-sandbox/kube-apiserver:v1.36.1 --no-such-flag",
-                );
-                assert_ne!(refused.status, 0, "{}", refused.stderr);
-                assert!(
-                    format!("{}{}", refused.stdout, refused.stderr).contains("no-such-flag"),
-                    "{}",
-                    refused.stderr
-                );
-                // ...and etcd is the real one.
-                let etcd = run(
-                    &session,
-                    "docker run --rm --network none --entrypoint etcd \
-                     k8s-manage-sandbox/etcd:3.4.23 --version",
-                );
-                assert_eq!(etcd.status, 0, "{}", etcd.stderr);
-                assert!(etcd.stdout.contains("3.4.23"), "{}", etcd.stdout);
+                // The upstream programs, reporting their real versions (version-stamped as
+                // upstream's build scripts do).
+                for (image, entrypoint, want) in [
+                    ("registry.k8s.io/kube-apiserver:v1.36.1", "kube-apiserver", "Kubernetes v1.36.1"),
+                    ("k8s-manage.local/node-agent:v1.36.1", "kubelet", "Kubernetes v1.36.1"),
+                    ("registry.k8s.io/etcd:3.6.8-0", "etcd", "etcd Version: 3.6.8"),
+                ] {
+                    let out = run(
+                        &session,
+                        &format!(
+                            "docker run --rm --network none --entrypoint {entrypoint} {image} --version"
+                        ),
+                    );
+                    assert_eq!(out.status, 0, "{image}: {}", out.stderr);
+                    assert!(out.stdout.contains(want), "{image}: {}", out.stdout);
+                }
+                // The node's dockerd runs containers through the sandbox's runc wrapper.
+                let runtime = run(&session, "docker info --format '{{.DefaultRuntime}}'");
+                assert_eq!(runtime.stdout.trim(), "sandbox-runc", "{}", runtime.stderr);
             }
             version.stdout.trim().to_string()
         }));
@@ -409,7 +411,7 @@ async fn an_unusable_subnet_is_refused_before_anything_is_made() {
         subnet: Some("172.30.250.0/28".parse().unwrap()),
         standin: None,
         versions: Vec::new(),
-        components: sandbox::Components::StandIns,
+        components: sandbox::Components::Upstream,
     };
     let err = sandbox::up(&opts, &progress).await.unwrap_err();
     assert!(matches!(err, SandboxError::SubnetUnusable { .. }), "{err}");

@@ -89,7 +89,7 @@ fn lab() -> &'static Lab {
             subnet: None,
             standin: None,
             versions: Vec::new(),
-            components: sandbox::Components::StandIns,
+            components: sandbox::Components::None,
         };
         let info = rt
             .block_on(sandbox::up(&opts, &|m: &str| eprintln!("sandbox: {m}")))

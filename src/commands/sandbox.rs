@@ -50,6 +50,7 @@ pub fn run(cmd: SandboxCommand) -> i32 {
             let components = match components {
                 crate::cli::SandboxComponents::Upstream => sandbox::Components::Upstream,
                 crate::cli::SandboxComponents::StandIns => sandbox::Components::StandIns,
+                crate::cli::SandboxComponents::None => sandbox::Components::None,
             };
             let opts = sandbox::UpOptions {
                 name,
@@ -80,6 +81,7 @@ pub fn run(cmd: SandboxCommand) -> i32 {
                     let t = info.timings;
                     let what = match components {
                         sandbox::Components::Upstream => "the upstream Kubernetes components",
+                        sandbox::Components::None => "none: nodes only",
                         sandbox::Components::StandIns => {
                             "real etcd, haproxy and registry; test-only stand-ins for the \
                              Kubernetes components"

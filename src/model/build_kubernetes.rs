@@ -317,15 +317,6 @@ pub fn build(raw: &RawKubernetes, diags: &mut Diagnostics) -> KubernetesSettings
         overrides.insert(name.clone(), l.value.clone());
     }
     let images = images::resolve(&docker_registry, version, &etcd_version, &overrides);
-    if !overrides.contains_key("kubelet") && docker_registry == images::DEFAULT_REGISTRY {
-        let at = raw.at.clone().unwrap_or_else(|| {
-            crate::diag::At::file(&std::sync::Arc::from(crate::config::KUBERNETES_FILE))
-        });
-        diags.push(
-            Diagnostic::warning(at, format!("registry.k8s.io publishes no image carrying kubelet and cri-dockerd for {version}"))
-                .fix("set `kubelet-image:` to an image you built or mirrored with kubelet and cri-dockerd (e.g. rancher/hyperkube:<version>-rancher1)"),
-        );
-    }
 
     let service_cidr = parse_cidr(raw, "service-cluster-ip-range", "10.96.0.0/12", diags);
     let pod_cidr = parse_cidr(raw, "pod-cluster-ip-range", "10.244.0.0/16", diags);

@@ -241,6 +241,16 @@ async fn ensure_images(
             .line(&format!("loaded from bundle: {}", loaded.join(", ")));
     }
     for img in &missing {
+        if img.starts_with(&format!("{}/", crate::model::images::NODE_AGENT_HOST)) {
+            // The default node-agent image has a name no registry serves: say how to make
+            // it rather than try a pull that cannot work.
+            return Err(StepError::new(
+                node.host(),
+                "images",
+                format!("the node-agent image {img} (kubelet and cri-dockerd) is not on the node, and no registry serves it"),
+            )
+            .hint("make it with `k8s-manage image node-agent -p DIR` and deploy with `--images` the bundle it writes, or push it to your registry and set `kubelet-image:`"));
+        }
         docker_ops::ensure_image(node.docker(), img, Duration::from_secs(600))
             .await
             .map_err(|e| StepError::new(node.host(), "images", e.to_string()))?;

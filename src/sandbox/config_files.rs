@@ -55,11 +55,10 @@ pub fn clear_ranges(subnet: Ipv4Net) -> (Ipv4Net, Ipv4Net) {
     (pick(&SERVICE_RANGES), pick(&POD_RANGES))
 }
 
-/// Every image the sandbox config references with the test-only stand-ins, which
-/// `sandbox up --components stand-ins` builds and preloads: etcd and haproxy (real, from
-/// Debian), the registry, and the stand-ins for the Kubernetes components.
+/// Every image the default sandbox config references, which `sandbox up` builds and
+/// preloads: haproxy and a registry (Debian's), and the upstream components.
 pub fn referenced_images() -> Vec<String> {
-    referenced_images_for(Components::StandIns, &[KUBERNETES_VERSION.to_string()])
+    referenced_images_for(Components::Upstream, &[KUBERNETES_VERSION.to_string()])
         .expect("the default version is buildable")
 }
 
@@ -69,11 +68,15 @@ pub fn referenced_images_for(
     components: Components,
     versions: &[String],
 ) -> Result<Vec<String>, SandboxError> {
+    if components == Components::None {
+        return Ok(Vec::new());
+    }
     let mut images = vec![
         super::components::HAPROXY_IMAGE.to_string(),
         super::components::REGISTRY_IMAGE.to_string(),
     ];
     match components {
+        Components::None => {}
         Components::Upstream => images.extend(super::upstream::upstream_references(versions)?),
         Components::StandIns => {
             images.insert(0, super::components::ETCD_IMAGE.to_string());
@@ -93,6 +96,10 @@ pub enum Components {
     Upstream,
     /// The test-only `k8s-standin` binary.
     StandIns,
+    /// None: the nodes only (sshd and dockerd), no image preloaded; the config is written
+    /// as for the upstream components. The lightest sandbox, for SSH tests and fan-out
+    /// benchmarks.
+    None,
 }
 
 pub const CLUSTER_FILE: &str = "cluster-configuration.yaml";
@@ -158,7 +165,7 @@ pub fn cluster_configuration(input: &ConfigInput<'_>) -> String {
 
 pub fn kubernetes_configuration(input: &ConfigInput<'_>) -> String {
     match input.components {
-        Components::Upstream => upstream_kubernetes_configuration(input),
+        Components::Upstream | Components::None => upstream_kubernetes_configuration(input),
         Components::StandIns => stand_in_kubernetes_configuration(input),
     }
 }

@@ -147,8 +147,9 @@ pub struct SandboxInfo {
     pub config_files: Vec<PathBuf>,
     /// The images the config references, loaded into every node's dockerd.
     pub images: Vec<String>,
-    /// The image archive (`docker save` format) in the sandbox cache they were loaded from.
-    pub image_archive: PathBuf,
+    /// The image archive (`docker save` format) in the sandbox cache they were loaded from
+    /// (`None` when no image was loaded: [`Components::None`]).
+    pub image_archive: Option<PathBuf>,
     pub timings: UpTimings,
 }
 
@@ -169,7 +170,7 @@ pub async fn up(opts: &UpOptions, progress: &dyn Fn(&str)) -> Result<SandboxInfo
     config_files::check_writable(&dir)?;
     let standin = match opts.components {
         Components::StandIns => Some(stand_ins::locate_standin(opts.standin.as_deref())?),
-        Components::Upstream => None,
+        Components::Upstream | Components::None => None,
     };
 
     let image = node_image::ensure_node_image(&docker, progress).await?;
@@ -177,9 +178,13 @@ pub async fn up(opts: &UpOptions, progress: &dyn Fn(&str)) -> Result<SandboxInfo
 
     // Every image the config will reference exists on this host before any node starts.
     let images_start = Instant::now();
-    components::build_component_images(progress).await?;
     let versions = opts.kubernetes_versions();
-    if let Some(standin) = &standin {
+    if opts.components != Components::None {
+        components::build_component_images(progress).await?;
+    }
+    if opts.components == Components::None {
+        progress("nodes only: no component image is made or loaded");
+    } else if let Some(standin) = &standin {
         for version in &versions {
             stand_ins::build_stand_in_images(
                 standin,
@@ -243,17 +248,22 @@ pub async fn up(opts: &UpOptions, progress: &dyn Fn(&str)) -> Result<SandboxInfo
         let ready_time = ready_start.elapsed();
 
         let preload_start = Instant::now();
-        let loaded = preload::preload(&docker, &nodes, &images, progress).await?;
+        let loaded = if images.is_empty() {
+            None
+        } else {
+            let loaded = preload::preload(&docker, &nodes, &images, progress).await?;
+            progress(&format!(
+                "{} images in every node after {:.1}s: archive of {} MiB {} in {:.1}s, loaded in {:.1}s",
+                images.len(),
+                preload_start.elapsed().as_secs_f64(),
+                loaded.archive.bytes / (1024 * 1024),
+                if loaded.archive.reused { "reused" } else { "exported" },
+                loaded.export.as_secs_f64(),
+                loaded.load.as_secs_f64(),
+            ));
+            Some(loaded)
+        };
         let preload_time = preload_start.elapsed();
-        progress(&format!(
-            "{} images in every node after {:.1}s: archive of {} MiB {} in {:.1}s, loaded in {:.1}s",
-            images.len(),
-            preload_time.as_secs_f64(),
-            loaded.archive.bytes / (1024 * 1024),
-            if loaded.archive.reused { "reused" } else { "exported" },
-            loaded.export.as_secs_f64(),
-            loaded.load.as_secs_f64(),
-        ));
 
         let input = ConfigInput {
             sandbox: &opts.name,
@@ -299,7 +309,7 @@ pub async fn up(opts: &UpOptions, progress: &dyn Fn(&str)) -> Result<SandboxInfo
         known_hosts,
         config_files,
         images,
-        image_archive: loaded.archive.path,
+        image_archive: loaded.map(|l| l.archive.path),
         timings: UpTimings {
             image: image_time,
             component_images: images_time,
