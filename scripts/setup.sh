@@ -25,6 +25,10 @@ pkgs+=(docker-registry)
 # The man-page test renders `k8s-manage man` output with `man -l` (man-db; groff-base is
 # its dependency and does the rendering).
 pkgs+=(man-db)
+# The sandbox builds the upstream Kubernetes components from source (Go, below): pause is C
+# compiled statically, flannel links C statically (gcc, libc6-dev); the Go toolchain comes
+# as a zip from the Go module proxy (curl, unzip).
+pkgs+=(gcc libc6-dev curl unzip)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -38,6 +42,35 @@ fi
 if [ "${1:-}" = "--packages-only" ]; then
     log "packages ready"
     exit 0
+fi
+
+# Go 1.26, which builds the upstream components for the sandbox. Debian 12's golang is 1.19,
+# too old; the official toolchain is a module of the Go module proxy
+# (golang.org/toolchain, what GOTOOLCHAIN downloads), checked against the sha256 pinned here.
+GO_VERSION=1.26.8
+GO_ZIP_SHA256=30c2b1bf7dcc88d3eb0a1364e47ddd9128edb3110a30e8a0ef61cd5856b31de7
+go_ok() {
+    local v
+    v=$(go version 2>/dev/null | sed -n 's/.*go\([0-9]*\)\.\([0-9]*\).*/\1 \2/p')
+    [ -n "$v" ] && set -- $v && { [ "$1" -gt 1 ] || [ "$2" -ge 26 ]; }
+}
+if ! go_ok; then
+    dest=/usr/local/lib/go-toolchain-$GO_VERSION
+    if [ ! -x "$dest/bin/go" ]; then
+        log "installing Go $GO_VERSION from the Go module proxy into $dest"
+        zip=$(mktemp)
+        curl -fsSL -o "$zip" "https://proxy.golang.org/golang.org/toolchain/@v/v0.0.1-go$GO_VERSION.linux-amd64.zip"
+        echo "$GO_ZIP_SHA256  $zip" | sha256sum -c --quiet - || { log "the Go toolchain zip's sha256 is not the pinned one"; exit 1; }
+        tmp=$(mktemp -d)
+        unzip -q "$zip" -d "$tmp"
+        rm -f "$zip"
+        mv "$tmp/golang.org/toolchain@v0.0.1-go$GO_VERSION.linux-amd64" "$dest"
+        rm -rf "$tmp"
+        chmod +x "$dest"/bin/* "$dest"/pkg/tool/linux_amd64/*
+    fi
+    ln -sf "$dest/bin/go" /usr/local/bin/go
+    export PATH="/usr/local/bin:$PATH"
+    go_ok || { log "Go $GO_VERSION installed, yet \`go version\` does not answer"; exit 1; }
 fi
 
 # A real kubectl for the tests (Debian's kubernetes-client when the machine has none).

@@ -728,7 +728,7 @@ pub enum SnapshotCommand {
 pub enum SandboxCommand {
     /// Start nodes (each with sshd and its own dockerd) and write a ready config dir.
     #[command(
-        after_help = "Example:\n  k8s-manage sandbox up --masters 3 --workers 2 --dir sandbox-cfg\n  k8s-manage validate -p sandbox-cfg\n\nNeeds a local Docker engine (and root, the first time, to build the node and component images with debootstrap).\nEvery image the written config references (real etcd and haproxy, test-only stand-ins for the\nKubernetes components made from k8s-standin) is loaded into each node's own Docker engine."
+        after_help = "Example:\n  k8s-manage sandbox up --masters 3 --workers 2 --dir sandbox-cfg\n  k8s-manage deploy -p sandbox-cfg\n\nNeeds a local Docker engine and root. Every image the written config references (the upstream\nKubernetes components, etcd, CoreDNS, flannel; haproxy from Debian) is loaded into each node's\nown Docker engine first. Where no registry answers they are built from source the first time\n(Go; about 30 minutes on 2 cores, cached after; see `sandbox build`)."
     )]
     Up {
         /// How many master nodes.
@@ -741,7 +741,6 @@ pub enum SandboxCommand {
         #[arg(long)]
         proxy: bool,
         /// Sandbox name (network, container prefix, label).
-        /// Sandbox name (as given to `sandbox up --name`).
         #[arg(long, default_value = "k8s-sandbox")]
         name: String,
         /// The config dir to write.
@@ -761,6 +760,18 @@ pub enum SandboxCommand {
         versions: Vec<String>,
         /// What plays the Kubernetes components: the real upstream programs (pulled, or
         /// built from source when no registry answers), or the test-only stand-ins.
+        #[arg(long, value_enum, default_value_t = SandboxComponents::Upstream)]
+        components: SandboxComponents,
+    },
+    /// Make every image `up` loads, building what no registry gives; start no node.
+    #[command(
+        after_help = "Example:\n  k8s-manage sandbox build --versions v1.35.4,v1.36.1\n\nBuilds the upstream programs from their pinned Go modules (sandbox/upstream/) into the sandbox\ncache the first time (progress and an estimate on stderr), then the images; a second run finds\nthem and builds nothing. Needs Go 1.26 (scripts/setup.sh installs it) and gcc."
+    )]
+    Build {
+        /// Kubernetes versions to build the components of (default: the sandbox's version).
+        #[arg(long, value_delimiter = ',', value_name = "V1,V2")]
+        versions: Vec<String>,
+        /// What to build: the upstream components, or the test-only stand-ins.
         #[arg(long, value_enum, default_value_t = SandboxComponents::Upstream)]
         components: SandboxComponents,
     },

@@ -127,6 +127,43 @@ pub fn run(cmd: SandboxCommand) -> i32 {
                 exit::FAILED
             }
         },
+        SandboxCommand::Build {
+            versions,
+            components,
+        } => {
+            let components = match components {
+                crate::cli::SandboxComponents::Upstream => sandbox::Components::Upstream,
+                crate::cli::SandboxComponents::StandIns => sandbox::Components::StandIns,
+                crate::cli::SandboxComponents::None => sandbox::Components::None,
+            };
+            let versions = if versions.is_empty() {
+                vec![sandbox::KUBERNETES_VERSION.to_string()]
+            } else {
+                versions
+            };
+            let started = std::time::Instant::now();
+            let progress = |s: &str| err(&format!("{s}\n"));
+            match rt.block_on(sandbox::build_images(
+                components, None, &versions, &progress,
+            )) {
+                Ok(images) => {
+                    let mut s = format!(
+                        "{} images ready in {:.1}s:\n",
+                        images.len(),
+                        started.elapsed().as_secs_f64()
+                    );
+                    for i in &images {
+                        s.push_str(&format!("  {i}\n"));
+                    }
+                    out(&s);
+                    exit::OK
+                }
+                Err(e) => {
+                    err(&format!("error: {e}\n"));
+                    exit::FAILED
+                }
+            }
+        }
         SandboxCommand::Status { name, output } => match rt.block_on(sandbox::status(&name)) {
             Ok(nodes) => {
                 let rows: Vec<StatusRow> = nodes

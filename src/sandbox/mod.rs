@@ -57,7 +57,7 @@ pub use stand_ins::{
     locate_standin, stand_in_references,
 };
 pub use status::{NodeStatus, status};
-pub use up::{DEFAULT_NAME, READY_TIMEOUT, SandboxInfo, UpOptions, UpTimings, up};
+pub use up::{DEFAULT_NAME, READY_TIMEOUT, SandboxInfo, UpOptions, UpTimings, build_images, up};
 
 /// Make sure the node image exists (building it when missing; needs root then), without
 /// starting anything. Its reference.

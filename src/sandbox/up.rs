@@ -179,25 +179,7 @@ pub async fn up(opts: &UpOptions, progress: &dyn Fn(&str)) -> Result<SandboxInfo
     // Every image the config will reference exists on this host before any node starts.
     let images_start = Instant::now();
     let versions = opts.kubernetes_versions();
-    if opts.components != Components::None {
-        components::build_component_images(progress).await?;
-    }
-    if opts.components == Components::None {
-        progress("nodes only: no component image is made or loaded");
-    } else if let Some(standin) = &standin {
-        for version in &versions {
-            stand_ins::build_stand_in_images(
-                standin,
-                config_files::SANDBOX_REGISTRY,
-                version,
-                progress,
-            )
-            .await?;
-        }
-    } else {
-        super::upstream::build_upstream_images(&versions, progress).await?;
-    }
-    let images = config_files::referenced_images_for(opts.components, &versions)?;
+    let images = build_images(opts.components, standin.as_deref(), &versions, progress).await?;
     let images_time = images_start.elapsed();
 
     let state = dir.join(".k8s-manage").join("sandbox");
@@ -319,6 +301,44 @@ pub async fn up(opts: &UpOptions, progress: &dyn Fn(&str)) -> Result<SandboxInfo
             total: start.elapsed(),
         },
     })
+}
+
+/// Make (or find) every image a sandbox of `components` and `versions` loads into its
+/// nodes, on this host's engine, without making any node; their references.
+/// `standin` is the stand-in binary (only for [`Components::StandIns`]).
+pub async fn build_images(
+    components: Components,
+    standin: Option<&std::path::Path>,
+    versions: &[String],
+    progress: &dyn Fn(&str),
+) -> Result<Vec<String>, SandboxError> {
+    match components {
+        Components::None => {
+            progress("nodes only: no component image is made or loaded");
+            return Ok(Vec::new());
+        }
+        Components::StandIns => {
+            components::build_component_images(progress).await?;
+            let standin = match standin {
+                Some(s) => s.to_path_buf(),
+                None => stand_ins::locate_standin(None)?,
+            };
+            for version in versions {
+                stand_ins::build_stand_in_images(
+                    &standin,
+                    config_files::SANDBOX_REGISTRY,
+                    version,
+                    progress,
+                )
+                .await?;
+            }
+        }
+        Components::Upstream => {
+            components::build_component_images(progress).await?;
+            super::upstream::build_upstream_images(versions, progress).await?;
+        }
+    }
+    config_files::referenced_images_for(components, versions)
 }
 
 /// Refuse to start over an existing sandbox of the same name, or over Docker objects
