@@ -5,7 +5,8 @@
 # is copied: `go build` fetches them from the Go module proxy by name and checks go.sum.
 #
 # Usage: sandbox/upstream/add-version.sh PROGRAM VERSION
-#   PROGRAM: kubernetes | etcd | cri-dockerd | coredns | flannel | cni-plugins | cni-flannel
+#   PROGRAM: kubernetes | kubernetes-e2e | etcd | cri-dockerd | coredns | flannel |
+#            cni-plugins | cni-flannel
 #
 # Upstream modules that keep their own sub-modules in the same repository (Kubernetes'
 # staging modules, etcd's api/client/pkg) name them with `replace => ./local/path`, which
@@ -17,7 +18,7 @@ version="${2:?version}"
 export GOFLAGS=-mod=mod GOWORK=off
 
 case "$program" in
-kubernetes) upstream=k8s.io/kubernetes ;;
+kubernetes | kubernetes-e2e) upstream=k8s.io/kubernetes ;;
 etcd) upstream=go.etcd.io/etcd/server/v3 ;;
 cri-dockerd) upstream=github.com/Mirantis/cri-dockerd ;;
 coredns) upstream=github.com/coredns/coredns ;;
@@ -69,5 +70,11 @@ staging_version="v0.${version#v1.}"
     if [ -f "$program/extra.mod" ]; then echo; cat "$program/extra.mod"; fi
 } >"$dir/go.mod"
 rm -f "$dir/go.sum"
-(cd "$dir" && go mod download && go list -deps $(cut -d" " -f1 ../packages) >/dev/null)
+# Every package built, with its dependencies (and test dependencies for `go test -c`
+# packages) gets its go.sum lines; `go get` records a package's module when the upstream
+# module does not require it itself (ginkgo's command for the e2e suite).
+packages=$(grep -v '^#' "$program/packages" | cut -d" " -f1)
+(cd "$dir" && go mod download && for p in $packages; do
+    go list -deps -test "$p" >/dev/null 2>&1 || go get "$p" >/dev/null
+done && go list -deps -test $packages >/dev/null)
 echo "wrote $dir/go.mod and $dir/go.sum ($(wc -l <"$dir/go.sum") lines)"

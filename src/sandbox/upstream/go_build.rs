@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
-use super::modules::GoModule;
+use super::modules::{GoModule, Package};
 use crate::sandbox::error::{IoContext, SandboxError, last_lines};
 use crate::sandbox::rootfs;
 
@@ -49,10 +49,10 @@ pub fn build_hash(module: &GoModule) -> String {
         h.update(part.as_bytes());
         h.update([0]);
     }
-    for (path, name) in module.program.packages() {
-        h.update(path.as_bytes());
-        h.update(name.as_bytes());
-        h.update([0]);
+    for p in module.program.packages() {
+        h.update(p.path.as_bytes());
+        h.update(p.name.as_bytes());
+        h.update([u8::from(p.test)]);
     }
     hex::encode(h.finalize())[..16].to_string()
 }
@@ -95,8 +95,8 @@ pub async fn ensure_built(
     }
     std::fs::create_dir_all(&staging).io("creating", &staging)?;
     let started = Instant::now();
-    for (package, name) in module.program.packages() {
-        build_one(module, &work, package, &staging.join(name), progress).await?;
+    for package in module.program.packages() {
+        build_one(module, &work, &package, &staging.join(package.name), progress).await?;
     }
     if bin.exists() {
         std::fs::remove_dir_all(&bin).io("removing", &bin)?;
@@ -211,15 +211,12 @@ async fn dependency_count(work: &Path, package: &str) -> Option<usize> {
 async fn build_one(
     module: &GoModule,
     work: &Path,
-    package: &str,
+    package: &Package,
     output: &Path,
     progress: &dyn Fn(&str),
 ) -> Result<(), SandboxError> {
-    let name = output
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let total = dependency_count(work, package).await;
+    let name = package.name;
+    let total = dependency_count(work, package.path).await;
     progress(&format!(
         "building {name} ({} {}) from source{}",
         module.program.dir(),
@@ -228,22 +225,23 @@ async fn build_one(
             .map(|t| format!(": up to {t} packages"))
             .unwrap_or_default()
     ));
-    let mut child = go_command(work, module.program.cgo())
-        .args([
-            "build",
-            "-v",
-            "-trimpath",
-            "-ldflags",
-            &ldflags(module),
-            "-o",
-        ])
+    let mut cmd = go_command(work, module.program.cgo());
+    if package.test {
+        // A test binary; `go test` takes `-v` for the tests, so nothing names the packages
+        // as they compile: progress is the elapsed time only.
+        cmd.args(["test", "-c"]);
+    } else {
+        cmd.args(["build", "-v"]);
+    }
+    let mut child = cmd
+        .args(["-trimpath", "-ldflags", &ldflags(module), "-o"])
         .arg(output)
-        .arg(package)
+        .arg(package.path)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| SandboxError::Command {
-            command: format!("go build {package}"),
+            command: format!("go build {}", package.path),
             status: format!("could not start: {e}"),
             output: String::new(),
         })?;
@@ -251,25 +249,31 @@ async fn build_one(
     let mut lines = BufReader::new(child.stderr.take().expect("piped")).lines();
     let mut compiled = 0usize;
     let mut log = String::new();
-    let mut last_report = Instant::now();
-    while let Ok(Some(line)) = lines.next_line().await {
-        // `-v` names each package as it is compiled; anything else is a message.
-        if line.contains(' ') || line.starts_with('#') {
-            log.push_str(&line);
-            log.push('\n');
-        } else {
-            compiled += 1;
-        }
-        if last_report.elapsed() >= PROGRESS_EVERY {
-            last_report = Instant::now();
-            progress(&progress_line(&name, compiled, total, started.elapsed()));
+    let mut ticks = tokio::time::interval(PROGRESS_EVERY);
+    ticks.tick().await;
+    loop {
+        tokio::select! {
+            line = lines.next_line() => match line {
+                // `-v` names each package as it is compiled; anything else is a message.
+                Ok(Some(line)) if line.contains(' ') || line.starts_with('#') => {
+                    log.push_str(&line);
+                    log.push('\n');
+                }
+                Ok(Some(_)) => compiled += 1,
+                _ => break,
+            },
+            _ = ticks.tick() => {
+                let done = if package.test { 0 } else { compiled };
+                progress(&progress_line(name, done, total, started.elapsed()));
+            }
         }
     }
-    let status = child.wait().await.io("waiting for go build of", package)?;
+    let status = child.wait().await.io("waiting for go build of", package.path)?;
     if !status.success() {
         return Err(SandboxError::Command {
             command: format!(
-                "go build {package} (module {} in {})",
+                "go build {} (module {} in {})",
+                package.path,
                 module.version,
                 work.display()
             ),
@@ -280,8 +284,12 @@ async fn build_one(
     Ok(())
 }
 
-/// `kubelet: 412 of 1630 packages after 3m10s, about 9m left`.
+/// `kubelet: 412 of 1630 packages after 3m10s, about 9m left`; with nothing counted (a
+/// test binary), `e2e.test: still building after 3m10s`.
 pub fn progress_line(name: &str, done: usize, total: Option<usize>, elapsed: Duration) -> String {
+    if done == 0 {
+        return format!("{name}: still building after {}", minutes(elapsed));
+    }
     let mut s = format!("{name}: {done}");
     if let Some(total) = total {
         s.push_str(&format!(" of {total}"));

@@ -260,6 +260,28 @@ pub async fn kubectl(version: &str, progress: &dyn Fn(&str)) -> Result<PathBuf, 
     Ok(bin.join("kubectl"))
 }
 
+/// The conformance suite of Kubernetes `version` (`e2e.test`) and ginkgo, built from source
+/// when the cache lacks them (a long build: the suite links most of Kubernetes).
+pub async fn conformance_suite(
+    version: &str,
+    progress: &dyn Fn(&str),
+) -> Result<(PathBuf, PathBuf), SandboxError> {
+    let module = modules::find(Program::KubernetesE2e, version).ok_or_else(|| {
+        SandboxError::InvalidOptions(format!(
+            "the conformance suite is pinned for {} only; add {version} with \
+             sandbox/upstream/add-version.sh kubernetes-e2e {version}",
+            modules::MODULES
+                .iter()
+                .filter(|m| m.program == Program::KubernetesE2e)
+                .map(|m| m.version)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    })?;
+    let bin = go_build::ensure_built(module, progress).await?;
+    Ok((bin.join("e2e.test"), bin.join("ginkgo")))
+}
+
 /// The references of every image [`build_upstream_images`] makes for `versions`.
 pub fn upstream_references(versions: &[String]) -> Result<Vec<String>, SandboxError> {
     let mut refs: Vec<String> = shared_specs()?.into_iter().map(|s| s.reference).collect();

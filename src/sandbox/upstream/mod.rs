@@ -12,5 +12,5 @@ mod pause;
 
 pub use images::{
     BUSYBOX_IMAGE, ETCD_VERSION, FLANNEL_CNI_PLUGIN_IMAGE, NODE_AGENT_CNI_DIR,
-    build_upstream_images, kubectl, upstream_references,
+    build_upstream_images, conformance_suite, kubectl, upstream_references,
 };

@@ -19,6 +19,8 @@ pub enum Program {
     /// kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy,
     /// kubectl and agnhost, from `k8s.io/kubernetes`.
     Kubernetes,
+    /// The conformance suite of `k8s.io/kubernetes` (`e2e.test`) and ginkgo.
+    KubernetesE2e,
     /// etcd, etcdctl and etcdutl.
     Etcd,
     CriDockerd,
@@ -36,6 +38,7 @@ impl Program {
     pub fn dir(self) -> &'static str {
         match self {
             Program::Kubernetes => "kubernetes",
+            Program::KubernetesE2e => "kubernetes-e2e",
             Program::Etcd => "etcd",
             Program::CriDockerd => "cri-dockerd",
             Program::Coredns => "coredns",
@@ -51,6 +54,9 @@ impl Program {
             Program::Kubernetes => {
                 include_str!("../../../sandbox/upstream/kubernetes/packages")
             }
+            Program::KubernetesE2e => {
+                include_str!("../../../sandbox/upstream/kubernetes-e2e/packages")
+            }
             Program::Etcd => include_str!("../../../sandbox/upstream/etcd/packages"),
             Program::CriDockerd => include_str!("../../../sandbox/upstream/cri-dockerd/packages"),
             Program::Coredns => include_str!("../../../sandbox/upstream/coredns/packages"),
@@ -60,8 +66,8 @@ impl Program {
         }
     }
 
-    /// (import path, binary name) of every program the module builds.
-    pub fn packages(self) -> Vec<(&'static str, &'static str)> {
+    /// Every program the module builds.
+    pub fn packages(self) -> Vec<Package> {
         parse_packages(self.packages_file())
     }
 
@@ -77,7 +83,7 @@ impl Program {
         let bare = version.trim_start_matches('v');
         let x = |var: &str, value: &str| format!("-X {var}={value}");
         match self {
-            Program::Kubernetes => {
+            Program::Kubernetes | Program::KubernetesE2e => {
                 let minor = bare.split('.').nth(1).unwrap_or("0");
                 let mut v = Vec::new();
                 for pkg in [
@@ -110,14 +116,32 @@ impl Program {
     }
 }
 
-/// `import/path [name]` lines; the name defaults to the path's last element.
-pub fn parse_packages(text: &str) -> Vec<(&str, &str)> {
+/// One program a module builds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Package {
+    pub path: &'static str,
+    /// The binary's name.
+    pub name: &'static str,
+    /// A test binary (`go test -c`), not a command (`go build`).
+    pub test: bool,
+}
+
+/// `import/path [name [test]]` lines; the name defaults to the path's last element.
+pub fn parse_packages(text: &'static str) -> Vec<Package> {
     text.lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(|l| match l.split_once(' ') {
-            Some((path, name)) => (path, name.trim()),
-            None => (l, l.rsplit('/').next().unwrap_or(l)),
+        .map(|l| {
+            let mut words = l.split_whitespace();
+            let path = words.next().unwrap_or(l);
+            let name = words
+                .next()
+                .unwrap_or_else(|| path.rsplit('/').next().unwrap_or(path));
+            Package {
+                path,
+                name,
+                test: words.next() == Some("test"),
+            }
         })
         .collect()
 }
@@ -149,6 +173,7 @@ macro_rules! module {
 pub const MODULES: &[GoModule] = &[
     module!(Kubernetes, "kubernetes", "v1.36.1"),
     module!(Kubernetes, "kubernetes", "v1.35.4"),
+    module!(KubernetesE2e, "kubernetes-e2e", "v1.36.1"),
     module!(Etcd, "etcd", "v3.6.8"),
     module!(CriDockerd, "cri-dockerd", "v0.4.3"),
     module!(Coredns, "coredns", "v1.14.2"),
@@ -187,7 +212,11 @@ mod tests {
 
     #[test]
     fn packages_name_their_binaries() {
-        let p = Program::Etcd.packages();
+        let p: Vec<(&str, &str)> = Program::Etcd
+            .packages()
+            .iter()
+            .map(|p| (p.path, p.name))
+            .collect();
         assert_eq!(
             p,
             [
@@ -196,10 +225,13 @@ mod tests {
                 ("go.etcd.io/etcd/etcdutl/v3", "etcdutl")
             ]
         );
+        let e2e = Program::KubernetesE2e.packages();
+        assert!(e2e[0].test && e2e[0].name == "e2e.test", "{e2e:?}");
+        assert!(!e2e[1].test && e2e[1].name == "ginkgo", "{e2e:?}");
         let k: Vec<&str> = Program::Kubernetes
             .packages()
             .iter()
-            .map(|(_, n)| *n)
+            .map(|p| p.name)
             .collect();
         for want in [
             "kube-apiserver",
@@ -242,5 +274,6 @@ mod tests {
         assert!(flags.contains(&"-X k8s.io/component-base/version.gitMinor=36".into()));
         assert!(flags.contains(&"-X k8s.io/client-go/pkg/version.gitMajor=1".into()));
         assert_eq!(kubernetes_versions(), ["v1.36.1", "v1.35.4"]);
+        assert!(Program::KubernetesE2e.version_ldflags("v1.36.1").len() > 5);
     }
 }
