@@ -9,7 +9,8 @@ use k8s_manage::sandbox;
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let version = std::env::var("K8S_VERSION").unwrap_or_else(|_| sandbox::KUBERNETES_VERSION.into());
+    let version =
+        std::env::var("K8S_VERSION").unwrap_or_else(|_| sandbox::KUBERNETES_VERSION.into());
     match args.first().map(String::as_str) {
         Some("build") => {
             let (e2e, ginkgo) =

@@ -311,3 +311,59 @@ fn etcd_data_paths_that_could_empty_a_host_are_refused_at_their_line() {
     let l = build::load(&dir).expect("valid");
     assert_eq!(l.cluster.kubernetes.etcd_data_path, "/data/etcd");
 }
+
+#[test]
+fn kubelet_config_overlays_refuse_the_tools_own_fields_and_warn_on_security_ones() {
+    let k8s = "kubernetes:\n  kubernetes-version: v1.36.1\n  docker-registry: r:5000\n  kubelet-config:\n    maxPods: 200\n    kind: Foo\n    authentication:\n      anonymous:\n        enabled: true\n";
+    let d = diags(&standard(1, 1, false), k8s);
+    assert_eq!(
+        error_line(&d, "`kubelet-config.kind` is set by k8s-manage itself"),
+        Some(6),
+        "{d:?}"
+    );
+    assert!(has_warning(&d, "`kubelet-config.authentication`"), "{d:?}");
+    // A plain overlay is accepted as written and reaches the rendered configuration.
+    let (_t, dir) = config_dir(
+        &standard(1, 1, false),
+        "kubernetes:\n  kubernetes-version: v1.36.1\n  docker-registry: r:5000\n  kubelet-config:\n    maxPods: 200\n    evictionHard:\n      nodefs.available: \"5%\"\n",
+    );
+    let cluster = build::load(&dir).expect("valid").cluster;
+    let m = &cluster.machines[0];
+    let text = k8s_manage::render::node_configs::kubelet_config(&cluster, m).unwrap();
+    assert!(text.contains("maxPods: 200"), "{text}");
+    assert!(text.contains("nodefs.available: 5%"), "{text}");
+    // The tool's own settings stay.
+    assert!(
+        text.contains("anonymous:") && text.contains("enabled: false"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_default_kubelet_image_is_the_node_agent_of_the_version() {
+    let (_t, dir) = config_dir(
+        &standard(1, 1, false),
+        "kubernetes:\n  kubernetes-version: v1.35.4\n",
+    );
+    let loaded = build::load(&dir).expect("valid");
+    assert_eq!(
+        loaded.cluster.kubernetes.images["kubelet"],
+        "k8s-manage.local/node-agent:v1.35.4"
+    );
+    // No warning about it any more: a deploy that lacks the image names the command.
+    assert!(
+        !loaded
+            .warnings
+            .list
+            .iter()
+            .any(|d| d.message.contains("kubelet")),
+        "{:?}",
+        loaded.warnings
+    );
+    let (_t, dir) = config_dir(&standard(1, 1, false), K8S_OK);
+    let c = build::load(&dir).expect("valid").cluster;
+    assert_eq!(
+        c.kubernetes.images["kubelet"],
+        "10.0.0.5:5000/k8s/node-agent:v1.36.1"
+    );
+}

@@ -96,7 +96,14 @@ pub async fn ensure_built(
     std::fs::create_dir_all(&staging).io("creating", &staging)?;
     let started = Instant::now();
     for package in module.program.packages() {
-        build_one(module, &work, &package, &staging.join(package.name), progress).await?;
+        build_one(
+            module,
+            &work,
+            &package,
+            &staging.join(package.name),
+            progress,
+        )
+        .await?;
     }
     if bin.exists() {
         std::fs::remove_dir_all(&bin).io("removing", &bin)?;
@@ -268,7 +275,10 @@ async fn build_one(
             }
         }
     }
-    let status = child.wait().await.io("waiting for go build of", package.path)?;
+    let status = child
+        .wait()
+        .await
+        .io("waiting for go build of", package.path)?;
     if !status.success() {
         return Err(SandboxError::Command {
             command: format!(
