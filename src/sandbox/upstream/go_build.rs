@@ -67,21 +67,33 @@ pub fn build_dir(cache: &Path, module: &GoModule) -> PathBuf {
     ))
 }
 
-/// The folder holding every binary of `module`, building them first when the cache does
-/// not have them.
+/// The folder holding the binaries `names` of `module` (every one when `names` is empty),
+/// building those the cache lacks first. Each binary is cached on its own (written under a
+/// temporary name, then renamed), so a version needed only for some programs builds only
+/// those.
 pub async fn ensure_built(
     module: &GoModule,
+    names: &[&str],
     progress: &dyn Fn(&str),
 ) -> Result<PathBuf, SandboxError> {
     let cache = rootfs::default_cache_dir();
     let dir = build_dir(&cache, module);
     let bin = dir.join("bin");
-    let done = dir.join("complete");
-    if done.exists() {
+    let missing = || -> Vec<Package> {
+        module
+            .program
+            .packages()
+            .into_iter()
+            .filter(|p| names.is_empty() || names.contains(&p.name))
+            .filter(|p| !bin.join(p.name).is_file())
+            .collect()
+    };
+    if missing().is_empty() {
         return Ok(bin);
     }
     let _lock = rootfs::lock(&dir.with_extension("lock")).await?;
-    if done.exists() {
+    let todo = missing();
+    if todo.is_empty() {
         return Ok(bin);
     }
     check_go(module).await?;
@@ -89,29 +101,17 @@ pub async fn ensure_built(
     std::fs::create_dir_all(&work).io("creating", &work)?;
     std::fs::write(work.join("go.mod"), module.go_mod).io("writing", work.join("go.mod"))?;
     std::fs::write(work.join("go.sum"), module.go_sum).io("writing", work.join("go.sum"))?;
-    let staging = dir.join("bin.partial");
-    if staging.exists() {
-        std::fs::remove_dir_all(&staging).io("removing", &staging)?;
-    }
-    std::fs::create_dir_all(&staging).io("creating", &staging)?;
+    std::fs::create_dir_all(&bin).io("creating", &bin)?;
     let started = Instant::now();
-    for package in module.program.packages() {
-        build_one(
-            module,
-            &work,
-            &package,
-            &staging.join(package.name),
-            progress,
-        )
-        .await?;
+    for package in &todo {
+        let partial = bin.join(format!("{}.partial", package.name));
+        build_one(module, &work, package, &partial, progress).await?;
+        let done = bin.join(package.name);
+        std::fs::rename(&partial, &done).io("moving into place", &done)?;
     }
-    if bin.exists() {
-        std::fs::remove_dir_all(&bin).io("removing", &bin)?;
-    }
-    std::fs::rename(&staging, &bin).io("moving the binaries into", &bin)?;
-    std::fs::write(&done, format!("{}\n", started.elapsed().as_secs())).io("writing", &done)?;
     progress(&format!(
-        "built {} {} in {}",
+        "built {} ({} {}) in {}",
+        todo.iter().map(|p| p.name).collect::<Vec<_>>().join(", "),
         module.program.dir(),
         module.version,
         minutes(started.elapsed())

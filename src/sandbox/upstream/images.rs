@@ -256,7 +256,7 @@ fn shared_specs() -> Result<Vec<ImageSpec>, SandboxError> {
 
 /// The kubectl of Kubernetes `version`, built from source when the cache lacks it.
 pub async fn kubectl(version: &str, progress: &dyn Fn(&str)) -> Result<PathBuf, SandboxError> {
-    let bin = go_build::ensure_built(kubernetes_module(version)?, progress).await?;
+    let bin = go_build::ensure_built(kubernetes_module(version)?, &["kubectl"], progress).await?;
     Ok(bin.join("kubectl"))
 }
 
@@ -278,7 +278,7 @@ pub async fn conformance_suite(
                 .join(", ")
         ))
     })?;
-    let bin = go_build::ensure_built(module, progress).await?;
+    let bin = go_build::ensure_built(module, &["e2e.test", "ginkgo"], progress).await?;
     Ok((bin.join("e2e.test"), bin.join("ginkgo")))
 }
 
@@ -395,7 +395,7 @@ async fn assemble(
                     Program::Kubernetes => kubernetes_module(spec.kubernetes.unwrap_or(""))?,
                     other => modules::only_version(*other),
                 };
-                let bin = go_build::ensure_built(module, progress).await?;
+                let bin = go_build::ensure_built(module, &[name], progress).await?;
                 image.host_file(&bin.join(name), dest, 0o755)?;
             }
             Part::Pause => {
