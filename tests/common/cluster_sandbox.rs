@@ -14,8 +14,8 @@ pub struct Sandbox {
     pub dir: PathBuf,
     _tmp: tempfile::TempDir,
     pub rt: tokio::runtime::Runtime,
-    /// A slot of the machine-wide sandbox limit, held until the sandbox is down.
-    _slot: std::fs::File,
+    /// Its share of the machine-wide node budget, held until the sandbox is down.
+    _slot: Vec<std::fs::File>,
 }
 
 impl Drop for Sandbox {
@@ -24,32 +24,52 @@ impl Drop for Sandbox {
     }
 }
 
-/// How many test sandboxes may run on this machine at once, across test processes (two
-/// cores; a real cluster keeps them busy): `K8S_MANAGE_TEST_SANDBOXES`, default 2.
-fn sandbox_slots() -> usize {
-    std::env::var("K8S_MANAGE_TEST_SANDBOXES")
+/// How many sandbox nodes running the real components the tests may have on this machine
+/// at once, across test processes: `K8S_MANAGE_TEST_NODES`, default 8. Two cores carry
+/// about that many (each node runs a kubelet, kube-proxy and flannel; their iptables
+/// updates serialize in the kernel); a test waits until its nodes fit.
+fn node_budget() -> usize {
+    std::env::var("K8S_MANAGE_TEST_NODES")
         .ok()
         .and_then(|v| v.parse().ok())
         .filter(|n| *n > 0)
-        .unwrap_or(2)
+        .unwrap_or(8)
 }
 
-/// Wait for a free slot (an exclusive lock on one of the slot files).
-fn take_slot() -> std::fs::File {
-    let dir = std::env::temp_dir().join("k8s-manage-test-sandboxes");
+/// Wait until `nodes` units of the node budget are free, and hold them (exclusive locks
+/// on that many unit files; taken under one allocator lock, so two waiting tests never
+/// hold half each). A sandbox larger than the whole budget takes all of it.
+fn take_slot(nodes: usize) -> Vec<std::fs::File> {
+    let dir = std::env::temp_dir().join("k8s-manage-test-nodes");
     std::fs::create_dir_all(&dir).unwrap();
+    let open = |name: String| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(name))
+            .unwrap()
+    };
+    let budget = node_budget();
+    let want = nodes.clamp(1, budget);
     loop {
-        for i in 0..sandbox_slots() {
-            let f = std::fs::OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(dir.join(format!("slot-{i}.lock")))
-                .unwrap();
+        let allocator = open("allocator.lock".into());
+        allocator.lock().unwrap();
+        let mut held = Vec::new();
+        for i in 0..budget {
+            if held.len() == want {
+                break;
+            }
+            let f = open(format!("node-{i}.lock"));
             if f.try_lock().is_ok() {
-                return f;
+                held.push(f);
             }
         }
+        drop(allocator);
+        if held.len() == want {
+            return held;
+        }
+        drop(held);
         std::thread::sleep(std::time::Duration::from_secs(2));
     }
 }
@@ -87,7 +107,7 @@ pub fn up_with(
     versions: &[&str],
     components: sandbox::Components,
 ) -> Sandbox {
-    let slot = take_slot();
+    let slot = take_slot((masters + workers + u32::from(proxy)) as usize);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("cfg");
     let rt = tokio::runtime::Runtime::new().unwrap();
