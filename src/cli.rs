@@ -73,6 +73,22 @@ pub enum ColorChoice {
     Never,
 }
 
+/// The architectures the node-agent image can be made for.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ImageArch {
+    Amd64,
+    Arm64,
+}
+
+impl ImageArch {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImageArch::Amd64 => "amd64",
+            ImageArch::Arm64 => "arm64",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq, Default)]
 pub enum OutputFormat {
     #[default]
@@ -406,10 +422,11 @@ pub enum Command {
     /// list, render, deploy, stop, delete, refresh, scale. Reads services-configuration.yaml.
     #[command(subcommand)]
     Service(ServiceCommand),
-    /// Build and push the images of the imagelist.
+    /// Build and push images: the imagelist's, and the node-agent (kubelet) image.
     ///
     /// Images of the imagelist (DIR/src/<image>/Dockerfile): build and push through the
-    /// Docker API.
+    /// Docker API; and `image node-agent`: the kubelet + cri-dockerd image every node runs,
+    /// from the official release binaries.
     #[command(subcommand)]
     Image(ImageCommand),
     /// Print a shell completion script (bash, zsh, fish).
@@ -541,6 +558,36 @@ pub enum ServiceCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum ImageCommand {
+    /// Make the kubelet + cri-dockerd image from the official release binaries.
+    ///
+    /// Make the node-agent image (kubelet and cri-dockerd, run on every node) for the
+    /// config's kubernetes-version: fetch the official kubelet and the cri-dockerd release
+    /// archive (or the same paths under `release-mirror:`), check each against its expected
+    /// SHA-256 (a `node-agent-checksums:` pin, else the built-in table) and the published
+    /// kubelet.sha256, build it on a Debian base (`node-agent-base-image:`) through the
+    /// local Docker engine, and tag it as the config's kubelet image. Nothing is built
+    /// unless both files check out.
+    #[command(
+        name = "node-agent",
+        after_help = "Examples:\n  k8s-manage image node-agent -p cfg --out node-agent.tar\n  k8s-manage deploy -p cfg --images node-agent.tar\n  k8s-manage image node-agent -p cfg --push      # docker-registry or kubelet-image names your registry\n  k8s-manage image node-agent -p cfg --arch arm64 --out node-agent-arm64.tar\n\nExit status: 0 made, 1 failed (fetch, checksum, build, save or push), 2 invalid input\n(including a file whose checksum neither the config nor the built-in table knows)."
+    )]
+    NodeAgent {
+        /// The config dir: cluster-configuration.yaml, kubernetes-configuration.yaml, ...
+        #[arg(short = 'p', long = "path", value_name = "DIR")]
+        path: PathBuf,
+        /// The architecture of the nodes (default: this machine's).
+        #[arg(long, value_enum)]
+        arch: Option<ImageArch>,
+        /// Also write the image as a `docker save` bundle for `deploy --images`.
+        #[arg(long, value_name = "BUNDLE.tar")]
+        out: Option<PathBuf>,
+        /// Also push it to the kubelet image's registry (login: services-configuration.yaml).
+        #[arg(long)]
+        push: bool,
+        /// Report format: text (for people) or json (for programs).
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        output: OutputFormat,
+    },
     /// Build the images in dependency order.
     ///
     /// Build images in dependency order from DIR/src/<image>/ (Dockerfile rendered with

@@ -1,5 +1,6 @@
 //! `image build|push -p DIR [-n NAME|all]`: the imagelist images in dependency order (base
-//! images first), built and pushed through the local Docker engine's API.
+//! images first), built and pushed through the local Docker engine's API; `image
+//! node-agent` is [`super::node_agent_image`].
 
 use super::exit;
 use super::output::{err, json, out};
@@ -34,6 +35,22 @@ pub fn run(cmd: ImageCommand, color: bool) -> i32 {
     match cmd {
         ImageCommand::Build { path, name, output } => images(&path, &name, true, output, color),
         ImageCommand::Push { path, name, output } => images(&path, &name, false, output, color),
+        ImageCommand::NodeAgent {
+            path,
+            arch,
+            out,
+            push,
+            output,
+        } => super::node_agent_image::run(
+            super::node_agent_image::Request {
+                dir: path,
+                arch,
+                out,
+                push,
+                format: output,
+            },
+            color,
+        ),
     }
 }
 

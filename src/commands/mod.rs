@@ -9,6 +9,7 @@ pub mod host_trust;
 pub mod image;
 pub mod init;
 pub mod membership;
+pub mod node_agent_image;
 pub mod output;
 pub mod plan;
 pub mod render;

@@ -244,8 +244,32 @@ pub const KUBERNETES_KEYS: &[Key] = &[
     key(
         "kubelet-image",
         Value::Text,
-        "<docker-registry>/hyperkube:<version>",
-        "an image carrying kubelet and cri-dockerd",
+        "<docker-registry>/node-agent:<version> (k8s-manage.local/node-agent:<version> with registry.k8s.io)",
+        "an image carrying kubelet and cri-dockerd; `k8s-manage image node-agent` makes it",
+    ),
+    key(
+        "release-mirror",
+        Value::Text,
+        "the official sites (dl.k8s.io, github.com)",
+        "where `image node-agent` fetches the kubelet and cri-dockerd: an http(s) URL or a folder laid out as <mirror>/dl.k8s.io/release/... and <mirror>/github.com/Mirantis/cri-dockerd/releases/download/...",
+    ),
+    key(
+        "cri-dockerd-version",
+        Value::Text,
+        crate::model::node_agent::DEFAULT_CRI_DOCKERD_VERSION,
+        "the cri-dockerd release in the node-agent image (0.3.16 or later)",
+    ),
+    key(
+        "node-agent-base-image",
+        Value::Text,
+        "docker.io/library/debian:bookworm-slim (pulled if missing)",
+        "the Debian image `image node-agent` builds on; an offline site names a local image or one of its mirror",
+    ),
+    key(
+        "node-agent-checksums",
+        Value::Mapping,
+        "",
+        "SHA-256 pins for the node-agent image's files, over the built-in table: {kubelet: {v1.36.1: {amd64: <sha256>}}, cri-dockerd: {0.4.3: {amd64: <sha256>}}}",
     ),
     key(
         "images",

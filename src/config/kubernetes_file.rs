@@ -1,8 +1,8 @@
 //! `kubernetes-configuration.yaml`: the `kubernetes:` section, kept as located scalars;
 //! the model interprets and validates them.
 
-use super::raw::RawKubernetes;
-use super::reader::{mapping, text};
+use super::raw::{RawChecksumPin, RawKubernetes};
+use super::reader::{Located, mapping, text};
 use super::source::SourceFile;
 use super::yaml_tree::Kind;
 use crate::diag::{Diagnostic, Diagnostics};
@@ -69,6 +69,7 @@ pub fn read(file: &SourceFile, diags: &mut Diagnostics) -> RawKubernetes {
                     out.kubelet_config = Some(out_fields);
                 }
             }
+            "node-agent-checksums" => read_checksum_pins(file, v, &mut out, diags),
             "cluster-dns" => match &v.kind {
                 Kind::Seq(items) => {
                     for it in items {
@@ -91,4 +92,45 @@ pub fn read(file: &SourceFile, diags: &mut Diagnostics) -> RawKubernetes {
         }
     }
     out
+}
+
+/// `node-agent-checksums: {artifact: {version: {arch: sha256}}}`: every leaf, located.
+fn read_checksum_pins(
+    file: &SourceFile,
+    node: &super::yaml_tree::Node,
+    out: &mut RawKubernetes,
+    diags: &mut Diagnostics,
+) {
+    let what = "`kubernetes.node-agent-checksums`";
+    let Some(artifacts) = mapping(file, node, what, diags) else {
+        return;
+    };
+    for (ak, av) in artifacts.entries() {
+        let artifact = Located::new(ak.key_text().unwrap_or_default(), file.at(ak.pos));
+        let what = format!("`node-agent-checksums.{}`", artifact.value);
+        let Some(versions) = mapping(file, av, &what, diags) else {
+            continue;
+        };
+        for (vk, vv) in versions.entries() {
+            let version = Located::new(vk.key_text().unwrap_or_default(), file.at(vk.pos));
+            let what = format!(
+                "`node-agent-checksums.{}.{}`",
+                artifact.value, version.value
+            );
+            let Some(arches) = mapping(file, vv, &what, diags) else {
+                continue;
+            };
+            for (xk, xv) in arches.entries() {
+                let arch = Located::new(xk.key_text().unwrap_or_default(), file.at(xk.pos));
+                if let Some(sha256) = text(file, xv, &arch.value, diags) {
+                    out.node_agent_checksums.push(RawChecksumPin {
+                        artifact: artifact.clone(),
+                        version: version.clone(),
+                        arch,
+                        sha256,
+                    });
+                }
+            }
+        }
+    }
 }

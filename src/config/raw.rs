@@ -79,6 +79,17 @@ pub struct RawKubernetes {
     /// `kubelet-config: {...}`: fields merged over the rendered KubeletConfiguration,
     /// each with where its key is.
     pub kubelet_config: Option<Vec<(Located<String>, serde_json::Value)>>,
+    /// `node-agent-checksums: {artifact: {version: {arch: sha256}}}`, one entry per leaf.
+    pub node_agent_checksums: Vec<RawChecksumPin>,
+}
+
+/// One leaf of `node-agent-checksums`.
+#[derive(Debug, Clone)]
+pub struct RawChecksumPin {
+    pub artifact: Located<String>,
+    pub version: Located<String>,
+    pub arch: Located<String>,
+    pub sha256: Located<String>,
 }
 
 /// `k8s-role-definition.yaml`: the role names it defines.

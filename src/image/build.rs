@@ -18,12 +18,27 @@ pub async fn build(
     tar: Vec<u8>,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<String, String> {
+    let labels = HashMap::from([(IMAGE_LABEL.to_string(), name.to_string())]);
+    build_for(docker, name, reference, tar, None, labels, progress).await
+}
+
+/// [`build`] for a platform (`linux/arm64`; None: the engine's own) with these labels.
+pub async fn build_for(
+    docker: &Docker,
+    name: &str,
+    reference: &str,
+    tar: Vec<u8>,
+    platform: Option<&str>,
+    labels: HashMap<String, String>,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<String, String> {
     let options = BuildImageOptions {
         dockerfile: "Dockerfile".into(),
         t: Some(reference.to_string()),
         rm: true,
         forcerm: true,
-        labels: Some(HashMap::from([(IMAGE_LABEL.to_string(), name.to_string())])),
+        labels: Some(labels),
+        platform: platform.unwrap_or_default().to_string(),
         ..Default::default()
     };
     let mut stream = docker.build_image(options, None, Some(bollard::body_full(tar.into())));

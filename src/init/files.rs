@@ -203,7 +203,12 @@ fn entry(
 fn example(k: &Key, spec: &Spec) -> String {
     match k.name {
         "etcd-version" => crate::model::version::default_etcd_version(spec.version).to_string(),
-        "kubelet-image" => format!("registry.example.com/hyperkube:{}", spec.version),
+        "kubelet-image" => format!("registry.example.com/node-agent:{}", spec.version),
+        "release-mirror" => "http://10.0.0.5:8080/releases".into(),
+        "node-agent-base-image" => "registry.example.com/debian:bookworm-slim".into(),
+        "node-agent-checksums" => {
+            "{cri-dockerd: {0.4.3: {amd64: <sha256 of cri-dockerd-0.4.3.amd64.tgz>}}}".into()
+        }
         "images" => "{coredns: registry.example.com/coredns/coredns:v1.12.0}".into(),
         "cluster-dns" => "10.0.0.2".into(),
         "load-balance-ip" => spec

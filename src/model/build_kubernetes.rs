@@ -547,6 +547,8 @@ pub fn build(raw: &RawKubernetes, diags: &mut Diagnostics) -> KubernetesSettings
         }
     };
 
+    let node_agent = super::node_agent::build(raw, diags);
+
     let kubernetes_service_ip = nth_host(&service_cidr, 1).unwrap_or(service_cidr.network());
     let dns_service_ip = nth_host(&service_cidr, 10).unwrap_or(service_cidr.network());
 
@@ -575,6 +577,7 @@ pub fn build(raw: &RawKubernetes, diags: &mut Diagnostics) -> KubernetesSettings
         kubelet_config,
         unavailable_capabilities,
         nvidia_device_plugin,
+        node_agent,
     }
 }
 

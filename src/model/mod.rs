@@ -9,6 +9,7 @@ pub mod gpu;
 pub mod host_paths;
 pub mod images;
 pub mod network;
+pub mod node_agent;
 pub mod node_list_match;
 pub mod version;
 
@@ -169,6 +170,8 @@ pub struct KubernetesSettings {
     /// Run NVIDIA's device plugin on GPU nodes (`nvidia-device-plugin`, default true); off
     /// when the user brings a GPU operator of their own.
     pub nvidia_device_plugin: bool,
+    /// Where `image node-agent` takes the kubelet and cri-dockerd from, and what it trusts.
+    pub node_agent: node_agent::NodeAgentSettings,
 }
 
 /// Which pod network to deploy.

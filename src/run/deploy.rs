@@ -242,14 +242,22 @@ async fn ensure_images(
     }
     for img in &missing {
         if img.starts_with(&format!("{}/", crate::model::images::NODE_AGENT_HOST)) {
-            // The default node-agent image has a name no registry serves: say how to make
-            // it rather than try a pull that cannot work.
+            // The default node-agent image has a name no registry serves: it comes from
+            // the bundle, or deploy says how to make it rather than try a pull that
+            // cannot work.
+            let from_bundle = bundle.is_some()
+                && docker_ops::image_present(node.docker(), img)
+                    .await
+                    .map_err(|e| StepError::new(node.host(), "images", e.to_string()))?;
+            if from_bundle {
+                continue;
+            }
             return Err(StepError::new(
                 node.host(),
                 "images",
                 format!("the node-agent image {img} (kubelet and cri-dockerd) is not on the node, and no registry serves it"),
             )
-            .hint("make it with `k8s-manage image node-agent -p DIR` and deploy with `--images` the bundle it writes, or push it to your registry and set `kubelet-image:`"));
+            .hint("make it with `k8s-manage image node-agent -p DIR --out node-agent.tar` and deploy with `--images node-agent.tar`, or set `docker-registry:` to your registry and push it there with `k8s-manage image node-agent -p DIR --push`"));
         }
         docker_ops::ensure_image(node.docker(), img, Duration::from_secs(600))
             .await

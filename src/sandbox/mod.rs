@@ -20,6 +20,7 @@ mod archive;
 mod closure;
 mod components;
 mod config_files;
+mod debian_base;
 mod down;
 mod engine;
 mod error;
@@ -44,6 +45,7 @@ pub use config_files::{
     CLUSTER_FILE, Components, ETCD_VERSION, KUBERNETES_FILE, KUBERNETES_VERSION, README_FILE,
     SANDBOX_REGISTRY, referenced_images, referenced_images_for,
 };
+pub use debian_base::{DEBIAN_BASE_IMAGE, debian_base_image};
 pub use down::{DownReport, down};
 pub use engine::connect as connect_engine;
 pub use error::SandboxError;
