@@ -38,4 +38,5 @@ stage "unit tests" cargo test --workspace --lib --bins
 stage "the test-only stand-in binary" cargo build -p k8s-standin
 stage "sandbox images for $VERSIONS (built from source the first time)" \
     cargo run --quiet -- sandbox build --versions "$VERSIONS"
-stage "integration and end-to-end tests" cargo test --workspace --test '*'
+stage "build the integration and end-to-end tests" cargo test --workspace --test '*' --no-run --quiet
+stage "integration and end-to-end tests (two files at once)" bash scripts/test-files.sh
