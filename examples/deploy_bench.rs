@@ -1,12 +1,16 @@
-//! Benchmarks P3/P4 and `add` (print figures, assert nothing), on sandbox nodes:
-//! - for each size given: deploy from nothing, then the no-op re-deploy (median of several
-//!   runs with the spread, and the median time of each phase);
+//! Benchmarks P3/P4 and `add` (print figures, assert nothing), on sandbox nodes running the
+//! real upstream components (`sandbox up`'s default):
+//! - for each size given: deploy from nothing (which waits for every node Ready and the
+//!   add-ons rolled out), then the no-op re-deploy (median of several runs with the spread,
+//!   and the median time of each phase);
 //! - with `--add-size N`: a cluster of N nodes gets one more worker, by `add -f` and by a full
 //!   re-deploy with the node appended to the config, interleaved (`remove` in between).
 //!
-//! Run: `cargo run --release --example deploy_bench -- [--sizes 5,20,50] [--noop-runs 5]
-//! [--add-size 20] [--add-runs 3] [--prefix bench-deploy] [--keep]` (needs a Docker engine and
-//! the k8s-standin binary: `cargo build --release -p k8s-standin`). Sandboxes are named
+//! Run: `cargo run --release --example deploy_bench -- [--sizes 5,8] [--noop-runs 5]
+//! [--add-size 7] [--add-runs 3] [--prefix bench-deploy] [--keep] [--max-nodes 8]` (needs a
+//! Docker engine; the first `sandbox up` builds the upstream images). A sandbox larger than
+//! [`bench_support::max_real_nodes`] (8 on this 2-core machine) is refused, and each one
+//! waits for its nodes in the tests' machine-wide node budget. Sandboxes are named
 //! `<prefix>-<size>` and taken down at the end unless `--keep`.
 
 #[path = "bench_support/mod.rs"]
@@ -15,7 +19,8 @@ mod bench_support;
 mod machine_entries;
 
 use bench_support::{
-    arg, arg_or, cores, cpu_busy_seconds, die, flag, sandbox_dir, show_cpu, stats, timed,
+    arg, arg_or, cores, cpu_busy_seconds, die, flag, max_real_nodes, sandbox_dir, show_cpu, stats,
+    take_nodes, timed,
 };
 use k8s_manage::sandbox;
 use machine_entries::split_entries;
@@ -88,6 +93,7 @@ fn down(rt: &tokio::runtime::Runtime, name: &str) {
 
 /// P3/P4: deploy from nothing, then `noop_runs` no-op re-deploys.
 fn size_scenario(rt: &tokio::runtime::Runtime, bin: &Path, name: &str, nodes: u32, runs: usize) {
+    let _budget = take_nodes(nodes);
     let tmp = tempfile::tempdir().expect("tempdir");
     let (dir, _) = sandbox_dir(rt, name, 3, nodes, tmp.path());
     let (first, first_report) = run(bin, &["deploy"], &dir);
@@ -121,6 +127,7 @@ fn size_scenario(rt: &tokio::runtime::Runtime, bin: &Path, name: &str, nodes: u3
 
 /// `add` of one worker to a cluster of `nodes` vs a full re-deploy with it appended.
 fn add_scenario(rt: &tokio::runtime::Runtime, bin: &Path, name: &str, nodes: u32, runs: usize) {
+    let _budget = take_nodes(nodes + 1);
     let tmp = tempfile::tempdir().expect("tempdir");
     let (dir, _) = sandbox_dir(rt, name, 3, nodes + 1, tmp.path());
     let config = dir.join("cluster-configuration.yaml");
@@ -184,16 +191,29 @@ fn main() {
     let prefix = arg("--prefix").unwrap_or_else(|| "bench-deploy".into());
     let runs: usize = arg_or("--noop-runs", 5);
     let sizes: Vec<u32> = arg("--sizes")
-        .unwrap_or_else(|| "5,20".into())
+        .unwrap_or_else(|| "5,8".into())
         .split(',')
         .filter_map(|v| v.trim().parse().ok())
         .filter(|&n| n >= 3)
         .collect();
+    let add = arg("--add-size")
+        .and_then(|v| v.parse::<u32>().ok())
+        .map(|n| n.max(4));
+    let most = max_real_nodes();
+    for n in sizes.iter().copied().chain(add.map(|n| n + 1)) {
+        if n > most {
+            die(&format!(
+                "{n} nodes running the real components do not fit this machine (at most \
+                 {most}: each node runs a kubelet, kube-proxy and flannel on the shared \
+                 cores); use smaller --sizes/--add-size, or --max-nodes N on a larger machine"
+            ));
+        }
+    }
     for n in sizes {
         size_scenario(&rt, &bin, &format!("{prefix}-{n}"), n, runs);
     }
-    if let Some(n) = arg("--add-size").and_then(|v| v.parse::<u32>().ok()) {
+    if let Some(n) = add {
         let runs: usize = arg_or("--add-runs", 3);
-        add_scenario(&rt, &bin, &format!("{prefix}-add{n}"), n.max(4), runs);
+        add_scenario(&rt, &bin, &format!("{prefix}-add{n}"), n, runs);
     }
 }

@@ -1,9 +1,15 @@
-//! How long `sandbox up` takes and how much memory the nodes use, for 5 and 20 nodes
-//! (or the sizes given as arguments): `cargo run --release --example sandbox_bench [N...]`
-//! (after `cargo build --release -p k8s-standin`).
-//! The node, component and stand-in images are built (or found) first so that they are not
+//! How long `sandbox up` takes and how much memory the nodes use, for 5 and 8 nodes (or
+//! the sizes given as arguments): `cargo run --release --example sandbox_bench [N...]`.
+//! The sandboxes hold the real upstream components' images (`sandbox up`'s default). The
+//! node image and every image the nodes get are built (or found) first so that they are not
 //! part of the per-size timings; the preload column is exporting the images (once, then
-//! reused) and loading them into every node's dockerd. Every sandbox it makes is removed again.
+//! reused) and loading them into every node's dockerd. Sizes above the machine's share for
+//! real-component nodes (8 here, see `bench_support::max_real_nodes`) are refused, and each
+//! sandbox waits for its nodes in the tests' machine-wide node budget. Every sandbox it
+//! makes is removed again.
+
+#[path = "bench_support/mod.rs"]
+mod bench_support;
 
 use std::time::Instant;
 
@@ -18,33 +24,31 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .skip(1)
             .filter_map(|a| a.parse().ok())
             .collect();
-        if given.is_empty() { vec![5, 20] } else { given }
+        if given.is_empty() { vec![5, 8] } else { given }
     };
+    let most = bench_support::max_real_nodes();
+    if let Some(n) = sizes.iter().find(|&&n| n > most) {
+        return Err(format!(
+            "{n} nodes do not fit this machine (at most {most} sandbox nodes for the real \
+             components; --max-nodes N raises it on a larger machine)"
+        )
+        .into());
+    }
     let quiet = |_: &str| {};
     let loud = |m: &str| eprintln!("{m}");
     let image = sandbox::ensure_node_image(&loud).await?;
     println!("node image {image}");
     let start = Instant::now();
-    sandbox::build_component_images(&loud).await?;
-    let components = start.elapsed();
-    let start = Instant::now();
-    let standin = sandbox::locate_standin(None)?;
-    let stand_ins = sandbox::build_stand_in_images(
-        &standin,
-        sandbox::SANDBOX_REGISTRY,
-        sandbox::KUBERNETES_VERSION,
+    let images = sandbox::build_images(
+        sandbox::Components::Upstream,
+        &[sandbox::KUBERNETES_VERSION.to_string()],
         &loud,
     )
     .await?;
     println!(
-        "component images {:.1} s; stand-in images {:.1} s ({})",
-        components.as_secs_f64(),
-        start.elapsed().as_secs_f64(),
-        if stand_ins.built {
-            "built"
-        } else {
-            "current, kept"
-        }
+        "{} images (upstream components, haproxy, registry) built or found in {:.1} s",
+        images.len(),
+        start.elapsed().as_secs_f64()
     );
     println!(
         "| nodes | up total | create | ready | preload ({} images) | memory total | memory per node (avg) | down |",
@@ -52,20 +56,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     println!("|---|---|---|---|---|---|---|---|");
     for n in sizes {
+        let _budget = bench_support::take_nodes(n);
         let name = format!("bench-{n}-{}", std::process::id());
         let dir = std::env::temp_dir().join(&name);
         let masters = n.min(3);
-        let opts = UpOptions {
-            name: name.clone(),
-            masters,
-            workers: n - masters,
-            proxy: false,
-            dir: dir.clone(),
-            subnet: None,
-            standin: None,
-            versions: Vec::new(),
-            components: sandbox::Components::StandIns,
-        };
+        let mut opts = UpOptions::new(dir.clone());
+        opts.name = name.clone();
+        opts.masters = masters;
+        opts.workers = n - masters;
         let info = match sandbox::up(&opts, &quiet).await {
             Ok(info) => info,
             Err(e) => {

@@ -35,7 +35,6 @@ export PATH="/usr/local/bin:$PATH"
 stage "cargo fmt --check" cargo fmt --all -- --check
 stage "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
 stage "unit tests" cargo test --workspace --lib --bins
-stage "the test-only stand-in binary" cargo build -p k8s-standin
 stage "sandbox images for $VERSIONS (built from source the first time)" \
     cargo run --quiet -- sandbox build --versions "$VERSIONS"
 stage "build the integration and end-to-end tests" cargo test --workspace --test '*' --no-run --quiet

@@ -60,8 +60,6 @@ pub fn parse() -> Cli {
 pub enum SandboxComponents {
     /// The real upstream components (pulled, or built from source).
     Upstream,
-    /// The test-only stand-ins.
-    StandIns,
     /// No components: nodes with sshd and dockerd only.
     None,
 }
@@ -796,17 +794,13 @@ pub enum SandboxCommand {
         /// The network's IPv4 subnet (default: the first free /24 in 172.30.0.0/16).
         #[arg(long)]
         subnet: Option<ipnet::Ipv4Net>,
-        /// The test-only `k8s-standin` binary to make the Kubernetes stand-in images from
-        /// (default: the one next to this executable; `cargo build -p k8s-standin` makes it).
-        #[arg(long, value_name = "PATH")]
-        standin: Option<PathBuf>,
         /// Kubernetes versions to build and preload the component images of,
         /// comma-separated; the written config asks for the first (e.g. `v1.35.4,v1.36.1`
         /// to test upgrade).
         #[arg(long, value_delimiter = ',', value_name = "V1,V2")]
         versions: Vec<String>,
-        /// What plays the Kubernetes components: the real upstream programs (pulled, or
-        /// built from source when no registry answers), or the test-only stand-ins.
+        /// What the nodes get: the real upstream programs (pulled, or built from source
+        /// when no registry answers), or none (sshd and dockerd only).
         #[arg(long, value_enum, default_value_t = SandboxComponents::Upstream)]
         components: SandboxComponents,
     },
@@ -818,7 +812,7 @@ pub enum SandboxCommand {
         /// Kubernetes versions to build the components of (default: the sandbox's version).
         #[arg(long, value_delimiter = ',', value_name = "V1,V2")]
         versions: Vec<String>,
-        /// What to build: the upstream components, or the test-only stand-ins.
+        /// What to build: the upstream components, or none.
         #[arg(long, value_enum, default_value_t = SandboxComponents::Upstream)]
         components: SandboxComponents,
     },

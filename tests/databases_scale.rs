@@ -514,7 +514,7 @@ fn invalid_configuration_refuses_to_plan() {
     assert!(r.reason.contains("storage-class"), "{r}");
 }
 
-/// Every exec step that logs in to a database, run here under `sh` with stand-ins for the
+/// Every exec step that logs in to a database, run here under `sh` with fakes of the
 /// database CLIs (`taos`, `java`, `dolphindb`) that record their arguments and what they
 /// read: the password reaches each of them, never through its arguments (which `ps` and
 /// `/proc/<pid>/cmdline` show to everyone on the node).

@@ -66,6 +66,27 @@ fn docker_cli(args: &[&str]) -> String {
         .unwrap_or_default()
 }
 
+/// Import a small image `tag` holding one file (this machine's `/bin/sleep`) with
+/// `docker import`.
+fn import_one_file_image(tag: &str) {
+    let mut tar = tar::Builder::new(Vec::new());
+    tar.append_path_with_name("/bin/sleep", "bin/sleep")
+        .expect("archiving /bin/sleep");
+    let tar = tar.into_inner().expect("the archive");
+    let mut child = Command::new("docker")
+        .args(["import", "-", tag])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("docker import");
+    std::io::Write::write_all(child.stdin.as_mut().expect("stdin"), &tar).expect("writing");
+    drop(child.stdin.take());
+    assert!(
+        child.wait().expect("docker import").success(),
+        "docker import {tag}"
+    );
+}
+
 impl Drop for Guard {
     fn drop(&mut self) {
         let by_name = format!("name={}", self.prefix);
@@ -658,9 +679,7 @@ async fn images_load_from_a_saved_tar_stream() {
     let mut g = Guard::new();
     let tag = format!("k8s-manage-test/sleep:{}", g.prefix);
     g.images.push(tag.clone());
-    sandbox::stand_in_image_from_binary(Path::new("/bin/sleep"), &tag)
-        .await
-        .expect("stand-in image");
+    import_one_file_image(&tag);
     assert_eq!(
         docker_ops::ensure_image(&docker, &tag, Duration::from_secs(5))
             .await

@@ -1,14 +1,12 @@
-//! The locally built component images run their real Debian binaries, and the stand-in
-//! hook turns a binary into a working image. Containers run with no network at all.
+//! The locally built component images run their real Debian binaries. Containers run with
+//! no network at all.
 
 mod sandbox_support;
 
 use std::time::Duration;
 
 use bollard::models::{ContainerCreateBody, HostConfig};
-use bollard::query_parameters::{
-    CreateContainerOptions, RemoveContainerOptions, RemoveImageOptions,
-};
+use bollard::query_parameters::{CreateContainerOptions, RemoveContainerOptions};
 use k8s_manage::sandbox;
 use sandbox_support::docker::{exec, run_to_end};
 
@@ -116,21 +114,4 @@ async fn component_images_run_their_real_debian_binaries() {
         "{:?}",
         start.elapsed()
     );
-}
-
-#[tokio::test]
-async fn a_stand_in_image_is_made_from_a_host_binary() {
-    let reference = format!("k8s-manage-sandbox/test-stand-in:{}", std::process::id());
-    let made = sandbox::stand_in_image_from_binary(std::path::Path::new("/bin/ls"), &reference)
-        .await
-        .expect("stand-in image");
-    assert_eq!(made, reference);
-    let docker = sandbox::connect_engine().await.unwrap();
-    let (code, out) = run_to_end(&docker, &reference, None, &["-1", "/usr/local/bin"]).await;
-    assert_eq!(code, 0, "{out}");
-    assert_eq!(out.trim(), "ls");
-    docker
-        .remove_image(&reference, None::<RemoveImageOptions>, None)
-        .await
-        .unwrap();
 }

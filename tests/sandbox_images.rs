@@ -1,17 +1,18 @@
-//! The test-only stand-in images, on this machine's Docker engine (no nodes): what each
-//! holds, that the binary inside plays the component it is named after, and that images
-//! are rebuilt only when the binary changes. Containers run with no network at all.
+//! The upstream component images `sandbox up` loads into its nodes, on this machine's
+//! Docker engine (no nodes): each holds the real program it is named after, at the version
+//! its name says, under the name the product asks for; a second build makes nothing.
+//! Containers run with no network at all. (The images are built from source the first
+//! time; `scripts/test.sh` does that in a stage of its own before the tests.)
 
 mod sandbox_support;
 
-use std::collections::HashMap;
-use std::path::Path;
+use std::collections::BTreeMap;
 
 use bollard::Docker;
-use bollard::query_parameters::RemoveImageOptions;
+use k8s_manage::model::{images, version};
 use k8s_manage::sandbox;
+use k8s_manage::sandbox::upstream;
 use sandbox_support::docker::run_to_end;
-use sandbox_support::standin_binary;
 
 fn progress(message: &str) {
     eprintln!("sandbox: {message}");
@@ -21,178 +22,181 @@ async fn image_id(docker: &Docker, reference: &str) -> String {
     docker.inspect_image(reference).await.unwrap().id.unwrap()
 }
 
-/// The images `sandbox up` makes for its config: labels, env, entrypoints, and every
-/// component name a working link to the stand-in, which refuses a flag the real one lacks.
+/// Every image of the sandbox's Kubernetes version: the product's names, the label that
+/// says where it came from, and each program inside answering `--version` with its real
+/// version (and refusing a flag it does not have, as only the real one does).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_sandbox_stand_in_images_play_every_component() {
-    let binary = standin_binary();
-    let made = sandbox::build_stand_in_images(
-        &binary,
-        sandbox::SANDBOX_REGISTRY,
-        sandbox::KUBERNETES_VERSION,
-        &progress,
-    )
-    .await
-    .expect("stand-in images");
-    assert_eq!(
-        made.references,
-        sandbox::stand_in_references("k8s-manage-sandbox", "v1.36.1")
+async fn the_upstream_images_run_the_real_programs_at_their_versions() {
+    let versions = [sandbox::KUBERNETES_VERSION.to_string()];
+    let made = upstream::build_upstream_images(&versions, &progress)
+        .await
+        .expect("upstream images");
+    assert_eq!(made, upstream::upstream_references(&versions).unwrap());
+
+    // The names are the ones a deploy of this version asks for.
+    let v = version::parse_kube_version(sandbox::KUBERNETES_VERSION).unwrap();
+    let named = images::resolve(
+        images::DEFAULT_REGISTRY,
+        v,
+        upstream::ETCD_VERSION,
+        &BTreeMap::new(),
     );
+    for component in [
+        "etcd",
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+        "kube-proxy",
+        "kubelet",
+        "pause",
+        "coredns",
+        "flannel",
+    ] {
+        assert!(
+            made.contains(&named[component]),
+            "{component}: {} is not among {made:?}",
+            named[component]
+        );
+    }
+
     let docker = sandbox::connect_engine().await.unwrap();
-
-    let mut entrypoints = HashMap::new();
-    for (reference, (name, entrypoint)) in made.references.iter().zip(sandbox::STAND_IN_IMAGE_NAMES)
-    {
-        let image = docker.inspect_image(reference).await.unwrap();
-        let config = image.config.unwrap();
-        let labels = config.labels.unwrap_or_default();
-        assert_eq!(labels["io.k8s-manage.stand-in"], "true", "{reference}");
-        assert_eq!(
-            labels["io.k8s-manage.stand-in-binary"], made.binary_sha256,
-            "{reference}"
-        );
-        let env = config.env.unwrap_or_default();
-        assert!(
-            env.iter().any(|e| e == "STANDIN_K8S_VERSION=1.36"),
-            "{reference}: {env:?}"
-        );
-        assert!(
-            env.iter().any(|e| e.starts_with("PATH=/usr/local/bin:")),
-            "{reference}: {env:?}"
-        );
-        entrypoints.insert(name, (config.entrypoint, entrypoint));
-    }
-    for (name, (have, want)) in &entrypoints {
-        let want = want.map(|w| vec![format!("/usr/local/bin/{w}")]);
-        assert_eq!(have.clone().filter(|e| !e.is_empty()), want, "{name}");
-    }
-
-    // Each image runs the component it is named after; the kubelet image both of its.
-    let cases: Vec<(String, &str)> = vec![
-        (made.references[0].clone(), "kube-apiserver"),
-        (made.references[1].clone(), "kube-controller-manager"),
-        (made.references[2].clone(), "kube-scheduler"),
-        (made.references[3].clone(), "kube-proxy"),
-        (made.references[4].clone(), "kubelet"),
-        (made.references[4].clone(), "cri-dockerd"),
-    ];
-    for (image, component) in cases {
-        let (code, out) = run_to_end(&docker, &image, Some(component), &["--no-such-flag"]).await;
-        assert_ne!(code, 0, "{image} {component}: {out}");
-        assert!(out.contains("no-such-flag"), "{image} {component}: {out}");
-        assert!(
-            out.contains(&format!("[k8s-standin {component}]")),
-            "{image} {component}: {out}"
-        );
-        // The Kubernetes version comes from the image's env (cri-dockerd has its own).
-        if component != "cri-dockerd" {
-            assert!(
-                out.contains(&format!("{component} 1.36")),
-                "{image} {component}: {out}"
-            );
-        }
-    }
-
-    // Nothing changed: nothing is rebuilt.
-    let ids: Vec<String> =
-        futures_util::future::join_all(made.references.iter().map(|r| image_id(&docker, r))).await;
-    let again = sandbox::build_stand_in_images(
-        &binary,
-        sandbox::SANDBOX_REGISTRY,
-        sandbox::KUBERNETES_VERSION,
-        &progress,
-    )
-    .await
-    .unwrap();
-    assert!(!again.built);
-    for (reference, id) in made.references.iter().zip(&ids) {
-        assert_eq!(&image_id(&docker, reference).await, id, "{reference}");
-    }
-}
-
-/// Images are rebuilt when the binary's content changes, and only then (under a registry
-/// of the test's own, removed afterwards).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stand_in_images_are_rebuilt_only_when_the_binary_changes() {
-    let registry = format!("k8s-manage-sandbox-test{}", std::process::id());
-    let dir = tempfile::tempdir().unwrap();
-    let binary = dir.path().join("k8s-standin");
-    std::fs::copy(standin_binary(), &binary).unwrap();
-    let docker = sandbox::connect_engine().await.unwrap();
-
-    let cleanup = |references: Vec<String>| {
-        let docker = docker.clone();
-        async move {
-            for r in references {
-                let _ = docker
-                    .remove_image(
-                        &r,
-                        Some(RemoveImageOptions {
-                            force: true,
-                            ..Default::default()
-                        }),
-                        None,
-                    )
-                    .await;
-            }
-        }
-    };
-    let references = sandbox::stand_in_references(&registry, "v1.35.2");
-    let result = async {
-        let first = sandbox::build_stand_in_images(&binary, &registry, "v1.35.2", &progress)
-            .await
-            .unwrap();
-        assert!(first.built);
-        let kept = sandbox::build_stand_in_images(&binary, &registry, "v1.35.2", &progress)
-            .await
-            .unwrap();
-        assert!(!kept.built);
-        assert_eq!(kept.binary_sha256, first.binary_sha256);
-
-        // Trailing bytes change the content hash but leave the ELF file runnable.
-        let mut changed = std::fs::read(&binary).unwrap();
-        changed.extend_from_slice(b"k8s-manage test");
-        std::fs::write(&binary, changed).unwrap();
-        let rebuilt = sandbox::build_stand_in_images(&binary, &registry, "v1.35.2", &progress)
-            .await
-            .unwrap();
-        assert!(rebuilt.built);
-        assert_ne!(rebuilt.binary_sha256, first.binary_sha256);
-        let labels = docker
-            .inspect_image(&references[0])
+    for reference in &made {
+        let config = docker
+            .inspect_image(reference)
             .await
             .unwrap()
             .config
-            .unwrap()
-            .labels
             .unwrap();
+        let labels = config.labels.unwrap_or_default();
         assert_eq!(
-            labels["io.k8s-manage.stand-in-binary"],
-            rebuilt.binary_sha256
+            labels
+                .get("io.k8s-manage.sandbox-built-from")
+                .map(String::as_str),
+            Some("upstream-source"),
+            "{reference}: {labels:?}"
         );
-        let (code, out) = run_to_end(
-            &docker,
-            &references[3],
-            Some("kube-proxy"),
-            &["--no-such-flag"],
-        )
-        .await;
-        assert_ne!(code, 0, "{out}");
-        // STANDIN_K8S_VERSION follows the version the images were made for.
-        assert!(out.contains("1.35"), "{out}");
-    };
-    // Remove the test's images whatever happened, then report.
-    let outcome = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(result)).await;
-    cleanup(references.clone()).await;
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
+        let env = config.env.unwrap_or_default();
+        assert!(
+            env.iter().any(|e| e.starts_with("PATH=/usr/local/")),
+            "{reference}: {env:?}"
+        );
     }
+
+    // (image, entrypoint, arguments, what the output must contain)
+    let kube = sandbox::KUBERNETES_VERSION;
+    let kubernetes = format!("Kubernetes {kube}");
+    let cases: Vec<(&str, &str, &[&str], &str)> = vec![
+        (
+            &named["kube-apiserver"],
+            "kube-apiserver",
+            &["--version"],
+            &kubernetes,
+        ),
+        (
+            &named["kube-controller-manager"],
+            "kube-controller-manager",
+            &["--version"],
+            &kubernetes,
+        ),
+        (
+            &named["kube-scheduler"],
+            "kube-scheduler",
+            &["--version"],
+            &kubernetes,
+        ),
+        (
+            &named["kube-proxy"],
+            "kube-proxy",
+            &["--version"],
+            &kubernetes,
+        ),
+        (&named["kubelet"], "kubelet", &["--version"], &kubernetes),
+        (
+            &named["kubelet"],
+            "cri-dockerd",
+            &["--version"],
+            "cri-dockerd 0.4.3",
+        ),
+        (
+            &named["etcd"],
+            "etcd",
+            &["--version"],
+            "etcd Version: 3.6.8",
+        ),
+        (
+            &named["etcd"],
+            "etcdctl",
+            &["version"],
+            "etcdctl version: 3.6.8",
+        ),
+        (
+            &named["coredns"],
+            "/coredns",
+            &["-version"],
+            "CoreDNS-1.14.2",
+        ),
+        (
+            &named["flannel"],
+            "/opt/bin/flanneld",
+            &["--version"],
+            "v0.28.4",
+        ),
+        (
+            upstream::BUSYBOX_IMAGE,
+            "sh",
+            &["-c", "busybox 2>&1 | head -1"],
+            "BusyBox v1.35.0",
+        ),
+    ];
+    for (image, entrypoint, args, want) in cases {
+        let (code, out) = run_to_end(&docker, image, Some(entrypoint), args).await;
+        assert_eq!(code, 0, "{image} {entrypoint} {args:?}: {out}");
+        assert!(
+            out.contains(want),
+            "{image} {entrypoint} {args:?}: {want:?} not in {out}"
+        );
+    }
+
+    // The real apiserver refuses a flag it does not have.
+    let (code, out) = run_to_end(
+        &docker,
+        &named["kube-apiserver"],
+        Some("kube-apiserver"),
+        &["--no-such-flag"],
+    )
+    .await;
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("unknown flag: --no-such-flag"), "{out}");
+
+    // Nothing changed: nothing is rebuilt.
+    let ids: Vec<String> =
+        futures_util::future::join_all(made.iter().map(|r| image_id(&docker, r))).await;
+    let started = std::time::Instant::now();
+    let again = upstream::build_upstream_images(&versions, &progress)
+        .await
+        .unwrap();
+    assert_eq!(again, made);
+    for (reference, id) in made.iter().zip(&ids) {
+        assert_eq!(&image_id(&docker, reference).await, id, "{reference}");
+    }
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "finding the images again took {:?}",
+        started.elapsed()
+    );
 }
 
-#[test]
-fn a_missing_standin_is_reported_with_the_build_command() {
-    let err = sandbox::locate_standin(Some(Path::new("/nonexistent/k8s-standin"))).unwrap_err();
-    let text = err.to_string();
-    assert!(text.contains("/nonexistent/k8s-standin"), "{text}");
-    assert!(text.contains("cargo build -p k8s-standin"), "{text}");
+/// A version the sandbox cannot build is refused before anything is made, naming those it
+/// can and how to add one.
+#[tokio::test]
+async fn an_unbuildable_version_is_refused_with_the_ones_that_are() {
+    let text = upstream::build_upstream_images(&["v1.31.4".to_string()], &progress)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(text.contains("v1.31.4"), "{text}");
+    for v in upstream::modules::kubernetes_versions() {
+        assert!(text.contains(v), "{v} missing: {text}");
+    }
+    assert!(text.contains("add-version.sh"), "{text}");
 }

@@ -30,6 +30,70 @@ pub fn die(msg: &str) -> ! {
     std::process::exit(1)
 }
 
+/// The most sandbox nodes running the real components this machine carries at once: the
+/// tests' machine-wide node budget (`K8S_MANAGE_TEST_NODES`, default 8; on two cores more
+/// nodes' kubelets, kube-proxies and flannels overload it). `--max-nodes N` raises it on a
+/// larger machine.
+pub fn max_real_nodes() -> u32 {
+    arg("--max-nodes")
+        .or_else(|| std::env::var("K8S_MANAGE_TEST_NODES").ok())
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(8)
+}
+
+/// Wait until `nodes` units of the tests' machine-wide node budget are free and hold them
+/// while the returned files live, so that a benchmark never runs its sandbox beside test
+/// sandboxes that already use the machine. The same lock files and protocol as
+/// `tests/common/cluster_sandbox.rs` (`take_slot`).
+pub fn take_nodes(nodes: u32) -> Vec<std::fs::File> {
+    let dir = std::env::temp_dir().join("k8s-manage-test-nodes");
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| die(&format!("{}: {e}", dir.display())));
+    let open = |name: String| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(&name))
+            .unwrap_or_else(|e| die(&format!("{name}: {e}")))
+    };
+    let budget = std::env::var("K8S_MANAGE_TEST_NODES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n: &usize| *n > 0)
+        .unwrap_or(8);
+    let want = (nodes as usize).clamp(1, budget);
+    let mut said = false;
+    loop {
+        let allocator = open("allocator.lock".into());
+        allocator
+            .lock()
+            .unwrap_or_else(|e| die(&format!("allocator.lock: {e}")));
+        let mut held = Vec::new();
+        for i in 0..budget {
+            if held.len() == want {
+                break;
+            }
+            let f = open(format!("node-{i}.lock"));
+            if f.try_lock().is_ok() {
+                held.push(f);
+            }
+        }
+        drop(allocator);
+        if held.len() == want {
+            return held;
+        }
+        drop(held);
+        if !said {
+            eprintln!(
+                "waiting for {want} of the machine's {budget} sandbox nodes (tests hold the rest)"
+            );
+            said = true;
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    }
+}
+
 /// A sandbox of `nodes` nodes (1 master + workers, or `masters` masters) named `name`,
 /// or the existing config dir given with `--dir`. Returns (config dir, whether we made it).
 pub fn sandbox_dir(

@@ -43,13 +43,11 @@ pub fn run(cmd: SandboxCommand) -> i32 {
             name,
             dir,
             subnet,
-            standin,
             versions,
             components,
         } => {
             let components = match components {
                 crate::cli::SandboxComponents::Upstream => sandbox::Components::Upstream,
-                crate::cli::SandboxComponents::StandIns => sandbox::Components::StandIns,
                 crate::cli::SandboxComponents::None => sandbox::Components::None,
             };
             let opts = sandbox::UpOptions {
@@ -59,7 +57,6 @@ pub fn run(cmd: SandboxCommand) -> i32 {
                 proxy,
                 dir,
                 subnet,
-                standin,
                 versions,
                 components,
             };
@@ -82,10 +79,6 @@ pub fn run(cmd: SandboxCommand) -> i32 {
                     let what = match components {
                         sandbox::Components::Upstream => "the upstream Kubernetes components",
                         sandbox::Components::None => "none: nodes only",
-                        sandbox::Components::StandIns => {
-                            "real etcd, haproxy and registry; test-only stand-ins for the \
-                             Kubernetes components"
-                        }
                     };
                     s.push_str(&format!(
                         "{} images loaded into every node ({what})\n\
@@ -133,7 +126,6 @@ pub fn run(cmd: SandboxCommand) -> i32 {
         } => {
             let components = match components {
                 crate::cli::SandboxComponents::Upstream => sandbox::Components::Upstream,
-                crate::cli::SandboxComponents::StandIns => sandbox::Components::StandIns,
                 crate::cli::SandboxComponents::None => sandbox::Components::None,
             };
             let versions = if versions.is_empty() {
@@ -143,9 +135,7 @@ pub fn run(cmd: SandboxCommand) -> i32 {
             };
             let started = std::time::Instant::now();
             let progress = |s: &str| err(&format!("{s}\n"));
-            match rt.block_on(sandbox::build_images(
-                components, None, &versions, &progress,
-            )) {
+            match rt.block_on(sandbox::build_images(components, &versions, &progress)) {
                 Ok(images) => {
                     let mut s = format!(
                         "{} images ready in {:.1}s:\n",

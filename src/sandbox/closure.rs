@@ -295,11 +295,6 @@ impl MinimalImage {
         Ok(())
     }
 
-    /// The finished root file system as a tar archive, for importing it more than once.
-    pub fn finish(self) -> std::io::Result<Vec<u8>> {
-        self.tar.finish()
-    }
-
     /// Import the image into the engine as `reference` with Dockerfile-style `changes`.
     pub async fn import(
         self,

@@ -1,8 +1,7 @@
 //! Real component images for a sandbox that reaches no registry, made from Debian
-//! packages: etcd, haproxy and a registry (`k8s-manage-sandbox/<name>:<version>`), plus
-//! the hook that turns a given binary into a stand-in image.
+//! packages: etcd, haproxy and a registry (`k8s-manage-sandbox/<name>:<version>`).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use bollard::Docker;
 use sha2::{Digest, Sha256};
@@ -198,37 +197,6 @@ async fn build_one(
     changes.extend(spec.changes.iter().map(|c| c.to_string()));
     image.import(docker, spec.reference, &changes).await?;
     Ok(())
-}
-
-/// Hook for the Kubernetes stand-ins: an image `reference` holding only the control
-/// host's `binary` (at `/usr/local/bin/<file name>`, which is also its entrypoint) and the
-/// shared libraries it loads. Always rebuilt, so a changed binary is picked up.
-pub async fn stand_in_image_from_binary(
-    binary: &Path,
-    reference: &str,
-) -> Result<String, SandboxError> {
-    let docker = engine::connect().await?;
-    let binary = std::fs::canonicalize(binary).map_err(|e| SandboxError::Io {
-        action: "finding the stand-in binary".into(),
-        path: binary.to_path_buf(),
-        source: e,
-    })?;
-    let name = binary
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "stand-in".into());
-    let dest = PathBuf::from("/usr/local/bin").join(&name);
-    let dest = dest.display().to_string();
-    let mut image = MinimalImage::new(Path::new("/"))?;
-    image.base_files(&[])?;
-    image.binary(&binary.display().to_string(), &dest).await?;
-    let changes = vec![
-        PATH_ENV.to_string(),
-        format!("ENTRYPOINT [\"{dest}\"]"),
-        format!("LABEL io.k8s-manage.sandbox-stand-in={name}"),
-    ];
-    image.import(&docker, reference, &changes).await?;
-    Ok(reference.to_string())
 }
 
 #[cfg(test)]

@@ -15,12 +15,6 @@ const README_MARKER: &str = "<!-- Written by `k8s-manage sandbox up` -->";
 
 /// Kubernetes version the sandbox config asks for.
 pub const KUBERNETES_VERSION: &str = "v1.36.1";
-/// etcd version the sandbox config asks for: Debian bookworm's etcd, which the sandbox
-/// builds its etcd image from.
-pub const ETCD_VERSION: &str = "3.4.23";
-/// The image prefix (`docker-registry`) of every image the sandbox config references. No
-/// registry serves it: `sandbox up` loads the images into each node beforehand.
-pub const SANDBOX_REGISTRY: &str = "k8s-manage-sandbox";
 pub const SERVICE_RANGE: &str = "10.96.0.0/12";
 pub const POD_RANGE: &str = "10.244.0.0/16";
 
@@ -75,16 +69,7 @@ pub fn referenced_images_for(
         super::components::HAPROXY_IMAGE.to_string(),
         super::components::REGISTRY_IMAGE.to_string(),
     ];
-    match components {
-        Components::None => {}
-        Components::Upstream => images.extend(super::upstream::upstream_references(versions)?),
-        Components::StandIns => {
-            images.insert(0, super::components::ETCD_IMAGE.to_string());
-            for v in versions {
-                images.extend(super::stand_ins::stand_in_references(SANDBOX_REGISTRY, v));
-            }
-        }
-    }
+    images.extend(super::upstream::upstream_references(versions)?);
     Ok(images)
 }
 
@@ -94,8 +79,6 @@ pub enum Components {
     /// The real upstream programs (pulled, or built from source here).
     #[default]
     Upstream,
-    /// The test-only `k8s-standin` binary.
-    StandIns,
     /// None: the nodes only (sshd and dockerd), no image preloaded; the config is written
     /// as for the upstream components. The lightest sandbox, for SSH tests and fan-out
     /// benchmarks.
@@ -145,8 +128,7 @@ pub fn cluster_configuration(input: &ConfigInput<'_>) -> String {
         subnet = input.subnet,
         keyfile = quoted(&input.keyfile.display().to_string()),
     );
-    let first_master = input.nodes.iter().position(|n| n.etcd_id.is_some());
-    for (i, node) in input.nodes.iter().enumerate() {
+    for node in input.nodes {
         out.push_str(&format!(
             "\n  - hostname: {}\n    hostip: {}\n",
             node.hostname, node.address
@@ -155,24 +137,14 @@ pub fn cluster_configuration(input: &ConfigInput<'_>) -> String {
             out.push_str(&format!("    etcdid: {etcd}\n"));
         }
         out.push_str(&format!("    k8s-role: {}\n", node.role));
-        // The dashboard's image cannot be made here: only the stand-in config asks for it.
-        if Some(i) == first_master && input.components == Components::StandIns {
-            out.push_str("    dashboard: \"true\"\n");
-        }
     }
     out
 }
 
-pub fn kubernetes_configuration(input: &ConfigInput<'_>) -> String {
-    match input.components {
-        Components::Upstream | Components::None => upstream_kubernetes_configuration(input),
-        Components::StandIns => stand_in_kubernetes_configuration(input),
-    }
-}
-
 /// The config of a sandbox running the real components: a real rack's, but for the
-/// settings a node that is a container needs, each said why.
-fn upstream_kubernetes_configuration(input: &ConfigInput<'_>) -> String {
+/// settings a node that is a container needs, each said why. ([`Components::None`] writes
+/// the same: a user may preload the images into the nodes themselves.)
+pub fn kubernetes_configuration(input: &ConfigInput<'_>) -> String {
     let (service, pod) = clear_ranges(input.subnet);
     format!(
         "{MARKER} for sandbox {sandbox:?}.\n\
@@ -226,51 +198,6 @@ fn upstream_kubernetes_configuration(input: &ConfigInput<'_>) -> String {
     )
 }
 
-fn stand_in_kubernetes_configuration(input: &ConfigInput<'_>) -> String {
-    let (service, pod) = clear_ranges(input.subnet);
-    format!(
-        "{MARKER} for sandbox {sandbox:?}.\n\
-         \n\
-         kubernetes:\n  \
-           kubernetes-version: {version}\n  \
-           # Debian bookworm's etcd, the one the sandbox's etcd image is made from.\n  \
-           etcd-version: {ETCD_VERSION}\n  \
-           # Both ranges stay clear of the sandbox network {subnet}.\n  \
-           service-cluster-ip-range: {service}\n  \
-           pod-cluster-ip-range: {pod}\n  \
-           # The nodes' dockerd runs without systemd, so it uses the cgroupfs driver.\n  \
-           cgroup-driver: cgroupfs\n  \
-           # The nodes are containers on a VM without CAP_SYS_RESOURCE: privileged\n  \
-           # components get every other capability instead of --privileged.\n  \
-           unavailable-capabilities: SYS_RESOURCE\n  \
-           # load-balance-ip is not set: the API endpoint is the proxy node when there is\n  \
-           # one, else the first master.\n  \
-           #\n  \
-           # Images. No registry is reachable from the sandbox, so `sandbox up` builds every\n  \
-           # image on this machine and loads it into each node's own Docker engine before it\n  \
-           # returns; nothing is pulled and no registry serves `{SANDBOX_REGISTRY}`.\n  \
-           # - Real: etcd ({etcd}) and haproxy ({haproxy})\n  \
-           #   run Debian's own etcd and haproxy binaries.\n  \
-           # - TEST-ONLY STAND-INS, not Kubernetes: kube-apiserver, kube-controller-manager,\n  \
-           #   kube-scheduler, kube-proxy and hyperkube (the kubelet image, running kubelet\n  \
-           #   and cri-dockerd) all hold the `k8s-standin` binary of the k8s-manage\n  \
-           #   repository, because the real binaries cannot be obtained here. They check\n  \
-           #   every flag, file and certificate k8s-manage renders and serve a small API\n  \
-           #   over TLS, but run no pods (so no pause, CoreDNS, flannel or dashboard image\n  \
-           #   is provided). Only this file points at them; for a real cluster, point\n  \
-           #   `docker-registry` at a registry holding the real images.\n  \
-           docker-registry: {SANDBOX_REGISTRY}\n  \
-           images:\n    \
-             haproxy: {haproxy}\n    \
-             kubelet: {SANDBOX_REGISTRY}/hyperkube:{version}\n",
-        sandbox = input.sandbox,
-        version = input.kubernetes_version,
-        subnet = input.subnet,
-        etcd = super::components::ETCD_IMAGE,
-        haproxy = super::components::HAPROXY_IMAGE,
-    )
-}
-
 pub fn readme(input: &ConfigInput<'_>) -> String {
     let mut out = format!(
         "{README_MARKER}\n\
@@ -280,17 +207,26 @@ pub fn readme(input: &ConfigInput<'_>) -> String {
          `k8s-manage deploy -p {dir}`, check with `k8s-manage sandbox status {sandbox}`, \
          remove with `k8s-manage sandbox down {sandbox}`.\n\
          \n\
-         Every image the config references is already in each node's Docker engine \
-         (nothing is pulled): etcd and haproxy are the real Debian programs; \
-         kube-apiserver, kube-controller-manager, kube-scheduler, kube-proxy and the kubelet \
-         image (kubelet and cri-dockerd) are **test-only stand-ins** (`k8s-standin`), see \
-         `kubernetes-configuration.yaml`.\n\
+         {images}\n\
          \n\
          | hostname | address | role | container |\n\
          |---|---|---|---|\n",
         sandbox = input.sandbox,
         n = input.nodes.len(),
         dir = input.dir.display(),
+        images = match input.components {
+            Components::Upstream => {
+                "Every image the config references is already in each node's Docker engine \
+                 (nothing is pulled): the upstream Kubernetes components, etcd, CoreDNS and \
+                 flannel under the names a real rack pulls, and Debian's haproxy; see \
+                 `kubernetes-configuration.yaml`."
+            }
+            Components::None => {
+                "No image was loaded into the nodes (`--components none`): a deploy pulls \
+                 every image `kubernetes-configuration.yaml` references, so the nodes must \
+                 reach a registry that has them."
+            }
+        },
     );
     for node in input.nodes {
         out.push_str(&format!(
@@ -401,7 +337,7 @@ mod tests {
             nodes,
             dir,
             kubernetes_version: KUBERNETES_VERSION,
-            components: Components::StandIns,
+            components: Components::Upstream,
         }
     }
 
@@ -420,30 +356,12 @@ mod tests {
             (m[0].hostname.as_str(), m[0].hostip.as_str()),
             ("master1", "172.30.9.11")
         );
-        assert_eq!(m[0].dashboard.as_deref(), Some("true"));
-        assert_eq!(m[1].dashboard, None);
+        // No dashboard: no image of it is built here.
+        assert!(m.iter().all(|m| m.dashboard.is_none()));
         let etcd: Vec<_> = m.iter().filter_map(|m| m.etcdid.clone()).collect();
         assert_eq!(etcd, ["etcd1", "etcd2", "etcd3"]);
         let roles: Vec<_> = m.iter().map(|m| m.role.as_str()).collect();
         assert_eq!(roles, ["master", "master", "master", "worker", "proxy"]);
-    }
-
-    #[test]
-    fn the_kubernetes_file_parses_and_names_the_sandbox_registry() {
-        let nodes = plan("sb", 1, 0, false, "172.30.9.0/24".parse().unwrap());
-        let text = kubernetes_configuration(&input(&nodes, Path::new("/x"), Path::new("/k")));
-        let parsed: Kube = serde_saphyr::from_str(&text).unwrap();
-        let k = &parsed.kubernetes;
-        assert_eq!(k.version, "v1.36.1");
-        assert_eq!(k.etcd, "3.4.23");
-        assert_eq!(k.registry, "k8s-manage-sandbox");
-        assert_eq!(k.images["haproxy"], "k8s-manage-sandbox/haproxy:2.6");
-        assert_eq!(k.images["kubelet"], "k8s-manage-sandbox/hyperkube:v1.36.1");
-        assert_eq!(k.images.len(), 2);
-        assert_eq!(k.service, "10.96.0.0/12");
-        assert_eq!(k.pod, "10.244.0.0/16");
-        assert!(text.contains("TEST-ONLY STAND-INS"), "{text}");
-        assert!(text.contains("- Real: etcd"), "{text}");
     }
 
     /// With the real components the config is a real rack's (default registry, kubeadm's
@@ -451,11 +369,12 @@ mod tests {
     #[test]
     fn the_upstream_kubernetes_file_is_a_real_racks_but_for_container_nodes() {
         let nodes = plan("sb", 1, 0, false, "172.30.9.0/24".parse().unwrap());
-        let mut i = input(&nodes, Path::new("/x"), Path::new("/k"));
-        i.components = Components::Upstream;
-        let text = kubernetes_configuration(&i);
+        let text = kubernetes_configuration(&input(&nodes, Path::new("/x"), Path::new("/k")));
         let parsed: Kube = serde_saphyr::from_str(&text).unwrap();
         let k = &parsed.kubernetes;
+        assert_eq!(k.version, "v1.36.1");
+        assert_eq!(k.service, "10.96.0.0/12");
+        assert_eq!(k.pod, "10.244.0.0/16");
         assert_eq!(k.registry, crate::model::images::DEFAULT_REGISTRY);
         assert_eq!(k.etcd, super::super::upstream::ETCD_VERSION);
         assert_eq!(k.images.len(), 2, "{text}");
@@ -467,7 +386,7 @@ mod tests {
         ] {
             assert!(text.contains(needed), "{needed} missing:\n{text}");
         }
-        assert!(!text.contains("STAND-IN"), "{text}");
+        assert_eq!(k.images["haproxy"], "k8s-manage-sandbox/haproxy:2.6");
     }
 
     #[test]
@@ -492,7 +411,7 @@ mod tests {
     }
 
     /// The product, reading the written config, asks for exactly images the sandbox makes:
-    /// every component and add-on with the real components, the components with stand-ins.
+    /// every component and add-on.
     #[test]
     fn the_product_resolves_the_component_images_to_ones_the_sandbox_preloads() {
         let nodes = plan("sb", 1, 0, false, "172.30.9.0/24".parse().unwrap());
@@ -506,33 +425,45 @@ mod tests {
             "haproxy",
         ];
         let add_ons = ["pause", "coredns", "flannel", "flannel-cni-plugin"];
-        for (mode, names) in [
-            (
-                Components::Upstream,
-                [&components[..], &add_ons[..]].concat(),
-            ),
-            (Components::StandIns, components.to_vec()),
-        ] {
-            let mut i = input(&nodes, Path::new("/x"), Path::new("/k"));
-            i.components = mode;
-            let text = kubernetes_configuration(&i);
-            let parsed: Kube = serde_saphyr::from_str(&text).unwrap();
-            let k = &parsed.kubernetes;
-            let version = crate::model::version::parse_kube_version(&k.version).unwrap();
-            let resolved = crate::model::images::resolve(&k.registry, version, &k.etcd, &k.images);
-            let preloaded = referenced_images_for(mode, std::slice::from_ref(&k.version)).unwrap();
-            for name in names {
-                assert!(
-                    preloaded.contains(&resolved[name]),
-                    "{mode:?} {name}: {} is not among {preloaded:?}",
-                    resolved[name]
-                );
-            }
+        let text = kubernetes_configuration(&input(&nodes, Path::new("/x"), Path::new("/k")));
+        let parsed: Kube = serde_saphyr::from_str(&text).unwrap();
+        let k = &parsed.kubernetes;
+        let version = crate::model::version::parse_kube_version(&k.version).unwrap();
+        let resolved = crate::model::images::resolve(&k.registry, version, &k.etcd, &k.images);
+        let preloaded =
+            referenced_images_for(Components::Upstream, std::slice::from_ref(&k.version)).unwrap();
+        for name in components.iter().chain(&add_ons) {
+            assert!(
+                preloaded.contains(&resolved[*name]),
+                "{name}: {} is not among {preloaded:?}",
+                resolved[*name]
+            );
         }
-        assert_eq!(
-            crate::sandbox::components::ETCD_IMAGE,
-            format!("{SANDBOX_REGISTRY}/etcd:{ETCD_VERSION}")
+        assert!(
+            referenced_images_for(Components::None, std::slice::from_ref(&k.version))
+                .unwrap()
+                .is_empty()
         );
+    }
+
+    /// The README says what the nodes hold: the upstream images, or nothing.
+    #[test]
+    fn the_readme_says_what_the_nodes_hold() {
+        let nodes = plan("sb", 1, 1, false, "172.30.9.0/24".parse().unwrap());
+        let mut i = input(&nodes, Path::new("/x"), Path::new("/k"));
+        let text = readme(&i);
+        assert!(
+            text.contains("the upstream Kubernetes components"),
+            "{text}"
+        );
+        assert!(
+            text.contains("| master1 | 172.30.9.11 | master |"),
+            "{text}"
+        );
+        i.components = Components::None;
+        let text = readme(&i);
+        assert!(text.contains("No image was loaded"), "{text}");
+        assert!(!text.contains("upstream Kubernetes components"), "{text}");
     }
 
     #[test]

@@ -106,13 +106,6 @@ pub enum SandboxError {
     #[error("image {image}: {reason}")]
     Image { image: String, reason: String },
 
-    /// The `k8s-standin` binary the stand-in images are made from was not found.
-    #[error(
-        "the test-only stand-in binary `k8s-standin` was not found (looked at {}); {fix}",
-        .looked.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
-    )]
-    StandInMissing { looked: Vec<PathBuf>, fix: String },
-
     /// Loading the images into a node's dockerd failed or took too long.
     #[error("preloading images into node {node} ({container}): {reason}")]
     Preload {

@@ -16,7 +16,3 @@ pub const KNOWN_HOSTS: &str = "io.k8s-manage.sandbox-known-hosts";
 pub const SANDBOX_SUBNET: &str = "io.k8s-manage.sandbox-subnet";
 /// Content hash of the recipe an image was built from, on sandbox images.
 pub const IMAGE_RECIPE: &str = "io.k8s-manage.sandbox-recipe";
-/// `true` on the test-only stand-in images for the Kubernetes components.
-pub const STAND_IN: &str = "io.k8s-manage.stand-in";
-/// SHA-256 of the `k8s-standin` binary a stand-in image holds.
-pub const STAND_IN_BINARY: &str = "io.k8s-manage.stand-in-binary";

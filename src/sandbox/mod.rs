@@ -9,12 +9,12 @@
 //! the Docker engine carries the label `io.k8s-manage.sandbox=<name>`, and `down` removes
 //! exactly that.
 //!
-//! No registry is reachable here, so images are built locally from Debian packages:
-//! the node image (debootstrap, cached by content hash) and, with
-//! [`build_component_images`], etcd, haproxy and a registry;
-//! [`build_stand_in_images`] makes the test-only Kubernetes stand-in images from the
-//! `k8s-standin` binary. `up` loads every image the config it writes references into each
-//! node's own dockerd (exported once, `docker load` in the node), so nothing is ever pulled.
+//! No registry is reachable here, so images are built locally: the node image
+//! (debootstrap, cached by content hash) and, with [`build_component_images`], etcd,
+//! haproxy and a registry from Debian packages; [`upstream`] builds the real Kubernetes
+//! components, etcd, CoreDNS and flannel from their pinned upstream sources. `up` loads
+//! every image the config it writes references into each node's own dockerd (exported
+//! once, `docker load` in the node), so nothing is ever pulled.
 
 mod archive;
 mod closure;
@@ -32,18 +32,16 @@ mod nodes;
 mod preload;
 mod probe;
 mod rootfs;
-mod stand_ins;
 mod status;
 mod up;
 pub mod upstream;
 
 pub use components::{
     ComponentImages, ETCD_IMAGE, HAPROXY_IMAGE, REGISTRY_IMAGE, build_component_images,
-    stand_in_image_from_binary,
 };
 pub use config_files::{
-    CLUSTER_FILE, Components, ETCD_VERSION, KUBERNETES_FILE, KUBERNETES_VERSION, README_FILE,
-    SANDBOX_REGISTRY, referenced_images, referenced_images_for,
+    CLUSTER_FILE, Components, KUBERNETES_FILE, KUBERNETES_VERSION, README_FILE, referenced_images,
+    referenced_images_for,
 };
 pub use debian_base::{DEBIAN_BASE_IMAGE, debian_base_image};
 pub use down::{DownReport, down};
@@ -54,10 +52,6 @@ pub use nodes::{NodeInfo, Role};
 pub use preload::{PRELOAD_PARALLELISM, PRELOAD_TIMEOUT};
 pub use probe::{ExecOutput, Login, ssh_exec};
 pub use rootfs::default_cache_dir;
-pub use stand_ins::{
-    STAND_IN_COMPONENTS, STAND_IN_IMAGE_NAMES, StandInImages, build_stand_in_images,
-    locate_standin, stand_in_references,
-};
 pub use status::{NodeStatus, status};
 pub use up::{DEFAULT_NAME, READY_TIMEOUT, SandboxInfo, UpOptions, UpTimings, build_images, up};
 

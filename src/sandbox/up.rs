@@ -12,7 +12,7 @@ use super::config_files::{self, Components, ConfigInput};
 use super::error::{IoContext, SandboxError};
 use super::nodes::{self, NodeInfo, NodeSetup};
 use super::probe::{self, Login};
-use super::{components, down, engine, keys, network, node_image, preload, stand_ins};
+use super::{components, down, engine, keys, network, node_image, preload};
 
 /// Name used when none is given.
 pub const DEFAULT_NAME: &str = "k8s-sandbox";
@@ -36,13 +36,10 @@ pub struct UpOptions {
     pub dir: PathBuf,
     /// The network's subnet; by default the first free /24 in 172.30.0.0/16.
     pub subnet: Option<Ipv4Net>,
-    /// The `k8s-standin` binary the Kubernetes stand-in images are made from; by default
-    /// the one next to the running executable (see [`stand_ins::locate_standin`]).
-    pub standin: Option<PathBuf>,
     /// Kubernetes versions to build and preload the components of; the config asks for
     /// the first. Empty: [`config_files::KUBERNETES_VERSION`] only.
     pub versions: Vec<String>,
-    /// The real upstream components (default) or the test-only stand-ins.
+    /// The real upstream components (default), or none (nodes only).
     pub components: Components,
 }
 
@@ -57,7 +54,6 @@ impl UpOptions {
             proxy: false,
             dir: dir.into(),
             subnet: None,
-            standin: None,
             versions: Vec::new(),
             components: Components::Upstream,
         }
@@ -115,8 +111,8 @@ impl UpOptions {
 pub struct UpTimings {
     /// Finding (or building) the node image.
     pub image: Duration,
-    /// Finding (or building) the component images (etcd, haproxy, registry) and the
-    /// Kubernetes stand-in images.
+    /// Finding (or building) the Debian component images (haproxy, registry) and the
+    /// upstream components' images.
     pub component_images: Duration,
     /// Creating the network and starting every node container.
     pub create: Duration,
@@ -168,10 +164,6 @@ pub async fn up(opts: &UpOptions, progress: &dyn Fn(&str)) -> Result<SandboxInfo
     std::fs::create_dir_all(&opts.dir).io("creating", &opts.dir)?;
     let dir = std::fs::canonicalize(&opts.dir).io("resolving", &opts.dir)?;
     config_files::check_writable(&dir)?;
-    let standin = match opts.components {
-        Components::StandIns => Some(stand_ins::locate_standin(opts.standin.as_deref())?),
-        Components::Upstream | Components::None => None,
-    };
 
     let image = node_image::ensure_node_image(&docker, progress).await?;
     let image_time = start.elapsed();
@@ -179,7 +171,7 @@ pub async fn up(opts: &UpOptions, progress: &dyn Fn(&str)) -> Result<SandboxInfo
     // Every image the config will reference exists on this host before any node starts.
     let images_start = Instant::now();
     let versions = opts.kubernetes_versions();
-    let images = build_images(opts.components, standin.as_deref(), &versions, progress).await?;
+    let images = build_images(opts.components, &versions, progress).await?;
     let images_time = images_start.elapsed();
 
     let state = dir.join(".k8s-manage").join("sandbox");
@@ -305,10 +297,8 @@ pub async fn up(opts: &UpOptions, progress: &dyn Fn(&str)) -> Result<SandboxInfo
 
 /// Make (or find) every image a sandbox of `components` and `versions` loads into its
 /// nodes, on this host's engine, without making any node; their references.
-/// `standin` is the stand-in binary (only for [`Components::StandIns`]).
 pub async fn build_images(
     components: Components,
-    standin: Option<&std::path::Path>,
     versions: &[String],
     progress: &dyn Fn(&str),
 ) -> Result<Vec<String>, SandboxError> {
@@ -316,22 +306,6 @@ pub async fn build_images(
         Components::None => {
             progress("nodes only: no component image is made or loaded");
             return Ok(Vec::new());
-        }
-        Components::StandIns => {
-            components::build_component_images(progress).await?;
-            let standin = match standin {
-                Some(s) => s.to_path_buf(),
-                None => stand_ins::locate_standin(None)?,
-            };
-            for version in versions {
-                stand_ins::build_stand_in_images(
-                    &standin,
-                    config_files::SANDBOX_REGISTRY,
-                    version,
-                    progress,
-                )
-                .await?;
-            }
         }
         Components::Upstream => {
             components::build_component_images(progress).await?;

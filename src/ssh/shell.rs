@@ -45,7 +45,7 @@ pub(crate) fn nonce() -> String {
 }
 
 /// For tests of remote scripts: runs a script under `sh` locally with `rm`, `mv`,
-/// `umount`, `find`, `mkdir`, `chmod`, `ls`, `sed` and `du` replaced by stand-ins that only
+/// `umount`, `find`, `mkdir`, `chmod`, `ls`, `sed` and `du` replaced by fakes that only
 /// record their arguments, so a script that would remove, move or unmount shows it
 /// without touching this machine.
 #[cfg(test)]

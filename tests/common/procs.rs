@@ -1,8 +1,7 @@
-//! Running real processes in tests: free loopback ports, the stand-in binary, and a child
-//! that is killed when dropped.
+//! Running real processes in tests: free loopback ports, and a child that is killed when
+//! dropped.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -23,24 +22,6 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-/// The stand-in binary, built on demand.
-pub fn standin_bin() -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
-    let bin = target.join("debug").join("k8s-standin");
-    if !bin.exists() {
-        let st = Command::new(env!("CARGO"))
-            .args(["build", "-p", "k8s-standin"])
-            .current_dir(&root)
-            .status()
-            .expect("cargo build -p k8s-standin");
-        assert!(st.success(), "cargo build -p k8s-standin failed");
-    }
-    bin
 }
 
 pub fn spawn(
