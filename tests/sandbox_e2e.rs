@@ -173,7 +173,6 @@ async fn up_five_nodes_answer_over_ssh_with_their_own_dockerd_and_down_removes_e
         proxy: true,
         dir: dir.path().join("config"),
         subnet: None,
-        standin: None,
         versions: Vec::new(),
         components: sandbox::Components::Upstream,
     };
@@ -409,7 +408,6 @@ async fn an_unusable_subnet_is_refused_before_anything_is_made() {
         proxy: false,
         dir: dir.path().to_path_buf(),
         subnet: Some("172.30.250.0/28".parse().unwrap()),
-        standin: None,
         versions: Vec::new(),
         components: sandbox::Components::Upstream,
     };

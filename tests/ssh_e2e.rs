@@ -87,7 +87,6 @@ fn lab() -> &'static Lab {
             proxy: false,
             dir: dir.join("config"),
             subnet: None,
-            standin: None,
             versions: Vec::new(),
             components: sandbox::Components::None,
         };

@@ -36,62 +36,21 @@ pub fn die(msg: &str) -> ! {
 /// larger machine.
 pub fn max_real_nodes() -> u32 {
     arg("--max-nodes")
-        .or_else(|| std::env::var("K8S_MANAGE_TEST_NODES").ok())
         .and_then(|v| v.parse().ok())
         .filter(|n| *n > 0)
-        .unwrap_or(8)
+        .unwrap_or(k8s_manage::sandbox::node_budget::budget() as u32)
 }
 
 /// Wait until `nodes` units of the tests' machine-wide node budget are free and hold them
-/// while the returned files live, so that a benchmark never runs its sandbox beside test
-/// sandboxes that already use the machine. The same lock files and protocol as
-/// `tests/common/cluster_sandbox.rs` (`take_slot`).
-pub fn take_nodes(nodes: u32) -> Vec<std::fs::File> {
-    let dir = std::env::temp_dir().join("k8s-manage-test-nodes");
-    std::fs::create_dir_all(&dir).unwrap_or_else(|e| die(&format!("{}: {e}", dir.display())));
-    let open = |name: String| {
-        std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(dir.join(&name))
-            .unwrap_or_else(|e| die(&format!("{name}: {e}")))
-    };
-    let budget = std::env::var("K8S_MANAGE_TEST_NODES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|n: &usize| *n > 0)
-        .unwrap_or(8);
-    let want = (nodes as usize).clamp(1, budget);
-    let mut said = false;
-    loop {
-        let allocator = open("allocator.lock".into());
-        allocator
-            .lock()
-            .unwrap_or_else(|e| die(&format!("allocator.lock: {e}")));
-        let mut held = Vec::new();
-        for i in 0..budget {
-            if held.len() == want {
-                break;
-            }
-            let f = open(format!("node-{i}.lock"));
-            if f.try_lock().is_ok() {
-                held.push(f);
-            }
-        }
-        drop(allocator);
-        if held.len() == want {
-            return held;
-        }
-        drop(held);
-        if !said {
-            eprintln!(
-                "waiting for {want} of the machine's {budget} sandbox nodes (tests hold the rest)"
-            );
-            said = true;
-        }
-        std::thread::sleep(Duration::from_secs(2));
-    }
+/// while the returned value lives, so that a benchmark never runs its sandbox beside test
+/// sandboxes that already use the machine.
+pub fn take_nodes(nodes: u32) -> k8s_manage::sandbox::node_budget::Hold {
+    k8s_manage::sandbox::node_budget::take(nodes as usize, &|want, budget| {
+        eprintln!(
+            "waiting for {want} of the machine's {budget} sandbox nodes (tests hold the rest)"
+        )
+    })
+    .unwrap_or_else(|e| die(&format!("the sandbox node budget's lock files: {e}")))
 }
 
 /// A sandbox of `nodes` nodes (1 master + workers, or `masters` masters) named `name`,

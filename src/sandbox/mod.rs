@@ -27,6 +27,7 @@ mod error;
 mod keys;
 pub mod labels;
 mod network;
+pub mod node_budget;
 mod node_image;
 mod nodes;
 mod preload;

@@ -15,62 +15,12 @@ pub struct Sandbox {
     _tmp: tempfile::TempDir,
     pub rt: tokio::runtime::Runtime,
     /// Its share of the machine-wide node budget, held until the sandbox is down.
-    _slot: Vec<std::fs::File>,
+    _slot: sandbox::node_budget::Hold,
 }
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
         let _ = self.rt.block_on(sandbox::down(&self.name));
-    }
-}
-
-/// How many sandbox nodes running the real components the tests may have on this machine
-/// at once, across test processes: `K8S_MANAGE_TEST_NODES`, default 8. Two cores carry
-/// about that many (each node runs a kubelet, kube-proxy and flannel; their iptables
-/// updates serialize in the kernel); a test waits until its nodes fit.
-fn node_budget() -> usize {
-    std::env::var("K8S_MANAGE_TEST_NODES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|n| *n > 0)
-        .unwrap_or(8)
-}
-
-/// Wait until `nodes` units of the node budget are free, and hold them (exclusive locks
-/// on that many unit files; taken under one allocator lock, so two waiting tests never
-/// hold half each). A sandbox larger than the whole budget takes all of it.
-fn take_slot(nodes: usize) -> Vec<std::fs::File> {
-    let dir = std::env::temp_dir().join("k8s-manage-test-nodes");
-    std::fs::create_dir_all(&dir).unwrap();
-    let open = |name: String| {
-        std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(dir.join(name))
-            .unwrap()
-    };
-    let budget = node_budget();
-    let want = nodes.clamp(1, budget);
-    loop {
-        let allocator = open("allocator.lock".into());
-        allocator.lock().unwrap();
-        let mut held = Vec::new();
-        for i in 0..budget {
-            if held.len() == want {
-                break;
-            }
-            let f = open(format!("node-{i}.lock"));
-            if f.try_lock().is_ok() {
-                held.push(f);
-            }
-        }
-        drop(allocator);
-        if held.len() == want {
-            return held;
-        }
-        drop(held);
-        std::thread::sleep(std::time::Duration::from_secs(2));
     }
 }
 
@@ -107,7 +57,10 @@ pub fn up_with(
     versions: &[&str],
     components: sandbox::Components,
 ) -> Sandbox {
-    let slot = take_slot((masters + workers + u32::from(proxy)) as usize);
+    let slot = sandbox::node_budget::take((masters + workers + u32::from(proxy)) as usize, &|want, budget| {
+        eprintln!("sandbox {name}: waiting for {want} of the machine's {budget} sandbox nodes (other tests hold the rest)")
+    })
+    .expect("the sandbox node budget's lock files");
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("cfg");
     let rt = tokio::runtime::Runtime::new().unwrap();
