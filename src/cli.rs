@@ -479,6 +479,11 @@ pub struct ServiceArgs {
     /// Show the services and their steps (rendered) and touch nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// deploy and refresh: send every manifest of the apply steps through the API server's
+    /// admission and schemas (server-side dry run, unknown fields refused) and store
+    /// nothing; the other steps are skipped. The namespaces must exist already.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub server_dry_run: bool,
     /// Report format: text (for people) or json (for programs).
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,

@@ -194,7 +194,74 @@ fn crd_schema(service: &str, file: &str) -> Value {
         .expect("CRD file");
     let crd: Value = serde_saphyr::from_str(&text).expect("CRD is YAML");
     assert_eq!(crd["kind"], "CustomResourceDefinition");
-    crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"].clone()
+    let mut schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"].clone();
+    unknown_fields_are_errors(&mut schema);
+    schema
+}
+
+/// A structural schema as a JSON Schema in which a field the server would prune (one an
+/// object with `properties` does not list, unless it preserves unknown fields) is an error.
+fn unknown_fields_are_errors(schema: &mut Value) {
+    let Some(obj) = schema.as_object_mut() else {
+        return;
+    };
+    let preserves = obj.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true));
+    if obj.contains_key("properties") && !obj.contains_key("additionalProperties") && !preserves {
+        obj.insert("additionalProperties".into(), Value::Bool(false));
+    }
+    for (_, v) in obj.iter_mut() {
+        match v {
+            Value::Object(_) => unknown_fields_are_errors(v),
+            Value::Array(items) => items.iter_mut().for_each(unknown_fields_are_errors),
+            _ => {}
+        }
+    }
+}
+
+/// The apiextensions server's rule (apiextensions-apiserver validation.go, "additionalProperties
+/// and properties are mutual exclusive"): an object schema has `properties` or a restricting
+/// `additionalProperties`, never both. The e2e applies the CRDs to a real apiserver too.
+fn properties_beside_additional_properties(schema: &Value, at: &str, out: &mut Vec<String>) {
+    match schema {
+        Value::Object(obj) => {
+            if obj.contains_key("properties")
+                && obj
+                    .get("additionalProperties")
+                    .is_some_and(|a| a != &Value::Bool(true))
+            {
+                out.push(at.to_string());
+            }
+            for (k, v) in obj {
+                properties_beside_additional_properties(v, &format!("{at}/{k}"), out);
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                properties_beside_additional_properties(v, &format!("{at}/{i}"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn shipped_crds_are_structural_as_the_apiextensions_server_requires() {
+    for (service, file) in [
+        ("dolphindb", "dolphindb.yaml"),
+        ("clickhouse", "clickhouseinstallation.yaml"),
+    ] {
+        let text = std::fs::read_to_string(services_dir().join(service).join("crds").join(file))
+            .expect("CRD file");
+        let crd: Value = serde_saphyr::from_str(&text).expect("CRD is YAML");
+        let mut found = Vec::new();
+        properties_beside_additional_properties(&crd, "", &mut found);
+        assert!(found.is_empty(), "{service}/{file}: {found:?}");
+    }
+    // The check can fail.
+    let bad = serde_json::json!({"type": "object", "properties": {"a": {}}, "additionalProperties": false});
+    let mut found = Vec::new();
+    properties_beside_additional_properties(&bad, "", &mut found);
+    assert_eq!(found, [""]);
 }
 
 fn schema_errors(schema: &Value, doc: &Value) -> Vec<String> {

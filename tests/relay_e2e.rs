@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 #[path = "common/cluster_sandbox.rs"]
 mod cluster_sandbox;
-use cluster_sandbox::{cluster, k8s_manage, ssh, up};
+use cluster_sandbox::{cluster, k8s_manage, ssh, up, up_with};
 #[path = "common/bundle.rs"]
 mod bundle;
 
@@ -66,7 +66,15 @@ fn shape(container: &str, rate: &str) {
 
 #[test]
 fn relay_chain_reroute_cleanup_and_deploy_paths() {
-    let sb = up("wt-speed-relay", 1, 3, false);
+    // Parts 1 and 2 need only sshd and the Docker engines: nodes without components.
+    let sb = up_with(
+        "ec-relay",
+        1,
+        3,
+        false,
+        &[],
+        k8s_manage::sandbox::Components::None,
+    );
     let dir = sb.dir.clone();
     let tmp = tempfile::tempdir().unwrap();
     let hosts: Vec<String> = cluster(&dir)
@@ -78,7 +86,7 @@ fn relay_chain_reroute_cleanup_and_deploy_paths() {
 
     // 1. A 24 MB bundle down one chain through all four nodes.
     let small = tmp.path().join("small.tar");
-    bundle::write_bundle(&small, "wt-speed-relay/small:1", 24 << 20, 7);
+    bundle::write_bundle(&small, "ec-relay/small:1", 24 << 20, 7);
     let log = |h: &str, l: &str| eprintln!("[{h}] {l}");
     let t = Instant::now();
     let report = relay_bundle(&targets(&dir), &small, &RelayOptions::default(), &log).unwrap();
@@ -89,17 +97,8 @@ fn relay_chain_reroute_cleanup_and_deploy_paths() {
             .result
             .as_ref()
             .unwrap_or_else(|e| panic!("{}: {e}", n.host));
-        assert_eq!(
-            loaded,
-            &vec!["wt-speed-relay/small:1".to_string()],
-            "{}",
-            n.host
-        );
-        assert!(
-            image_on(&dir, &n.host, "wt-speed-relay/small:1"),
-            "{}",
-            n.host
-        );
+        assert_eq!(loaded, &vec!["ec-relay/small:1".to_string()], "{}", n.host);
+        assert!(image_on(&dir, &n.host, "ec-relay/small:1"), "{}", n.host);
     }
     assert!(
         report.cleanup_failed.is_empty(),
@@ -117,12 +116,12 @@ fn relay_chain_reroute_cleanup_and_deploy_paths() {
     // 2. The second node is killed mid-stream: the others still get the bundle (the nodes
     // after it are re-fed from the control host), the report names it.
     let big = tmp.path().join("big.tar");
-    bundle::write_bundle(&big, "wt-speed-relay/big:1", 96 << 20, 11);
+    bundle::write_bundle(&big, "ec-relay/big:1", 96 << 20, 11);
     for h in &hosts {
-        shape(&format!("wt-speed-relay-{h}"), "100mbit");
+        shape(&format!("ec-relay-{h}"), "100mbit");
     }
     let victim = hosts[1].clone();
-    let container = format!("wt-speed-relay-{victim}");
+    let container = format!("ec-relay-{victim}");
     let killer = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_secs(3));
         Command::new("docker")
@@ -148,7 +147,7 @@ fn relay_chain_reroute_cleanup_and_deploy_paths() {
     assert!(why.contains("stopped answering"), "{why}");
     assert!(report.rounds >= 2, "{report:#?}");
     for h in hosts.iter().filter(|h| **h != victim) {
-        assert!(image_on(&dir, h, "wt-speed-relay/big:1"), "{h}");
+        assert!(image_on(&dir, h, "ec-relay/big:1"), "{h}");
         assert_eq!(
             leftovers(&dir, h).trim(),
             "0",
@@ -165,7 +164,7 @@ fn relay_chain_reroute_cleanup_and_deploy_paths() {
     drop(sb);
 
     // 3. deploy --images relays by default; --relay off pushes from the control host.
-    let sb = up("wt-speed-relay2", 1, 1, false);
+    let sb = up("ec-relay2", 1, 1, false);
     let dir = sb.dir.clone();
     let hosts: Vec<String> = cluster(&dir)
         .machines

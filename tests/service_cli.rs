@@ -303,3 +303,48 @@ fn rendered_secrets_are_readable_by_the_owner_only() {
     }
     assert_eq!(mode("tdengine/00-namespace.yaml"), 0o644);
 }
+
+#[test]
+fn server_dry_run_is_only_for_deploy_and_refresh() {
+    let (_t, dir) = fixture();
+    for action in ["stop", "delete"] {
+        let (code, _, err) = run_cli(&["service", action, "-s", "web", "--server-dry-run"], &dir);
+        assert_eq!(code, 2, "{action}: {err}");
+        assert!(
+            err.contains(&format!("`service {action}` has nothing to check that way"))
+                && err.contains("fix: leave out --server-dry-run"),
+            "{action}: {err}"
+        );
+    }
+    let (code, _, err) = run_cli(
+        &[
+            "service",
+            "scale",
+            "-s",
+            "web",
+            "--replicas",
+            "3",
+            "--server-dry-run",
+        ],
+        &dir,
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("`service scale` has nothing to check"),
+        "{err}"
+    );
+    // the client-side and the server-side dry run exclude each other
+    let (code, _, err) = run_cli(
+        &[
+            "service",
+            "deploy",
+            "-s",
+            "web",
+            "--dry-run",
+            "--server-dry-run",
+        ],
+        &dir,
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("cannot be used with"), "{err}");
+}

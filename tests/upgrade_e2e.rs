@@ -1,16 +1,30 @@
-//! End to end on sandbox nodes: `upgrade` between two versions of the stand-in images while
-//! a thread polls `/readyz` through a worker's local load balancer (127.0.0.1:6444 inside
-//! the worker, over SSH, with the LB's client certificate) and counts failures. Also: the
-//! skew check refuses a downgrade, a worker's ordinary pod is evicted and its DaemonSet pod
-//! kept, and the worker is uncordoned afterwards.
+//! End to end on sandbox nodes running the real components: `upgrade` from Kubernetes
+//! v1.35.4 to v1.36.1 (both built from source by the sandbox) on 3 masters + 2 workers with
+//! a workload running: a 3-replica web Deployment behind a ClusterIP Service with a
+//! PodDisruptionBudget, and a DaemonSet. During the rolling upgrade two pollers count
+//! failures, and must count none:
+//! - a client of the Service: on a master, through kube-proxy's rules and the pod network
+//!   (an HTTP GET of the ClusterIP from the node's own network namespace, over SSH);
+//! - `/readyz` through a worker's local load balancer (127.0.0.1:6444 inside the worker,
+//!   with the LB's client certificate).
+//!
+//! Also: the skew check refuses a downgrade; every node ends on kubelet v1.36.1 and every
+//! component container on a v1.36.1 image; the workers' web pods were evicted (real
+//! drain, PDB honoured) and the DaemonSet's pods kept; every node is schedulable again; a
+//! second upgrade replaces nothing.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 #[path = "common/cluster_sandbox.rs"]
 mod cluster_sandbox;
-use cluster_sandbox::{admin_client, cluster, k8s_manage, ssh, up_versions};
+#[path = "common/kubectl.rs"]
+mod kubectl;
+#[path = "common/workloads.rs"]
+mod workloads;
+use cluster_sandbox::{cluster, k8s_manage, ssh, up_versions};
+use kubectl::Kubectl;
 
 const OLD: &str = "v1.35.4";
 const NEW: &str = "v1.36.1";
@@ -45,35 +59,192 @@ fn images(dir: &std::path::Path, host: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The web workload written for zero-downtime rollouts, as a user would: a pod being
+/// removed keeps serving for 5 s (preStop) while its endpoint leaves every node's rules.
+fn graceful_web() -> String {
+    let m = workloads::web_manifest()
+        .replace(
+            "      terminationGracePeriodSeconds: 2\n",
+            "      terminationGracePeriodSeconds: 15\n",
+        )
+        .replace(
+            "          ports:\n",
+            "          lifecycle:\n            preStop:\n              exec:\n                command: [\"sleep\", \"5\"]\n          ports:\n",
+        );
+    assert!(
+        m.contains("preStop") && m.contains("GracePeriodSeconds: 15"),
+        "{m}"
+    );
+    m
+}
+
+/// A DaemonSet on every node (masters included): its pods are kept by a drain.
+const AGENT: &str = r#"apiVersion: apps/v1
+kind: DaemonSet
+metadata:
+  name: agent
+  namespace: default
+spec:
+  selector:
+    matchLabels: {app: agent}
+  template:
+    metadata:
+      labels: {app: agent}
+    spec:
+      terminationGracePeriodSeconds: 1
+      tolerations: [{operator: Exists}]
+      containers:
+        - name: agent
+          image: IMAGE
+          command: ["sh", "-c", "exec sleep 100000"]
+"#;
+
+/// `name uid` of the pods matching `selector` on `node`.
+fn pods_on(k: &Kubectl, selector: &str, node: &str) -> Vec<String> {
+    let out = k.ok(&[
+        "get",
+        "pods",
+        "-l",
+        selector,
+        "--field-selector",
+        &format!("spec.nodeName={node}"),
+        "-o",
+        "jsonpath={range .items[*]}{.metadata.name} {.metadata.uid}{\"\\n\"}{end}",
+    ]);
+    out.lines().map(str::to_string).collect()
+}
+
+/// A poller in a thread: runs `probe` every 200 ms until stopped, counting answers that
+/// pass `good` and the others (with the time and what was seen).
+struct Poller {
+    stop: Arc<AtomicBool>,
+    ok: Arc<AtomicUsize>,
+    failures: Arc<Mutex<Vec<String>>>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Poller {
+    fn start(dir: &std::path::Path, host: &str, script: String, good: fn(&str) -> bool) -> Poller {
+        let stop = Arc::new(AtomicBool::new(false));
+        let ok = Arc::new(AtomicUsize::new(0));
+        let failures = Arc::new(Mutex::new(Vec::new()));
+        let thread = {
+            let (stop, ok, failures) = (stop.clone(), ok.clone(), failures.clone());
+            let (dir, host) = (dir.to_path_buf(), host.to_string());
+            std::thread::spawn(move || {
+                let s = ssh(&dir, &host);
+                let start = Instant::now();
+                while !stop.load(Ordering::SeqCst) {
+                    let line = s
+                        .run_root("poll", &script, Duration::from_secs(10))
+                        .map(|o| o.stdout_str())
+                        .unwrap_or_else(|e| format!("ssh: {e}"));
+                    if good(&line) {
+                        ok.fetch_add(1, Ordering::SeqCst);
+                    } else if let Ok(mut f) = failures.lock() {
+                        f.push(format!("{:.1}s: {line:?}", start.elapsed().as_secs_f64()));
+                    }
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            })
+        };
+        Poller {
+            stop,
+            ok,
+            failures,
+            thread,
+        }
+    }
+
+    /// Stop it: (answers that passed, the failures).
+    fn finish(self) -> (usize, Vec<String>) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.thread.join().unwrap();
+        let failures = self.failures.lock().map(|f| f.clone()).unwrap_or_default();
+        (self.ok.load(Ordering::SeqCst), failures)
+    }
+}
+
 #[test]
-fn upgrade_rolls_every_component_while_the_api_answers() {
-    let sb = up_versions("wt-rot-upg", 3, 1, false, &[OLD, NEW]);
+fn upgrade_rolls_every_component_while_the_service_and_the_api_answer() {
+    let sb = up_versions("ec-upg", 3, 2, false, &[OLD, NEW]);
     let dir = sb.dir.clone();
+    let t = Instant::now();
     let (code, report, stderr) = k8s_manage(&["deploy"], &dir);
     assert_eq!(code, 0, "deploy {OLD}: {report:#}\n{stderr}");
     assert_eq!(report["update"], "all at once");
+    eprintln!("deploy {OLD}: {:.1}s", t.elapsed().as_secs_f64());
     let c = cluster(&dir);
-    let worker = c
+    let workers: Vec<_> = c
         .machines
         .iter()
-        .find(|m| m.role == k8s_manage::model::Role::Worker)
-        .unwrap()
-        .clone();
+        .filter(|m| m.role == k8s_manage::model::Role::Worker)
+        .cloned()
+        .collect();
     assert!(
         images(&dir, "master1")
             .iter()
             .any(|(n, i)| n == "kube-apiserver" && i.ends_with(OLD))
     );
+    // kubectl of the new version (one minor of skew either way is supported).
+    let k = Kubectl::new(&sb.rt, &dir, NEW);
+    let kubelets = k.ok(&[
+        "get",
+        "nodes",
+        "-o",
+        "jsonpath={range .items[*]}{.status.nodeInfo.kubeletVersion}{\"\\n\"}{end}",
+    ]);
+    assert!(kubelets.lines().all(|l| l == OLD), "{kubelets}");
 
-    // two pods bound to the worker: an ordinary one (evicted) and a DaemonSet's (kept)
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let api = admin_client(&dir);
-    let pods = format!(
-        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n  namespace: default\nspec:\n  nodeName: {n}\n  containers: [{{name: web, image: nginx}}]\n---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: agent\n  namespace: default\n  ownerReferences: [{{apiVersion: apps/v1, kind: DaemonSet, name: agent, uid: 1}}]\nspec:\n  nodeName: {n}\n  containers: [{{name: agent, image: agent}}]\n",
-        n = worker.nodename
+    // The workload: web on the workers behind a Service and a PDB; the agent DaemonSet.
+    k.apply(&graceful_web());
+    k.apply(&AGENT.replace("IMAGE", workloads::IMAGE));
+    k.ok(&["rollout", "status", "deployment/web", "--timeout=300s"]);
+    k.ok(&["rollout", "status", "daemonset/agent", "--timeout=300s"]);
+    let web_before = k.ok(&[
+        "get",
+        "pods",
+        "-l",
+        "app=web",
+        "-o",
+        "jsonpath={.items[*].metadata.uid}",
+    ]);
+    let agents_before: Vec<Vec<String>> = workers
+        .iter()
+        .map(|w| pods_on(&k, "app=agent", &w.nodename))
+        .collect();
+    assert!(
+        agents_before.iter().all(|a| a.len() == 1),
+        "{agents_before:?}"
     );
-    rt.block_on(api.apply_manifest("pods.yaml", &pods, "upgrade-test"))
+    // The node has no nc: bash's /dev/tcp makes the request.
+    let cluster_ip = k.ok(&["get", "svc", "web", "-o", "jsonpath={.spec.clusterIP}"]);
+    let get_web = format!(
+        "exec 3<>/dev/tcp/{}/80 || exit 1\nprintf 'GET / HTTP/1.0\\r\\nHost: web\\r\\n\\r\\n' >&3\ntimeout 3 cat <&3 | tail -n 1\n",
+        cluster_ip.trim()
+    );
+    let s = ssh(&dir, "master1");
+    let o = s
+        .exec_root(
+            "script",
+            "cat > /tmp/e2e-get-web.sh",
+            Some(get_web.as_bytes()),
+            Duration::from_secs(30),
+        )
         .unwrap();
+    assert!(o.success());
+    let o = s
+        .run_root(
+            "GET",
+            "timeout 4 bash /tmp/e2e-get-web.sh",
+            Duration::from_secs(30),
+        )
+        .unwrap();
+    assert!(
+        o.stdout_str().trim().starts_with("web-"),
+        "{}",
+        o.stdout_str()
+    );
 
     // the skew check: a downgrade is refused before anything changes
     set_version(&dir, OLD, "v1.34.0");
@@ -83,49 +254,42 @@ fn upgrade_rolls_every_component_while_the_api_answers() {
     assert!(report["errors"].to_string().contains("--allow-downgrade"));
     set_version(&dir, "v1.34.0", NEW);
 
-    // poll the API from the worker through its local load balancer during the upgrade
-    let stop = Arc::new(AtomicBool::new(false));
-    let (ok, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-    let failures = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let poller = {
-        let (stop, ok, failed, failures) =
-            (stop.clone(), ok.clone(), failed.clone(), failures.clone());
-        let (dir, host) = (dir.clone(), worker.hostname.clone());
-        std::thread::spawn(move || {
-            let s = ssh(&dir, &host);
-            let start = Instant::now();
-            while !stop.load(Ordering::SeqCst) {
-                let line = s
-                    .run_root("readyz", READYZ, Duration::from_secs(10))
-                    .map(|o| o.stdout_str())
-                    .unwrap_or_else(|e| format!("ssh: {e}"));
-                if line.contains(" 200") {
-                    ok.fetch_add(1, Ordering::SeqCst);
-                } else {
-                    failed.fetch_add(1, Ordering::SeqCst);
-                    if let Ok(mut f) = failures.lock() {
-                        f.push(format!("{:.1}s: {line:?}", start.elapsed().as_secs_f64()));
-                    }
-                }
-                std::thread::sleep(Duration::from_millis(200));
-            }
-        })
-    };
+    // The Service from master1, /readyz through a worker's local load balancer.
+    let service = Poller::start(
+        &dir,
+        "master1",
+        "timeout 4 bash /tmp/e2e-get-web.sh".into(),
+        |l| l.trim().starts_with("web-"),
+    );
+    let readyz = Poller::start(&dir, &workers[0].hostname, READYZ.into(), |l| {
+        l.contains(" 200")
+    });
     let started = Instant::now();
     let (code, report, stderr) = k8s_manage(&["upgrade"], &dir);
     let took = started.elapsed();
-    stop.store(true, Ordering::SeqCst);
-    poller.join().unwrap();
-    let (ok, failed) = (ok.load(Ordering::SeqCst), failed.load(Ordering::SeqCst));
+    let (service_ok, service_failed) = service.finish();
+    let (readyz_ok, readyz_failed) = readyz.finish();
     eprintln!(
-        "upgrade took {:.1}s; /readyz through the worker's LB: {ok} answered, {failed} failed {:?}",
+        "upgrade {OLD} → {NEW} took {:.1}s; the Service from master1: {service_ok} answered, {} failed {service_failed:?}; /readyz through {}'s LB: {readyz_ok} answered, {} failed {readyz_failed:?}",
         took.as_secs_f64(),
-        failures.lock().map(|f| f.clone()).unwrap_or_default()
+        service_failed.len(),
+        workers[0].hostname,
+        readyz_failed.len(),
     );
     assert_eq!(code, 0, "upgrade: {report:#}\n{stderr}");
     assert_eq!(report["update"], "rolling", "{report:#}");
-    assert!(ok >= 20, "the poll ran too little to mean anything: {ok}");
-    assert_eq!(failed, 0, "the API did not answer throughout the upgrade");
+    assert!(
+        service_ok >= 20 && readyz_ok >= 20,
+        "the polls ran too little to mean anything: {service_ok}, {readyz_ok}"
+    );
+    assert!(
+        service_failed.is_empty(),
+        "the Service did not answer throughout the upgrade"
+    );
+    assert!(
+        readyz_failed.is_empty(),
+        "the API did not answer throughout the upgrade"
+    );
 
     // every Kubernetes component runs the new version; nothing is left on the old one
     for m in &c.machines {
@@ -164,35 +328,48 @@ fn upgrade_rolls_every_component_while_the_api_answers() {
             m.hostname
         );
     }
+    let nodes = k.ok(&[
+        "get",
+        "nodes",
+        "-o",
+        "jsonpath={range .items[*]}{.metadata.name} {.status.nodeInfo.kubeletVersion} {.status.conditions[?(@.type==\"Ready\")].status} {.spec.unschedulable}{\"\\n\"}{end}",
+    ]);
+    assert_eq!(nodes.lines().count(), 5, "{nodes}");
+    for line in nodes.lines() {
+        // Ready, on the new kubelet, and uncordoned (no `true` after Ready)
+        assert!(line.ends_with(&format!("{NEW} True ")), "{nodes}");
+    }
+    let server = k.ok(&["version", "-o", "json"]);
+    let server: serde_json::Value = serde_json::from_str(&server).unwrap();
+    assert_eq!(server["serverVersion"]["gitVersion"], NEW, "{server:#}");
 
-    // drained and uncordoned: the ordinary pod was evicted, the DaemonSet's kept
-    rt.block_on(async {
+    // Drained: every web pod was evicted and replaced (one at a time, the PDB), the
+    // Deployment is whole again; the DaemonSet's pods were kept.
+    k.ok(&["rollout", "status", "deployment/web", "--timeout=120s"]);
+    let web_after = k.ok(&[
+        "get",
+        "pods",
+        "-l",
+        "app=web",
+        "-o",
+        "jsonpath={.items[*].metadata.uid}",
+    ]);
+    for uid in web_before.split_whitespace() {
         assert!(
-            !api.pod_exists("default", "web").await.unwrap(),
-            "web was not evicted"
+            !web_after.contains(uid),
+            "web pod {uid} was not evicted: {web_after}"
         );
-        assert!(
-            api.pod_exists("default", "agent").await.unwrap(),
-            "the DaemonSet pod was evicted"
+    }
+    for (w, before) in workers.iter().zip(&agents_before) {
+        assert_eq!(
+            &pods_on(&k, "app=agent", &w.nodename),
+            before,
+            "the DaemonSet pod on {} was evicted",
+            w.hostname
         );
-        let nodes = api.nodes().await.unwrap();
-        assert!(nodes.iter().all(|n| n.ready), "{nodes:?}");
-    });
+    }
     let (code, status, stderr) = k8s_manage(&["status"], &dir);
     assert_eq!(code, 0, "{status:#}\n{stderr}");
-    let unschedulable = ssh(&dir, "master1")
-        .run_root(
-            "node",
-            &format!(
-                "docker exec etcd etcdctl --endpoints=https://127.0.0.1:2379 --cacert=/etc/kubernetes/pki/etcd/ca.crt --cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt --key=/etc/kubernetes/pki/etcd/healthcheck-client.key get /registry/nodes/{} --print-value-only",
-                worker.nodename
-            ),
-            Duration::from_secs(30),
-        )
-        .unwrap()
-        .stdout_str();
-    let node: serde_json::Value = serde_json::from_str(unschedulable.trim()).unwrap();
-    assert_ne!(node["spec"]["unschedulable"], true, "{node:#}");
 
     // a second upgrade to the same version changes nothing
     let (code, report, stderr) = k8s_manage(&["upgrade"], &dir);

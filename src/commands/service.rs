@@ -317,6 +317,9 @@ struct ServiceRun {
 struct ActionReport {
     action: &'static str,
     dry_run: bool,
+    /// `--server-dry-run`: the apply steps were checked by the server, nothing stored.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    server_dry_run: bool,
     services: Vec<ServiceRun>,
     /// Built-in databases left out of `-s all` because they are not configured.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -359,6 +362,8 @@ fn finish(r: &ActionReport, format: OutputFormat) -> i32 {
                     svc.name,
                     if r.dry_run {
                         "planned"
+                    } else if svc.ok && r.server_dry_run {
+                        "accepted by the server (dry run: nothing stored)"
                     } else if svc.ok {
                         "ok"
                     } else {
@@ -384,6 +389,13 @@ fn finish(r: &ActionReport, format: OutputFormat) -> i32 {
 }
 
 fn act(action: Action, a: &ServiceArgs, color: bool) -> i32 {
+    if a.server_dry_run && !matches!(action, Action::Start | Action::Refresh) {
+        err(&format!(
+            "error: --server-dry-run checks what deploy and refresh would apply; `service {}` has nothing to check that way\n  fix: leave out --server-dry-run, or use --dry-run to see the steps\n",
+            action.name()
+        ));
+        return exit::INVALID;
+    }
     let l = match load_services(&a.path, color, a.output) {
         Ok(l) => l,
         Err(c) => return c,
@@ -452,6 +464,7 @@ fn act(action: Action, a: &ServiceArgs, color: bool) -> i32 {
     let mut report = ActionReport {
         action: action.name(),
         dry_run: a.dry_run,
+        server_dry_run: a.server_dry_run,
         services: plans
             .iter()
             .map(|(n, _, steps)| ServiceRun {
@@ -482,6 +495,7 @@ fn act(action: Action, a: &ServiceArgs, color: bool) -> i32 {
     let opts = RunOptions {
         wait: Duration::from_secs(a.wait_seconds.max(1)),
         poll: Duration::from_secs(2),
+        server_dry_run: a.server_dry_run,
     };
     let runner = StepRunner {
         client: &client,
@@ -510,6 +524,12 @@ fn act(action: Action, a: &ServiceArgs, color: bool) -> i32 {
 }
 
 fn scale(a: &ServiceArgs, replicas: u32, component: Option<String>, color: bool) -> i32 {
+    if a.server_dry_run {
+        err(
+            "error: --server-dry-run checks what deploy and refresh would apply; `service scale` has nothing to check that way\n  fix: leave out --server-dry-run, or use --dry-run to see the steps\n",
+        );
+        return exit::INVALID;
+    }
     let l = match load_services(&a.path, color, a.output) {
         Ok(l) => l,
         Err(c) => return c,
@@ -601,6 +621,7 @@ fn scale(a: &ServiceArgs, replicas: u32, component: Option<String>, color: bool)
     let mut report = ActionReport {
         action: "scale",
         dry_run: a.dry_run,
+        server_dry_run: false,
         services: vec![ServiceRun {
             name: name.clone(),
             steps: steps.iter().map(Step::describe).collect(),
@@ -621,6 +642,7 @@ fn scale(a: &ServiceArgs, replicas: u32, component: Option<String>, color: bool)
     let opts = RunOptions {
         wait: Duration::from_secs(a.wait_seconds.max(1)),
         poll: Duration::from_secs(2),
+        server_dry_run: false,
     };
     let runner = StepRunner {
         client: &client,

@@ -35,6 +35,67 @@ pub struct Applied {
     pub namespace: Option<String>,
     pub name: String,
     pub created: bool,
+    /// Fields the request set that the object sent back lacks (JSON pointers), for custom
+    /// resources: what the server pruned as unknown to the CRD's schema. Only looked at in
+    /// a dry run ([`ApplyMode::ServerDryRun`]); empty otherwise.
+    pub lost_fields: Vec<String>,
+}
+
+/// How a server-side apply is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ApplyMode {
+    /// Stored: the cluster changes.
+    #[default]
+    Persist,
+    /// `dryRun=All` with `fieldValidation=Strict`: the object goes through defaulting,
+    /// admission and schema validation (an unknown field is an error), and nothing is
+    /// stored. The object that comes back is compared with the one sent for custom
+    /// resources ([`Applied::lost_fields`]).
+    ServerDryRun,
+}
+
+impl ApplyMode {
+    /// The query parameters after `fieldManager` (`&force=true...`).
+    fn query(self) -> &'static str {
+        match self {
+            ApplyMode::Persist => "&force=true",
+            ApplyMode::ServerDryRun => "&force=true&dryRun=All&fieldValidation=Strict",
+        }
+    }
+}
+
+/// The JSON pointers of every field `sent` sets (leaves, and empty mappings or lists)
+/// that `returned` does not have: what the server dropped. Values are not compared (the
+/// server may normalise them); the server's own fields (`metadata.uid`, `status`, ...)
+/// are extra in `returned` and never counted.
+pub fn lost_fields(sent: &Value, returned: &Value) -> Vec<String> {
+    fn walk(sent: &Value, returned: Option<&Value>, path: &str, out: &mut Vec<String>) {
+        let Some(returned) = returned else {
+            out.push(if path.is_empty() {
+                "/".into()
+            } else {
+                path.into()
+            });
+            return;
+        };
+        match (sent, returned) {
+            (Value::Object(s), Value::Object(r)) => {
+                for (k, v) in s {
+                    let key = k.replace('~', "~0").replace('/', "~1");
+                    walk(v, r.get(k), &format!("{path}/{key}"), out);
+                }
+            }
+            (Value::Array(s), Value::Array(r)) => {
+                for (i, v) in s.iter().enumerate() {
+                    walk(v, r.get(i), &format!("{path}/{i}"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(sent, Some(returned), "", &mut out);
+    out
 }
 
 /// A registered node, as the API reports it.
@@ -89,7 +150,7 @@ pub fn object_of(file: &str, doc: &Value, custom: &CustomKinds) -> Result<Object
         return Err(KubeError::Manifest {
             file: file.into(),
             message: format!(
-                "kind {kind} ({api_version}) is not one the tool knows how to apply (ship its CustomResourceDefinition in the same service)"
+                "kind {kind} ({api_version}) is not one the tool knows how to apply (ship its CustomResourceDefinition in the same service, or install the operator that defines it first)"
             ),
         });
     };
@@ -246,29 +307,85 @@ impl KubeClient {
         field_manager: &str,
         custom: &CustomKinds,
     ) -> Result<Vec<Applied>, KubeError> {
+        self.apply_docs_mode(file, docs, field_manager, custom, ApplyMode::Persist)
+            .await
+    }
+
+    /// [`apply_docs`](Self::apply_docs), stored or as a server dry run.
+    pub async fn apply_docs_mode(
+        &self,
+        file: &str,
+        docs: &[Value],
+        field_manager: &str,
+        custom: &CustomKinds,
+        mode: ApplyMode,
+    ) -> Result<Vec<Applied>, KubeError> {
         let mut out = Vec::new();
         for doc in docs {
             let target = object_of(file, doc, custom)?;
-            let path = format!("{}?fieldManager={field_manager}&force=true", target.path);
+            let path = format!(
+                "{}?fieldManager={field_manager}{}",
+                target.path,
+                mode.query()
+            );
             let body = serde_json::to_vec(doc).map_err(|e| KubeError::Manifest {
                 file: file.into(),
                 message: e.to_string(),
             })?;
-            let (status, _) = self
+            let (status, returned) = self
                 .send(
                     reqwest::Method::PATCH,
                     &path,
                     Some(("application/apply-patch+yaml", body)),
                 )
                 .await?;
+            let custom_kind = resource_of(
+                doc.get("apiVersion").and_then(Value::as_str).unwrap_or(""),
+                &target.kind,
+            )
+            .is_none();
+            let lost = if mode == ApplyMode::ServerDryRun && custom_kind {
+                lost_fields(doc, &returned)
+            } else {
+                Vec::new()
+            };
             out.push(Applied {
                 kind: target.kind,
                 namespace: target.namespace,
                 name: target.name,
                 created: status == 201,
+                lost_fields: lost,
             });
         }
         Ok(out)
+    }
+
+    /// Every CustomResourceDefinition the cluster has (for kinds a service applies whose
+    /// CRD an operator installed).
+    pub async fn custom_resource_definitions(&self) -> Result<Vec<Value>, KubeError> {
+        let (_, v) = self
+            .send(
+                reqwest::Method::GET,
+                "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+                None,
+            )
+            .await?;
+        // The items of a list carry no kind of their own: give them theirs, as a
+        // manifest has it.
+        let mut items = v
+            .get("items")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        for item in &mut items {
+            if let Some(o) = item.as_object_mut() {
+                o.entry("apiVersion")
+                    .or_insert_with(|| Value::from("apiextensions.k8s.io/v1"));
+                o.entry("kind")
+                    .or_insert_with(|| Value::from("CustomResourceDefinition"));
+            }
+        }
+        Ok(items)
     }
 
     /// `GET` one object by its path; `None` when it does not exist.
@@ -456,5 +573,57 @@ impl KubeClient {
         self.send(reqwest::Method::GET, path, None)
             .await
             .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_dry_run_asks_for_strict_validation_and_stores_nothing() {
+        assert_eq!(ApplyMode::Persist.query(), "&force=true");
+        let q = ApplyMode::ServerDryRun.query();
+        assert!(
+            q.contains("dryRun=All") && q.contains("fieldValidation=Strict"),
+            "{q}"
+        );
+    }
+
+    #[test]
+    fn lost_fields_are_what_the_server_dropped() {
+        let sent = json!({
+            "apiVersion": "example.io/v1",
+            "kind": "Thing",
+            "metadata": {"name": "t", "labels": {"a/b": "1"}},
+            "spec": {"size": 3, "extra": {"x": 1}, "list": [{"k": 1, "gone": true}], "empty": {}}
+        });
+        // What a server sends back after pruning `extra` and `list[0].gone`, with its own
+        // fields added and a value normalised.
+        let returned = json!({
+            "apiVersion": "example.io/v1",
+            "kind": "Thing",
+            "metadata": {"name": "t", "uid": "u", "labels": {"a/b": "1"}},
+            "spec": {"size": "3", "list": [{"k": 1}], "empty": {}, "defaulted": true},
+            "status": {}
+        });
+        assert_eq!(
+            lost_fields(&sent, &returned),
+            vec!["/spec/extra".to_string(), "/spec/list/0/gone".to_string()]
+        );
+        assert!(lost_fields(&sent, &sent).is_empty());
+        let escaped = json!({"metadata": {"labels": {}}});
+        assert_eq!(
+            lost_fields(&sent, &escaped).len(),
+            5,
+            "{:?}",
+            lost_fields(&sent, &escaped)
+        );
+        assert!(
+            lost_fields(&sent, &escaped).contains(&"/metadata/labels/a~1b".to_string()),
+            "{:?}",
+            lost_fields(&sent, &escaped)
+        );
     }
 }

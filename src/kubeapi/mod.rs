@@ -8,7 +8,8 @@ pub mod pods;
 pub mod resources;
 
 pub use client::{
-    Applied, KubeClient, KubeError, NodeState, ObjectTarget, object_of, parse_manifest,
+    Applied, ApplyMode, KubeClient, KubeError, NodeState, ObjectTarget, lost_fields, object_of,
+    parse_manifest,
 };
 pub use drain::{Eviction, PodRef};
 pub use resources::CustomKinds;

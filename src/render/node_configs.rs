@@ -183,4 +183,37 @@ mod tests {
             json!({"a": 1, "maxPods": 200, "evictionHard": {"memory.available": "100Mi", "nodefs.available": "0%"}})
         );
     }
+
+    fn cluster(version: &str) -> Cluster {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("cluster-configuration.yaml"),
+            "default-machine-properties:\n  username: root\n  ssh-agent: \"true\"\nmachine-list:\n  - hostname: m1\n    hostip: 10.0.0.11\n    k8s-role: master\n    etcdid: etcd1\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("kubernetes-configuration.yaml"),
+            format!("kubernetes:\n  docker-registry: r:5000\n  kubernetes-version: {version}\n"),
+        )
+        .unwrap();
+        crate::model::build::load(dir.path())
+            .unwrap_or_else(|d| panic!("{}", d.render_text(false)))
+            .cluster
+    }
+
+    /// A kubelet refuses to start on a feature gate it does not know: the gate that exists
+    /// only from 1.36 is never written for 1.35 (`upgrade` from 1.35 runs both).
+    #[test]
+    fn feature_gates_are_only_those_the_kubelet_version_knows() {
+        let old = cluster("v1.35.4");
+        let text = kubelet_config(&old, &old.machines[0]).unwrap();
+        assert!(!text.contains("featureGates"), "{text}");
+        let new = cluster("v1.36.1");
+        let text = kubelet_config(&new, &new.machines[0]).unwrap();
+        let v: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+        assert_eq!(
+            v["featureGates"],
+            json!({"ExtendWebSocketsToKubelet": false})
+        );
+    }
 }

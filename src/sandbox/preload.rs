@@ -155,6 +155,9 @@ async fn write_export(
     dest: &Path,
 ) -> Result<u64, SandboxError> {
     let names: Vec<&str> = references.iter().map(String::as_str).collect();
+    // Bounded by the caller ([`EXPORT_TIMEOUT`]), not by the client's shorter request
+    // timeout, which a busy machine's export outlasts.
+    let docker = docker.clone().with_timeout(EXPORT_TIMEOUT);
     let mut stream = docker.export_images(&names);
     let mut file = tokio::fs::File::create(dest).await.io("creating", dest)?;
     let mut bytes = 0u64;
@@ -273,7 +276,11 @@ async fn load_into_node(
     let file = tokio::fs::File::open(&archive.path)
         .await
         .map_err(|e| format!("opening {}: {e}", archive.path.display()))?;
+    // The engine client's own request timeout (120 s) is shorter than an upload of the
+    // component images takes on a busy machine; the caller bounds the whole load instead.
     docker
+        .clone()
+        .with_timeout(PRELOAD_TIMEOUT)
         .upload_to_container(
             &node.container,
             Some(UploadToContainerOptions {

@@ -7,7 +7,7 @@ use super::render::RenderedFile;
 use super::steps::{
     Condition, DeleteItem, ExecSpec, ObjectRef, PodTarget, Step, WaitSpec, WaitTarget,
 };
-use crate::kubeapi::{CustomKinds, KubeClient, KubeError, object_of, parse_manifest};
+use crate::kubeapi::{ApplyMode, CustomKinds, KubeClient, KubeError, object_of, parse_manifest};
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -22,6 +22,9 @@ pub struct RunOptions {
     pub wait: Duration,
     /// Time between two looks at the object.
     pub poll: Duration,
+    /// `--server-dry-run`: apply steps go through the API server's admission and schemas
+    /// without storing anything; every other step is skipped.
+    pub server_dry_run: bool,
 }
 
 /// The outcome of one step.
@@ -75,7 +78,7 @@ impl StepRunner<'_> {
                 custom_docs.extend(d);
             }
         }
-        let custom = CustomKinds::from_docs(&custom_docs);
+        let custom = self.custom_kinds(&custom_docs).await;
         let mut reports = Vec::new();
         for (i, step) in steps.iter().enumerate() {
             let what = step.describe();
@@ -112,12 +115,36 @@ impl StepRunner<'_> {
         (reports, true)
     }
 
+    /// The custom kinds of the service's own CRDs; when a document's kind is neither
+    /// built in nor among them, also those of the cluster's CRDs (an operator installed
+    /// them, as for ClickHouse and DolphinDB).
+    async fn custom_kinds(&self, docs: &[Value]) -> CustomKinds {
+        let own = CustomKinds::from_docs(docs);
+        let unknown = docs
+            .iter()
+            .any(|d| object_of("", d, &own).is_err() && d.get("kind").is_some());
+        if !unknown {
+            return own;
+        }
+        match self.client.custom_resource_definitions().await {
+            Ok(crds) => CustomKinds::from_docs(docs.iter().chain(crds.iter())),
+            // The apply of such a document then names its kind as unknown.
+            Err(_) => own,
+        }
+    }
+
     async fn one(
         &self,
         step: &Step,
         files: &[RenderedFile],
         custom: &CustomKinds,
     ) -> Result<String, String> {
+        if self.opts.server_dry_run {
+            return match step {
+                Step::Apply { templates } => self.dry_run_apply(templates, files, custom).await,
+                _ => Ok("skipped: a server dry run changes nothing and waits for nothing".into()),
+            };
+        }
         match step {
             Step::Apply { templates } => {
                 let mut n = 0;
@@ -176,6 +203,52 @@ impl StepRunner<'_> {
             Step::Wait(w) => self.wait(w, custom).await,
             Step::Exec(e) => self.exec(e).await,
         }
+    }
+
+    /// Apply steps of `--server-dry-run`: each object through the server's admission and
+    /// schemas, nothing stored; a field the server would drop from a custom resource fails.
+    async fn dry_run_apply(
+        &self,
+        templates: &[String],
+        files: &[RenderedFile],
+        custom: &CustomKinds,
+    ) -> Result<String, String> {
+        let mut n = 0;
+        // The namespaces the service creates (in this step or another).
+        let mut namespaces = Vec::new();
+        for f in files {
+            for d in parse_manifest(&f.name, &f.text).unwrap_or_default() {
+                if d.get("kind").and_then(Value::as_str) == Some("Namespace")
+                    && let Some(name) = d.pointer("/metadata/name").and_then(Value::as_str)
+                {
+                    namespaces.push(name.to_string());
+                }
+            }
+        }
+        for t in templates {
+            let docs = docs_of(files, t)?;
+            let applied = self
+                .client
+                .apply_docs_mode(t, &docs, FIELD_MANAGER, custom, ApplyMode::ServerDryRun)
+                .await
+                .map_err(|e| dry_run_error(e, &namespaces))?;
+            for a in &applied {
+                if !a.lost_fields.is_empty() {
+                    return Err(format!(
+                        "{t}: the server would drop field(s) of {} {}: {}. Fix: the \
+                         CustomResourceDefinition's schema does not have them; correct the \
+                         template or the CRD",
+                        a.kind,
+                        a.name,
+                        a.lost_fields.join(", ")
+                    ));
+                }
+            }
+            n += applied.len();
+        }
+        Ok(format!(
+            "{n} object(s) accepted by the server (dry run: nothing stored)"
+        ))
     }
 
     /// Merge-patch an object that must exist already (a missing one is an error, not
@@ -302,6 +375,27 @@ impl StepRunner<'_> {
             }
         }
     }
+}
+
+/// A dry-run apply's error; a namespace that this run would create first cannot hold
+/// dry-run objects (the server checks that it exists), which is said with the fix.
+fn dry_run_error(e: KubeError, created_here: &[String]) -> String {
+    if let KubeError::Status {
+        status: 404,
+        message,
+        ..
+    } = &e
+        && let Some(ns) = created_here
+            .iter()
+            .find(|ns| message.contains(&format!("namespaces \"{ns}\" not found")))
+    {
+        return format!(
+            "{e}. A server dry run stores nothing, so namespace {ns}, which this run creates, \
+             does not exist for the objects in it. Fix: create it first (`kubectl create \
+             namespace {ns}`), then run the dry run again"
+        );
+    }
+    e.to_string()
 }
 
 fn tail(s: &str, label: &str) -> String {
@@ -439,6 +533,24 @@ mod tests {
         assert!(!evaluate("Pod", &Condition::Exists, None).0);
         let ds = json!({"status": {"desiredNumberScheduled": 0, "numberReady": 0}});
         assert!(!evaluate("DaemonSet", &Condition::Ready, Some(&ds)).0);
+    }
+
+    #[test]
+    fn a_dry_run_in_a_namespace_the_run_creates_says_what_to_do() {
+        let missing = |ns: &str| KubeError::Status {
+            method: "PATCH".into(),
+            path: "/api/v1/namespaces/x/configmaps/c".into(),
+            status: 404,
+            message: format!("namespaces \"{ns}\" not found"),
+        };
+        let text = dry_run_error(missing("iotdb"), &["iotdb".to_string()]);
+        assert!(
+            text.contains("kubectl create namespace iotdb") && text.contains("HTTP 404"),
+            "{text}"
+        );
+        // A namespace the run does not create: the server's error as it is.
+        let text = dry_run_error(missing("other"), &["iotdb".to_string()]);
+        assert!(!text.contains("Fix:"), "{text}");
     }
 
     #[test]
