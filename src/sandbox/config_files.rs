@@ -196,7 +196,19 @@ fn upstream_kubernetes_configuration(input: &ConfigInput<'_>) -> String {
            # The nodes share this machine's cgroup v1 hierarchy, which the kubelet refuses\n  \
            # from v1.35 on unless told otherwise.\n  \
            kubelet-config:\n    \
-             failCgroupV1: false\n  \
+             failCgroupV1: false\n    \
+             # The nodes' disk is this machine's, shared with everything else on it: the\n    \
+             # kubelet's default thresholds (shares of the whole disk) would taint every\n    \
+             # node with disk-pressure, and garbage-collect the preloaded images, on a\n    \
+             # machine that is merely full of other things. Absolute floors instead, and\n    \
+             # no image garbage collection (nothing here can pull an image back).\n    \
+             evictionHard:\n      \
+               memory.available: 100Mi\n      \
+               nodefs.available: 1Gi\n      \
+               imagefs.available: 1Gi\n      \
+               nodefs.inodesFree: 5%\n    \
+             imageGCHighThresholdPercent: 100\n    \
+             imageGCLowThresholdPercent: 99\n  \
            # A node's network namespace is not the VM's first one, where alone the\n  \
            # conntrack table size may be set: kube-proxy must leave it as it is.\n  \
            extra-args:\n    \
@@ -463,6 +475,9 @@ mod tests {
             "cluster-dns: 172.30.9.1",
             "unavailable-capabilities: SYS_RESOURCE",
             "failCgroupV1: false",
+            "nodefs.available: 1Gi",
+            "imagefs.available: 1Gi",
+            "imageGCHighThresholdPercent: 100",
             "conntrack-max-per-core: \"0\"",
         ] {
             assert!(text.contains(needed), "{needed} missing:\n{text}");
