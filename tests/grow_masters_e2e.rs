@@ -1,13 +1,16 @@
-//! Growing a single-master cluster to three masters through etcd learners, end to end on one
+//! Growing a single-master cluster to three masters through etcd learners, end to end on the
+//! real components (etcd 3.6 over mTLS, haproxy, kube-apiserver, kubelet, ...) on one
 //! sandbox of 3 masters + 1 worker whose config is trimmed to master1 + worker1 before the
-//! first deploy (real etcd 3.4 over mTLS, real haproxy; whatever Kubernetes components the
-//! sandbox provides):
-//! - deploy 1 master + 1 worker, with a workload (a Deployment) and a ConfigMap;
+//! first deploy:
+//! - deploy 1 master + 1 worker, with the test workload (3 web replicas behind a Service, a
+//!   client pod on master1 asking it twice a second) and a ConfigMap;
 //! - `add -f` two masters while `/readyz` is asked through worker1's local load balancer
 //!   every 200 ms (a loop on the node, so SSH is not measured): each master joined as a
 //!   learner and was promoted; afterwards 3 started voting members and no learner, every
 //!   load balancer lists 3 apiservers, the objects are read back through each apiserver;
-//! - `remove` one master (2 members, 2 backends), then `add` it back (3 again).
+//! - `remove` one master (2 members, 2 backends), then `add` it back (3 again);
+//! - throughout, the workload keeps running: at the end every Node is Ready, the 3 web
+//!   replicas are available and the Service answers (its failed polls are printed).
 //!
 //! The `/readyz` failures of each phase are printed; those of the adds are asserted to stay
 //! within the one restart of worker1's own load balancer (see `LB_RESTART_POLLS`).
@@ -16,18 +19,24 @@ use serde_json::Value;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+#[path = "common/availability.rs"]
+mod availability;
 #[path = "common/cluster_sandbox.rs"]
 mod cluster_sandbox;
 use cluster_sandbox::{cluster, k8s_manage, up};
+#[path = "common/kubectl.rs"]
+mod kubectl;
 #[path = "common/machine_entries.rs"]
 mod machine_entries;
+#[path = "common/workloads.rs"]
+mod workloads;
 use k8s_manage::model::Cluster;
 use machine_entries::split_entries;
 
 /// Every sandbox machine (the config is trimmed, so SSH looks them up in the full one).
 static FULL: std::sync::OnceLock<Cluster> = std::sync::OnceLock::new();
 
-const NAME: &str = "h20-grow";
+const NAME: &str = "eb-grow";
 
 /// How many 200 ms polls may fail while adding masters, and why: to learn the new
 /// apiservers, worker1's local load balancer (haproxy) is replaced by a new container once
@@ -121,7 +130,7 @@ fn objects_survive(rt: &tokio::runtime::Runtime, dir: &Path) {
     for m in cluster(dir).masters() {
         let api = api_on(dir, m.hostip);
         for path in [
-            "/apis/apps/v1/namespaces/default/deployments/grow-app",
+            "/apis/apps/v1/namespaces/default/deployments/web",
             "/api/v1/namespaces/default/configmaps/grow-check",
         ] {
             let obj = rt
@@ -248,15 +257,19 @@ fn grow_one_master_to_three_through_learners_then_remove_and_add_back() {
     assert_eq!(cluster(&dir).masters().count(), 1);
     assert_eq!(etcd_members(&dir, "master1").len(), 1);
 
-    // a workload and a ConfigMap that must survive every change
+    // the workload and a ConfigMap that must survive every change
     let c = cluster(&dir);
-    let pause = c.kubernetes.images["pause"].clone();
-    let manifest = format!(
-        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: grow-app\n  namespace: default\nspec:\n  replicas: 1\n  selector:\n    matchLabels:\n      app: grow-app\n  template:\n    metadata:\n      labels:\n        app: grow-app\n    spec:\n      containers:\n      - name: app\n        image: {pause}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: grow-check\n  namespace: default\ndata:\n  written: before the masters joined\n"
-    );
+    let domain = c.kubernetes.cluster_domain.clone();
+    let k = kubectl::Kubectl::new(&sb.rt, &dir, &c.kubernetes.version.to_string());
+    workloads::deploy_web(&k);
+    let master1 = c.masters().next().unwrap().nodename.clone();
+    workloads::start_client(&k, "client", &master1);
+    let svc = availability::start_service_poller(&k, "client");
+    let svc_from = availability::unix_now();
+    let manifest = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: grow-check\n  namespace: default\ndata:\n  written: before the masters joined\n";
     let api = api_on(&dir, c.masters().next().unwrap().hostip);
     sb.rt
-        .block_on(api.apply_manifest("grow.yaml", &manifest, "test"))
+        .block_on(api.apply_manifest("grow.yaml", manifest, "test"))
         .unwrap();
     objects_survive(&sb.rt, &dir);
 
@@ -389,5 +402,27 @@ fn grow_one_master_to_three_through_learners_then_remove_and_add_back() {
         "adding master3 back: {f_back} polls failed, {l_back} in a row (at s: {})",
         failures(&p, back_from, back_to)
     );
+
+    // the workload ran throughout: every Node Ready, 3 web replicas, the Service answers
+    let nodes = k.ok(&[
+        "get",
+        "nodes",
+        "-o",
+        "jsonpath={range .items[*]}{.metadata.name} {.status.conditions[?(@.type==\"Ready\")].status}{\"\\n\"}{end}",
+    ]);
+    assert_eq!(nodes.lines().count(), 4, "{nodes}");
+    assert!(nodes.lines().all(|l| l.ends_with(" True")), "{nodes}");
+    k.ok(&["rollout", "status", "deployment/web", "--timeout=300s"]);
+    assert_eq!(workloads::web_nodes(&k).len(), 3);
+    workloads::check_service_and_dns(&k, "client", &domain);
+    let svc_to = availability::unix_now();
+    let (n, failed) = svc.tally(svc_from, svc_to);
+    let gap = svc.longest_outage(svc_from, svc_to);
+    svc.stop();
+    eprintln!(
+        "figures: the web Service through all of it: {}/{n} polls answered, longest outage {gap} s",
+        n - failed
+    );
+    assert!(n > 0, "the Service poller stopped");
     eprintln!("figures: whole test {:.1?}", t0.elapsed());
 }

@@ -1044,6 +1044,51 @@ pub async fn remove_managed(docker: &Docker, cluster: &str) -> Result<Vec<String
     Ok(removed)
 }
 
+/// The label cri-dockerd puts on every container it runs for the kubelet (pod sandboxes
+/// and their containers).
+pub const LABEL_CRI_DOCKERD_TYPE: &str = "io.kubernetes.docker.type";
+
+/// The containers of the kubelet's pods on the node (cri-dockerd's, by
+/// [`LABEL_CRI_DOCKERD_TYPE`]): their names, sorted.
+pub async fn list_pod_containers(docker: &Docker) -> Result<Vec<(String, String)>, DockerOpError> {
+    let list = docker
+        .list_containers(Some(ListContainersOptions {
+            all: true,
+            filters: Some(HashMap::from([(
+                "label".to_string(),
+                vec![LABEL_CRI_DOCKERD_TYPE.to_string()],
+            )])),
+            ..Default::default()
+        }))
+        .await
+        .ctx(|| "listing the containers of the kubelet's pods".to_string())?;
+    let mut out: Vec<(String, String)> = list
+        .into_iter()
+        .map(|c| (summary_name(&c.names), c.id.unwrap_or_default()))
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+/// Remove (killed, not stopped: the node is leaving and its pods were drained) every
+/// container of the kubelet's pods. Run once the kubelet and cri-dockerd are gone: the
+/// kubelet's containers outlive it, and a kubelet started again on the node would adopt
+/// those of a pod object still bound to its node name (a DaemonSet pod of a node removed
+/// and added back within the pod garbage collector's delay), never running that pod's init
+/// containers again (flannel's, which write the CNI config that clean removed). The names
+/// removed; the first failure.
+pub async fn remove_pod_containers(docker: &Docker) -> Result<Vec<String>, DockerOpError> {
+    let containers = list_pod_containers(docker).await?;
+    let mut removed = Vec::new();
+    for (name, id) in containers {
+        force_remove(docker, &id)
+            .await
+            .ctx(|| format!("removing pod container {name}"))?;
+        removed.push(name);
+    }
+    Ok(removed)
+}
+
 // ---------------------------------------------------------------------------------------
 // Images
 // ---------------------------------------------------------------------------------------

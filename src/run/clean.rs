@@ -11,6 +11,8 @@ use std::time::Duration;
 pub struct Cleaned {
     pub host: String,
     pub containers: Vec<String>,
+    /// The kubelet's pod containers (cri-dockerd's), which outlive it.
+    pub pod_containers: Vec<String>,
     pub dirs: Vec<String>,
 }
 
@@ -50,6 +52,19 @@ async fn clean_node(cluster: &Cluster, node: &Node, dry_run: bool) -> Result<Cle
     };
     node.log
         .line(&format!("removed containers: {}", containers.join(", ")));
+    // the kubelet's pod containers outlive it (see `remove_pod_containers`)
+    let pod_containers = if dry_run {
+        crate::executor::docker_ops::list_pod_containers(node.docker())
+            .await
+            .map(|l| l.into_iter().map(|(name, _)| name).collect())
+    } else {
+        crate::executor::docker_ops::remove_pod_containers(node.docker()).await
+    }
+    .map_err(|e| StepError::new(&host, "clean: pod containers", e.to_string()))?;
+    node.log.line(&format!(
+        "removed the kubelet's pod containers: {}",
+        pod_containers.len()
+    ));
     let dirs = dirs_of(cluster, node.machine.role);
     if !dry_run {
         let cmd = clean_script(&dirs);
@@ -64,6 +79,7 @@ async fn clean_node(cluster: &Cluster, node: &Node, dry_run: bool) -> Result<Cle
     Ok(Cleaned {
         host,
         containers,
+        pod_containers,
         dirs,
     })
 }

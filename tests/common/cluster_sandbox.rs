@@ -20,7 +20,31 @@ pub struct Sandbox {
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
-        let _ = self.rt.block_on(sandbox::down(&self.name));
+        if std::thread::panicking() {
+            // a failed test: keep the config dir (logs, reports, PKI) for the post-mortem
+            let keep = std::env::temp_dir().join(format!("k8s-manage-failed-{}", self.name));
+            let _ = std::fs::remove_dir_all(&keep);
+            let copied = Command::new("cp")
+                .arg("-a")
+                .arg(&self.dir)
+                .arg(&keep)
+                .status()
+                .is_ok_and(|s| s.success());
+            if copied {
+                eprintln!(
+                    "sandbox {}: config dir and logs kept in {}",
+                    self.name,
+                    keep.display()
+                );
+            }
+        }
+        // a loaded machine may time the removal out: try again, and say so if it stays
+        for attempt in 1..=3 {
+            match self.rt.block_on(sandbox::down(&self.name)) {
+                Ok(_) => break,
+                Err(e) => eprintln!("sandbox {}: down (try {attempt} of 3): {e}", self.name),
+            }
+        }
     }
 }
 
