@@ -196,7 +196,17 @@ fn upstream_kubernetes_configuration(input: &ConfigInput<'_>) -> String {
            # The nodes share this machine's cgroup v1 hierarchy, which the kubelet refuses\n  \
            # from v1.35 on unless told otherwise.\n  \
            kubelet-config:\n    \
-             failCgroupV1: false\n  \
+             failCgroupV1: false\n    \
+             # The nodes share this machine's disk with everything else on it: the default\n    \
+             # disk-pressure thresholds (10%/15% free) would taint every node NoSchedule\n    \
+             # when this machine's disk is that full, and image garbage collection (from\n    \
+             # 85% used) would delete preloaded images that no registry here gives back.\n    \
+             evictionHard:\n      \
+               memory.available: 100Mi\n      \
+               nodefs.available: \"1%\"\n      \
+               nodefs.inodesFree: \"1%\"\n      \
+               imagefs.available: \"1%\"\n    \
+             imageGCHighThresholdPercent: 100\n  \
            # A node's network namespace is not the VM's first one, where alone the\n  \
            # conntrack table size may be set: kube-proxy must leave it as it is.\n  \
            extra-args:\n    \
@@ -463,6 +473,8 @@ mod tests {
             "cluster-dns: 172.30.9.1",
             "unavailable-capabilities: SYS_RESOURCE",
             "failCgroupV1: false",
+            "imagefs.available: \"1%\"",
+            "imageGCHighThresholdPercent: 100",
             "conntrack-max-per-core: \"0\"",
         ] {
             assert!(text.contains(needed), "{needed} missing:\n{text}");
