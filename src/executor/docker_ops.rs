@@ -1044,6 +1044,51 @@ pub async fn remove_managed(docker: &Docker, cluster: &str) -> Result<Vec<String
     Ok(removed)
 }
 
+/// The label cri-dockerd puts on every container it makes for the kubelet (`podsandbox`
+/// or `container`): the pods of the cluster, not the tool's own containers.
+pub const LABEL_CRI_DOCKERD_TYPE: &str = "io.kubernetes.docker.type";
+
+/// Every container cri-dockerd made for the kubelet (pod sandboxes and their containers,
+/// stopped ones included): (id, name), sorted by name.
+pub async fn list_pod_containers(docker: &Docker) -> Result<Vec<(String, String)>, DockerOpError> {
+    let list = docker
+        .list_containers(Some(ListContainersOptions {
+            all: true,
+            filters: Some(HashMap::from([(
+                "label".to_string(),
+                vec![LABEL_CRI_DOCKERD_TYPE.to_string()],
+            )])),
+            ..Default::default()
+        }))
+        .await
+        .ctx(|| "listing the pods' containers".to_string())?;
+    let mut out: Vec<(String, String)> = list
+        .into_iter()
+        .map(|c| (c.id.unwrap_or_default(), summary_name(&c.names)))
+        .collect();
+    out.sort_by(|a, b| a.1.cmp(&b.1));
+    Ok(out)
+}
+
+/// Stop and remove every container of the pods ([`list_pod_containers`]), all at once;
+/// the names removed, sorted. Run once the kubelet and cri-dockerd are gone, or the
+/// kubelet makes them again.
+pub async fn remove_pod_containers(docker: &Docker) -> Result<Vec<String>, DockerOpError> {
+    let containers = list_pod_containers(docker).await?;
+    let results = futures_util::future::join_all(
+        containers
+            .iter()
+            .map(|(id, name)| stop_and_remove(docker, id, name, DEFAULT_STOP_TIMEOUT)),
+    )
+    .await;
+    let mut removed = Vec::new();
+    for ((_, name), result) in containers.into_iter().zip(results) {
+        result?;
+        removed.push(name);
+    }
+    Ok(removed)
+}
+
 // ---------------------------------------------------------------------------------------
 // Images
 // ---------------------------------------------------------------------------------------

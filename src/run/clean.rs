@@ -1,5 +1,6 @@
-//! `clean`: remove every container the tool made (by label) and every directory it owns on
-//! every node, unmounting busy mounts first. Leaves nothing of ours behind.
+//! `clean`: remove every container the tool made (by label), then the pods' containers the
+//! kubelet made through cri-dockerd, and every directory it owns on every node, unmounting
+//! busy mounts first. Leaves nothing of ours behind.
 
 use super::fleet::{Node, StepError, blocking, fan_out};
 use crate::components::paths;
@@ -38,16 +39,28 @@ pub fn clean_script(dirs: &[String]) -> String {
 
 async fn clean_node(cluster: &Cluster, node: &Node, dry_run: bool) -> Result<Cleaned, StepError> {
     let host = node.host().to_string();
-    let containers = if dry_run {
-        crate::executor::docker_ops::list_managed(node.docker(), &cluster.kubernetes.cluster_name)
+    use crate::executor::docker_ops;
+    let mut containers = if dry_run {
+        docker_ops::list_managed(node.docker(), &cluster.kubernetes.cluster_name)
             .await
             .map(|l| l.into_iter().map(|c| c.name).collect())
             .map_err(|e| StepError::new(&host, "clean: containers", e.to_string()))?
     } else {
-        crate::executor::docker_ops::remove_managed(node.docker(), &cluster.kubernetes.cluster_name)
+        docker_ops::remove_managed(node.docker(), &cluster.kubernetes.cluster_name)
             .await
             .map_err(|e| StepError::new(&host, "clean: containers", e.to_string()))?
     };
+    // The pods' containers outlive the kubelet (dockerd keeps them running); removed after
+    // it, so nothing makes them again, and before the directories their volumes are in.
+    let pods = if dry_run {
+        docker_ops::list_pod_containers(node.docker())
+            .await
+            .map(|l| l.into_iter().map(|(_, name)| name).collect())
+    } else {
+        docker_ops::remove_pod_containers(node.docker()).await
+    }
+    .map_err(|e| StepError::new(&host, "clean: pod containers", e.to_string()))?;
+    containers.extend(pods);
     node.log
         .line(&format!("removed containers: {}", containers.join(", ")));
     let dirs = dirs_of(cluster, node.machine.role);
