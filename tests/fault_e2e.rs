@@ -2,7 +2,8 @@
 //! sandbox: a node's disk full while it loads the image bundle (a clear error naming the
 //! node, the step and the fix; nothing loaded half), SIGINT in the middle of the first
 //! deploy, the SSH connections to one node dropped in the middle of a phase, and after
-//! each a re-run that converges. (A wrong host key on the Docker tunnel's session is in
+//! each a re-run that converges to a working cluster (both nodes Ready on the real
+//! kubelets, CoreDNS running). (A wrong host key on the Docker tunnel's session is in
 //! ssh_e2e.rs.)
 
 use std::io::{BufRead, BufReader};
@@ -12,7 +13,7 @@ use std::time::Duration;
 
 #[path = "common/cluster_sandbox.rs"]
 mod cluster_sandbox;
-use cluster_sandbox::{k8s_manage, ssh, up};
+use cluster_sandbox::{admin_client, k8s_manage, ssh, up};
 
 const HAPROXY: &str = "k8s-manage-sandbox/haproxy:2.6";
 
@@ -82,7 +83,7 @@ fn managed_containers(dir: &Path, host: &str) -> Vec<String> {
 
 #[test]
 fn faults_in_the_middle_of_a_deploy_are_named_and_a_rerun_converges() {
-    let sb = up(&format!("e2e-faults-{}", std::process::id()), 1, 1, false);
+    let sb = up("ea-faults", 1, 1, false);
     let dir = sb.dir.clone();
     let worker = format!("{}-worker1", sb.name);
 
@@ -188,4 +189,20 @@ fn faults_in_the_middle_of_a_deploy_are_named_and_a_rerun_converges() {
         );
         assert!(names.contains(&"kubelet".to_string()), "{host}: {names:?}");
     }
+    // and the cluster works: both nodes Ready, CoreDNS running
+    let api = admin_client(&dir);
+    let nodes = sb.rt.block_on(api.nodes()).unwrap();
+    assert_eq!(nodes.len(), 2, "{nodes:?}");
+    assert!(nodes.iter().all(|n| n.ready), "{nodes:?}");
+    let dns = sb
+        .rt
+        .block_on(api.list_pods("kube-system", "k8s-app=kube-dns"))
+        .unwrap();
+    assert!(
+        !dns.is_empty()
+            && dns
+                .iter()
+                .all(|p| p.pointer("/status/phase") == Some(&serde_json::json!("Running"))),
+        "{dns:#?}"
+    );
 }

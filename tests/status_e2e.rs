@@ -23,7 +23,7 @@ fn containers<'a>(report: &'a Value, host: &str) -> &'a Vec<Value> {
 
 #[test]
 fn status_is_healthy_after_deploy_and_names_a_stopped_kubelet() {
-    let sb = up("e2e-status", 1, 1, false);
+    let sb = up("ea-status", 1, 1, false);
     let dir = sb.dir.clone();
     let (code, report, stderr) = k8s_manage(&["deploy"], &dir);
     assert_eq!(code, 0, "deploy failed: {report:#}\n{stderr}");

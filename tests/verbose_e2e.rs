@@ -24,7 +24,7 @@ fn run(dir: &std::path::Path, args: &[&str], env: Option<&str>) -> Output {
 
 #[test]
 fn remote_commands_are_logged_per_node_without_secrets() {
-    let sb = up("h16-verbose", 1, 1, false);
+    let sb = up("ea-verbose", 1, 1, false);
     let dir = sb.dir.clone();
     // a password beside the key (login uses the key first): it must never be logged
     let secret = format!("pw-{}-never-logged", std::process::id());

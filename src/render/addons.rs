@@ -126,6 +126,14 @@ const FLANNEL: &str = "20-flannel.yaml";
 const DASHBOARD: &str = "30-dashboard.yaml";
 const NVIDIA_DEVICE_PLUGIN: &str = "40-nvidia-device-plugin.yaml";
 
+/// Whether a rendered add-on is applied only once every node is Ready: CoreDNS. Applied
+/// while the nodes still come up, the first node Ready gets every replica (its
+/// anti-affinity is a preference), and losing that one node loses cluster DNS until its
+/// pods are evicted, minutes later.
+pub fn applied_after_nodes_ready(file_name: &str) -> bool {
+    file_name == COREDNS
+}
+
 /// The embedded templates, in apply order.
 const TEMPLATES: [(&str, &str); 5] = [
     (RBAC, include_str!("../../templates/cluster/00-rbac.yaml")),

@@ -147,7 +147,19 @@ pub fn pod_problems(pods: &[Value]) -> Vec<String> {
                 .pointer("/spec/nodeName")
                 .and_then(Value::as_str)
                 .unwrap_or("no node yet");
-            format!("{phase} on {node}")
+            // Not placed: the scheduler's reason ("0/2 nodes are available: ...").
+            let unscheduled = p
+                .pointer("/status/conditions")
+                .and_then(Value::as_array)
+                .and_then(|c| {
+                    c.iter()
+                        .find(|c| c["type"] == "PodScheduled" && c["status"] == "False")
+                })
+                .and_then(|c| c["message"].as_str());
+            match unscheduled {
+                Some(msg) => format!("{phase} on {node}: {msg}"),
+                None => format!("{phase} on {node}"),
+            }
         });
         out.push(format!("{name}: {why}"));
         if out.len() == 5 {

@@ -1,5 +1,6 @@
-//! `clean`: remove every container the tool made (by label) and every directory it owns on
-//! every node, unmounting busy mounts first. Leaves nothing of ours behind.
+//! `clean`: remove every container the tool made (by label), then the pods' containers the
+//! kubelet made through cri-dockerd, and every directory it owns on every node, unmounting
+//! busy mounts first. Leaves nothing of ours behind.
 
 use super::fleet::{Node, StepError, blocking, fan_out};
 use crate::components::paths;

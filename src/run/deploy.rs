@@ -14,6 +14,7 @@ use crate::executor::docker_ops::{self, Action, EnsureOptions};
 use crate::kubeapi::KubeClient;
 use crate::model::{Cluster, Role};
 use crate::pki::{KubeconfigUser, Pki};
+use crate::render::addons::{self as render_addons, RenderedManifest};
 use crate::render::{cluster as render_cluster, node as render_node};
 use crate::ssh::{ConnectOptions, HostKeyPolicy, KnownHosts};
 use std::collections::BTreeMap;
@@ -551,26 +552,16 @@ async fn deploy_phases(cluster: &Cluster, opts: &DeployOptions) -> Result<Report
         } else {
             &manifests
         };
-        if !manifests.is_empty() {
+        // CoreDNS comes once every node is Ready (`applied_after_nodes_ready`).
+        let (early, late): (Vec<RenderedManifest>, Vec<RenderedManifest>) = manifests
+            .iter()
+            .cloned()
+            .partition(|m| !render_addons::applied_after_nodes_ready(&m.file_name));
+        if !early.is_empty() {
             progress("cluster add-ons");
         }
-        for m in manifests {
-            match api
-                .apply_manifest(&m.file_name, &m.content, "k8s-manage")
-                .await
-            {
-                Ok(applied) => report.applied += applied.len(),
-                Err(e) => {
-                    return Err(report.fail(
-                        "addons",
-                        vec![StepError::new(
-                            "cluster",
-                            &format!("apply {}", m.file_name),
-                            e.to_string(),
-                        )],
-                    ));
-                }
-            }
+        if let Err(e) = apply_addons(&api, &early, &mut report.applied).await {
+            return Err(report.fail("addons", vec![e]));
         }
 
         progress("verifying node registration and health endpoints");
@@ -587,6 +578,15 @@ async fn deploy_phases(cluster: &Cluster, opts: &DeployOptions) -> Result<Report
             return Err(report.fail("verify", vec![e]));
         }
         progress("waiting for every node to be Ready and the add-ons to roll out");
+        if !late.is_empty() {
+            if let Err(e) = super::addons_ready::wait_ready(&scope, &api, &early, wait).await {
+                return Err(report.fail("verify", vec![e]));
+            }
+            progress("cluster DNS, now that every node is Ready");
+            if let Err(e) = apply_addons(&api, &late, &mut report.applied).await {
+                return Err(report.fail("addons", vec![e]));
+            }
+        }
         if let Err(e) = super::addons_ready::wait_ready(&scope, &api, manifests, wait).await {
             return Err(report.fail("verify", vec![e]));
         }
@@ -810,4 +810,23 @@ fn kubelet_client_credential(
         f("apiserver-kubelet-client.crt")?,
         f("apiserver-kubelet-client.key")?,
     ))
+}
+
+/// Apply rendered add-ons in order (server-side apply, field manager `k8s-manage`),
+/// counting the objects applied into `applied`; the first failure names its file.
+async fn apply_addons(
+    api: &KubeClient,
+    list: &[RenderedManifest],
+    applied: &mut usize,
+) -> Result<(), StepError> {
+    for m in list {
+        let done = api
+            .apply_manifest(&m.file_name, &m.content, "k8s-manage")
+            .await
+            .map_err(|e| {
+                StepError::new("cluster", &format!("apply {}", m.file_name), e.to_string())
+            })?;
+        *applied += done.len();
+    }
+    Ok(())
 }
