@@ -281,6 +281,33 @@ fn rendered_etcd_and_apiserver_work_together_and_addons_apply() {
         assert!(again.iter().all(|a| !a.created), "{:?}", again);
     }
 
+    // The optional add-ons this cluster has none of (the NVIDIA device plugin of GPU
+    // machines, the dashboard) pass the real apiserver's admission and strict schema
+    // validation (an unknown field is an error), stored nowhere.
+    let mut optional = cluster::addon_context(&c);
+    optional.nvidia_device_plugin = true;
+    optional.dashboard_node = Some("node-1".into());
+    let optional_files = k8s_manage::render::addons::render_addons(&optional).unwrap();
+    let mut checked = Vec::new();
+    for m in optional_files
+        .iter()
+        .filter(|m| m.file_name.contains("nvidia") || m.file_name.contains("dashboard"))
+    {
+        let docs = k8s_manage::kubeapi::client::parse_manifest(&m.file_name, &m.content).unwrap();
+        let dry = rt
+            .block_on(client.apply_docs_mode(
+                &m.file_name,
+                &docs,
+                "k8s-manage",
+                &k8s_manage::kubeapi::CustomKinds::default(),
+                k8s_manage::kubeapi::client::ApplyMode::ServerDryRun,
+            ))
+            .unwrap_or_else(|e| panic!("{}: {e}\n{}", m.file_name, log("api.log")));
+        assert!(!dry.is_empty(), "{}", m.file_name);
+        checked.push(m.file_name.clone());
+    }
+    assert_eq!(checked.len(), 2, "{checked:?}");
+
     // read back from the real etcd with the healthcheck client certificate
     let pki_dir = root.join("etc/kubernetes/pki/etcd");
     let etcdctl = etcd_bin.join("etcdctl");
