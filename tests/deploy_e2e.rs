@@ -550,10 +550,28 @@ fn deploy_lifecycle_on_three_masters_and_a_worker() {
     )
     .is_err()
     {
-        assert!(
-            back.elapsed() < Duration::from_secs(180),
-            "master3's sshd did not come back after its restart"
-        );
+        if back.elapsed() > Duration::from_secs(180) {
+            // what the node container did: its state and the end of its output
+            let state = std::process::Command::new("docker")
+                .args(["inspect", "-f", "{{json .State}}", &stopped])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default();
+            let logs = std::process::Command::new("docker")
+                .args(["logs", "--tail", "40", &stopped])
+                .output()
+                .map(|o| {
+                    format!(
+                        "{}{}",
+                        String::from_utf8_lossy(&o.stdout),
+                        String::from_utf8_lossy(&o.stderr)
+                    )
+                })
+                .unwrap_or_default();
+            panic!(
+                "master3's sshd did not come back after its restart\nstate: {state}\nlogs:\n{logs}"
+            );
+        }
         std::thread::sleep(Duration::from_secs(2));
     }
     eprintln!(
