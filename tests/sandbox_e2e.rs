@@ -416,3 +416,76 @@ async fn an_unusable_subnet_is_refused_before_anything_is_made() {
     assert!(err.to_string().contains("too small for 23 nodes"), "{err}");
     assert_eq!(labelled_objects(&docker, &name).await, (0, 0, 0));
 }
+
+/// A node killed (its dockerd gets no chance to remove its pid file) and started again
+/// boots as a real server does: sshd answers and dockerd runs. Before the node command
+/// removed the stale pid files, dockerd refused to start and took the node down with it.
+#[tokio::test]
+async fn a_node_killed_and_started_again_comes_back() {
+    let name = format!("e2e-reboot-{}", std::process::id());
+    let _guard = DownGuard(name.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let docker = sandbox::connect_engine()
+        .await
+        .expect("a Docker engine answers");
+    let opts = UpOptions {
+        name: name.clone(),
+        masters: 1,
+        workers: 0,
+        proxy: false,
+        dir: dir.path().to_path_buf(),
+        subnet: None,
+        versions: Vec::new(),
+        components: sandbox::Components::None,
+    };
+    let info = sandbox::up(&opts, &progress).await.expect("sandbox up");
+    let node = &info.nodes[0];
+    for round in 1..=2 {
+        docker
+            .kill_container(
+                &node.container,
+                None::<bollard::query_parameters::KillContainerOptions>,
+            )
+            .await
+            .unwrap();
+        docker
+            .start_container(
+                &node.container,
+                None::<bollard::query_parameters::StartContainerOptions>,
+            )
+            .await
+            .unwrap();
+        let started = std::time::Instant::now();
+        loop {
+            let state = docker
+                .inspect_container(&node.container, None)
+                .await
+                .unwrap()
+                .state
+                .unwrap();
+            let ssh = TcpStream::connect_timeout(
+                &std::net::SocketAddr::new(node.address.into(), 22),
+                Duration::from_secs(2),
+            )
+            .is_ok();
+            if state.running == Some(true) && ssh {
+                break;
+            }
+            assert!(
+                state.running == Some(true) && started.elapsed() < Duration::from_secs(60),
+                "round {round}: node not back after {:?}: {state:?}",
+                started.elapsed()
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        // dockerd answers inside (it is the node's PID 1: running means it started)
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let state = docker
+            .inspect_container(&node.container, None)
+            .await
+            .unwrap()
+            .state
+            .unwrap();
+        assert_eq!(state.running, Some(true), "round {round}: {state:?}");
+    }
+}

@@ -65,8 +65,12 @@ pub fn plan(
 /// The command a node container runs: `/` made a shared mount (as systemd does on a real
 /// server, so kubelet bind mounts can propagate), sshd in the background, dockerd in front,
 /// running containers through [`RUNC_WRAPPER`]. Its storage is overlay2 on the node's
-/// tmpfs (measured to work here): unlike vfs, a container does not copy its image.
-pub const NODE_COMMAND: &str = "mount --make-rshared / && mkdir -p /run/sshd && /usr/sbin/sshd && exec dockerd --storage-driver=overlay2 --add-runtime sandbox-runc=/usr/local/sbin/sandbox-runc --default-runtime sandbox-runc";
+/// tmpfs (measured to work here): unlike vfs, a container does not copy its image. A node
+/// container started again (a test's "node reboots") finds the pid files of its previous
+/// dockerd and containerd in `/run`, which is no tmpfs here: dockerd refuses to start when
+/// the pid in its file names a live process (sshd may have that pid now), so they go
+/// first, as a real server's boot empties `/run`.
+pub const NODE_COMMAND: &str = "rm -f /run/docker.pid /run/docker/containerd/containerd.pid && mount --make-rshared / && mkdir -p /run/sshd && /usr/sbin/sshd && exec dockerd --storage-driver=overlay2 --add-runtime sandbox-runc=/usr/local/sbin/sandbox-runc --default-runtime sandbox-runc";
 
 /// Where the node's dockerd finds [`RUNC_WRAPPER`].
 pub const RUNC_WRAPPER_PATH: &str = "usr/local/sbin/sandbox-runc";
