@@ -7,7 +7,8 @@
 //!   re-deploy with the node appended to the config, interleaved (`remove` in between).
 //!
 //! Run: `cargo run --release --example deploy_bench -- [--sizes 5,8] [--noop-runs 5]
-//! [--add-size 7] [--add-runs 3] [--prefix bench-deploy] [--keep] [--max-nodes 8]` (needs a
+//! [--add-size 7] [--add-runs 3] [--prefix bench-deploy] [--keep] [--max-nodes 8] [--proxy]`
+//! (`--proxy`: every sandbox gets a proxy node besides its masters and workers) (needs a
 //! Docker engine; the first `sandbox up` builds the upstream images). A sandbox larger than
 //! [`bench_support::max_real_nodes`] (8 on this 2-core machine) is refused, and each one
 //! waits for its nodes in the tests' machine-wide node budget. Sandboxes are named
@@ -93,7 +94,8 @@ fn down(rt: &tokio::runtime::Runtime, name: &str) {
 
 /// P3/P4: deploy from nothing, then `noop_runs` no-op re-deploys.
 fn size_scenario(rt: &tokio::runtime::Runtime, bin: &Path, name: &str, nodes: u32, runs: usize) {
-    let _budget = take_nodes(nodes);
+    let proxy = flag("--proxy");
+    let _budget = take_nodes(nodes + u32::from(proxy));
     let tmp = tempfile::tempdir().expect("tempdir");
     let (dir, _) = sandbox_dir(rt, name, 3, nodes, tmp.path());
     let (first, first_report) = run(bin, &["deploy"], &dir);
@@ -110,8 +112,9 @@ fn size_scenario(rt: &tokio::runtime::Runtime, bin: &Path, name: &str, nodes: u3
         reports.push(r);
     }
     println!(
-        "{nodes} nodes (3 masters + {} workers): deploy from nothing {:.1}s",
+        "{nodes} nodes (3 masters + {} workers{}): deploy from nothing, until every node is Ready and the add-ons' pods run, {:.1}s",
         nodes - 3,
+        if proxy { " + a proxy node" } else { "" },
         first.as_secs_f64()
     );
     print_phases("deploy from nothing", std::slice::from_ref(&first_report));

@@ -70,6 +70,8 @@ pub fn sandbox_dir(
     opts.name = name.into();
     opts.masters = masters;
     opts.workers = nodes - masters;
+    // `--proxy`: one more node, `k8s-role: proxy`, in front of the apiservers
+    opts.proxy = flag("--proxy");
     let _ = rt.block_on(sandbox::down(name));
     let t = std::time::Instant::now();
     eprintln!("sandbox up {name}: {nodes} nodes ...");
