@@ -1,5 +1,6 @@
-//! Upstream's conformance tests against a cluster k8s-manage deployed on the sandbox
-//! (CONFORMANCE.md says how and what came out). Steps, each resumable:
+//! Upstream's conformance tests against a cluster k8s-manage deployed on the sandbox. Only
+//! the first step exists so far (the run, and CONFORMANCE.md with its counts, are still to
+//! come). Steps, each resumable:
 //!
 //! `cargo run --example conformance -- build` builds `e2e.test` and ginkgo from the pinned
 //! Kubernetes module (sandbox/upstream/kubernetes-e2e).
