@@ -11,6 +11,8 @@ pub mod images;
 pub mod network;
 pub mod node_agent;
 pub mod node_list_match;
+#[cfg(test)]
+pub mod test_cluster;
 pub mod version;
 
 use crate::diag::At;

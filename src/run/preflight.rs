@@ -334,20 +334,7 @@ mod tests {
     }
 
     fn cluster(kubernetes: &str) -> Cluster {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("cluster-configuration.yaml"),
-            "default-machine-properties:\n  username: root\n  ssh-agent: \"true\"\nmachine-list:\n  - hostname: m1\n    hostip: 10.0.0.11\n    k8s-role: master\n    etcdid: etcd1\n",
-        )
-        .unwrap();
-        std::fs::write(
-            dir.path().join("kubernetes-configuration.yaml"),
-            format!("kubernetes:\n  docker-registry: r:5000\n{kubernetes}"),
-        )
-        .unwrap();
-        crate::model::build::load(dir.path())
-            .unwrap_or_else(|d| panic!("{}", d.render_text(false)))
-            .cluster
+        crate::model::test_cluster::one_master(kubernetes)
     }
 
     #[test]
