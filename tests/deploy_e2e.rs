@@ -26,7 +26,7 @@ mod kubectl;
 #[path = "common/workloads.rs"]
 mod workloads;
 
-use cluster_sandbox::{cluster, k8s_manage, ssh, up};
+use cluster_sandbox::{cluster, k8s_manage, managed_containers, ssh, up};
 use kubectl::Kubectl;
 
 fn replaced(report: &Value) -> Vec<String> {
@@ -66,20 +66,6 @@ fn readyz_on(dir: &Path, c: &k8s_manage::model::Cluster, host: &str) -> String {
         )
         .unwrap()
         .stdout_str()
-}
-
-/// How many containers of ours a node has.
-fn managed_containers(dir: &Path, host: &str) -> String {
-    ssh(dir, host)
-        .run_root(
-            "ps",
-            "docker ps -aq --filter label=io.k8s-manage.managed=true | wc -l",
-            Duration::from_secs(20),
-        )
-        .unwrap()
-        .stdout_str()
-        .trim()
-        .to_string()
 }
 
 /// Print how long a step took (the e2e's time matters: CI runs it on two cores).

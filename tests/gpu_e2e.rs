@@ -11,7 +11,7 @@ use std::time::Duration;
 
 #[path = "common/cluster_sandbox.rs"]
 mod cluster_sandbox;
-use cluster_sandbox::{admin_client, k8s_manage, ssh, up};
+use cluster_sandbox::{admin_client, k8s_manage, managed_containers, ssh, up};
 
 /// Give worker1 the OpenI example's GPU kind, with `count` GPUs.
 fn make_worker1_a_gpu_machine(dir: &Path, count: u32) {
@@ -27,19 +27,6 @@ fn make_worker1_a_gpu_machine(dir: &Path, count: u32) {
     let role = at + out[at..].find("k8s-role: worker\n").unwrap() + "k8s-role: worker\n".len();
     out.insert_str(role, "    machine-type: NC24R\n");
     std::fs::write(&path, out).unwrap();
-}
-
-fn managed_containers(dir: &Path, host: &str) -> String {
-    ssh(dir, host)
-        .run_root(
-            "ps",
-            "docker ps -aq --filter label=io.k8s-manage.managed=true | wc -l",
-            Duration::from_secs(20),
-        )
-        .unwrap()
-        .stdout_str()
-        .trim()
-        .to_string()
 }
 
 #[test]

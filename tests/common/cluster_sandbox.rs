@@ -162,3 +162,17 @@ pub fn admin_client(dir: &Path) -> k8s_manage::kubeapi::KubeClient {
     )
     .unwrap()
 }
+
+/// How many containers of ours (label `io.k8s-manage.managed`) a node has.
+pub fn managed_containers(dir: &Path, host: &str) -> String {
+    ssh(dir, host)
+        .run_root(
+            "ps",
+            "docker ps -aq --filter label=io.k8s-manage.managed=true | wc -l",
+            std::time::Duration::from_secs(20),
+        )
+        .unwrap()
+        .stdout_str()
+        .trim()
+        .to_string()
+}
