@@ -331,18 +331,7 @@ fn add_workers_and_masters_then_remove_a_worker_and_a_master() {
         k.ok(&["uncordon", n]);
     }
     // the old pods may still be terminating
-    k.wait_for(
-        &[
-            "get",
-            "pods",
-            "-l",
-            "app=web",
-            "-o",
-            "jsonpath={range .items[*]}{.spec.nodeName}{\"\\n\"}{end}",
-        ],
-        Duration::from_secs(120),
-        |out| out.lines().count() == 3,
-    );
+    workloads::wait_web_pods(&k, 3, Duration::from_secs(120));
     let on_w3 = workloads::web_nodes(&k);
     assert_eq!(on_w3, vec![w3.clone(); 3], "web pods not all on worker3");
     workloads::start_client(&k, "app", &w3);
@@ -593,23 +582,8 @@ fn add_workers_and_masters_then_remove_a_worker_and_a_master() {
     assert_eq!(nodes.len(), 4, "{nodes:?}");
     assert!(gone(&k, &["node", &w2]));
     k.ok(&["rollout", "status", "deployment/web", "--timeout=300s"]);
-    let on = k.wait_for(
-        &[
-            "get",
-            "pods",
-            "-l",
-            "app=web",
-            "-o",
-            "jsonpath={range .items[*]}{.spec.nodeName}{\"\\n\"}{end}",
-        ],
-        Duration::from_secs(120),
-        |out| out.lines().count() == 3,
-    );
-    assert_eq!(
-        on.lines().collect::<Vec<_>>(),
-        vec![w1.as_str(); 3],
-        "web pods not all on worker1"
-    );
+    let on = workloads::wait_web_pods(&k, 3, Duration::from_secs(120));
+    assert_eq!(on, vec![w1.clone(); 3], "web pods not all on worker1");
     k.ok(&[
         "-n",
         "kube-system",

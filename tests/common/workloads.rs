@@ -96,17 +96,28 @@ pub fn deploy_web(k: &Kubectl) {
     k.ok(&["rollout", "status", "deployment/web", "--timeout=300s"]);
 }
 
+/// `kubectl get` of the web pods' node names, one per line.
+const WEB_NODES: &[&str] = &[
+    "get",
+    "pods",
+    "-l",
+    "app=web",
+    "-o",
+    "jsonpath={range .items[*]}{.spec.nodeName}{\"\\n\"}{end}",
+];
+
 /// The nodes the web pods run on.
 pub fn web_nodes(k: &Kubectl) -> Vec<String> {
-    let out = k.ok(&[
-        "get",
-        "pods",
-        "-l",
-        "app=web",
-        "-o",
-        "jsonpath={range .items[*]}{.spec.nodeName}{\"\\n\"}{end}",
-    ]);
-    out.lines().map(str::to_string).collect()
+    k.ok(WEB_NODES).lines().map(str::to_string).collect()
+}
+
+/// Wait (bounded by `wait`) until exactly `count` web pods exist (pods of a drained node
+/// may still be terminating); the nodes they run on.
+pub fn wait_web_pods(k: &Kubectl, count: usize, wait: Duration) -> Vec<String> {
+    k.wait_for(WEB_NODES, wait, |out| out.lines().count() == count)
+        .lines()
+        .map(str::to_string)
+        .collect()
 }
 
 /// Start the client pod on `node` and wait until it runs.
