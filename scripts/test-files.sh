@@ -39,8 +39,19 @@ run_one() {
 export -f run_one
 export logs
 
-printf '%s\n' "${files[@]}" | xargs -P "$JOBS" -I{} bash -c 'run_one {}'
-status=$?
+# A file that measures availability through a whole rolling upgrade (0 failed requests)
+# runs alone: beside another cluster on two cores, its API probes time out (seen: 2 of 609
+# /readyz probes through a worker's load balancer returned nothing).
+alone=(upgrade_e2e)
+status=0
+for f in "${alone[@]}"; do
+    [ -f "tests/$f.rs" ] || continue
+    files=("${files[@]/$f}")
+    run_one "$f" || status=1
+done
+pool=()
+for f in "${files[@]}"; do [ -n "$f" ] && pool+=("$f"); done
+printf '%s\n' "${pool[@]}" | xargs -P "$JOBS" -I{} bash -c 'run_one {}' || status=1
 failed=$(ls "$logs"/*.failed 2>/dev/null | wc -l)
 for mark in "$logs"/*.failed; do
     [ -e "$mark" ] || continue
@@ -48,5 +59,5 @@ for mark in "$logs"/*.failed; do
     echo "==== $f failed; the end of its log ($logs/$f.log):"
     tail -n 150 "$logs/$f.log"
 done
-echo "== ${#files[@]} test files, $failed failed"
+echo "== $((${#pool[@]} + ${#alone[@]})) test files, $failed failed"
 [ "$status" -eq 0 ] && [ "$failed" -eq 0 ]
