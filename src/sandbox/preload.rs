@@ -20,7 +20,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::error::{DockerContext, IoContext, SandboxError, last_lines};
 use super::nodes::NodeInfo;
-use super::rootfs;
+use super::{engine, rootfs};
 
 /// How many nodes receive images at once.
 pub const PRELOAD_PARALLELISM: usize = 4;
@@ -192,6 +192,36 @@ fn prune_stale(cache: &Path, keep: &Path) {
             let _ = std::fs::remove_file(&path);
         }
     }
+}
+
+/// Load `references` (images of the control host's Docker) into every node of the running
+/// sandbox `name`, as [`preload`] does when the sandbox comes up. Returns how many nodes.
+pub async fn load_into_sandbox(
+    name: &str,
+    references: &[String],
+    progress: &dyn Fn(&str),
+) -> Result<usize, SandboxError> {
+    let nodes: Vec<NodeInfo> = super::status::status(name)
+        .await?
+        .into_iter()
+        .filter_map(|s| {
+            Some(NodeInfo {
+                hostname: s.name,
+                container: s.container,
+                address: s.address?,
+                role: s.role?,
+                etcd_id: None,
+            })
+        })
+        .collect();
+    if nodes.is_empty() {
+        return Err(SandboxError::InvalidOptions(format!(
+            "no sandbox named {name} runs here (see k8s-manage sandbox status --name {name})"
+        )));
+    }
+    let docker = engine::connect().await?;
+    preload(&docker, &nodes, references, progress).await?;
+    Ok(nodes.len())
 }
 
 /// Export `references` (once) and load them into every node's dockerd, at most

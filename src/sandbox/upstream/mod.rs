@@ -5,8 +5,10 @@
 //! sandbox cache ([`go_build`]), and made into images under the names a real rack pulls
 //! ([`images`]).
 
+pub mod e2e_images;
 pub mod go_build;
 pub mod images;
+pub mod junit;
 pub mod modules;
 mod pause;
 

@@ -1,0 +1,380 @@
+//! The workload images upstream's conformance tests (`e2e.test`) start, made here for the
+//! sandbox: agnhost built from the pinned Kubernetes module's `test/images/agnhost`, the
+//! kitten and nautilus pages from the same module's `test/images`, and Debian 12's busybox
+//! and nginx in place of the official busybox and nginx images.
+//!
+//! They are named under [`E2E_REGISTRY`] (not `registry.k8s.io`), with the tags `e2e.test`
+//! asks for; the suite is pointed there with `KUBE_TEST_REPO_LIST` ([`repo_list`]). Where
+//! the content is not upstream's image, the doc of [`E2eImage`] and `CONFORMANCE.md` say
+//! so. pause and etcd are the components' own images (`registry.k8s.io`).
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use super::go_build;
+use super::modules::{self, Program};
+use crate::sandbox::closure::MinimalImage;
+use crate::sandbox::error::SandboxError;
+use crate::sandbox::{engine, labels, rootfs};
+
+/// The registry the sandbox's e2e images are named under (`promoterE2eRegistry` in the
+/// suite's repo list).
+pub const E2E_REGISTRY: &str = "k8s-manage-sandbox/e2e-test-images";
+
+/// Bump when the way these images are put together changes.
+const FORMAT_VERSION: &str = "1";
+
+/// The Debian programs the e2e images carry besides agnhost: what upstream's agnhost image
+/// installs (curl, dig, nc, ip and ss, bash) and nginx.
+pub const E2E_TOOLS_RECIPE: rootfs::Recipe = rootfs::Recipe {
+    name: "e2e-tools",
+    include: &[
+        "busybox",
+        "curl",
+        "bind9-dnsutils",
+        "netcat-openbsd",
+        "iproute2",
+        "bash",
+        "nginx-light",
+        "ca-certificates",
+    ],
+    post_install: "apt-get clean\nrm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin\n",
+};
+
+/// Applets left out of the busybox links: Debian 12's busybox `wget` crashes (SIGSEGV) on
+/// every request on this machine; a test that needs it fails with "not found" instead.
+const LEFT_OUT_APPLETS: &[&str] = &["wget"];
+
+/// One image the suite starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum E2eImage {
+    /// agnhost, built from the Kubernetes module's `test/images/agnhost` (its VERSION file
+    /// is the tag), with the tools upstream's image installs. The suite also names the
+    /// previous agnhost (`agnhost:2.55`, StatefulSet and other web-server specs); no pinned
+    /// module holds that version, so the same build answers under that tag too.
+    Agnhost,
+    /// agnhost serving the `kitten` page of `test/images/kitten` (`test-webserver`).
+    Kitten,
+    /// The same with the `nautilus` page.
+    Nautilus,
+    /// Debian 12's busybox (1.35) with its applets linked, under the suite's busybox tag.
+    Busybox,
+    /// Debian 12's nginx-light (1.22) serving a default page on port 80, under both nginx
+    /// tags the suite names.
+    Nginx,
+}
+
+impl E2eImage {
+    pub const ALL: [E2eImage; 5] = [
+        E2eImage::Agnhost,
+        E2eImage::Kitten,
+        E2eImage::Nautilus,
+        E2eImage::Busybox,
+        E2eImage::Nginx,
+    ];
+
+    /// The references (under [`E2E_REGISTRY`]) the suite of Kubernetes v1.36 asks for.
+    pub fn references(self) -> Vec<String> {
+        let tags: &[&str] = match self {
+            E2eImage::Agnhost => &["agnhost:2.63.0", "agnhost:2.55"],
+            E2eImage::Kitten => &["kitten:1.8"],
+            E2eImage::Nautilus => &["nautilus:1.8"],
+            E2eImage::Busybox => &["busybox:1.37.0-1"],
+            E2eImage::Nginx => &["nginx:1.27-0", "nginx:1.15-4"],
+        };
+        tags.iter().map(|t| format!("{E2E_REGISTRY}/{t}")).collect()
+    }
+
+    fn changes(self) -> Vec<String> {
+        let agnhost = vec![
+            "ENTRYPOINT [\"/agnhost\"]".to_string(),
+            "CMD [\"pause\"]".to_string(),
+        ];
+        match self {
+            E2eImage::Agnhost => agnhost,
+            E2eImage::Kitten | E2eImage::Nautilus => vec![
+                "ENTRYPOINT [\"/agnhost\"]".into(),
+                "CMD [\"test-webserver\"]".into(),
+            ],
+            E2eImage::Busybox => vec!["CMD [\"sh\"]".into()],
+            E2eImage::Nginx => vec![
+                "CMD [\"nginx\", \"-g\", \"daemon off;\"]".into(),
+                "EXPOSE 80".into(),
+            ],
+        }
+    }
+}
+
+/// Every reference [`build_e2e_images`] makes.
+pub fn e2e_references() -> Vec<String> {
+    E2eImage::ALL.iter().flat_map(|i| i.references()).collect()
+}
+
+/// The suite's `KUBE_TEST_REPO_LIST` file: the e2e images from [`E2E_REGISTRY`], pause and
+/// etcd from `registry.k8s.io` (the components' own images, already on every node).
+pub fn repo_list() -> String {
+    format!(
+        "promoterE2eRegistry: {E2E_REGISTRY}\n\
+         gcRegistry: registry.k8s.io\n\
+         gcEtcdRegistry: registry.k8s.io\n"
+    )
+}
+
+/// Build (or find) the e2e images for Kubernetes `version` in the control host's Docker.
+/// Returns every reference made or found.
+pub async fn build_e2e_images(
+    version: &str,
+    progress: &dyn Fn(&str),
+) -> Result<Vec<String>, SandboxError> {
+    let module = modules::find(Program::Kubernetes, version).ok_or_else(|| {
+        SandboxError::InvalidOptions(format!(
+            "the e2e images are built from a pinned Kubernetes module; {version} is not one of {}",
+            modules::kubernetes_versions().join(", ")
+        ))
+    })?;
+    let docker = engine::connect().await?;
+    let mut made = Vec::new();
+    let mut inputs: Option<(PathBuf, PathBuf, PathBuf)> = None;
+    for image in E2eImage::ALL {
+        let hash = recipe_hash(image, module);
+        let references = image.references();
+        let mut current = true;
+        for r in &references {
+            let label = engine::image_labels(&docker, r)
+                .await?
+                .and_then(|l| l.get(labels::IMAGE_RECIPE).cloned());
+            current &= label.as_deref() == Some(hash.as_str());
+        }
+        if !current {
+            if inputs.is_none() {
+                let tools = tools_root(progress).await?;
+                let bin = go_build::ensure_built(module, &["agnhost"], progress).await?;
+                let source = go_build::module_source(module, "k8s.io/kubernetes").await?;
+                inputs = Some((tools, bin.join("agnhost"), source.join("test/images")));
+            }
+            let (tools, agnhost, images) = inputs.as_ref().expect("set above");
+            for r in &references {
+                progress(&format!("making image {r}"));
+                let mut changes = vec![
+                    "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+                        .to_string(),
+                    format!("LABEL {}={hash}", labels::IMAGE_RECIPE),
+                    "LABEL io.k8s-manage.sandbox-built-from=upstream-source".to_string(),
+                ];
+                changes.extend(image.changes());
+                assemble(image, tools, agnhost, images)
+                    .await?
+                    .import(&docker, r, &changes)
+                    .await?;
+            }
+        }
+        made.extend(references);
+    }
+    Ok(made)
+}
+
+fn recipe_hash(image: E2eImage, module: &modules::GoModule) -> String {
+    let mut h = Sha256::new();
+    h.update(FORMAT_VERSION.as_bytes());
+    h.update(E2E_TOOLS_RECIPE.hash().as_bytes());
+    h.update(format!("{image:?}{:?}{LEFT_OUT_APPLETS:?}", image.changes()).as_bytes());
+    h.update(go_build::build_hash(module).as_bytes());
+    hex::encode(h.finalize())[..16].to_string()
+}
+
+async fn tools_root(progress: &dyn Fn(&str)) -> Result<PathBuf, SandboxError> {
+    let cache = rootfs::default_cache_dir();
+    let hash = E2E_TOOLS_RECIPE.hash();
+    let root = cache.join(format!("rootfs-e2e-tools-{hash}"));
+    let _lock = rootfs::lock(&cache.join(format!("e2e-tools-{hash}.lock"))).await?;
+    if !root.exists() {
+        rootfs::debootstrap(&E2E_TOOLS_RECIPE, &root, progress).await?;
+    }
+    Ok(root)
+}
+
+/// The names `busybox --list` prints in the tools root, less [`LEFT_OUT_APPLETS`].
+async fn busybox_applets(tools: &Path) -> Result<Vec<String>, SandboxError> {
+    let out = rootfs::run(
+        tokio::process::Command::new("chroot")
+            .arg(tools)
+            .args(["/bin/busybox", "--list"]),
+    )
+    .await?;
+    Ok(out
+        .lines()
+        .map(str::trim)
+        .filter(|a| !a.is_empty() && !LEFT_OUT_APPLETS.contains(a))
+        .map(String::from)
+        .collect())
+}
+
+async fn with_busybox(image: &mut MinimalImage, tools: &Path) -> Result<(), SandboxError> {
+    image.binary("/bin/busybox", "/bin/busybox").await?;
+    for applet in busybox_applets(tools).await? {
+        let path = format!("/bin/{applet}");
+        if !image.contains(&path) {
+            image.symlink(&path, "busybox")?;
+        }
+    }
+    Ok(())
+}
+
+/// agnhost and what upstream's agnhost image holds besides: its tools, `/uploads`, the
+/// porter's test certificate, the `agnhost-2` link and the user and group one test expects.
+async fn agnhost_parts(
+    image: &mut MinimalImage,
+    tools: &Path,
+    agnhost: &Path,
+    images: &Path,
+) -> Result<(), SandboxError> {
+    image.host_file(agnhost, "/agnhost", 0o755)?;
+    image.symlink("/agnhost-2", "agnhost")?;
+    image.dir("/uploads", 0o755)?;
+    for name in ["localhost.crt", "localhost.key"] {
+        image.host_file(
+            &images.join("agnhost/porter").join(name),
+            &format!("/{name}"),
+            0o644,
+        )?;
+    }
+    for tool in [
+        "/usr/bin/curl",
+        "/usr/bin/dig",
+        "/usr/bin/nc.openbsd",
+        "/usr/bin/bash",
+        "/usr/bin/ss",
+        "/usr/sbin/ip",
+    ] {
+        image.binary(tool, tool).await?;
+    }
+    image.symlink("/usr/bin/nc", "nc.openbsd")?;
+    with_busybox(image, tools).await
+}
+
+async fn assemble(
+    which: E2eImage,
+    tools: &Path,
+    agnhost: &Path,
+    images: &Path,
+) -> Result<MinimalImage, SandboxError> {
+    let mut image = MinimalImage::new(tools)?;
+    match which {
+        E2eImage::Agnhost | E2eImage::Kitten | E2eImage::Nautilus => {
+            // Upstream's image: user-defined-in-image (1000) in group-defined-in-image (50000).
+            image.file(
+                "/etc/passwd",
+                0o644,
+                b"root:x:0:0:root:/root:/bin/sh\n\
+                  user-defined-in-image:x:1000:1000::/home/user-defined-in-image:/bin/sh\n\
+                  nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n",
+            )?;
+            image.file(
+                "/etc/group",
+                0o644,
+                b"root:x:0:\nuser-defined-in-image:x:1000:\n\
+                  group-defined-in-image:x:50000:user-defined-in-image\nnogroup:x:65534:\n",
+            )?;
+            image.file(
+                "/etc/nsswitch.conf",
+                0o644,
+                b"passwd: files\ngroup: files\nhosts: files dns\n",
+            )?;
+            let bundle = "/etc/ssl/certs/ca-certificates.crt";
+            image.copy(bundle, bundle)?;
+            agnhost_parts(&mut image, tools, agnhost, images).await?;
+            let page = match which {
+                E2eImage::Kitten => Some("kitten"),
+                E2eImage::Nautilus => Some("nautilus"),
+                _ => None,
+            };
+            if let Some(page) = page {
+                let html = images.join(page).join("html");
+                image.host_file(
+                    &html.join(format!("{page}.jpg")),
+                    &format!("/{page}.jpg"),
+                    0o644,
+                )?;
+                image.host_file(&html.join("data.json"), "/data.json", 0o644)?;
+            }
+        }
+        E2eImage::Busybox => {
+            image.base_files(&[])?;
+            with_busybox(&mut image, tools).await?;
+        }
+        E2eImage::Nginx => {
+            image.base_files(&[("www-data", 33)])?;
+            image.binary("/usr/sbin/nginx", "/usr/sbin/nginx").await?;
+            image.copy("/etc/nginx/mime.types", "/etc/nginx/mime.types")?;
+            image.file("/etc/nginx/nginx.conf", 0o644, NGINX_CONF.as_bytes())?;
+            image.file(
+                "/usr/share/nginx/html/index.html",
+                0o644,
+                b"<!DOCTYPE html>\n<html><head><title>Welcome to nginx!</title></head>\n\
+                  <body><h1>Welcome to nginx!</h1></body></html>\n",
+            )?;
+            for dir in ["/var/log/nginx", "/var/lib/nginx", "/run"] {
+                image.dir(dir, 0o755)?;
+            }
+            with_busybox(&mut image, tools).await?;
+        }
+    }
+    Ok(image)
+}
+
+/// A default server on port 80, as the official image has; logs to the container's output.
+const NGINX_CONF: &str = "user www-data;
+worker_processes 1;
+pid /run/nginx.pid;
+error_log /dev/stderr;
+events { worker_connections 256; }
+http {
+    include /etc/nginx/mime.types;
+    access_log /dev/stdout;
+    server {
+        listen 80 default_server;
+        listen [::]:80 default_server;
+        root /usr/share/nginx/html;
+        index index.html;
+    }
+}
+";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_image_is_under_the_sandbox_registry_with_the_suites_tag() {
+        let refs = e2e_references();
+        assert!(refs.iter().all(|r| r.starts_with(E2E_REGISTRY)), "{refs:?}");
+        for want in [
+            "agnhost:2.63.0",
+            "busybox:1.37.0-1",
+            "nginx:1.27-0",
+            "kitten:1.8",
+        ] {
+            assert!(
+                refs.contains(&format!("{E2E_REGISTRY}/{want}")),
+                "{want} not in {refs:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_repo_list_points_the_suite_at_them() {
+        let list = repo_list();
+        assert!(list.contains(&format!("promoterE2eRegistry: {E2E_REGISTRY}")));
+        assert!(list.contains("gcRegistry: registry.k8s.io"), "{list}");
+    }
+
+    #[test]
+    fn recipes_differ_per_image() {
+        let m = modules::find(Program::Kubernetes, "v1.36.1").unwrap();
+        assert_ne!(
+            recipe_hash(E2eImage::Kitten, m),
+            recipe_hash(E2eImage::Nautilus, m)
+        );
+    }
+}
