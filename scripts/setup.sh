@@ -79,6 +79,23 @@ if ! command -v kubectl >/dev/null 2>&1; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends kubernetes-client >/dev/null
 fi
 
+# tests/iotdb_e2e.rs: the sandbox's IoTDB image takes IoTDB's ConfigNode and DataNode zips
+# from Maven Central (mvn), and a real client, Apache IoTDB's Python session (PyPI
+# apache-iotdb at the server's version), in a venv of its own.
+iotdb_pkgs=()
+command -v mvn >/dev/null 2>&1 || iotdb_pkgs+=(maven)
+python3 -c 'import ensurepip' 2>/dev/null || iotdb_pkgs+=(python3-venv)
+if [ "${#iotdb_pkgs[@]}" -gt 0 ]; then
+    log "apt-get install ${iotdb_pkgs[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${iotdb_pkgs[@]}" >/dev/null
+fi
+iotdb_venv=/opt/k8s-manage-test/iotdb-venv
+if ! "$iotdb_venv/bin/python" -c 'import iotdb.Session' 2>/dev/null; then
+    log "pip install apache-iotdb==2.0.10 (into $iotdb_venv)"
+    python3 -m venv "$iotdb_venv"
+    "$iotdb_venv/bin/pip" install -q apache-iotdb==2.0.10
+fi
+
 # PyPI: the strict Kubernetes schema validator used by the manifest tests.
 if ! command -v kubernetes-validate >/dev/null 2>&1; then
     log "pip install kubernetes-validate"

@@ -13,7 +13,7 @@ logs=target/test-logs
 rm -rf "$logs" && mkdir -p "$logs"
 
 # The files that deploy real clusters, slowest first; every other file follows.
-slow=(upgrade_e2e membership_e2e deploy_e2e grow_masters_e2e etcd_maintenance_e2e
+slow=(upgrade_e2e iotdb_e2e membership_e2e deploy_e2e grow_masters_e2e etcd_maintenance_e2e
     cert_rotate_e2e service_e2e real_cluster_e2e fault_e2e node_agent_image gpu_e2e
     status_e2e relay_e2e verbose_e2e sandbox_e2e)
 files=()

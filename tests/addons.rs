@@ -23,6 +23,7 @@ fn context(version: &str, flannel: bool, dashboard_node: Option<&str>) -> AddonC
         coredns_replicas: 2,
         images: default_addon_images(),
         nvidia_device_plugin: false,
+        local_path_provisioner: false,
     }
 }
 
@@ -101,6 +102,7 @@ fn every_template_file_is_embedded_and_rendered() {
     on_disk.sort();
     let mut all = context("1.36.0", true, Some("node-1"));
     all.nvidia_device_plugin = true;
+    all.local_path_provisioner = true;
     let rendered: Vec<String> = render(&all).into_iter().map(|m| m.file_name).collect();
     assert_eq!(rendered, on_disk);
 }

@@ -84,7 +84,7 @@ fn iotdb_has_one_env_var_per_property_and_stable_addresses() {
             }
         }
     }
-    assert_eq!(dn["readinessProbe"]["httpGet"]["path"], "/ping");
+    assert_eq!(dn["readinessProbe"]["tcpSocket"]["port"], 6667);
 }
 
 #[test]

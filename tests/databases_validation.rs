@@ -239,3 +239,32 @@ fn openpai_example_services_file_still_parses() {
     let d = diagnostics("iotdb", &cfg);
     assert_eq!(d.errors().count(), 1);
 }
+
+#[test]
+fn iotdb_rest_service_is_a_boolean_that_reaches_the_datanodes() {
+    let text = edited(
+        "  data-replication-factor: 2\n",
+        "  data-replication-factor: 2\n  rest-service: maybe\n",
+    );
+    one_error(
+        "iotdb",
+        &text,
+        "rest-service: maybe",
+        "`iotdb.rest-service: maybe` must be true or false",
+    );
+    for (value, env) in [("false", "\"false\""), ("true", "\"true\"")] {
+        let text = edited(
+            "  data-replication-factor: 2\n",
+            &format!("  data-replication-factor: 2\n  rest-service: {value}\n"),
+        );
+        let cfg = config_in(&example_dir(), &text);
+        let out: String = render("iotdb", &cfg, "1.36")
+            .into_iter()
+            .map(|(_, text)| text)
+            .collect();
+        assert!(
+            out.contains(&format!("name: enable_rest_service, value: {env}}}")),
+            "{value}"
+        );
+    }
+}

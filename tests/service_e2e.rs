@@ -1,6 +1,8 @@
 //! The service layer on a sandbox cluster of the real components (kube-apiserver,
 //! controllers, scheduler, kubelet on cri-dockerd, etcd; no stand-in on the path).
 //!
+//! 0. Storage: with `local-path-provisioner: true` a `local-path` claim binds and its data
+//!    outlives the pod that wrote it (see [`storage_binds_and_keeps_data_across_pods`]).
 //! 1. The test's own services (tests/common/services.rs, with a StatefulSet and a Pod that
 //!    run the sandbox's busybox image): manifests are applied through the API and read back
 //!    from it; the bounded wait fails with a clear message while the StatefulSet is not
@@ -128,10 +130,20 @@ fn eventually(wait: Duration, mut check: impl FnMut() -> bool) -> bool {
 fn services_through_the_real_apiserver_and_the_databases_by_server_dry_run() {
     let sb = up("ec-svc", 1, 0, false);
     let dir = sb.dir.clone();
+    // The optional storage add-on, checked on this cluster (part 0).
+    let kfile = dir.join("kubernetes-configuration.yaml");
+    let text = std::fs::read_to_string(&kfile).unwrap();
+    let text = text.replacen(
+        "kubernetes:\n",
+        "kubernetes:\n  local-path-provisioner: true\n",
+        1,
+    );
+    std::fs::write(&kfile, text).unwrap();
     let (code, report, stderr) = k8s_manage(&["deploy"], &dir);
     assert_eq!(code, 0, "cluster deploy: {report}\n{stderr}");
     let version = cluster(&dir).kubernetes.version.to_string();
     let k = Kubectl::new(&sb.rt, &dir, &version);
+    storage_binds_and_keeps_data_across_pods(&dir, &k);
     let api = admin_client(&dir);
     let get = |path: &str| sb.rt.block_on(api.get_object(path)).unwrap();
     runnable_services(&dir);
@@ -282,6 +294,111 @@ fn services_through_the_real_apiserver_and_the_databases_by_server_dry_run() {
     );
 
     databases_by_server_dry_run(&dir, &k);
+}
+
+/// A pod of the test with the claim `data` mounted at /data, running `script`.
+fn pod_with_claim(name: &str, script: &str) -> String {
+    let busybox = k8s_manage::sandbox::upstream::BUSYBOX_IMAGE;
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  namespace: default\nspec:\n  \
+         restartPolicy: Never\n  terminationGracePeriodSeconds: 1\n  containers:\n    \
+         - name: main\n      image: {busybox}\n      imagePullPolicy: Never\n      \
+         command: [sh, -c, {script:?}]\n      volumeMounts: [{{name: data, mountPath: /data}}]\n  \
+         volumes: [{{name: data, persistentVolumeClaim: {{claimName: data}}}}]\n"
+    )
+}
+
+/// Part 0: `local-path-provisioner: true` deployed the provisioner (deploy's verify waited
+/// for it); a claim of the `local-path` class binds once a pod uses it, gets a directory
+/// under /var/lib/k8s-manage/local-path-provisioner on the pod's node, what one pod wrote
+/// there a second pod reads after the first is deleted, and deleting the claim removes
+/// the directory.
+fn storage_binds_and_keeps_data_across_pods(dir: &Path, k: &Kubectl) {
+    let deploy = k.ok(&[
+        "-n",
+        "local-path-storage",
+        "get",
+        "deployment",
+        "local-path-provisioner",
+        "-o",
+        "jsonpath={.status.availableReplicas}",
+    ]);
+    assert_eq!(
+        deploy, "1",
+        "deploy returned before the provisioner was available"
+    );
+    k.apply(
+        "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: data\n  namespace: default\n\
+         spec:\n  storageClassName: local-path\n  accessModes: [ReadWriteOnce]\n  \
+         resources: {requests: {storage: 16Mi}}\n",
+    );
+    // WaitForFirstConsumer: no volume before a pod asks for it.
+    let phase = k.ok(&["get", "pvc", "data", "-o", "jsonpath={.status.phase}"]);
+    assert_eq!(phase, "Pending");
+    k.apply(&pod_with_claim(
+        "writer",
+        "echo written-by-writer > /data/proof",
+    ));
+    let wait = Duration::from_secs(180);
+    k.wait_for(
+        &["get", "pod", "writer", "-o", "jsonpath={.status.phase}"],
+        wait,
+        |p| p == "Succeeded",
+    );
+    let pv = k.ok(&[
+        "get",
+        "pvc",
+        "data",
+        "-o",
+        "jsonpath={.status.phase} {.spec.volumeName}",
+    ]);
+    let (phase, volume) = pv.split_once(' ').unwrap();
+    assert_eq!(phase, "Bound", "{pv}");
+    let path = k.ok(&["get", "pv", volume, "-o", "jsonpath={.spec.hostPath.path}"]);
+    assert!(
+        path.starts_with("/var/lib/k8s-manage/local-path-provisioner/pvc-")
+            && path.ends_with("_default_data"),
+        "{path}"
+    );
+    let on_node = ssh(dir, "master1")
+        .run_root(
+            "read",
+            &format!("cat {path}/proof"),
+            Duration::from_secs(30),
+        )
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&on_node.stdout).trim(),
+        "written-by-writer"
+    );
+
+    k.ok(&["delete", "pod", "writer", "--wait=true"]);
+    k.apply(&pod_with_claim("reader", "cat /data/proof"));
+    k.wait_for(
+        &["get", "pod", "reader", "-o", "jsonpath={.status.phase}"],
+        wait,
+        |p| p == "Succeeded",
+    );
+    assert_eq!(k.ok(&["logs", "reader"]).trim(), "written-by-writer");
+
+    // Deleting the claim (reclaimPolicy Delete) removes the volume and its directory.
+    k.ok(&["delete", "pod", "reader", "--wait=true"]);
+    k.ok(&["delete", "pvc", "data", "--wait=true"]);
+    k.wait_for(&["get", "pv", "-o", "name"], wait, |out| {
+        !out.contains(volume)
+    });
+    assert!(
+        eventually(Duration::from_secs(60), || {
+            ssh(dir, "master1")
+                .run_root(
+                    "gone",
+                    &format!("test ! -e {path}"),
+                    Duration::from_secs(30),
+                )
+                .is_ok()
+        }),
+        "{path} is still on the node after its claim was deleted"
+    );
 }
 
 /// Part 2 (see the module doc), on the same cluster.

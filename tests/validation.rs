@@ -367,3 +367,47 @@ fn the_default_kubelet_image_is_the_node_agent_of_the_version() {
         "10.0.0.5:5000/k8s/node-agent:v1.36.1"
     );
 }
+
+#[test]
+fn local_path_provisioner_is_off_unless_asked_and_must_be_a_boolean() {
+    let cluster = standard(1, 1, true);
+    let (_t, dir) = config_dir(&cluster, K8S_OK);
+    let l = build::load(&dir).expect("valid");
+    assert!(!l.cluster.kubernetes.local_path_provisioner);
+    let rendered = k8s_manage::render::cluster::manifests(&l.cluster).unwrap();
+    assert!(
+        !rendered
+            .iter()
+            .any(|m| m.content.contains("rancher.io/local-path")),
+        "rendered without the key"
+    );
+
+    let on = format!("{K8S_OK}  local-path-provisioner: true\n");
+    let (_t, dir) = config_dir(&cluster, &on);
+    let l = build::load(&dir).expect("valid");
+    assert!(l.cluster.kubernetes.local_path_provisioner);
+    let rendered = k8s_manage::render::cluster::manifests(&l.cluster).unwrap();
+    let lpp = rendered
+        .iter()
+        .find(|m| m.file_name == "50-local-path-provisioner.yaml")
+        .expect("the add-on is rendered");
+    // The private registry of the config does not rename Docker Hub images; the
+    // `images:` overrides do (`local-path-provisioner`, `local-path-helper`).
+    assert!(
+        lpp.content
+            .contains("\"docker.io/rancher/local-path-provisioner:v0.0.30\""),
+        "{}",
+        lpp.content
+    );
+
+    let bad = format!("{K8S_OK}  local-path-provisioner: yes please\n");
+    let d = diags(&cluster, &bad);
+    assert_eq!(
+        error_line(
+            &d,
+            "`local-path-provisioner: yes please` must be true or false"
+        ),
+        Some(4),
+        "{d:?}"
+    );
+}

@@ -6,7 +6,7 @@
 #
 # Usage: sandbox/upstream/add-version.sh PROGRAM VERSION
 #   PROGRAM: kubernetes | kubernetes-e2e | etcd | cri-dockerd | coredns | flannel |
-#            cni-plugins | cni-flannel
+#            cni-plugins | cni-flannel | local-path-provisioner
 #
 # Upstream modules that keep their own sub-modules in the same repository (Kubernetes'
 # staging modules, etcd's api/client/pkg) name them with `replace => ./local/path`, which
@@ -24,6 +24,7 @@ cri-dockerd) upstream=github.com/Mirantis/cri-dockerd ;;
 coredns) upstream=github.com/coredns/coredns ;;
 flannel) upstream=github.com/flannel-io/flannel ;;
 cni-plugins | cni-flannel) upstream=github.com/containernetworking/plugins ;;
+local-path-provisioner) upstream=github.com/rancher/local-path-provisioner ;;
 *) echo "unknown program $program" >&2; exit 2 ;;
 esac
 

@@ -374,6 +374,12 @@ pub const KUBERNETES_KEYS: &[Key] = &[
         "run NVIDIA's device plugin on GPU nodes; false when you bring your own (GPU Operator)",
     ),
     key(
+        "local-path-provisioner",
+        Value::Bool,
+        "false",
+        "run rancher's local-path-provisioner: the `local-path` StorageClass (what the database services ask for), volumes in /var/lib/k8s-manage/local-path-provisioner on each node",
+    ),
+    key(
         "extra-args",
         Value::ExtraArgs,
         "",

@@ -547,6 +547,22 @@ pub fn build(raw: &RawKubernetes, diags: &mut Diagnostics) -> KubernetesSettings
         }
     };
 
+    let local_path_provisioner = match raw.scalars.get("local-path-provisioner") {
+        None => false,
+        Some(l) if l.value == "true" => true,
+        Some(l) if l.value == "false" => false,
+        Some(l) => {
+            diags.push(
+                Diagnostic::error(
+                    l.at.clone(),
+                    format!("`local-path-provisioner: {}` must be true or false", l.value),
+                )
+                .fix("write `local-path-provisioner: true` to give PersistentVolumeClaims of the `local-path` StorageClass a directory on their node, or delete the key"),
+            );
+            false
+        }
+    };
+
     let node_agent = super::node_agent::build(raw, diags);
 
     let kubernetes_service_ip = nth_host(&service_cidr, 1).unwrap_or(service_cidr.network());
@@ -577,6 +593,7 @@ pub fn build(raw: &RawKubernetes, diags: &mut Diagnostics) -> KubernetesSettings
         kubelet_config,
         unavailable_capabilities,
         nvidia_device_plugin,
+        local_path_provisioner,
         node_agent,
     }
 }

@@ -29,6 +29,14 @@ pub const KNOWN_IMAGES: &[(&str, &str)] = &[
         "nvidia-device-plugin",
         "NVIDIA device plugin on GPU nodes (machine-sku with gpu)",
     ),
+    (
+        "local-path-provisioner",
+        "local-path-provisioner (local-path-provisioner: true)",
+    ),
+    (
+        "local-path-helper",
+        "busybox the local-path-provisioner's helper pods run to make and remove volume directories",
+    ),
 ];
 
 /// The default registry when `docker-registry` is not set.

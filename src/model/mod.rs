@@ -172,6 +172,9 @@ pub struct KubernetesSettings {
     /// Run NVIDIA's device plugin on GPU nodes (`nvidia-device-plugin`, default true); off
     /// when the user brings a GPU operator of their own.
     pub nvidia_device_plugin: bool,
+    /// Run rancher's local-path-provisioner with the `local-path` StorageClass
+    /// (`local-path-provisioner`, default false).
+    pub local_path_provisioner: bool,
     /// Where `image node-agent` takes the kubelet and cri-dockerd from, and what it trusts.
     pub node_agent: node_agent::NodeAgentSettings,
 }

@@ -11,6 +11,7 @@
 //! | `20-flannel.yaml` | `network_plugin == "flannel"` | flannel (VXLAN, kube subnet manager) over `pod_cidr` |
 //! | `30-dashboard.yaml` | `dashboard_node` is set | Kubernetes Dashboard v2, HTTPS only, pinned to that node |
 //! | `40-nvidia-device-plugin.yaml` | `nvidia_device_plugin` | NVIDIA's device plugin on the nodes labelled `k8s-manage.io/gpu-count` |
+//! | `50-local-path-provisioner.yaml` | `local_path_provisioner` | rancher's local-path-provisioner and the `local-path` StorageClass, volumes under [`LOCAL_PATH_DIR`] on each node |
 //!
 //! Every value taken from the [`AddonContext`] is checked before rendering (an error names the
 //! template that needs it and what is wrong), and every scalar a template writes from the
@@ -51,6 +52,9 @@ pub struct AddonContext {
     /// Render NVIDIA's device plugin: the cluster has GPU machines and the user did not
     /// turn it off.
     pub nvidia_device_plugin: bool,
+    /// Render rancher's local-path-provisioner and its `local-path` StorageClass
+    /// (`local-path-provisioner: true`).
+    pub local_path_provisioner: bool,
 }
 
 /// One rendered add-on file: a multi-document YAML stream.
@@ -108,14 +112,25 @@ pub enum AddonError {
 }
 
 /// The keys of [`AddonContext::images`].
-pub const IMAGE_KEYS: [&str; 6] = [
+pub const IMAGE_KEYS: [&str; 8] = [
     "coredns",
     "flannel",
     "flannel-cni-plugin",
     "dashboard",
     "dashboard-metrics-scraper",
     "nvidia-device-plugin",
+    "local-path-provisioner",
+    "local-path-helper",
 ];
+
+/// Where the local-path-provisioner keeps each volume on a node's disk
+/// (`<dir>/pvc-<uid>_<namespace>_<claim>`): a directory of k8s-manage's own, so `clean`
+/// and the operator know whose it is.
+pub const LOCAL_PATH_DIR: &str = "/var/lib/k8s-manage/local-path-provisioner";
+
+/// The StorageClass the local-path-provisioner serves (the name the built-in database
+/// services ask for).
+pub const LOCAL_PATH_STORAGE_CLASS: &str = "local-path";
 
 /// Oldest Kubernetes minor version the manifests are written for.
 const MIN_MINOR: u64 = 25;
@@ -125,6 +140,7 @@ const COREDNS: &str = "10-coredns.yaml";
 const FLANNEL: &str = "20-flannel.yaml";
 const DASHBOARD: &str = "30-dashboard.yaml";
 const NVIDIA_DEVICE_PLUGIN: &str = "40-nvidia-device-plugin.yaml";
+const LOCAL_PATH_PROVISIONER: &str = "50-local-path-provisioner.yaml";
 
 /// Whether a rendered add-on is applied only once every node is Ready: CoreDNS. Applied
 /// while the nodes still come up, the first node Ready gets every replica (its
@@ -135,7 +151,7 @@ pub fn applied_after_nodes_ready(file_name: &str) -> bool {
 }
 
 /// The embedded templates, in apply order.
-const TEMPLATES: [(&str, &str); 5] = [
+const TEMPLATES: [(&str, &str); 6] = [
     (RBAC, include_str!("../../templates/cluster/00-rbac.yaml")),
     (
         COREDNS,
@@ -152,6 +168,10 @@ const TEMPLATES: [(&str, &str); 5] = [
     (
         NVIDIA_DEVICE_PLUGIN,
         include_str!("../../templates/cluster/40-nvidia-device-plugin.yaml"),
+    ),
+    (
+        LOCAL_PATH_PROVISIONER,
+        include_str!("../../templates/cluster/50-local-path-provisioner.yaml"),
     ),
 ];
 
@@ -173,6 +193,13 @@ pub fn default_addon_images() -> BTreeMap<String, String> {
             "nvidia-device-plugin",
             "nvcr.io/nvidia/k8s-device-plugin:v0.20.0",
         ),
+        (
+            "local-path-provisioner",
+            "docker.io/rancher/local-path-provisioner:v0.0.30",
+        ),
+        // What the provisioner's helper pods run (`sh`, `mkdir`, `rm`) to make and remove
+        // a volume's directory; upstream names plain `busybox`, pinned here.
+        ("local-path-helper", "docker.io/library/busybox:1.37.0"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -208,12 +235,19 @@ pub fn render_addons(ctx: &AddonContext) -> Result<Vec<RenderedManifest>, AddonE
         check_image(ctx, NVIDIA_DEVICE_PLUGIN, "nvidia-device-plugin")?;
         wanted.push(NVIDIA_DEVICE_PLUGIN);
     }
+    if ctx.local_path_provisioner {
+        check_image(ctx, LOCAL_PATH_PROVISIONER, "local-path-provisioner")?;
+        check_image(ctx, LOCAL_PATH_PROVISIONER, "local-path-helper")?;
+        wanted.push(LOCAL_PATH_PROVISIONER);
+    }
 
     let tera = engine()?;
     let mut out = Vec::with_capacity(wanted.len());
     for template in wanted {
-        let context = tera::Context::from_serialize(ctx)
+        let mut context = tera::Context::from_serialize(ctx)
             .map_err(|source| AddonError::Render { template, source })?;
+        context.insert("local_path_dir", LOCAL_PATH_DIR);
+        context.insert("local_path_storage_class", LOCAL_PATH_STORAGE_CLASS);
         let content = tera
             .render(template, &context)
             .map_err(|source| AddonError::Render { template, source })?;
@@ -502,6 +536,7 @@ mod tests {
             coredns_replicas: 2,
             images: default_addon_images(),
             nvidia_device_plugin: false,
+            local_path_provisioner: false,
         }
     }
 
@@ -559,6 +594,78 @@ mod tests {
         let e = err(&c);
         assert!(
             e.contains("40-nvidia-device-plugin.yaml") && e.contains("`nvidia-device-plugin`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn local_path_provisioner_renders_its_class_dir_and_images() {
+        let mut c = ctx();
+        assert!(
+            !render_addons(&c)
+                .unwrap()
+                .iter()
+                .any(|m| m.file_name == LOCAL_PATH_PROVISIONER),
+            "rendered without local_path_provisioner"
+        );
+        c.local_path_provisioner = true;
+        c.images.insert(
+            "local-path-helper".into(),
+            "registry.example:5000/busybox:1.37.0".into(),
+        );
+        let out = render_addons(&c).unwrap();
+        let m = out.last().unwrap();
+        assert_eq!(m.file_name, LOCAL_PATH_PROVISIONER);
+        let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&m.content).expect("yaml");
+        let of = |kind: &str| {
+            docs.iter()
+                .find(|d| d["kind"] == kind)
+                .unwrap_or_else(|| panic!("no {kind}"))
+        };
+        let class = of("StorageClass");
+        assert_eq!(class["metadata"]["name"], "local-path");
+        assert_eq!(class["provisioner"], "rancher.io/local-path");
+        assert_eq!(class["volumeBindingMode"], "WaitForFirstConsumer");
+        let deploy = of("Deployment");
+        assert_eq!(
+            deploy["spec"]["template"]["spec"]["containers"][0]["image"],
+            "docker.io/rancher/local-path-provisioner:v0.0.30"
+        );
+        let data = &of("ConfigMap")["data"];
+        let config: serde_json::Value =
+            serde_json::from_str(data["config.json"].as_str().unwrap()).expect("config.json");
+        assert_eq!(
+            config["nodePathMap"][0]["paths"],
+            serde_json::json!(["/var/lib/k8s-manage/local-path-provisioner"])
+        );
+        assert_eq!(
+            config["nodePathMap"][0]["node"],
+            "DEFAULT_PATH_FOR_NON_LISTED_NODES"
+        );
+        let helper: serde_json::Value =
+            serde_saphyr::from_str(data["helperPod.yaml"].as_str().unwrap()).expect("helper");
+        assert_eq!(
+            helper["spec"]["containers"][0]["image"],
+            "registry.example:5000/busybox:1.37.0"
+        );
+        assert!(
+            data["teardown"]
+                .as_str()
+                .unwrap()
+                .contains("rm -rf \"$VOL_DIR\"")
+        );
+        // Deploy's verify waits for the provisioner like the other add-ons.
+        let waits = crate::run::addons_ready::workloads(&out);
+        assert!(
+            waits
+                .iter()
+                .any(|w| w.name == "local-path-provisioner" && w.namespace == "local-path-storage"),
+            "{waits:?}"
+        );
+        c.images.remove("local-path-helper");
+        let e = err(&c);
+        assert!(
+            e.contains("50-local-path-provisioner.yaml") && e.contains("`local-path-helper`"),
             "{e}"
         );
     }

@@ -29,6 +29,7 @@ pub fn addon_context(cluster: &Cluster) -> AddonContext {
         coredns_replicas: if cluster.machines.len() > 1 { 2 } else { 1 },
         images,
         nvidia_device_plugin: k.nvidia_device_plugin && cluster.gpu_machines().next().is_some(),
+        local_path_provisioner: k.local_path_provisioner,
     }
 }
 

@@ -189,13 +189,16 @@ pub fn kubernetes_configuration(input: &ConfigInput<'_>) -> String {
            #\n  \
            # Images: the upstream names a real rack pulls (registry.k8s.io, ghcr.io), already\n  \
            # in each node's Docker engine (`sandbox up` pulled them, or built them from the\n  \
-           # upstream sources pinned in sandbox/upstream/). Two differ from a real rack's:\n  \
+           # upstream sources pinned in sandbox/upstream/). Three differ from a real rack's:\n  \
            images:\n    \
              # Debian's haproxy {haproxy_version} instead of docker.io/library/haproxy.\n    \
              haproxy: {haproxy}\n    \
              # The flannel CNI plugin of containernetworking/plugins v0.9.1, its last home\n    \
              # before flannel-io/cni-plugin (which the Go module proxy does not serve).\n    \
-             flannel-cni-plugin: {flannel_cni}\n",
+             flannel-cni-plugin: {flannel_cni}\n    \
+             # Debian's busybox for the local-path-provisioner's helper pods (used only\n    \
+             # with `local-path-provisioner: true`).\n    \
+             local-path-helper: {busybox}\n",
         sandbox = input.sandbox,
         version = input.kubernetes_version,
         etcd = super::upstream::ETCD_VERSION,
@@ -206,6 +209,7 @@ pub fn kubernetes_configuration(input: &ConfigInput<'_>) -> String {
             .map(|(_, t)| t)
             .unwrap_or(""),
         flannel_cni = super::upstream::FLANNEL_CNI_PLUGIN_IMAGE,
+        busybox = super::upstream::BUSYBOX_IMAGE,
         gateway = super::network::gateway(input.subnet),
     )
 }
@@ -389,7 +393,7 @@ mod tests {
         assert_eq!(k.pod, "10.244.0.0/16");
         assert_eq!(k.registry, crate::model::images::DEFAULT_REGISTRY);
         assert_eq!(k.etcd, super::super::upstream::ETCD_VERSION);
-        assert_eq!(k.images.len(), 2, "{text}");
+        assert_eq!(k.images.len(), 3, "{text}");
         for needed in [
             "cluster-dns: 172.30.9.1",
             "unavailable-capabilities: SYS_RESOURCE",
@@ -402,6 +406,10 @@ mod tests {
             assert!(text.contains(needed), "{needed} missing:\n{text}");
         }
         assert_eq!(k.images["haproxy"], "k8s-manage-sandbox/haproxy:2.6");
+        assert_eq!(
+            k.images["local-path-helper"],
+            super::super::upstream::BUSYBOX_IMAGE
+        );
     }
 
     #[test]

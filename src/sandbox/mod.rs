@@ -24,6 +24,7 @@ mod debian_base;
 mod down;
 mod engine;
 mod error;
+pub mod iotdb_image;
 mod keys;
 pub mod labels;
 mod network;

@@ -365,9 +365,16 @@ pub fn missing_images(listed: &str, references: &[String]) -> Vec<String> {
     let have: std::collections::HashSet<&str> = listed.lines().map(str::trim).collect();
     references
         .iter()
-        .filter(|r| !have.contains(r.as_str()))
+        .filter(|r| !have.contains(docker_short_name(r)))
         .cloned()
         .collect()
+}
+
+/// How the engine lists a Docker Hub reference: without `docker.io/` (and `library/`),
+/// e.g. `docker.io/rancher/local-path-provisioner:v0.0.30` as `rancher/...`.
+fn docker_short_name(reference: &str) -> &str {
+    let rest = reference.strip_prefix("docker.io/").unwrap_or(reference);
+    rest.strip_prefix("library/").unwrap_or(rest)
 }
 
 /// A tar stream holding one regular file `name` of `size` bytes read from `file`: header,
@@ -488,6 +495,18 @@ mod tests {
             missing_images(listed, &refs),
             ["k8s-manage-sandbox/kube-proxy:v1.36.1"]
         );
+        let hub = [
+            "docker.io/rancher/local-path-provisioner:v0.0.30".to_string(),
+            "docker.io/library/busybox:1.37.0".to_string(),
+        ];
+        assert!(
+            missing_images(
+                "rancher/local-path-provisioner:v0.0.30\nbusybox:1.37.0\n",
+                &hub
+            )
+            .is_empty()
+        );
+        assert_eq!(missing_images("busybox:1.37.0\n", &hub), [hub[0].clone()]);
     }
 
     #[tokio::test]

@@ -85,6 +85,12 @@ pub fn up_with(
         eprintln!("sandbox {name}: waiting for {want} of the machine's {budget} sandbox nodes (other tests hold the rest)")
     })
     .expect("the sandbox node budget's lock files");
+    // A developer running tests beside others' sandboxes names theirs with a prefix of
+    // their own (K8S_MANAGE_TEST_SANDBOX_PREFIX=h15-), so none is ever taken down by mistake.
+    let name = &format!(
+        "{}{name}",
+        std::env::var("K8S_MANAGE_TEST_SANDBOX_PREFIX").unwrap_or_default()
+    );
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("cfg");
     let rt = tokio::runtime::Runtime::new().unwrap();

@@ -246,6 +246,16 @@ fn shared_specs() -> Result<Vec<ImageSpec>, SandboxError> {
             kubernetes: None,
         },
         ImageSpec {
+            reference: images["local-path-provisioner"].clone(),
+            parts: vec![Part::Built(
+                Program::LocalPathProvisioner,
+                "local-path-provisioner",
+                "/usr/bin/local-path-provisioner".into(),
+            )],
+            changes: vec!["ENTRYPOINT [\"local-path-provisioner\"]".into()],
+            kubernetes: None,
+        },
+        ImageSpec {
             reference: BUSYBOX_IMAGE.into(),
             parts: vec![Part::Busybox],
             changes: vec!["CMD [\"sh\"]".into()],
@@ -463,6 +473,7 @@ mod tests {
             "registry.k8s.io/etcd:3.6.8-0",
             "registry.k8s.io/pause:3.10.2",
             "registry.k8s.io/coredns/coredns:v1.14.2",
+            "docker.io/rancher/local-path-provisioner:v0.0.30",
         ] {
             assert!(refs.contains(&want.to_string()), "{want} not in {refs:?}");
         }

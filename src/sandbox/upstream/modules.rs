@@ -32,6 +32,8 @@ pub enum Program {
     /// The `flannel` CNI plugin (the last `containernetworking/plugins` release that has
     /// it; its successor module `flannel-io/cni-plugin` is not served by the proxy).
     CniFlannel,
+    /// rancher's local-path-provisioner (the `local-path-provisioner` add-on).
+    LocalPathProvisioner,
 }
 
 impl Program {
@@ -45,6 +47,7 @@ impl Program {
             Program::Flannel => "flannel",
             Program::CniPlugins => "cni-plugins",
             Program::CniFlannel => "cni-flannel",
+            Program::LocalPathProvisioner => "local-path-provisioner",
         }
     }
 
@@ -63,6 +66,9 @@ impl Program {
             Program::Flannel => include_str!("../../../sandbox/upstream/flannel/packages"),
             Program::CniPlugins => include_str!("../../../sandbox/upstream/cni-plugins/packages"),
             Program::CniFlannel => include_str!("../../../sandbox/upstream/cni-flannel/packages"),
+            Program::LocalPathProvisioner => {
+                include_str!("../../../sandbox/upstream/local-path-provisioner/packages")
+            }
         }
     }
 
@@ -112,6 +118,8 @@ impl Program {
                 "github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion",
                 version,
             )],
+            // Its scripts/build sets the version the same way.
+            Program::LocalPathProvisioner => vec![x("main.VERSION", version)],
         }
     }
 }
@@ -180,6 +188,7 @@ pub const MODULES: &[GoModule] = &[
     module!(Flannel, "flannel", "v0.28.4"),
     module!(CniPlugins, "cni-plugins", "v1.7.1"),
     module!(CniFlannel, "cni-flannel", "v0.9.1"),
+    module!(LocalPathProvisioner, "local-path-provisioner", "v0.0.30"),
 ];
 
 /// The pinned module of `program` at `version`.

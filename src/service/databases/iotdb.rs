@@ -43,6 +43,9 @@ pub struct IotdbConfig {
     pub data_replication_factor: u32,
     pub rpc_port: u16,
     pub rest_port: u16,
+    /// Start the DataNodes' REST service (`enable_rest_service`). From 2.0.8 it is a
+    /// plugin jar that a DataNode without it refuses to start for.
+    pub rest_service: bool,
     /// Password of `root` used by k8s-manage's own CLI calls (kept in a Secret).
     pub root_password: String,
     /// `major.minor` of the image, e.g. "2.0" (removal commands differ).
@@ -134,6 +137,21 @@ pub fn read(file: &SourceFile, diags: &mut Diagnostics) -> Option<IotdbConfig> {
     let data_rf = s.int("data-replication-factor", 2, 1, 64, diags);
     let rpc_port = s.port("rpc-port", 6667, diags).value;
     let rest_port = s.port("rest-port", 18080, diags).value;
+    let rest = s.text("rest-service", "true", diags);
+    let rest_service = match rest.value.as_str() {
+        "true" => true,
+        "false" => false,
+        other => {
+            diags.push(
+                Diagnostic::error(
+                    rest.at.clone(),
+                    format!("`iotdb.rest-service: {other}` must be true or false"),
+                )
+                .fix("write `rest-service: false` for an image without IoTDB's REST plugin, or delete the key"),
+            );
+            true
+        }
+    };
     let root_password = s.text("root-password", "root", diags).value;
     s.finish(diags);
     let (cn, cn_n, cn_img) = cn?;
@@ -203,6 +221,7 @@ pub fn read(file: &SourceFile, diags: &mut Diagnostics) -> Option<IotdbConfig> {
         data_replication_factor: data_rf.value,
         rpc_port,
         rest_port,
+        rest_service,
         root_password,
         version: format!("{major}.{minor}"),
         confignode_sts: CONFIGNODE_STS,
