@@ -371,6 +371,31 @@ impl Pki {
         Ok((pair.cert_pem.clone(), pair.key_pem.clone()))
     }
 
+    /// The client credential of etcd's health checks (CN `kube-etcd-healthcheck-client`)
+    /// with the etcd CA: what the control host talks to etcd with.
+    pub fn etcd_client(&self) -> Result<crate::etcd::EtcdCredentials, PkiError> {
+        let (cert_pem, key_pem) = self.shared_leaf(shared_leaf::ETCD_HEALTHCHECK_CLIENT)?;
+        Ok(crate::etcd::EtcdCredentials {
+            ca_pem: self.cas.etcd.pem.cert_pem.clone(),
+            cert_pem,
+            key_pem,
+        })
+    }
+
+    /// The apiserver's kubelet client credential (CN `kube-apiserver-kubelet-client`,
+    /// bound by RBAC to the kubelet API): certificate and key PEM.
+    pub fn kubelet_api_client(&self) -> Result<(String, String), PkiError> {
+        self.shared_leaf(shared_leaf::APISERVER_KUBELET_CLIENT)
+    }
+
+    fn shared_leaf(&self, stem: &str) -> Result<(String, String), PkiError> {
+        let pair = self.leaves.get(stem).ok_or_else(|| PkiError::UnknownHost {
+            who: stem.to_string(),
+            file: format!("{stem}.crt"),
+        })?;
+        Ok((pair.cert_pem.clone(), pair.key_pem.clone()))
+    }
+
     /// The cluster CA certificate (`ca.crt`).
     pub fn ca_cert_pem(&self) -> &str {
         &self.cas.kubernetes.pem.cert_pem
