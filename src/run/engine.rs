@@ -86,10 +86,9 @@ pub async fn run<P: Phases>(
     }
     if result.is_ok() {
         phases.finish();
+        phases.report().seconds = started.elapsed().as_secs_f64();
     }
-    let r = phases.report();
-    r.seconds = started.elapsed().as_secs_f64();
-    r.phases = clock.times();
+    phases.report().phases = clock.times();
     (phases, result)
 }
 
@@ -104,5 +103,81 @@ pub fn walked(report: &mut Report, node: &str, steps: Vec<Step>) {
 pub fn live_only(report: &mut Report) {
     if let Some(w) = report.walked.last_mut() {
         w.live_only = true;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::phases::DEPLOY;
+
+    /// Phases that record what ran and fail at `fail_at`.
+    struct Fake {
+        report: Report,
+        ran: Vec<&'static str>,
+        fail_at: Option<&'static str>,
+        finished: bool,
+    }
+
+    impl Phases for Fake {
+        async fn run(&mut self, phase: &'static PhaseSpec) -> Result<(), Failure> {
+            self.ran.push(phase.id);
+            walked(&mut self.report, "m1", Vec::new());
+            if self.fail_at == Some(phase.id) {
+                return Err(Failure::one(
+                    phase.id,
+                    StepError::new("m1", "step", "reason").hint("fix"),
+                ));
+            }
+            Ok(())
+        }
+        fn report(&mut self) -> &mut Report {
+            &mut self.report
+        }
+        fn finish(&mut self) {
+            self.finished = true;
+        }
+    }
+
+    fn run_fake(fail_at: Option<&'static str>) -> Fake {
+        let cluster = crate::model::test_cluster::one_master("");
+        let fake = Fake {
+            report: Report::new("deploy", &cluster, false),
+            ran: Vec::new(),
+            fail_at,
+            finished: false,
+        };
+        let clock = PhaseClock::start();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let (fake, result) = rt.block_on(run(&DEPLOY, &clock, fake));
+        assert_eq!(result.is_ok(), fail_at.is_none());
+        fake
+    }
+
+    #[test]
+    fn every_phase_runs_in_the_list_order_and_the_report_is_finished() {
+        let f = run_fake(None);
+        let ids: Vec<&str> = DEPLOY.phases.iter().map(|p| p.id).collect();
+        assert_eq!(f.ran, ids);
+        assert!(f.finished && f.report.ok);
+        let walked: Vec<&str> = f.report.walked.iter().map(|w| w.phase.as_str()).collect();
+        assert_eq!(walked, ids);
+    }
+
+    #[test]
+    fn the_first_failure_stops_the_run_and_names_phase_node_step_reason_fix() {
+        let f = run_fake(Some("images"));
+        assert_eq!(f.ran, ["connect", "preflight", "files", "images"]);
+        assert!(!f.finished && !f.report.ok);
+        assert_eq!(f.report.failed_phase.as_deref(), Some("images"));
+        let text = f.report.render_text();
+        assert!(text.contains("FAILED in phase `images`"), "{text}");
+        let e = &f.report.errors[0];
+        assert_eq!((e.host.as_str(), e.step.as_str()), ("m1", "step"));
+        assert_eq!(e.hint.as_deref(), Some("fix"));
+        // nothing after the failure was walked
+        assert_eq!(f.report.walked.last().unwrap().phase, "images");
     }
 }
