@@ -255,7 +255,7 @@ impl Pki {
             let kept = match (store.read(&crt)?, store.read(&key)?) {
                 _ if force(&spec.stem) => None,
                 (Some(cert_pem), Some(key_pem)) => {
-                    match inspect::leaf_matches(&spec, &cert_pem, &key_pem, ca) {
+                    match inspect::leaf_matches(&spec, &cert_pem, &key_pem, &ca.check()) {
                         Ok(()) => Some(KeyedCert { cert_pem, key_pem }),
                         Err(why) => {
                             tracing::info!("reissuing {}: {why}", store.display(&crt));
