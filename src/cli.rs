@@ -104,6 +104,7 @@ pub enum PlanAction {
     Remove,
     Repair,
     Etcdfix,
+    Upgrade,
 }
 
 #[derive(Debug, Subcommand)]

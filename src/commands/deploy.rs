@@ -185,18 +185,25 @@ pub(crate) fn run_deploy(
         images,
         relay: mode.relay,
         wait: Duration::from_secs(a.wait_seconds),
-        repair,
         rolling: mode.rolling,
         max_unavailable: mode.roll.map_or(1, |r| r.max_unavailable.max(1)),
         drain: mode.roll.is_none_or(|r| !r.no_drain),
-        upgrade: mode.upgrade,
         pki: mode.pki,
         action: mode.action,
         ..DeployOptions::new(progress, node_progress)
     };
     let result = rt.block_on(async {
         tokio::select! {
-            r = run::deploy::deploy(&cluster, &opts) => Some(r),
+            r = async {
+                // each action runs its own phase list
+                match (repair, mode.upgrade) {
+                    (Some(hosts), _) => run::deploy::repair(&cluster, hosts, &opts).await,
+                    (None, Some(allow_downgrade)) => {
+                        run::deploy::upgrade(&cluster, allow_downgrade, &opts).await
+                    }
+                    (None, None) => run::deploy::deploy(&cluster, &opts).await,
+                }
+            } => Some(r),
             _ = tokio::signal::ctrl_c() => None,
         }
     });

@@ -15,6 +15,7 @@ pub fn action_name(a: PlanAction) -> &'static str {
         PlanAction::Remove => "remove",
         PlanAction::Repair => "repair",
         PlanAction::Etcdfix => "etcdfix",
+        PlanAction::Upgrade => "upgrade",
     }
 }
 

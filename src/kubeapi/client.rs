@@ -235,6 +235,21 @@ impl KubeClient {
         })
     }
 
+    /// The one admin client constructor: the admin credential of the PKI (CN
+    /// `kubernetes-admin`, O `system:masters`) and its CA, for `server`. The error says
+    /// what failed, for a step error to carry.
+    pub fn admin(
+        pki: &crate::pki::Pki,
+        server: &str,
+        timeout: Duration,
+    ) -> Result<KubeClient, String> {
+        let (cert, key) = pki
+            .client_credential(&crate::pki::KubeconfigUser::Admin)
+            .map_err(|e| format!("admin credential: {e}"))?;
+        KubeClient::new(server, pki.ca_cert_pem(), &cert, &key, timeout)
+            .map_err(|e| format!("API client for {server}: {e}"))
+    }
+
     pub fn server(&self) -> &str {
         &self.server
     }

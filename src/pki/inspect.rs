@@ -3,7 +3,6 @@
 
 use super::San;
 use super::catalog::LeafSpec;
-use super::issue::LoadedCa;
 use rcgen::KeyPair;
 use std::collections::BTreeSet;
 use std::net::IpAddr;
@@ -112,7 +111,7 @@ pub fn key_matches_cert(cert_pem: &str, key_pem: &str) -> Result<bool, String> {
     with_cert(cert_pem, |c| key_matches(c, key_pem))
 }
 
-/// What [`LoadedCa`] needs from a stored CA certificate.
+/// What `issue::LoadedCa` needs from a stored CA certificate.
 pub(crate) struct CaFacts {
     pub subject_der: Vec<u8>,
 }
@@ -135,6 +134,15 @@ pub(crate) fn ca_facts(cert_pem: &str, key_pem: &str) -> Result<CaFacts, String>
     })
 }
 
+/// What checking a leaf needs of its CA (`issue::LoadedCa` gives it; this module does not
+/// depend on `issue`).
+pub(crate) struct CaCheck<'a> {
+    pub cert_pem: &'a str,
+    /// DER of the CA's subject name, which must equal the leaf's issuer name.
+    pub subject_der: &'a [u8],
+    pub common_name: &'a str,
+}
+
 /// Check that a stored leaf can be kept for `spec`: parses, signed by `ca`, key matches,
 /// and subject, SANs and extended key usage are exactly what the spec asks. Validity dates
 /// are not checked here (expiry is the job of cert rotation). `Err` says why not.
@@ -142,17 +150,17 @@ pub(crate) fn leaf_matches(
     spec: &LeafSpec,
     cert_pem: &str,
     key_pem: &str,
-    ca: &LoadedCa,
+    ca: &CaCheck<'_>,
 ) -> Result<(), String> {
-    let ca_spki = with_cert(&ca.pem.cert_pem, |c| Ok(c.public_key().raw.to_vec()))?;
+    let ca_spki = with_cert(ca.cert_pem, |c| Ok(c.public_key().raw.to_vec()))?;
     with_cert(cert_pem, |c| {
-        if c.issuer().as_raw() != ca.subject_der.as_slice() {
-            return Err(format!("issuer is not {}", ca.kind.common_name()));
+        if c.issuer().as_raw() != ca.subject_der {
+            return Err(format!("issuer is not {}", ca.common_name));
         }
         let (_, spki) = x509_parser::x509::SubjectPublicKeyInfo::from_der(&ca_spki)
             .map_err(|e| e.to_string())?;
         c.verify_signature(Some(&spki))
-            .map_err(|e| format!("not signed by the current {}: {e}", ca.kind.common_name()))?;
+            .map_err(|e| format!("not signed by the current {}: {e}", ca.common_name))?;
         if !key_matches(c, key_pem)? {
             return Err("key does not belong to the certificate".into());
         }

@@ -26,6 +26,15 @@ pub(crate) struct LoadedCa {
 }
 
 impl LoadedCa {
+    /// What checking a leaf against this CA needs.
+    pub(crate) fn check(&self) -> inspect::CaCheck<'_> {
+        inspect::CaCheck {
+            cert_pem: &self.pem.cert_pem,
+            subject_der: &self.subject_der,
+            common_name: self.kind.common_name(),
+        }
+    }
+
     /// Check a stored CA (parses, is a CA, key matches) and prepare it for signing.
     /// The error is the problem in words; the caller adds the file name.
     pub(crate) fn from_pem(kind: CaKind, pem: KeyedCert) -> Result<LoadedCa, String> {

@@ -255,7 +255,7 @@ impl Pki {
             let kept = match (store.read(&crt)?, store.read(&key)?) {
                 _ if force(&spec.stem) => None,
                 (Some(cert_pem), Some(key_pem)) => {
-                    match inspect::leaf_matches(&spec, &cert_pem, &key_pem, ca) {
+                    match inspect::leaf_matches(&spec, &cert_pem, &key_pem, &ca.check()) {
                         Ok(()) => Some(KeyedCert { cert_pem, key_pem }),
                         Err(why) => {
                             tracing::info!("reissuing {}: {why}", store.display(&crt));
@@ -368,6 +368,31 @@ impl Pki {
                 who: who.common_name(),
                 file: format!("{stem}.crt"),
             })?;
+        Ok((pair.cert_pem.clone(), pair.key_pem.clone()))
+    }
+
+    /// The client credential of etcd's health checks (CN `kube-etcd-healthcheck-client`)
+    /// with the etcd CA: what the control host talks to etcd with.
+    pub fn etcd_client(&self) -> Result<crate::etcd::EtcdCredentials, PkiError> {
+        let (cert_pem, key_pem) = self.shared_leaf(shared_leaf::ETCD_HEALTHCHECK_CLIENT)?;
+        Ok(crate::etcd::EtcdCredentials {
+            ca_pem: self.cas.etcd.pem.cert_pem.clone(),
+            cert_pem,
+            key_pem,
+        })
+    }
+
+    /// The apiserver's kubelet client credential (CN `kube-apiserver-kubelet-client`,
+    /// bound by RBAC to the kubelet API): certificate and key PEM.
+    pub fn kubelet_api_client(&self) -> Result<(String, String), PkiError> {
+        self.shared_leaf(shared_leaf::APISERVER_KUBELET_CLIENT)
+    }
+
+    fn shared_leaf(&self, stem: &str) -> Result<(String, String), PkiError> {
+        let pair = self.leaves.get(stem).ok_or_else(|| PkiError::UnknownHost {
+            who: stem.to_string(),
+            file: format!("{stem}.crt"),
+        })?;
         Ok((pair.cert_pem.clone(), pair.key_pem.clone()))
     }
 

@@ -1,10 +1,12 @@
-//! The per-action phase lists from `maintainconf/<action>.yaml`, embedded in the binary.
+//! The shape of an action's definition (`maintainconf/<action>.yaml`). The definitions
+//! themselves are `super::phases` (Rust); the YAML files are generated from them and
+//! embedded for readers and tools, and a unit test keeps both equal.
 
 use crate::model::Role;
 use serde::{Deserialize, Serialize};
 
 /// One phase of an action, as the YAML states it.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PhaseDef {
     pub id: String,
@@ -37,7 +39,7 @@ pub enum Targets {
 }
 
 /// One action's definition.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ActionDef {
     pub action: String,
@@ -66,15 +68,18 @@ pub const SOURCES: &[(&str, &str)] = &[
     ("remove", include_str!("../../maintainconf/remove.yaml")),
     ("repair", include_str!("../../maintainconf/repair.yaml")),
     ("etcdfix", include_str!("../../maintainconf/etcdfix.yaml")),
+    ("upgrade", include_str!("../../maintainconf/upgrade.yaml")),
 ];
 
-/// Parse the definition of an action. The files ship with the binary and are checked by
-/// tests, so an error here is a build defect; it is still reported, never a panic.
+/// The definition of an action (from `super::phases`, the one source).
 pub fn load(action: &str) -> Result<ActionDef, String> {
-    let (_, text) = SOURCES
-        .iter()
-        .find(|(a, _)| *a == action)
-        .ok_or_else(|| format!("no maintainconf for action `{action}`"))?;
+    super::phases::action(action)
+        .map(|a| a.def())
+        .ok_or_else(|| format!("no definition for action `{action}`"))
+}
+
+/// Read a `maintainconf/<action>.yaml` text.
+pub fn parse(action: &str, text: &str) -> Result<ActionDef, String> {
     serde_saphyr::from_str::<ActionDef>(text)
         .map_err(|e| format!("maintainconf/{action}.yaml: {e}"))
 }

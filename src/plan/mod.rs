@@ -3,6 +3,7 @@
 //! observed state yet, everything is new.
 
 pub mod maintainconf;
+pub mod phases;
 pub mod steps;
 pub mod text;
 
@@ -77,6 +78,18 @@ impl std::fmt::Display for PlanError {
     }
 }
 
+/// Repair re-creates what it finds missing, stopped, unhealthy or different.
+fn repaired(action: &str, step: Step) -> Step {
+    match step {
+        Step::EnsureContainer { name, image, .. } if action == "repair" => Step::EnsureContainer {
+            name,
+            image,
+            change: Change::Recreate,
+        },
+        other => other,
+    }
+}
+
 /// Build the plan of `action`. `listed` are the machines of the -f node list, already
 /// validated against the cluster (new ones for add, existing ones otherwise).
 pub fn build(
@@ -84,7 +97,8 @@ pub fn build(
     cluster: &Cluster,
     listed: Option<&[Machine]>,
 ) -> Result<Plan, PlanError> {
-    let def = maintainconf::load(action).map_err(PlanError::Definition)?;
+    let def = phases::action(action)
+        .ok_or_else(|| PlanError::Definition(format!("no definition for action `{action}`")))?;
     let targets: Vec<&Machine> = match (def.targets, listed) {
         (Targets::All, None) => cluster.machines.iter().collect(),
         (Targets::All, Some(_)) => return Err(PlanError::RejectsNodeList(action.into())),
@@ -124,10 +138,10 @@ pub fn build(
         cluster
     };
     let mut phases = Vec::new();
-    for p in &def.phases {
+    for p in def.phases {
         let nodes: Vec<NodeSteps> = match p.scope {
             Scope::Cluster => {
-                let steps = steps::cluster_steps(&p.id, action, view, &targets);
+                let steps = p.cluster_steps(action, view, &targets);
                 if steps.is_empty() {
                     vec![]
                 } else {
@@ -144,15 +158,19 @@ pub fn build(
                 .map(|m| NodeSteps {
                     node: Some(m.hostname.clone()),
                     address: Some(m.hostip.to_string()),
-                    steps: steps::node_steps(&p.id, view, m),
+                    steps: p
+                        .node_steps(view, m)
+                        .into_iter()
+                        .map(|s| repaired(action, s))
+                        .collect(),
                 })
                 .filter(|n| !n.steps.is_empty())
                 .collect(),
         };
         if !nodes.is_empty() {
             phases.push(Phase {
-                id: p.id.clone(),
-                title: p.title.clone(),
+                id: p.id.into(),
+                title: p.title.into(),
                 serial: p.serial,
                 nodes,
             });
@@ -160,7 +178,7 @@ pub fn build(
     }
     Ok(Plan {
         action: action.into(),
-        summary: def.summary,
+        summary: def.summary.into(),
         cluster: cluster.kubernetes.cluster_name.clone(),
         kubernetes_version: cluster.kubernetes.version.to_string(),
         observed: "nothing observed yet: everything is new".into(),

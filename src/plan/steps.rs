@@ -34,6 +34,10 @@ pub enum Step {
         members: Vec<String>,
     },
     EtcdSnapshot,
+    /// `upgrade`: the running version may move to this one (one minor at a time).
+    CheckVersionSkew {
+        to: String,
+    },
     EtcdQuorumCheck {
         remaining: Vec<String>,
     },
@@ -119,6 +123,9 @@ impl Step {
             Step::EtcdSnapshot => {
                 "take an etcd snapshot, copy it to the control host with its checksum".into()
             }
+            Step::CheckVersionSkew { to } => format!(
+                "read the running version (state.json, else the kube-apiserver image tag); refuse unless {to} is the same minor or the next"
+            ),
             Step::EtcdQuorumCheck { remaining } => {
                 format!("refuse unless {} still form a quorum", remaining.join(", "))
             }
@@ -155,6 +162,16 @@ impl Step {
             }
         }
     }
+}
+
+/// The images a node needs: its containers' and the pod sandbox (`pause`) image that
+/// cri-dockerd starts every pod with; sorted, each once. Plan and deploy both use it.
+pub fn node_images(cluster: &Cluster, containers: &[ContainerSpec]) -> Vec<String> {
+    let mut imgs: Vec<String> = containers.iter().map(|c| c.image.clone()).collect();
+    imgs.push(cluster.kubernetes.images["pause"].clone());
+    imgs.sort();
+    imgs.dedup();
+    imgs
 }
 
 fn container_step(c: &ContainerSpec) -> Step {
@@ -230,41 +247,19 @@ pub fn node_steps(phase: &str, cluster: &Cluster, m: &Machine) -> Vec<Step> {
                 mode: format!("{:o}", f.mode),
             })
             .collect(),
-        "images" => {
-            let mut imgs: Vec<String> =
-                components::node_containers(cluster, m, &etcd::new_cluster(cluster))
-                    .into_iter()
-                    .map(|c| c.image)
-                    .collect();
-            imgs.push(k.images["pause"].clone());
-            imgs.sort();
-            imgs.dedup();
-            imgs.into_iter()
-                .map(|image| Step::EnsureImage { image })
-                .collect()
-        }
-        "etcd" => containers_named(cluster, m, &["etcd"]),
-        "apiserver" => containers_named(cluster, m, &["kube-apiserver"]),
-        "load-balancers" => containers_named(
+        "images" => node_images(
             cluster,
-            m,
-            &[
-                components::load_balancers::LOCAL_LB,
-                components::load_balancers::PROXY_LB,
-            ],
-        ),
-        "control-plane" => {
-            containers_named(cluster, m, &["kube-controller-manager", "kube-scheduler"])
+            &components::node_containers(cluster, m, &etcd::new_cluster(cluster)),
+        )
+        .into_iter()
+        .map(|image| Step::EnsureImage { image })
+        .collect(),
+        "etcd" | "apiserver" | "load-balancers" | "control-plane" | "node-agents" => {
+            match super::phases::component(phase) {
+                Some(c) => containers_named(cluster, m, c.containers),
+                None => Vec::new(),
+            }
         }
-        "node-agents" => containers_named(cluster, m, &["cri-dockerd", "kubelet", "kube-proxy"]),
-        "repair-containers" => components::node_containers(cluster, m, &etcd::new_cluster(cluster))
-            .iter()
-            .map(|c| Step::EnsureContainer {
-                name: c.name.clone(),
-                image: c.image.clone(),
-                change: Change::Recreate,
-            })
-            .collect(),
         "verify" => {
             let mut e = vec![
                 format!(
@@ -387,6 +382,9 @@ pub fn cluster_steps(
             ],
         }],
         "forget-state" => vec![Step::ForgetState],
+        "version-skew" => vec![Step::CheckVersionSkew {
+            to: k.version.to_string(),
+        }],
         "snapshot" if action == "etcdfix" || !target_masters.is_empty() => vec![Step::EtcdSnapshot],
         "quorum-check" => {
             let leaving: Vec<&str> = target_masters

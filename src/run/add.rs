@@ -182,11 +182,13 @@ pub async fn add(
     }
 
     drop(nodes);
-    let mut dopts = opts.clone();
     for (what, scope) in deploy_stages(cluster, &names, !new_masters.is_empty()) {
         report.step(opts, format!("deploying {what}"));
-        dopts.repair = scope;
-        let deployed = super::deploy::deploy(merged, &dopts).await;
+        // a stage scoped to some nodes is a repair of them (no add-ons, no state)
+        let deployed = match scope {
+            Some(hosts) => super::deploy::repair(merged, hosts, opts).await,
+            None => super::deploy::deploy(merged, opts).await,
+        };
         let (ok, mut dr) = match deployed {
             Ok(r) => (true, r),
             Err(r) => (false, r),

@@ -1,109 +1,683 @@
-//! `deploy`: drive the nodes to the rendered desired state, phase by phase (the order of
-//! `maintainconf/deploy.yaml`), stopping at the first phase that fails on any node. Every
-//! step compares before it changes, so a second run changes nothing and a re-run after a
+//! `deploy`, `repair` and `upgrade`: each an ordered phase list (`crate::plan::phases`:
+//! [`DEPLOY`], [`REPAIR`], [`UPGRADE`], the lists `plan` shows), run by the one runner
+//! ([`super::engine`]), which stops at the first phase that fails on any node. Every step
+//! compares before it changes, so a second run changes nothing and a re-run after a
 //! failure or Ctrl-C converges.
 //!
-//! A first deploy runs each phase on all nodes at once. When containers of a running
-//! cluster would be replaced, the container phases roll instead ([`super::rolling`]).
+//! The container phases follow the component table (`crate::plan::phases::COMPONENTS`):
+//! on a first deploy each runs on all nodes at once, with its health gate after it; when
+//! containers of a running cluster would be replaced, the whole table rolls instead
+//! ([`super::rolling`]), node by node.
 
+use super::containers::{self, Containers, Tally, record};
+use super::engine::{self, Failure, Phases};
 use super::fleet::{self, Node, StepError, blocking, fan_out};
-use super::report::{NodeReport, Report};
+use super::report::Report;
 use super::rolling::{self, RollMode};
-use crate::components::{etcd, paths};
-use crate::executor::docker_ops::{self, Action, EnsureOptions};
+use crate::components::paths;
+use crate::executor::docker_ops::{self, Action};
 use crate::kubeapi::KubeClient;
-use crate::model::{Cluster, Role};
-use crate::pki::{KubeconfigUser, Pki};
+use crate::model::{Cluster, Machine};
+use crate::pki::Pki;
+use crate::plan::phases::{self, ActionSpec, Component, DEPLOY, Gate, PhaseSpec, REPAIR, UPGRADE};
+use crate::plan::{Change, Step};
 use crate::render::addons::{self as render_addons, RenderedManifest};
 use crate::render::{cluster as render_cluster, node as render_node};
-use crate::ssh::{ConnectOptions, HostKeyPolicy, KnownHosts};
-use std::collections::BTreeMap;
+use crate::ssh::KnownHosts;
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// A per-node progress callback: (host, what it is doing now).
-pub type NodeProgress = Arc<dyn Fn(&str, &str) + Send + Sync>;
+pub use super::options::{DeployOptions, NodeProgress};
 
-/// How to run.
-#[derive(Clone)]
-pub struct DeployOptions {
-    pub dry_run: bool,
-    pub parallel: usize,
-    pub host_keys: HostKeyPolicy,
-    pub connect: ConnectOptions,
-    /// An image bundle (`docker save` tar) to stream to nodes instead of pulling.
-    pub images: Option<PathBuf>,
-    /// Pass the image bundle node to node (`super::relay`) instead of pushing it from the
-    /// control host to each node.
-    pub relay: bool,
-    pub wait: Duration,
-    /// Called with one line per phase (progress).
-    pub progress: Arc<dyn Fn(&str) + Send + Sync>,
-    /// Called with (host, what it is doing now) for live per-node progress.
-    pub node_progress: NodeProgress,
-    /// `repair`: only these hosts are touched; missing, stopped, unhealthy or different
-    /// containers are re-created, healthy ones are left running; no add-ons, no state.
-    pub repair: Option<std::collections::BTreeSet<String>>,
-    /// Roll replacements (default: when any existing container would be replaced).
-    pub rolling: RollMode,
-    /// Rolling: how many non-master nodes change at once (at least 1).
-    pub max_unavailable: usize,
-    /// Rolling: drain a node before its kubelet, kube-proxy or cri-dockerd is replaced.
-    pub drain: bool,
-    /// `upgrade`: check the version skew first (Some(allow_downgrade)).
-    pub upgrade: Option<bool>,
-    /// Use this PKI instead of loading `DIR/.k8s-manage/pki` (`cert rotate`).
-    pub pki: Option<Arc<Pki>>,
-    /// The name of the action in the report (`deploy` unless said otherwise).
-    pub action: &'static str,
+/// Run `deploy` (also `cert rotate`, which deploys with a new PKI). The returned report
+/// says per node what changed; an error names the phase, the nodes and the reasons
+/// (everything before that phase is in place; re-run to resume).
+pub async fn deploy(cluster: &Cluster, opts: &DeployOptions) -> Result<Report, Report> {
+    Run::new(cluster, opts).go(&DEPLOY).await
 }
 
-impl DeployOptions {
-    /// Defaults for everything but the callbacks: no dry run, 50 at once, first use of
-    /// host keys trusted, 180 s waits, automatic rolling with drain, one node at a time.
-    pub fn new(
-        progress: Arc<dyn Fn(&str) + Send + Sync>,
-        node_progress: NodeProgress,
-    ) -> DeployOptions {
-        DeployOptions {
-            dry_run: false,
-            parallel: 50,
-            host_keys: HostKeyPolicy::TrustOnFirstUse,
-            connect: ConnectOptions::default(),
-            images: None,
-            relay: true,
-            wait: Duration::from_secs(180),
-            progress,
-            node_progress,
-            repair: None,
-            rolling: RollMode::Auto,
-            max_unavailable: 1,
-            drain: true,
-            upgrade: None,
+/// Run `repair` on these hosts: only they are touched; missing, stopped, unhealthy or
+/// different containers are re-created, healthy ones are left running; all at once, no
+/// add-ons, no state; verify looks at these hosts only.
+pub async fn repair(
+    cluster: &Cluster,
+    hosts: BTreeSet<String>,
+    opts: &DeployOptions,
+) -> Result<Report, Report> {
+    let mut opts = opts.clone();
+    opts.rolling = RollMode::Never;
+    let mut run = Run::new(cluster, &opts);
+    run.only = Some(hosts);
+    run.report.action = "repair".into();
+    run.go(&REPAIR).await
+}
+
+/// Run `upgrade`: the version skew check after connecting, then deploy's phases, always
+/// rolling.
+pub async fn upgrade(
+    cluster: &Cluster,
+    allow_downgrade: bool,
+    opts: &DeployOptions,
+) -> Result<Report, Report> {
+    let mut opts = opts.clone();
+    opts.rolling = RollMode::Always;
+    let mut run = Run::new(cluster, &opts);
+    run.allow_downgrade = allow_downgrade;
+    run.go(&UPGRADE).await
+}
+
+/// One run of deploy, repair or upgrade: what the phases share.
+struct Run<'a> {
+    cluster: &'a Cluster,
+    opts: DeployOptions,
+    clock: super::phase_clock::PhaseClock,
+    report: Report,
+    /// `repair`: only these hosts.
+    only: Option<BTreeSet<String>>,
+    /// `upgrade --allow-downgrade`.
+    allow_downgrade: bool,
+    pki: Option<Arc<Pki>>,
+    /// Certificates that have expired (their names), for the hint of a failing phase.
+    expired: Vec<String>,
+    /// The add-ons rendered, applied by `addons`, waited for by `verify`.
+    manifests: Vec<RenderedManifest>,
+    /// The add-ons applied once every node is Ready (CoreDNS).
+    late: Vec<RenderedManifest>,
+    /// The add-ons `verify` waits for (none when `addons` did not run).
+    applied: Vec<RenderedManifest>,
+    nodes: Vec<Node>,
+    tally: Mutex<Tally>,
+    /// Whether the running containers were looked at (before the first container phase).
+    observed: bool,
+    /// Rolling: what is replaced per host (the whole table rolled at the first container
+    /// phase).
+    rolled: Option<rolling::Replacing>,
+    /// The admin client through the API endpoint, once it answered.
+    api: Option<Arc<KubeClient>>,
+}
+
+impl<'a> Run<'a> {
+    fn new(cluster: &'a Cluster, opts: &DeployOptions) -> Run<'a> {
+        let clock = super::phase_clock::PhaseClock::start();
+        let mut timed = opts.clone();
+        timed.progress = clock.wrap(opts.progress.clone());
+        Run {
+            cluster,
+            report: Report::new(opts.action, cluster, opts.dry_run),
+            opts: timed,
+            clock,
+            only: None,
+            allow_downgrade: false,
             pki: None,
-            action: "deploy",
+            expired: Vec::new(),
+            manifests: Vec::new(),
+            late: Vec::new(),
+            applied: Vec::new(),
+            nodes: Vec::new(),
+            tally: Mutex::new(Tally::default()),
+            observed: false,
+            rolled: None,
+            api: None,
+        }
+    }
+
+    async fn go(self, action: &ActionSpec) -> Result<Report, Report> {
+        let clock = self.clock.clone();
+        let (run, result) = engine::run(action, &clock, self).await;
+        match result {
+            Ok(()) => Ok(run.report),
+            Err(()) => Err(run.report),
+        }
+    }
+
+    fn progress(&self, line: &str) {
+        (self.opts.progress)(line)
+    }
+
+    fn all(&self) -> Vec<&Node> {
+        self.nodes.iter().collect()
+    }
+
+    fn pki(&self) -> Result<&Arc<Pki>, Failure> {
+        self.pki.as_ref().ok_or_else(|| {
+            Failure::one(
+                "pki",
+                StepError::new(
+                    "control host",
+                    "pki",
+                    "no PKI: the connect phase did not run",
+                ),
+            )
+        })
+    }
+
+    fn containers(&self) -> Containers<'_> {
+        Containers {
+            tally: &self.tally,
+            opts: &self.opts,
+            recreate_unhealthy: self.only.is_some(),
+        }
+    }
+
+    /// PKI, node files and container specs, add-on manifests: once, on the control host.
+    fn render(&mut self) -> Result<Vec<(Machine, render_node::NodeArtifacts)>, Failure> {
+        let cluster = self.cluster;
+        self.progress("rendering certificates, files and container specs");
+        // A dry run changes nothing, on the control host either: with no PKI yet it plans
+        // with a throw-away one held in memory.
+        let pki_req = render_node::pki_request(cluster, time::OffsetDateTime::now_utc());
+        let pki_dir = cluster.state_dir().join("pki");
+        let pki = if let Some(given) = &self.opts.pki {
+            Ok(given.clone())
+        } else if self.opts.dry_run && !pki_dir.join("ca.crt").exists() {
+            Pki::generate_in_memory(&pki_req).map(Arc::new)
+        } else {
+            Pki::load_or_create(&pki_dir, &pki_req).map(Arc::new)
+        }
+        .map_err(|e| Failure::one("pki", StepError::new("control host", "pki", e.to_string())))?;
+        self.expired = expiry_warnings(&pki, &mut self.report);
+        let mut rendered = Vec::new();
+        for m in &cluster.machines {
+            let a = render_node::render_node(cluster, &pki, m).map_err(|e| {
+                Failure::one(
+                    "render",
+                    StepError::new(&m.hostname, "render", e.to_string()),
+                )
+            })?;
+            rendered.push((m.clone(), a));
+        }
+        self.manifests = render_cluster::manifests(cluster).map_err(|e| {
+            Failure::one(
+                "render",
+                StepError::new("control host", "add-on manifests", e.to_string()),
+            )
+        })?;
+        self.pki = Some(pki);
+        if let Some(only) = &self.only {
+            rendered.retain(|(m, _)| only.contains(&m.hostname));
+        }
+        Ok(rendered)
+    }
+
+    async fn connect(&mut self) -> Result<(), Failure> {
+        let state_dir = self.cluster.state_dir();
+        let run_dir = super::logs::run_dir(&state_dir, self.opts.action);
+        self.report.log_dir = Some(run_dir.display().to_string());
+        let rendered = self.render()?;
+        self.progress(&format!("connecting to {} nodes", rendered.len()));
+        for (m, _) in &rendered {
+            engine::walked(
+                &mut self.report,
+                &m.hostname,
+                vec![Step::Connect {
+                    user: m.ssh.username.clone(),
+                    address: m.hostip.to_string(),
+                    port: m.ssh.port,
+                }],
+            );
+        }
+        let known = KnownHosts::in_config_dir(&self.cluster.config_dir);
+        let (policy, copts, parallel) = (
+            self.opts.host_keys,
+            self.opts.connect.clone(),
+            self.opts.parallel,
+        );
+        self.nodes =
+            blocking(move || fleet::connect(&rendered, &known, policy, &copts, parallel, &run_dir))
+                .await
+                .map_err(|errs| Failure::new("connect", errs))?;
+        Ok(())
+    }
+
+    async fn version_skew(&mut self) -> Result<(), Failure> {
+        self.progress("checking the version skew");
+        let what = super::upgrade::precheck(self.cluster, &self.nodes, self.allow_downgrade)
+            .await
+            .map_err(|e| Failure::one("version skew", e))?;
+        self.progress(&format!("upgrade: {what}"));
+        engine::walked(
+            &mut self.report,
+            "cluster",
+            vec![Step::CheckVersionSkew {
+                to: self.cluster.kubernetes.version.to_string(),
+            }],
+        );
+        Ok(())
+    }
+
+    async fn preflight(&mut self) -> Result<(), Failure> {
+        self.progress("preflight checks");
+        let cluster = self.cluster;
+        let pre = fan_out(&self.all(), self.opts.parallel, |n| async move {
+            super::preflight::check(cluster, n)
+                .await
+                .map_err(|mut e| e.remove(0))
+        })
+        .await;
+        let warns = phase_result("preflight", pre)?;
+        self.report.warnings.extend(warns.into_iter().flatten());
+        for n in &self.nodes {
+            engine::walked(&mut self.report, n.host(), Vec::new());
+        }
+        Ok(())
+    }
+
+    async fn files(&mut self) -> Result<(), Failure> {
+        self.progress("certificates and configuration files");
+        let dry_run = self.opts.dry_run;
+        let files = fan_out(&self.all(), self.opts.parallel, |n| async move {
+            super::sync_files::sync(n, dry_run).await.map(|c| (n, c))
+        })
+        .await;
+        let mut walked = Vec::new();
+        for (n, changed) in phase_result("files", files)? {
+            record(&self.tally, n.host(), |r| r.files_changed = changed.len());
+            let steps = changed
+                .into_iter()
+                .map(|path| Step::PutFile {
+                    mode: format!("{:o}", n.artifacts.file(&path).map_or(0, |f| f.mode)),
+                    path,
+                })
+                .collect();
+            walked.push((n.host().to_string(), steps));
+        }
+        for (host, steps) in walked {
+            engine::walked(&mut self.report, &host, steps);
+        }
+        Ok(())
+    }
+
+    async fn images(&mut self) -> Result<(), Failure> {
+        self.progress("container images");
+        let (parallel, dry_run) = (self.opts.parallel, self.opts.dry_run);
+        let mut bundle = self.opts.images.as_ref();
+        // Image relay (issue 7): the nodes missing images get the bundle node to node; the
+        // per-node step below then finds them present.
+        if let (Some(path), true, false) = (bundle, self.opts.relay, dry_run) {
+            let relay = super::relay::RelayOptions::default();
+            super::relay::deliver_bundle(&self.all(), path, parallel, &relay)
+                .await
+                .map_err(|e| Failure::new("images", e))?;
+            bundle = None;
+        }
+        let (cluster, tally) = (self.cluster, &self.tally);
+        let imgs = fan_out(&self.all(), parallel, |n| async move {
+            ensure_images(cluster, n, bundle, dry_run, tally)
+                .await
+                .map(|i| (n.host().to_string(), i))
+        })
+        .await;
+        for (host, images) in phase_result("images", imgs)? {
+            let steps = images
+                .into_iter()
+                .map(|image| Step::EnsureImage { image })
+                .collect();
+            engine::walked(&mut self.report, &host, steps);
+        }
+        Ok(())
+    }
+
+    /// Before the first container phase: which running containers would be replaced, and
+    /// so whether the component table rolls.
+    async fn observe(&mut self) -> Result<(), Failure> {
+        self.observed = true;
+        self.rolled = if self.opts.rolling == RollMode::Never {
+            None
+        } else {
+            let r = rolling::observe_replacements(&self.all(), self.opts.parallel)
+                .await
+                .map_err(|e| Failure::new("observe", e))?;
+            rolling::rolls(self.opts.rolling, &r).then_some(r)
+        };
+        self.report.update = Some(
+            if self.rolled.is_some() {
+                "rolling"
+            } else {
+                "all at once"
+            }
+            .into(),
+        );
+        Ok(())
+    }
+
+    /// A container phase of the component table. Rolling: the first one rolls the whole
+    /// table node by node, the others are then done.
+    async fn component(&mut self, c: &'static Component) -> Result<(), Failure> {
+        if !self.observed {
+            self.observe().await?;
+            if let Some(replacing) = &self.rolled {
+                let opts = &self.opts;
+                self.progress(&format!(
+                    "rolling update: masters one at a time, then at most {} other node(s) at a time{}",
+                    opts.max_unavailable.max(1),
+                    if opts.drain {
+                        ", each drained first"
+                    } else {
+                        ", without drain (--no-drain)"
+                    }
+                ));
+                let pki = self.pki()?.clone();
+                let result = rolling::Roll {
+                    cluster: self.cluster,
+                    pki: &pki,
+                    nodes: &self.nodes,
+                    replacing,
+                    containers: &self.containers(),
+                    opts,
+                }
+                .run()
+                .await;
+                return result.map_err(|e| self.with_rotate_hint(e.into()));
+            }
+        }
+        if self.rolled.is_some() {
+            return Ok(());
+        }
+        self.progress(c.progress);
+        let nodes: Vec<&Node> = self.nodes.iter().filter(|n| c.on(n.machine.role)).collect();
+        let containers = &self.containers();
+        let r = fan_out(&nodes, self.opts.parallel, |n| async move {
+            containers
+                .ensure(n, c.containers, Duration::ZERO)
+                .await
+                .map(|done| (n, done))
+        })
+        .await;
+        let done = phase_result(c.phase.id, r).map_err(|f| self.with_rotate_hint(f))?;
+        let walked: Vec<(String, Vec<Step>)> = done
+            .into_iter()
+            .map(|(n, done)| (n.host().to_string(), container_steps(n, &done)))
+            .collect();
+        if c.gate == Gate::ApiserverReady && !self.opts.dry_run {
+            let (cluster, wait) = (self.cluster, self.opts.wait);
+            let pki = self.pki()?.clone();
+            let pki = &pki;
+            let r = fan_out(&nodes, self.opts.parallel, |n| async move {
+                let url = format!(
+                    "https://{}",
+                    paths::host_port(n.machine.hostip, cluster.kubernetes.api_port)
+                );
+                let c = containers::admin_client(pki, &url)?;
+                containers::wait_ready(&c, n.host(), wait).await
+            })
+            .await;
+            phase_result("apiserver ready", r).map_err(|f| self.with_rotate_hint(f))?;
+        }
+        for (host, steps) in walked {
+            engine::walked(&mut self.report, &host, steps);
+        }
+        Ok(())
+    }
+
+    /// The etcd gate of the component table, on all nodes at once.
+    async fn etcd_health(&mut self) -> Result<(), Failure> {
+        if self.rolled.is_some() {
+            return Ok(());
+        }
+        if self.opts.dry_run {
+            engine::live_only(&mut self.report);
+            return Ok(());
+        }
+        self.progress("waiting for etcd quorum and healthy members");
+        let wait = self.opts.wait;
+        let pki = self.pki()?.clone();
+        let h = containers::etcd_healthy(self.cluster, &pki, wait, |h| {
+            StepError::new(
+                "etcd",
+                "wait for quorum",
+                format!("etcd is not healthy after {:?}: {}", wait, h.problems()),
+            )
+            .hint(
+                "read `docker logs etcd` on the masters named above (also in DIR/.k8s-manage/logs)",
+            )
+        })
+        .await
+        .map_err(|e| self.with_rotate_hint(Failure::one("etcd-health", e)))?;
+        engine::walked(
+            &mut self.report,
+            "cluster",
+            vec![Step::WaitEtcdHealthy {
+                members: self
+                    .cluster
+                    .masters()
+                    .filter_map(|m| m.etcdid.clone())
+                    .collect(),
+            }],
+        );
+        self.report.etcd = Some(h);
+        Ok(())
+    }
+
+    /// The admin client through the API endpoint, once `/readyz` answers there.
+    async fn api(&mut self) -> Result<Arc<KubeClient>, Failure> {
+        if let Some(c) = &self.api {
+            return Ok(c.clone());
+        }
+        let url = self.cluster.api_url();
+        let pki = self.pki()?.clone();
+        let api = containers::admin_client(&pki, &url).map_err(|e| Failure::one("addons", e))?;
+        containers::wait_ready(&api, &url, self.opts.wait)
+            .await
+            .map_err(|e| {
+                Failure::one(
+                    "addons",
+                    e.hint("check the load balancer or the proxy node in front of the apiservers"),
+                )
+            })?;
+        let api = Arc::new(api);
+        self.api = Some(api.clone());
+        Ok(api)
+    }
+
+    async fn addons(&mut self) -> Result<(), Failure> {
+        if self.opts.dry_run {
+            engine::live_only(&mut self.report);
+            return Ok(());
+        }
+        let api = self.api().await?;
+        // CoreDNS comes once every node is Ready (`applied_after_nodes_ready`).
+        let (early, late): (Vec<RenderedManifest>, Vec<RenderedManifest>) = self
+            .manifests
+            .iter()
+            .cloned()
+            .partition(|m| !render_addons::applied_after_nodes_ready(&m.file_name));
+        if !early.is_empty() {
+            self.progress("cluster add-ons");
+        }
+        apply_addons(&api, &early, &mut self.report.applied)
+            .await
+            .map_err(|e| Failure::one("addons", e))?;
+        engine::walked(
+            &mut self.report,
+            "cluster",
+            vec![Step::ApplyManifests {
+                files: early.iter().map(|m| m.file_name.clone()).collect(),
+            }],
+        );
+        self.applied = self.manifests.clone();
+        self.late = late;
+        Ok(())
+    }
+
+    async fn verify(&mut self) -> Result<(), Failure> {
+        if self.opts.dry_run {
+            engine::live_only(&mut self.report);
+            return Ok(());
+        }
+        let api = self.api().await?;
+        let wait = self.opts.wait;
+        self.progress("verifying node registration and health endpoints");
+        // repair checks the repaired nodes only (another node may be down for good reason)
+        let mut scope = self.cluster.clone();
+        if let Some(only) = &self.only {
+            scope.machines.retain(|m| only.contains(&m.hostname));
+        }
+        let verify = |e| Failure::one("verify", e);
+        let registered = super::verify::nodes_registered(&scope, &api, wait)
+            .await
+            .map_err(verify)?;
+        super::verify::label_nodes(&scope, &api, &registered)
+            .await
+            .map_err(verify)?;
+        self.progress("waiting for every node to be Ready and the add-ons to roll out");
+        if !self.late.is_empty() {
+            let early: Vec<RenderedManifest> = self
+                .applied
+                .iter()
+                .filter(|m| !self.late.iter().any(|l| l.file_name == m.file_name))
+                .cloned()
+                .collect();
+            super::addons_ready::wait_ready(&scope, &api, &early, wait)
+                .await
+                .map_err(verify)?;
+            self.progress("cluster DNS, now that every node is Ready");
+            let late = std::mem::take(&mut self.late);
+            apply_addons(&api, &late, &mut self.report.applied)
+                .await
+                .map_err(|e| Failure::one("addons", e))?;
+        }
+        super::addons_ready::wait_ready(&scope, &api, &self.applied, wait)
+            .await
+            .map_err(verify)?;
+        if super::gpu_ready::applies(&scope) {
+            self.progress("waiting for every GPU node to offer its SKU's nvidia.com/gpu");
+        }
+        super::gpu_ready::wait_allocatable(&scope, &api, wait)
+            .await
+            .map_err(|e| Failure::new("verify", e))?;
+        let pki = self.pki()?.clone();
+        let kubelet_client = pki.kubelet_api_client().map_err(|e| {
+            Failure::one(
+                "verify",
+                StepError::new("control host", "kubelet client credential", e.to_string()),
+            )
+        })?;
+        let (ca, kc) = (pki.ca_cert_pem().to_string(), &kubelet_client);
+        let ca = &ca;
+        let parallel = self.opts.parallel;
+        let r = fan_out(&self.all(), parallel, |n| {
+            super::verify::node_endpoints(ca, kc, n)
+        })
+        .await;
+        phase_result("verify", r)?;
+        let cluster = self.cluster;
+        let r = fan_out(&self.all(), parallel, |n| {
+            super::verify::node_loopback_endpoints(cluster, n)
+        })
+        .await;
+        let w = phase_result("verify", r)?;
+        self.report.warnings.extend(w.into_iter().flatten());
+        let hosts: Vec<String> = self.nodes.iter().map(|n| n.host().to_string()).collect();
+        for h in hosts {
+            engine::walked(&mut self.report, &h, Vec::new());
+        }
+        Ok(())
+    }
+
+    async fn state(&mut self) -> Result<(), Failure> {
+        if self.opts.dry_run {
+            engine::live_only(&mut self.report);
+            return Ok(());
+        }
+        self.progress("writing state and the admin kubeconfig");
+        let pki = self.pki()?.clone();
+        super::state::write(self.cluster, &pki, &self.nodes)
+            .map_err(|e| Failure::one("state", StepError::new("control host", "state", e)))?;
+        engine::walked(&mut self.report, "cluster", Vec::new());
+        Ok(())
+    }
+
+    /// When certificates have expired, a failing container phase says to rotate them.
+    fn with_rotate_hint(&self, mut f: Failure) -> Failure {
+        if let Some(first) = self.expired.first() {
+            let rotate = format!(
+                "{} certificate(s) have expired (first: {first}): run `k8s-manage cert rotate -p DIR`",
+                self.expired.len(),
+            );
+            for err in &mut f.errors {
+                err.hint = Some(match err.hint.take() {
+                    Some(h) => format!("{rotate}; else {h}"),
+                    None => rotate.clone(),
+                });
+            }
+        }
+        f
+    }
+}
+
+/// What ensuring a node's containers did, as plan steps (unchanged ones are no step).
+fn container_steps(n: &Node, done: &[(String, Action)]) -> Vec<Step> {
+    done.iter()
+        .filter_map(|(name, action)| {
+            let change = match action {
+                Action::Unchanged => return None,
+                Action::Created => Change::Create,
+                Action::Replaced => Change::Replace,
+                Action::Recreated | Action::Started => Change::Recreate,
+            };
+            let image = n
+                .artifacts
+                .containers
+                .iter()
+                .find(|c| &c.name == name)
+                .map(|c| c.image.clone())
+                .unwrap_or_default();
+            Some(Step::EnsureContainer {
+                name: name.clone(),
+                image,
+                change,
+            })
+        })
+        .collect()
+}
+
+impl Phases for Run<'_> {
+    async fn run(&mut self, phase: &'static PhaseSpec) -> Result<(), Failure> {
+        match phase.id {
+            "connect" => self.connect().await,
+            "version-skew" => self.version_skew().await,
+            "preflight" => self.preflight().await,
+            "files" => self.files().await,
+            "images" => self.images().await,
+            "etcd-health" => self.etcd_health().await,
+            "addons" => self.addons().await,
+            "verify" => self.verify().await,
+            "state" => self.state().await,
+            id => match phases::component(id) {
+                Some(c) => self.component(c).await,
+                None => Err(Failure::one(
+                    id,
+                    StepError::new("control host", id, "no runner for this phase").hint(
+                        "a defect of k8s-manage: the phase list names a phase deploy cannot run",
+                    ),
+                )),
+            },
+        }
+    }
+
+    fn report(&mut self) -> &mut Report {
+        &mut self.report
+    }
+
+    fn finish(&mut self) {
+        for n in &self.nodes {
+            (self.opts.node_progress)(n.host(), "done");
+        }
+        let Ok(t) = self.tally.lock() else { return };
+        for n in &self.nodes {
+            let mut r = t.per_node.get(n.host()).cloned().unwrap_or_default();
+            r.host = n.host().to_string();
+            r.role = n.machine.role.to_string();
+            r.result = "ok".into();
+            self.report.nodes.push(r);
         }
     }
 }
 
-/// Per-node tallies collected while running.
-#[derive(Default)]
-pub struct Tally {
-    per_node: BTreeMap<String, NodeReport>,
-}
-
-fn record(t: &Mutex<Tally>, host: &str, f: impl FnOnce(&mut NodeReport)) {
-    if let Ok(mut g) = t.lock() {
-        f(g.per_node.entry(host.to_string()).or_default());
-    }
-}
-
 /// Stop on the first phase that fails anywhere; say which nodes and why.
-fn phase_result<T>(
-    phase: &str,
-    results: Vec<Result<T, StepError>>,
-) -> Result<Vec<T>, (String, Vec<StepError>)> {
+fn phase_result<T>(phase: &str, results: Vec<Result<T, StepError>>) -> Result<Vec<T>, Failure> {
     let mut ok = Vec::new();
     let mut errs = Vec::new();
     for r in results {
@@ -115,81 +689,21 @@ fn phase_result<T>(
     if errs.is_empty() {
         Ok(ok)
     } else {
-        Err((phase.to_string(), errs))
+        Err(Failure::new(phase, errs))
     }
 }
 
-/// Ensure the named containers of a node, in order; whether any changed. `pause` is the
-/// wait between stopping an old container and starting its replacement.
-pub(super) async fn ensure_named(
-    node: &Node,
-    names: &[&str],
-    tally: &Mutex<Tally>,
-    opts: &DeployOptions,
-    pause: Duration,
-) -> Result<bool, StepError> {
-    let (dry_run, wait) = (opts.dry_run, opts.wait);
-    let mut changed = false;
-    let mut started: Vec<&str> = Vec::new();
-    let step_error = |name: &str, e: docker_ops::DockerOpError| {
-        StepError::new(node.host(), &format!("container {name}"), e.to_string())
-    };
-    for spec in node
-        .artifacts
-        .containers
-        .iter()
-        .filter(|c| names.contains(&c.name.as_str()))
-    {
-        (opts.node_progress)(node.host(), &format!("container {}", spec.name));
-        let action = docker_ops::ensure_container(
-            node.docker(),
-            spec,
-            &EnsureOptions {
-                dry_run,
-                // repair re-creates containers that are restarting or unhealthy
-                recreate_unhealthy: opts.repair.is_some(),
-                pause_after_stop: pause,
-                ..Default::default()
-            },
-        )
-        .await
-        .map_err(|e| step_error(&spec.name, e))?;
-        node.log
-            .line(&format!("container {}: {action:?}", spec.name));
-        record(tally, node.host(), |r| r.count(&spec.name, &action));
-        changed |= action.changes();
-        if !dry_run && !matches!(action, Action::Unchanged) {
-            // Running before the next one starts (they are in dependency order)...
-            docker_ops::wait_running(node.docker(), &spec.name, Duration::ZERO, wait)
-                .await
-                .map_err(|e| step_error(&spec.name, e))?;
-            started.push(spec.name.as_str());
-        }
-    }
-    // ...and then all of them stable (not restarting) together, not one after another.
-    let stable = started.iter().map(|name| async move {
-        docker_ops::wait_running(node.docker(), name, Duration::from_secs(3), wait)
-            .await
-            .map_err(|e| step_error(name, e))
-    });
-    futures_util::future::try_join_all(stable).await?;
-    Ok(changed)
-}
-
+/// Make sure the node has every image it needs (`crate::plan::steps::node_images`: its
+/// containers' and the pod sandbox image): pulled, or loaded from the bundle. Returns
+/// the images checked.
 async fn ensure_images(
+    cluster: &Cluster,
     node: &Node,
     bundle: Option<&PathBuf>,
     dry_run: bool,
     tally: &Mutex<Tally>,
-) -> Result<(), StepError> {
-    let mut needed: Vec<String> = node
-        .artifacts
-        .containers
-        .iter()
-        .map(|c| c.image.clone())
-        .collect();
-    needed.sort();
-    needed.dedup();
+) -> Result<Vec<String>, StepError> {
+    let needed = crate::plan::steps::node_images(cluster, &node.artifacts.containers);
     // One list call; an image not seen there is checked on its own.
     let listed = docker_ops::listed_images(node.docker())
         .await
@@ -208,7 +722,7 @@ async fn ensure_images(
     }
     record(tally, node.host(), |r| r.images_missing = missing.len());
     if missing.is_empty() || dry_run {
-        return Ok(());
+        return Ok(needed);
     }
     if let Some(path) = bundle {
         let file = tokio::fs::File::open(path).await.map_err(|e| {
@@ -264,7 +778,7 @@ async fn ensure_images(
             .await
             .map_err(|e| StepError::new(node.host(), "images", e.to_string()))?;
     }
-    Ok(())
+    Ok(needed)
 }
 
 /// A file as a stream of chunks (for streaming an image bundle into a node's engine).
@@ -283,486 +797,6 @@ fn tokio_util_stream(
             Err(e) => Some((Err(e), f)),
         }
     })
-}
-
-pub(super) fn admin_client(
-    cluster: &Cluster,
-    pki: &Pki,
-    server: &str,
-) -> Result<KubeClient, StepError> {
-    let (cert, key) = pki
-        .client_credential(&KubeconfigUser::Admin)
-        .map_err(|e| StepError::new("control host", "admin credential", e.to_string()))?;
-    KubeClient::new(
-        server,
-        pki.ca_cert_pem(),
-        &cert,
-        &key,
-        Duration::from_secs(10),
-    )
-    .map_err(|e| {
-        StepError::new(
-            "control host",
-            &format!("API client for {}", cluster.api_url()),
-            e.to_string(),
-        )
-    })
-}
-
-pub(super) async fn wait_ready(
-    client: &KubeClient,
-    host: &str,
-    wait: Duration,
-) -> Result<(), StepError> {
-    let start = Instant::now();
-    let mut last = String::from("no answer");
-    while start.elapsed() < wait {
-        match client.readyz().await {
-            Ok(true) => return Ok(()),
-            Ok(false) => last = "/readyz answered not ready".into(),
-            Err(e) => last = e.to_string(),
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-    Err(StepError::new(host, "kube-apiserver /readyz", format!("not ready after {wait:?}: {last}"))
-        .hint("read the container log: `docker logs kube-apiserver` on that node (also in DIR/.k8s-manage/logs)"))
-}
-
-/// Run `deploy`. The returned report says per node what changed; an error names the phase,
-/// the nodes and the reasons (everything before that phase is in place; re-run to resume).
-pub async fn deploy(cluster: &Cluster, opts: &DeployOptions) -> Result<Report, Report> {
-    let clock = super::phase_clock::PhaseClock::start();
-    let mut timed = opts.clone();
-    timed.progress = clock.wrap(opts.progress.clone());
-    let result = deploy_phases(cluster, &timed).await;
-    let with_times = |mut r: Report| {
-        r.phases = clock.times();
-        r
-    };
-    result.map(with_times).map_err(with_times)
-}
-
-async fn deploy_phases(cluster: &Cluster, opts: &DeployOptions) -> Result<Report, Report> {
-    let started = Instant::now();
-    let progress = opts.progress.clone();
-    let mut report = Report::new(opts.action, cluster, opts.dry_run);
-    let state_dir = cluster.state_dir();
-    let run_dir = super::logs::run_dir(&state_dir, opts.action);
-    report.log_dir = Some(run_dir.display().to_string());
-
-    // Work that does not depend on a node is done once: PKI, rendering, manifests.
-    progress("rendering certificates, files and container specs");
-    // A dry run changes nothing, on the control host either: with no PKI yet it plans
-    // with a throw-away one held in memory.
-    let pki_req = render_node::pki_request(cluster, time::OffsetDateTime::now_utc());
-    let pki_dir = state_dir.join("pki");
-    let pki_result = if let Some(given) = &opts.pki {
-        Ok(given.clone())
-    } else if opts.dry_run && !pki_dir.join("ca.crt").exists() {
-        Pki::generate_in_memory(&pki_req).map(Arc::new)
-    } else {
-        Pki::load_or_create(&pki_dir, &pki_req).map(Arc::new)
-    };
-    let pki = match pki_result {
-        Ok(p) => p,
-        Err(e) => {
-            return Err(report.fail(
-                "pki",
-                vec![StepError::new("control host", "pki", e.to_string())],
-            ));
-        }
-    };
-    let expired = expiry_warnings(&pki, &mut report);
-    let mut rendered = Vec::new();
-    for m in &cluster.machines {
-        match render_node::render_node(cluster, &pki, m) {
-            Ok(a) => rendered.push((m.clone(), a)),
-            Err(e) => {
-                return Err(report.fail(
-                    "render",
-                    vec![StepError::new(&m.hostname, "render", e.to_string())],
-                ));
-            }
-        }
-    }
-    let manifests = match render_cluster::manifests(cluster) {
-        Ok(m) => m,
-        Err(e) => {
-            return Err(report.fail(
-                "render",
-                vec![StepError::new(
-                    "control host",
-                    "add-on manifests",
-                    e.to_string(),
-                )],
-            ));
-        }
-    };
-
-    if let Some(only) = &opts.repair {
-        rendered.retain(|(m, _)| only.contains(&m.hostname));
-        report.action = "repair".into();
-    }
-    progress(&format!("connecting to {} nodes", rendered.len()));
-    let known = KnownHosts::in_config_dir(&cluster.config_dir);
-    let (policy, copts, parallel) = (opts.host_keys, opts.connect.clone(), opts.parallel);
-    let rd = run_dir.clone();
-    let connected =
-        blocking(move || fleet::connect(&rendered, &known, policy, &copts, parallel, &rd)).await;
-    let nodes = match connected {
-        Ok(n) => n,
-        Err(errs) => return Err(report.fail("connect", errs)),
-    };
-    let all: Vec<&Node> = nodes.iter().collect();
-    let tally = Mutex::new(Tally::default());
-
-    if let Some(allow_downgrade) = opts.upgrade {
-        progress("checking the version skew");
-        match super::upgrade::precheck(cluster, &nodes, allow_downgrade).await {
-            Ok(what) => progress(&format!("upgrade: {what}")),
-            Err(e) => return Err(report.fail("version skew", vec![e])),
-        }
-    }
-
-    progress("preflight checks");
-    let pre = fan_out(&all, parallel, |n| async move {
-        super::preflight::check(cluster, n)
-            .await
-            .map_err(|mut e| e.remove(0))
-    })
-    .await;
-    match phase_result("preflight", pre) {
-        Ok(warns) => report.warnings.extend(warns.into_iter().flatten()),
-        Err((p, e)) => return Err(report.fail(&p, e)),
-    }
-
-    progress("certificates and configuration files");
-    let files = fan_out(&all, parallel, |n| async move {
-        super::sync_files::sync(n, opts.dry_run)
-            .await
-            .map(|c| (n.host().to_string(), c))
-    })
-    .await;
-    match phase_result("files", files) {
-        Ok(v) => {
-            for (h, changed) in v {
-                record(&tally, &h, |r| r.files_changed = changed.len());
-            }
-        }
-        Err((p, e)) => return Err(report.fail(&p, e)),
-    }
-
-    progress("container images");
-    let mut bundle = opts.images.as_ref();
-    // Image relay (issue 7): the nodes missing images get the bundle node to node; the
-    // per-node step below then finds them present.
-    if let (Some(path), true, false) = (bundle, opts.relay, opts.dry_run) {
-        let relay = super::relay::RelayOptions::default();
-        if let Err(e) = super::relay::deliver_bundle(&all, path, parallel, &relay).await {
-            return Err(report.fail("images", e));
-        }
-        bundle = None;
-    }
-    let imgs = fan_out(&all, parallel, |n| {
-        ensure_images(n, bundle, opts.dry_run, &tally)
-    })
-    .await;
-    if let Err((p, e)) = phase_result("images", imgs) {
-        return Err(report.fail(&p, e));
-    }
-
-    let wait = opts.wait;
-    let rolled = if opts.rolling == RollMode::Never || opts.repair.is_some() {
-        None
-    } else {
-        match rolling::observe_replacements(&all, parallel).await {
-            Ok(r) => rolling::rolls(opts.rolling, &r).then_some(r),
-            Err(e) => return Err(report.fail("observe", e)),
-        }
-    };
-    report.update = Some(
-        if rolled.is_some() {
-            "rolling"
-        } else {
-            "all at once"
-        }
-        .into(),
-    );
-    let result = match &rolled {
-        Some(replacing) => {
-            progress(&format!(
-                "rolling update: masters one at a time, then at most {} other node(s) at a time{}",
-                opts.max_unavailable.max(1),
-                if opts.drain {
-                    ", each drained first"
-                } else {
-                    ", without drain (--no-drain)"
-                }
-            ));
-            rolling::Roll {
-                cluster,
-                pki: &pki,
-                nodes: &nodes,
-                replacing,
-                tally: &tally,
-                opts,
-            }
-            .run()
-            .await
-            .map(|()| None)
-        }
-        None => all_at_once(cluster, &pki, &nodes, &tally, opts).await,
-    };
-    match result {
-        Ok(Some(h)) => report.etcd = Some(h),
-        Ok(None) => {}
-        Err((p, mut e)) => {
-            if !expired.is_empty() {
-                let rotate = format!(
-                    "{} certificate(s) have expired (first: {}): run `k8s-manage cert rotate -p DIR`",
-                    expired.len(),
-                    expired[0]
-                );
-                for err in &mut e {
-                    err.hint = Some(match err.hint.take() {
-                        Some(h) => format!("{rotate}; else {h}"),
-                        None => rotate.clone(),
-                    });
-                }
-            }
-            return Err(report.fail(&p, e));
-        }
-    }
-
-    if !opts.dry_run {
-        let api = match admin_client(cluster, &pki, &cluster.api_url()) {
-            Ok(c) => c,
-            Err(e) => return Err(report.fail("addons", vec![e])),
-        };
-        if let Err(e) = wait_ready(&api, &cluster.api_url(), wait).await {
-            return Err(report.fail(
-                "addons",
-                vec![
-                    e.hint("check the load balancer or the proxy node in front of the apiservers"),
-                ],
-            ));
-        }
-        let manifests: &[_] = if opts.repair.is_some() {
-            &[]
-        } else {
-            &manifests
-        };
-        // CoreDNS comes once every node is Ready (`applied_after_nodes_ready`).
-        let (early, late): (Vec<RenderedManifest>, Vec<RenderedManifest>) = manifests
-            .iter()
-            .cloned()
-            .partition(|m| !render_addons::applied_after_nodes_ready(&m.file_name));
-        if !early.is_empty() {
-            progress("cluster add-ons");
-        }
-        if let Err(e) = apply_addons(&api, &early, &mut report.applied).await {
-            return Err(report.fail("addons", vec![e]));
-        }
-
-        progress("verifying node registration and health endpoints");
-        // repair checks the repaired nodes only (another node may be down for good reason)
-        let mut scope = cluster.clone();
-        if let Some(only) = &opts.repair {
-            scope.machines.retain(|m| only.contains(&m.hostname));
-        }
-        let registered = match super::verify::nodes_registered(&scope, &api, wait).await {
-            Ok(r) => r,
-            Err(e) => return Err(report.fail("verify", vec![e])),
-        };
-        if let Err(e) = super::verify::label_nodes(&scope, &api, &registered).await {
-            return Err(report.fail("verify", vec![e]));
-        }
-        progress("waiting for every node to be Ready and the add-ons to roll out");
-        if !late.is_empty() {
-            if let Err(e) = super::addons_ready::wait_ready(&scope, &api, &early, wait).await {
-                return Err(report.fail("verify", vec![e]));
-            }
-            progress("cluster DNS, now that every node is Ready");
-            if let Err(e) = apply_addons(&api, &late, &mut report.applied).await {
-                return Err(report.fail("addons", vec![e]));
-            }
-        }
-        if let Err(e) = super::addons_ready::wait_ready(&scope, &api, manifests, wait).await {
-            return Err(report.fail("verify", vec![e]));
-        }
-        if super::gpu_ready::applies(&scope) {
-            progress("waiting for every GPU node to offer its SKU's nvidia.com/gpu");
-        }
-        if let Err(e) = super::gpu_ready::wait_allocatable(&scope, &api, wait).await {
-            return Err(report.fail("verify", e));
-        }
-        let kubelet_client = match kubelet_client_credential(master_files(cluster, &pki).as_ref()) {
-            Some(c) => c,
-            None => {
-                return Err(report.fail(
-                    "verify",
-                    vec![StepError::new(
-                        "control host",
-                        "kubelet client credential",
-                        "no master files rendered",
-                    )],
-                ));
-            }
-        };
-        let (ca, kc) = (pki.ca_cert_pem().to_string(), &kubelet_client);
-        let ca = &ca;
-        let r = fan_out(&all, parallel, |n| super::verify::node_endpoints(ca, kc, n)).await;
-        if let Err((p, e)) = phase_result("verify", r) {
-            return Err(report.fail(&p, e));
-        }
-        let r = fan_out(&all, parallel, |n| {
-            super::verify::node_loopback_endpoints(cluster, n)
-        })
-        .await;
-        match phase_result("verify", r) {
-            Ok(w) => report.warnings.extend(w.into_iter().flatten()),
-            Err((p, e)) => return Err(report.fail(&p, e)),
-        }
-
-        progress("writing state and the admin kubeconfig");
-        if opts.repair.is_none()
-            && let Err(e) = super::state::write(cluster, &pki, &nodes)
-        {
-            return Err(report.fail("state", vec![StepError::new("control host", "state", e)]));
-        }
-    }
-
-    for n in &nodes {
-        (opts.node_progress)(n.host(), "done");
-    }
-    if let Ok(t) = tally.into_inner() {
-        for n in &nodes {
-            let mut r = t.per_node.get(n.host()).cloned().unwrap_or_default();
-            r.host = n.host().to_string();
-            r.role = n.machine.role.to_string();
-            r.result = "ok".into();
-            report.nodes.push(r);
-        }
-    }
-    report.seconds = started.elapsed().as_secs_f64();
-    Ok(report)
-}
-
-/// Every phase on all nodes at once (a first deploy, or when rolling is off): etcd → quorum,
-/// apiservers → `/readyz`, load balancers, controller-manager and scheduler, node agents.
-/// The etcd health seen, or (phase, errors).
-async fn all_at_once(
-    cluster: &Cluster,
-    pki: &Pki,
-    nodes: &[Node],
-    tally: &Mutex<Tally>,
-    opts: &DeployOptions,
-) -> Result<Option<crate::etcd::EtcdHealth>, (String, Vec<StepError>)> {
-    let (parallel, wait, progress) = (opts.parallel, opts.wait, opts.progress.clone());
-    let all: Vec<&Node> = nodes.iter().collect();
-    let masters: Vec<&Node> = nodes
-        .iter()
-        .filter(|n| n.machine.role == Role::Master)
-        .collect();
-    let mut health = None;
-    progress("etcd");
-    let r = fan_out(&masters, parallel, |n| {
-        ensure_named(n, &["etcd"], tally, opts, Duration::ZERO)
-    })
-    .await;
-    if let Err((p, e)) = phase_result("etcd", r) {
-        return Err((p, e));
-    }
-    if !opts.dry_run {
-        progress("waiting for etcd quorum and healthy members");
-        let endpoints: Vec<String> = cluster.masters().map(etcd::client_url).collect();
-        // from a master's files, also when a repair (or `add` of workers) touches no master
-        let cred = match master_files(cluster, pki).and_then(|a| a.etcd_credentials()) {
-            Some(c) => c,
-            None => {
-                return Err((
-                    "etcd-health".into(),
-                    vec![StepError::new(
-                        "control host",
-                        "etcd credentials",
-                        "no master files rendered",
-                    )],
-                ));
-            }
-        };
-        match crate::etcd::wait_healthy(&endpoints, &cred, wait.max(Duration::from_secs(60))).await
-        {
-            Ok(h) => health = Some(h),
-            Err(h) => {
-                let msg = format!("etcd is not healthy after {:?}: {}", wait, h.problems());
-                return Err((
-                    "etcd-health".into(),
-                    vec![StepError::new("etcd", "wait for quorum", msg).hint("read `docker logs etcd` on the masters named above (also in DIR/.k8s-manage/logs)")],
-                ));
-            }
-        }
-    }
-
-    progress("kube-apiserver");
-    let r = fan_out(&masters, parallel, |n| {
-        ensure_named(n, &["kube-apiserver"], tally, opts, Duration::ZERO)
-    })
-    .await;
-    if let Err((p, e)) = phase_result("apiserver", r) {
-        return Err((p, e));
-    }
-    if !opts.dry_run {
-        let r = fan_out(&masters, parallel, |n| async move {
-            let url = format!(
-                "https://{}",
-                paths::host_port(n.machine.hostip, cluster.kubernetes.api_port)
-            );
-            let c = admin_client(cluster, pki, &url)?;
-            wait_ready(&c, n.host(), wait).await
-        })
-        .await;
-        if let Err((p, e)) = phase_result("apiserver ready", r) {
-            return Err((p, e));
-        }
-    }
-
-    progress("API load balancers");
-    let lbs = [
-        crate::components::load_balancers::LOCAL_LB,
-        crate::components::load_balancers::PROXY_LB,
-    ];
-    let r = fan_out(&all, parallel, |n| {
-        ensure_named(n, &lbs, tally, opts, Duration::ZERO)
-    })
-    .await;
-    if let Err((p, e)) = phase_result("load-balancers", r) {
-        return Err((p, e));
-    }
-
-    progress("kube-controller-manager and kube-scheduler");
-    let r = fan_out(&masters, parallel, |n| {
-        ensure_named(
-            n,
-            &["kube-controller-manager", "kube-scheduler"],
-            tally,
-            opts,
-            Duration::ZERO,
-        )
-    })
-    .await;
-    if let Err((p, e)) = phase_result("control-plane", r) {
-        return Err((p, e));
-    }
-
-    progress("cri-dockerd, kubelet and kube-proxy");
-    let r = fan_out(&all, parallel, |n| {
-        ensure_named(n, &rolling::NODE_AGENTS, tally, opts, Duration::ZERO)
-    })
-    .await;
-    if let Err((p, e)) = phase_result("node-agents", r) {
-        return Err((p, e));
-    }
-    Ok(health)
 }
 
 /// Warn about certificates that expired or expire within 30 days. Deploy never reissues a
@@ -792,24 +826,6 @@ fn expiry_warnings(pki: &Pki, report: &mut Report) -> Vec<String> {
         ));
     }
     expired
-}
-
-/// The first master's rendered files (for the etcd and kubelet client credentials), whether
-/// or not this run touches a master.
-fn master_files(cluster: &Cluster, pki: &Pki) -> Option<render_node::NodeArtifacts> {
-    let m = cluster.masters().next()?;
-    render_node::render_node(cluster, pki, m).ok()
-}
-
-fn kubelet_client_credential(
-    master: Option<&render_node::NodeArtifacts>,
-) -> Option<(String, String)> {
-    let master = master?;
-    let f = |p: &str| master.file(&paths::pki(p)).map(|f| f.contents.clone());
-    Some((
-        f("apiserver-kubelet-client.crt")?,
-        f("apiserver-kubelet-client.key")?,
-    ))
 }
 
 /// Apply rendered add-ons in order (server-side apply, field manager `k8s-manage`),

@@ -4,8 +4,10 @@
 pub mod add;
 pub mod addons_ready;
 pub mod clean;
+pub mod containers;
 pub mod deploy;
 pub mod drain;
+pub mod engine;
 pub mod etcd_nodes;
 pub mod etcdfix;
 pub mod fleet;
@@ -14,6 +16,7 @@ pub mod gpu_ready;
 pub mod kubectl;
 pub mod logs;
 pub mod membership;
+pub mod options;
 pub mod phase_clock;
 pub mod preflight;
 pub mod relay;

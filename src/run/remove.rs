@@ -173,9 +173,7 @@ pub async fn remove(
             opts,
             "deploying the remaining nodes: load balancer backends, --etcd-servers, apiserver certificate",
         );
-        let mut dopts = opts.clone();
-        dopts.repair = None;
-        let r = super::deploy::deploy(reduced, &dopts).await;
+        let r = super::deploy::deploy(reduced, opts).await;
         let ok = r.is_ok();
         let dr = match r {
             Ok(r) | Err(r) => r,

@@ -57,6 +57,10 @@ pub struct Report {
     /// Wall time per phase, in order (where the time went).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub phases: Vec<super::phase_clock::PhaseTime>,
+    /// What each phase of the action's list walked through (not printed: the plan shows
+    /// the same phases; tests compare the two).
+    #[serde(skip)]
+    pub walked: Vec<super::engine::Walked>,
 }
 
 impl Report {
@@ -77,6 +81,7 @@ impl Report {
             admin_kubeconfig: None,
             update: None,
             phases: Vec::new(),
+            walked: Vec::new(),
         }
     }
 

@@ -498,19 +498,17 @@ pub async fn restore(
         host_keys: opts.host_keys,
         connect: opts.connect.clone(),
         wait: opts.wait,
-        repair: Some(
-            cluster
-                .machines
-                .iter()
-                .map(|m| m.hostname.clone())
-                .collect(),
-        ),
         rolling: super::rolling::RollMode::Never,
         drain: false,
         action: "repair",
         ..DeployOptions::new(opts.progress.clone(), opts.node_progress.clone())
     };
-    match deploy::deploy(cluster, &dopts).await {
+    let every: std::collections::BTreeSet<String> = cluster
+        .machines
+        .iter()
+        .map(|m| m.hostname.clone())
+        .collect();
+    match deploy::repair(cluster, every, &dopts).await {
         Ok(r) => {
             report
                 .steps

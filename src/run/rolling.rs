@@ -2,22 +2,25 @@
 //! of a running cluster would be *replaced*, nodes are changed a few at a time instead of
 //! all at once, so the API keeps answering.
 //!
-//! Masters one at a time, each: drain (when its node agents change), etcd → wait until
-//! every member is healthy, kube-apiserver (stopped, a pause so the load balancers mark it
-//! down, started) → wait for its `/readyz`, load balancers, controller-manager and
-//! scheduler, node agents → wait Ready with a new heartbeat, uncordon. Then the other nodes
-//! in batches of `max_unavailable`: drain, load balancers, node agents, Ready, uncordon.
+//! Each node goes through the component table (`crate::plan::phases::COMPONENTS`), in
+//! order, with the gate after each component. Masters one at a time, each: drain (when its
+//! node agents change), etcd → wait until every member is healthy, kube-apiserver (stopped,
+//! a pause so the load balancers mark it down, started) → wait for its `/readyz`, load
+//! balancers, controller-manager and scheduler, node agents → wait Ready with a new
+//! heartbeat, uncordon. Then the other nodes in batches of `max_unavailable`: drain, load
+//! balancers, node agents, Ready, uncordon.
 
-use super::deploy::{DeployOptions, Tally, admin_client, ensure_named, wait_ready};
+use super::containers::{self, Containers, admin_client, wait_ready};
 use super::drain;
 use super::fleet::{Node, StepError, fan_out};
-use crate::components::{etcd, load_balancers, paths};
+use super::options::DeployOptions;
+use crate::components::paths;
 use crate::executor::docker_ops;
 use crate::kubeapi::KubeClient;
 use crate::model::{Cluster, Role};
 use crate::pki::Pki;
+use crate::plan::phases::{COMPONENTS, Gate};
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Mutex;
 use std::time::Duration;
 
 /// Whether deploy rolls.
@@ -35,14 +38,20 @@ pub enum RollMode {
     Never,
 }
 
-/// The containers that replace the node's kubelet and its runtime: replacing any drains the
-/// node first.
-pub const NODE_AGENTS: [&str; 3] = ["cri-dockerd", "kubelet", "kube-proxy"];
+/// The containers that replace the node's kubelet and its runtime (the component whose
+/// gate is the node being Ready again): replacing any drains the node first.
+pub fn node_agents() -> &'static [&'static str] {
+    COMPONENTS
+        .iter()
+        .find(|c| c.gate == Gate::NodeReady)
+        .map_or(&[], |c| c.containers)
+}
 
 /// How long a stopped kube-apiserver stays down before its successor starts: the load
 /// balancers check every 2 s, and after one failure every 500 ms, 2 failures mark it down
 /// (`templates/node/haproxy.cfg`), so 2 + 2 × 0.5 s + margin. Meanwhile new connections to
-/// it are refused and haproxy redispatches them to another apiserver.
+/// it are refused and haproxy redispatches them to another apiserver. (The component
+/// table's `pause_secs` of kube-apiserver.)
 pub const LB_DOWN_WAIT: Duration = Duration::from_secs(4);
 
 /// Per host, the containers whose spec hash differs from the running one.
@@ -64,7 +73,7 @@ pub fn rolls(mode: RollMode, replacing: &Replacing) -> bool {
 
 /// Whether replacing these containers needs the node drained first.
 pub fn needs_drain(replacing: Option<&BTreeSet<String>>) -> bool {
-    replacing.is_some_and(|c| NODE_AGENTS.iter().any(|a| c.contains(*a)))
+    replacing.is_some_and(|c| node_agents().iter().any(|a| c.contains(*a)))
 }
 
 /// Look at every node's containers: which exist with another spec hash.
@@ -108,7 +117,7 @@ pub struct Roll<'a> {
     pub pki: &'a Pki,
     pub nodes: &'a [Node],
     pub replacing: &'a Replacing,
-    pub tally: &'a Mutex<Tally>,
+    pub containers: &'a Containers<'a>,
     pub opts: &'a DeployOptions,
 }
 
@@ -176,7 +185,7 @@ impl Roll<'_> {
                 "https://{}",
                 paths::host_port(m.hostip, self.cluster.kubernetes.api_port)
             );
-            let c = admin_client(self.cluster, self.pki, &url)?;
+            let c = admin_client(self.pki, &url)?;
             match c.readyz().await {
                 Ok(true) => return Ok(c),
                 Ok(false) => last = format!("{url}: /readyz not ready"),
@@ -211,77 +220,66 @@ impl Roll<'_> {
             }
             api = Some(c);
         }
-        if n.machine.role == Role::Master {
-            let changed = ensure_named(n, &["etcd"], self.tally, opts, Duration::ZERO).await?;
-            if changed && live {
-                (opts.node_progress)(n.host(), "waiting for etcd members");
-                self.etcd_healthy(n).await?;
-            }
-            let changed =
-                ensure_named(n, &["kube-apiserver"], self.tally, opts, LB_DOWN_WAIT).await?;
-            if changed && live {
-                (opts.node_progress)(n.host(), "waiting for kube-apiserver /readyz");
-                let url = format!(
-                    "https://{}",
-                    paths::host_port(n.machine.hostip, self.cluster.kubernetes.api_port)
-                );
-                let c = admin_client(self.cluster, self.pki, &url)?;
-                wait_ready(&c, n.host(), wait).await?;
-            }
-        }
-        let lbs = [load_balancers::LOCAL_LB, load_balancers::PROXY_LB];
-        ensure_named(n, &lbs, self.tally, opts, Duration::ZERO).await?;
-        if n.machine.role == Role::Master {
-            ensure_named(
-                n,
-                &["kube-controller-manager", "kube-scheduler"],
-                self.tally,
-                opts,
-                Duration::ZERO,
-            )
-            .await?;
-        }
         // The heartbeat just before the old kubelet stops: Ready must come with a newer one
         // (only when the kubelet or its runtime restarts; else Ready is enough).
         let restarts_kubelet = self
             .replacing
             .get(n.host())
             .is_some_and(|c| c.contains("kubelet") || c.contains("cri-dockerd"));
-        let before = match &api {
-            Some(c) => drain::Before {
-                state: drain::node_state(c, &node_name).await,
-                restarts_kubelet,
-            },
-            None => drain::Before {
-                state: None,
-                restarts_kubelet,
-            },
-        };
-        ensure_named(n, &NODE_AGENTS, self.tally, opts, Duration::ZERO).await?;
-        if let Some(c) = &api {
-            (opts.node_progress)(n.host(), "waiting for the node to be Ready");
-            drain::back_ready(c, n.host(), &node_name, &before, wait, opts.drain).await?;
+        for c in COMPONENTS.iter().filter(|c| c.on(n.machine.role)) {
+            let before = match (&api, c.gate) {
+                (Some(api), Gate::NodeReady) => Some(drain::Before {
+                    state: drain::node_state(api, &node_name).await,
+                    restarts_kubelet,
+                }),
+                (None, Gate::NodeReady) => Some(drain::Before {
+                    state: None,
+                    restarts_kubelet,
+                }),
+                _ => None,
+            };
+            let pause = Duration::from_secs(c.pause_secs);
+            let done = self.containers.ensure(n, c.containers, pause).await?;
+            let changed = containers::changed(&done) && live;
+            match c.gate {
+                Gate::EtcdHealthy if changed => {
+                    (opts.node_progress)(n.host(), "waiting for etcd members");
+                    self.etcd_healthy(n).await?;
+                }
+                Gate::ApiserverReady if changed => {
+                    (opts.node_progress)(n.host(), "waiting for kube-apiserver /readyz");
+                    let url = format!(
+                        "https://{}",
+                        paths::host_port(n.machine.hostip, self.cluster.kubernetes.api_port)
+                    );
+                    let c = admin_client(self.pki, &url)?;
+                    wait_ready(&c, n.host(), wait).await?;
+                }
+                Gate::NodeReady => {
+                    if let (Some(c), Some(before)) = (&api, &before) {
+                        (opts.node_progress)(n.host(), "waiting for the node to be Ready");
+                        drain::back_ready(c, n.host(), &node_name, before, wait, opts.drain)
+                            .await?;
+                    }
+                }
+                _ => {}
+            }
         }
         Ok(())
     }
 
     async fn etcd_healthy(&self, n: &Node) -> Result<(), StepError> {
-        let endpoints: Vec<String> = self.cluster.masters().map(etcd::client_url).collect();
-        let cred = n.artifacts.etcd_credentials().ok_or_else(|| {
-            StepError::new(n.host(), "etcd credentials", "no etcd files rendered")
-        })?;
         let wait = self.opts.wait.max(Duration::from_secs(60));
-        crate::etcd::wait_healthy(&endpoints, &cred, wait)
-            .await
-            .map(|_| ())
-            .map_err(|h| {
+        containers::etcd_healthy(self.cluster, self.pki, wait, |h| {
                 StepError::new(
                     n.host(),
                     "etcd member healthy",
                     format!("etcd is not healthy after {wait:?}: {}", h.problems()),
                 )
                 .hint("read `docker logs etcd` on that node (also in DIR/.k8s-manage/logs); the other masters were not touched")
-            })
+        })
+        .await
+        .map(|_| ())
     }
 }
 

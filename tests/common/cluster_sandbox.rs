@@ -81,6 +81,12 @@ pub fn up_with(
     versions: &[&str],
     components: sandbox::Components,
 ) -> Sandbox {
+    // K8S_MANAGE_TEST_SANDBOX_PREFIX (e.g. `h14-`) keeps the sandboxes of people running
+    // the same tests on one machine apart
+    let name = &format!(
+        "{}{name}",
+        std::env::var("K8S_MANAGE_TEST_SANDBOX_PREFIX").unwrap_or_default()
+    );
     let slot = sandbox::node_budget::take((masters + workers + u32::from(proxy)) as usize, &|want, budget| {
         eprintln!("sandbox {name}: waiting for {want} of the machine's {budget} sandbox nodes (other tests hold the rest)")
     })

@@ -1,0 +1,183 @@
+//! The one phase runner. An action is an ordered list of phases (`crate::plan::phases`,
+//! the list `plan` shows too); the runner walks it in order, stops at the first phase that
+//! fails (its errors name node, step, reason and fix), times every phase (the progress
+//! lines, [`super::phase_clock`]), records what each phase walked through, and finishes
+//! the report. What a phase does is the action's [`Phases::run`].
+
+use super::fleet::StepError;
+use super::phase_clock::PhaseClock;
+use super::report::Report;
+use crate::plan::Step;
+use crate::plan::phases::{ActionSpec, PhaseSpec};
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+/// A phase that failed: the name the report gives it and the errors, one per node.
+#[derive(Debug)]
+pub struct Failure {
+    pub phase: String,
+    pub errors: Vec<StepError>,
+}
+
+impl Failure {
+    pub fn new(phase: &str, errors: Vec<StepError>) -> Failure {
+        Failure {
+            phase: phase.into(),
+            errors,
+        }
+    }
+
+    pub fn one(phase: &str, error: StepError) -> Failure {
+        Failure::new(phase, vec![error])
+    }
+}
+
+impl From<(String, Vec<StepError>)> for Failure {
+    fn from((phase, errors): (String, Vec<StepError>)) -> Failure {
+        Failure { phase, errors }
+    }
+}
+
+/// What one phase walked through: per node (`cluster` for a cluster phase) the steps it
+/// took or, in a dry run, would take. `live_only`: the phase only acts on a running
+/// cluster, so a dry run passes it by.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Walked {
+    pub phase: String,
+    pub nodes: BTreeMap<String, Vec<Step>>,
+    pub live_only: bool,
+}
+
+/// An action's phases, as one run carries them out. (Used within the crate only: the
+/// futures need no `Send` bound, so `async fn` is fine here.)
+#[allow(async_fn_in_trait)]
+pub trait Phases {
+    /// Run one phase; the list's order is the runner's.
+    async fn run(&mut self, phase: &'static PhaseSpec) -> Result<(), Failure>;
+    /// The report being built.
+    fn report(&mut self) -> &mut Report;
+    /// After the last phase: per-node results into the report.
+    fn finish(&mut self);
+}
+
+/// Run `action`'s phases in order on `phases`; Ok with the report when every phase
+/// passed, else Err with the report naming the failed phase. `clock` is the one that
+/// wraps the run's progress callback.
+pub async fn run<P: Phases>(
+    action: &ActionSpec,
+    clock: &PhaseClock,
+    mut phases: P,
+) -> (P, Result<(), ()>) {
+    let started = Instant::now();
+    let mut result = Ok(());
+    for phase in action.phases {
+        phases.report().walked.push(Walked {
+            phase: phase.id.into(),
+            ..Walked::default()
+        });
+        if let Err(f) = phases.run(phase).await {
+            let r = phases.report();
+            r.ok = false;
+            r.failed_phase = Some(f.phase);
+            r.errors = f.errors;
+            result = Err(());
+            break;
+        }
+    }
+    if result.is_ok() {
+        phases.finish();
+        phases.report().seconds = started.elapsed().as_secs_f64();
+    }
+    phases.report().phases = clock.times();
+    (phases, result)
+}
+
+/// Note in the report what the current phase did on `node` (or `cluster`).
+pub fn walked(report: &mut Report, node: &str, steps: Vec<Step>) {
+    if let Some(w) = report.walked.last_mut() {
+        w.nodes.entry(node.to_string()).or_default().extend(steps);
+    }
+}
+
+/// Mark the current phase as passed by in a dry run.
+pub fn live_only(report: &mut Report) {
+    if let Some(w) = report.walked.last_mut() {
+        w.live_only = true;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::phases::DEPLOY;
+
+    /// Phases that record what ran and fail at `fail_at`.
+    struct Fake {
+        report: Report,
+        ran: Vec<&'static str>,
+        fail_at: Option<&'static str>,
+        finished: bool,
+    }
+
+    impl Phases for Fake {
+        async fn run(&mut self, phase: &'static PhaseSpec) -> Result<(), Failure> {
+            self.ran.push(phase.id);
+            walked(&mut self.report, "m1", Vec::new());
+            if self.fail_at == Some(phase.id) {
+                return Err(Failure::one(
+                    phase.id,
+                    StepError::new("m1", "step", "reason").hint("fix"),
+                ));
+            }
+            Ok(())
+        }
+        fn report(&mut self) -> &mut Report {
+            &mut self.report
+        }
+        fn finish(&mut self) {
+            self.finished = true;
+        }
+    }
+
+    fn run_fake(fail_at: Option<&'static str>) -> Fake {
+        let cluster = crate::model::test_cluster::one_master("");
+        let fake = Fake {
+            report: Report::new("deploy", &cluster, false),
+            ran: Vec::new(),
+            fail_at,
+            finished: false,
+        };
+        let clock = PhaseClock::start();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let (fake, result) = rt.block_on(run(&DEPLOY, &clock, fake));
+        assert_eq!(result.is_ok(), fail_at.is_none());
+        fake
+    }
+
+    #[test]
+    fn every_phase_runs_in_the_list_order_and_the_report_is_finished() {
+        let f = run_fake(None);
+        let ids: Vec<&str> = DEPLOY.phases.iter().map(|p| p.id).collect();
+        assert_eq!(f.ran, ids);
+        assert!(f.finished && f.report.ok);
+        let walked: Vec<&str> = f.report.walked.iter().map(|w| w.phase.as_str()).collect();
+        assert_eq!(walked, ids);
+    }
+
+    #[test]
+    fn the_first_failure_stops_the_run_and_names_phase_node_step_reason_fix() {
+        let f = run_fake(Some("images"));
+        assert_eq!(f.ran, ["connect", "preflight", "files", "images"]);
+        assert!(!f.finished && !f.report.ok);
+        assert_eq!(f.report.failed_phase.as_deref(), Some("images"));
+        let text = f.report.render_text();
+        assert!(text.contains("FAILED in phase `images`"), "{text}");
+        let e = &f.report.errors[0];
+        assert_eq!((e.host.as_str(), e.step.as_str()), ("m1", "step"));
+        assert_eq!(e.hint.as_deref(), Some("fix"));
+        // nothing after the failure was walked
+        assert_eq!(f.report.walked.last().unwrap().phase, "images");
+    }
+}
