@@ -81,8 +81,8 @@ pub fn up_with(
     versions: &[&str],
     components: sandbox::Components,
 ) -> Sandbox {
-    // K8S_MANAGE_TEST_SANDBOX_PREFIX (e.g. `h14-`) keeps the sandboxes of people running
-    // the same tests on one machine apart
+    // A developer running tests beside others' sandboxes names theirs with a prefix of
+    // their own (K8S_MANAGE_TEST_SANDBOX_PREFIX=h15-), so none is ever taken down by mistake.
     let name = &format!(
         "{}{name}",
         std::env::var("K8S_MANAGE_TEST_SANDBOX_PREFIX").unwrap_or_default()
@@ -91,12 +91,6 @@ pub fn up_with(
         eprintln!("sandbox {name}: waiting for {want} of the machine's {budget} sandbox nodes (other tests hold the rest)")
     })
     .expect("the sandbox node budget's lock files");
-    // A developer running tests beside others' sandboxes names theirs with a prefix of
-    // their own (K8S_MANAGE_TEST_SANDBOX_PREFIX=h15-), so none is ever taken down by mistake.
-    let name = &format!(
-        "{}{name}",
-        std::env::var("K8S_MANAGE_TEST_SANDBOX_PREFIX").unwrap_or_default()
-    );
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("cfg");
     let rt = tokio::runtime::Runtime::new().unwrap();
