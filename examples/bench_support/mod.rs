@@ -294,8 +294,10 @@ pub fn measure(cmd: &mut Command) -> Ran {
 }
 
 /// Light sandbox nodes (sshd and dockerd, no components) taken per unit of the machine's
-/// node budget: idle, ten of them cost the machine about what one node of real components
-/// costs (see BENCHMARKS.md), so a 50-node light sandbox holds 5 of the 8 units.
+/// node budget. A light node runs only sshd and an idle dockerd (about 70 MB), while a node of
+/// real components also runs a kubelet, kube-proxy, flannel and the control plane. This
+/// ratio is a judgement, not a measurement: the idle cost could not be measured apart from
+/// the other work on the machine. A 50-node light sandbox holds 5 of the 8 units.
 pub const LIGHT_NODES_PER_UNIT: u32 = 10;
 
 /// Hold the budget units a light sandbox of `nodes` nodes needs (see
