@@ -6,8 +6,18 @@
 //! - with `--add-size N`: a cluster of N nodes gets one more worker, by `add -f` and by a full
 //!   re-deploy with the node appended to the config, interleaved (`remove` in between).
 //!
+//!
+//! Every run of k8s-manage is measured as a process: its own CPU seconds (`wait4`, children
+//! included) and peak memory, per node, and the machine's CPU share and steal beside each
+//! median. With `--rtts 0,50,100` the no-op re-deploys run once per round-trip time added to
+//! every connection from the control host to the nodes (`bench_support::latency`: this
+//! kernel has no `tc netem`), and each phase shows its SSH requests per node (counted by
+//! the product, `phases[].ssh` in `--output json`) and the round trips on its critical path
+//! (the added time over the added RTT).
+//!
 //! Run: `cargo run --release --example deploy_bench -- [--sizes 5,8] [--noop-runs 5]
-//! [--add-size 7] [--add-runs 3] [--prefix bench-deploy] [--keep] [--max-nodes 8] [--proxy]`
+//! [--rtts 0] [--add-size 7] [--add-runs 3] [--prefix bench-deploy] [--keep] [--max-nodes 8]
+//! [--proxy]`
 //! (`--proxy`: every sandbox gets a proxy node besides its masters and workers) (needs a
 //! Docker engine; the first `sandbox up` builds the upstream images). A sandbox larger than
 //! [`bench_support::max_real_nodes`] (8 on this 2-core machine) is refused, and each one
@@ -20,8 +30,8 @@ mod bench_support;
 mod machine_entries;
 
 use bench_support::{
-    arg, arg_or, cores, cpu_busy_seconds, die, flag, max_real_nodes, sandbox_dir, show_cpu, stats,
-    take_nodes, timed,
+    Ran, arg, arg_or, conditions, cores, cpu_busy_seconds, die, flag, latency, max_real_nodes,
+    measure, median, sandbox_dir, show_cpu, stats, take_nodes, timed,
 };
 use k8s_manage::sandbox;
 use machine_entries::split_entries;
@@ -29,40 +39,48 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Run `k8s-manage ARGS -p DIR --output json`; (wall time, report). Exits on failure.
 fn run(bin: &Path, args: &[&str], dir: &Path) -> (Duration, Value) {
-    let t = Instant::now();
-    let out = Command::new(bin)
-        .args(args)
-        .args(["--output", "json", "-p"])
-        .arg(dir)
-        .output()
-        .unwrap_or_else(|e| die(&format!("run k8s-manage: {e}")));
-    let d = t.elapsed();
-    if !out.status.success() {
-        die(&format!(
-            "k8s-manage {} failed:\n{}{}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    let report = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-    (d, report)
+    let (ran, report) = run_measured(bin, args, dir);
+    (ran.wall, report)
 }
 
-/// Median seconds of each phase over several reports, in the order of the first report.
-fn phase_medians(reports: &[Value]) -> Vec<(String, f64, f64, f64)> {
+/// [`run`], with the process's own CPU and peak memory and the machine's CPU meanwhile.
+fn run_measured(bin: &Path, args: &[&str], dir: &Path) -> (Ran, Value) {
+    let ran = measure(
+        Command::new(bin)
+            .args(args)
+            .args(["--output", "json", "-p"])
+            .arg(dir),
+    );
+    let report = serde_json::from_str(&ran.stdout).unwrap_or(Value::Null);
+    (ran, report)
+}
+
+/// Median seconds of each phase over several reports, in the order of the first report,
+/// with the SSH requests (logins, commands, uploads, Docker channels) the first made.
+fn phase_medians(reports: &[Value]) -> Vec<(String, f64, f64, f64, [u64; 4])> {
     let mut order = Vec::new();
     let mut times: BTreeMap<String, Vec<Duration>> = BTreeMap::new();
+    let mut requests: BTreeMap<String, [u64; 4]> = BTreeMap::new();
     for r in reports {
         for p in r["phases"].as_array().into_iter().flatten() {
             let name = p["phase"].as_str().unwrap_or("?").to_string();
             let s = p["seconds"].as_f64().unwrap_or(0.0);
             if !times.contains_key(&name) {
                 order.push(name.clone());
+                let n = |k: &str| p["ssh"][k].as_u64().unwrap_or(0);
+                requests.insert(
+                    name.clone(),
+                    [
+                        n("logins"),
+                        n("commands"),
+                        n("uploads"),
+                        n("docker_channels"),
+                    ],
+                );
             }
             times
                 .entry(name)
@@ -74,15 +92,45 @@ fn phase_medians(reports: &[Value]) -> Vec<(String, f64, f64, f64)> {
         .into_iter()
         .map(|n| {
             let (med, min, max) = stats(&times[&n]);
-            (n, med, min, max)
+            let r = requests[&n];
+            (n, med, min, max, r)
         })
         .collect()
 }
 
-fn print_phases(title: &str, reports: &[Value]) {
-    println!("  {title}, median per phase (min–max):");
-    for (name, med, min, max) in phase_medians(reports) {
-        println!("    {med:6.3}s ({min:.3}–{max:.3})  {name}");
+/// Each phase's median time and its SSH requests per node; with `critical`, the phase
+/// medians at a lower RTT: the round trips on the critical path are the added time over
+/// the added RTT.
+fn print_phases(title: &str, reports: &[Value], nodes: u32, critical: Option<(&[Value], f64)>) {
+    println!(
+        "  {title}, median per phase (min–max); SSH requests per node: logins/commands/uploads/docker channels{}:",
+        if critical.is_some() {
+            "; round trips on the critical path"
+        } else {
+            ""
+        }
+    );
+    let lower: BTreeMap<String, f64> = critical
+        .map(|(r, _)| {
+            phase_medians(r)
+                .into_iter()
+                .map(|(n, m, ..)| (n, m))
+                .collect()
+        })
+        .unwrap_or_default();
+    for (name, med, min, max, r) in phase_medians(reports) {
+        let per = |x: u64| x as f64 / nodes as f64;
+        let rt = match (critical, lower.get(&name)) {
+            (Some((_, d_rtt)), Some(lo)) => format!("  {:5.1} RT", (med - lo) / d_rtt),
+            _ => String::new(),
+        };
+        println!(
+            "    {med:6.3}s ({min:.3}–{max:.3})  {:.1}/{:.1}/{:.1}/{:.1}{rt}  {name}",
+            per(r[0]),
+            per(r[1]),
+            per(r[2]),
+            per(r[3])
+        );
     }
 }
 
@@ -92,39 +140,83 @@ fn down(rt: &tokio::runtime::Runtime, name: &str) {
     }
 }
 
-/// P3/P4: deploy from nothing, then `noop_runs` no-op re-deploys.
+/// P3/P4: deploy from nothing, then `noop_runs` no-op re-deploys at each RTT of `--rtts`
+/// (default 0: none added; see `bench_support::latency`).
 fn size_scenario(rt: &tokio::runtime::Runtime, bin: &Path, name: &str, nodes: u32, runs: usize) {
     let proxy = flag("--proxy");
-    let _budget = take_nodes(nodes + u32::from(proxy));
+    let all = nodes + u32::from(proxy);
+    let _budget = take_nodes(all);
     let tmp = tempfile::tempdir().expect("tempdir");
     let (dir, _) = sandbox_dir(rt, name, 3, nodes, tmp.path());
-    let (first, first_report) = run(bin, &["deploy"], &dir);
+    let (first, first_report) = run_measured(bin, &["deploy"], &dir);
     // What the idle cluster itself costs the machine (its nodes share its CPUs).
     std::thread::sleep(Duration::from_secs(3));
     let c = cpu_busy_seconds();
     std::thread::sleep(Duration::from_secs(10));
     let idle = (cpu_busy_seconds() - c) / 10.0;
-    let (mut times, mut cpu, mut reports) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..runs {
-        let ((d, r), _, c) = timed(|| run(bin, &["deploy"], &dir));
-        times.push(d);
-        cpu.push(c);
-        reports.push(r);
+    let rtts: Vec<u64> = arg("--rtts")
+        .unwrap_or_else(|| "0".into())
+        .split(',')
+        .filter_map(|v| v.trim().parse().ok())
+        .collect();
+    let subnet = latency::sandbox_subnet(name);
+    let mut by_rtt: Vec<(u64, Vec<Ran>, Vec<Value>)> = Vec::new();
+    for &rtt in &rtts {
+        let _delay = latency::Latency::start(&subnet, rtt, 18019);
+        let (mut ran, mut reports) = (Vec::new(), Vec::new());
+        for _ in 0..runs {
+            let (r, rep) = run_measured(bin, &["deploy"], &dir);
+            ran.push(r);
+            reports.push(rep);
+        }
+        by_rtt.push((rtt, ran, reports));
     }
     println!(
-        "{nodes} nodes (3 masters + {} workers{}): deploy from nothing, until every node is Ready and the add-ons' pods run, {:.1}s",
+        "{nodes} nodes (3 masters + {} workers{}): deploy from nothing, until every node is Ready and the add-ons' pods run, {:.1}s; k8s-manage's own CPU {:.2}s = {:.3}s/node, peak RSS {:.0} MiB = {:.2} MiB/node [{}]",
         nodes - 3,
         if proxy { " + a proxy node" } else { "" },
-        first.as_secs_f64()
+        first.wall.as_secs_f64(),
+        first.own_cpu,
+        first.own_cpu / all as f64,
+        first.max_rss_mb,
+        first.max_rss_mb / all as f64,
+        conditions(first.wall.as_secs_f64(), first.machine_cpu, first.steal, 0)
     );
-    print_phases("deploy from nothing", std::slice::from_ref(&first_report));
+    print_phases(
+        "deploy from nothing",
+        std::slice::from_ref(&first_report),
+        all,
+        None,
+    );
     println!(
         "  the idle cluster keeps {:.0}% of the {} cores busy (measured over 10 s)",
         100.0 * idle / cores(),
         cores()
     );
-    show_cpu(&format!("{nodes} nodes: no-op re-deploy"), &times, &cpu);
-    print_phases("no-op re-deploy", &reports);
+    for (i, (rtt, ran, reports)) in by_rtt.iter().enumerate() {
+        let walls: Vec<Duration> = ran.iter().map(|r| r.wall).collect();
+        let (med, min, max) = stats(&walls);
+        let m = |f: fn(&Ran) -> f64| median(&ran.iter().map(f).collect::<Vec<_>>());
+        println!(
+            "{nodes} nodes: no-op re-deploy, RTT {rtt} ms: median {med:.2}s ({min:.2}–{max:.2}, {} runs); k8s-manage's own CPU {:.2}s = {:.3}s/node, peak RSS {:.0} MiB = {:.2} MiB/node [{}]",
+            ran.len(),
+            m(|r| r.own_cpu),
+            m(|r| r.own_cpu) / all as f64,
+            m(|r| r.max_rss_mb),
+            m(|r| r.max_rss_mb) / all as f64,
+            conditions(med, m(|r| r.machine_cpu), m(|r| r.steal), *rtt)
+        );
+        let critical = (i > 0).then(|| {
+            let (lo_rtt, _, lo) = &by_rtt[i - 1];
+            (lo.as_slice(), (*rtt - *lo_rtt) as f64 / 1000.0)
+        });
+        print_phases(
+            &format!("no-op re-deploy, RTT {rtt} ms"),
+            reports,
+            all,
+            critical,
+        );
+    }
     down(rt, name);
 }
 
@@ -171,13 +263,15 @@ fn add_scenario(rt: &tokio::runtime::Runtime, bin: &Path, name: &str, nodes: u32
     print_phases(
         "add -f, after its checks: the deploy scoped to the new node",
         &inner,
+        1,
+        None,
     );
     let f = show_cpu(
         "  full re-deploy (deploy with the node appended)",
         &fulls,
         &full_cpu,
     );
-    print_phases("full re-deploy", &full_reports);
+    print_phases("full re-deploy", &full_reports, nodes + 1, None);
     println!("  full re-deploy / add: {:.2}×", f / a);
     down(rt, name);
 }

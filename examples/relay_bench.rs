@@ -8,6 +8,10 @@
 //! network namespace (each node's uplink), and on the sandbox network's bridge on the
 //! control host (the control host's uplink to the nodes); removed at the end.
 //!
+//! The nodes are light (sshd and dockerd, no components) and hold one unit of the
+//! machine's node budget per `bench_support::LIGHT_NODES_PER_UNIT` nodes. The harness prints
+//! one link's transfer time and the machine's load work, to show which bounds the run.
+//!
 //! Run: `cargo run --release --example relay_bench -- [--nodes 16] [--mb 200]
 //! [--rate 200mbit] [--runs 3] [--name wt-speed-p2] [--dir EXISTING_SANDBOX_CFG] [--keep]`.
 
@@ -95,6 +99,69 @@ fn direct(
     t.elapsed()
 }
 
+/// Bits per second of a tc rate such as `20mbit` or `1gbit`.
+fn rate_bits(rate: &str) -> f64 {
+    let r = rate.to_ascii_lowercase();
+    let (num, mult) = if let Some(n) = r.strip_suffix("gbit") {
+        (n, 1e9)
+    } else if let Some(n) = r.strip_suffix("mbit") {
+        (n, 1e6)
+    } else if let Some(n) = r.strip_suffix("kbit") {
+        (n, 1e3)
+    } else {
+        (r.trim_end_matches("bit"), 1.0)
+    };
+    num.parse::<f64>().unwrap_or(f64::NAN) * mult
+}
+
+/// CPU seconds spent so far by a sandbox's node containers (cgroup v1 `cpuacct.usage`,
+/// what `docker load`, sshd, `sha256sum` and `tee` cost on the nodes) plus this process's
+/// own (the control host's SSH and file reads).
+fn load_work_seconds(sandbox: &str) -> f64 {
+    let ids = sh(Command::new("docker").args([
+        "ps",
+        "-q",
+        "--no-trunc",
+        "--filter",
+        &format!("label=io.k8s-manage.sandbox={sandbox}"),
+    ]));
+    let nodes: f64 = ids
+        .split_whitespace()
+        .filter_map(|id| {
+            std::fs::read_to_string(format!("/sys/fs/cgroup/cpuacct/docker/{id}/cpuacct.usage"))
+                .ok()
+                .and_then(|v| v.trim().parse::<f64>().ok())
+        })
+        .sum::<f64>()
+        / 1e9;
+    // SAFETY: an all-zero rusage is valid; getrusage fills it.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    nodes + secs(ru.ru_utime) + secs(ru.ru_stime)
+}
+
+/// Run `f`; (wall time, the machine's busy and steal CPU seconds meanwhile).
+fn timed_steal(f: impl FnOnce() -> Duration) -> (Duration, f64, f64) {
+    let (b0, s0) = cpu_sample();
+    let t = f();
+    let (b1, s1) = cpu_sample();
+    (t, b1 - b0, s1 - s0)
+}
+
+/// A median with its spread and the conditions it was measured in (links shaped, no RTT
+/// added).
+fn show_steal(label: &str, walls: &[Duration], cpu: &[f64], steal: &[f64]) -> f64 {
+    let (med, min, max) = stats(walls);
+    println!(
+        "{label}: median {med:.2}s (min {min:.2}s, max {max:.2}s, {} runs); CPU {:.1}s [{}]",
+        walls.len(),
+        median(cpu),
+        conditions(med, median(cpu), median(steal), 0)
+    );
+    med
+}
+
 fn main() {
     let nodes: u32 = arg_or("--nodes", 16);
     let mb: u64 = arg_or("--mb", 200);
@@ -103,7 +170,8 @@ fn main() {
     let name = arg("--name").unwrap_or_else(|| "wt-speed-p2".into());
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let tmp = tempfile::tempdir_in("/var/tmp").expect("tempdir");
-    let (dir, made) = sandbox_dir(&rt, &name, 1, nodes, tmp.path());
+    let _budget = take_light_nodes(nodes);
+    let (dir, made) = light_sandbox_dir(&rt, &name, nodes, tmp.path());
     let ms: Vec<_> = machines(&dir).into_iter().take(nodes as usize).collect();
     let bundle_path = tmp.path().join("bundle.tar");
     eprintln!("writing a {mb} MB bundle");
@@ -130,19 +198,26 @@ fn main() {
     });
     let (mut one, mut rel, mut dir_push) = (vec![], vec![], vec![]);
     let mut cpu: [Vec<f64>; 3] = Default::default();
+    let mut steal: [Vec<f64>; 3] = Default::default();
+    let mut one_work = Vec::new();
     for run in 0..runs {
         remove_image(&sessions);
-        let (t, _, c) = timed(|| relay(&sessions[..1], &bundle_path));
+        let w = load_work_seconds(&sandbox);
+        let (t, c, st) = timed_steal(|| relay(&sessions[..1], &bundle_path));
+        one_work.push(load_work_seconds(&sandbox) - w);
         one.push(t);
         cpu[0].push(c);
+        steal[0].push(st);
         remove_image(&sessions);
-        let (t, _, c) = timed(|| relay(&sessions, &bundle_path));
+        let (t, c, st) = timed_steal(|| relay(&sessions, &bundle_path));
         rel.push(t);
         cpu[1].push(c);
+        steal[1].push(st);
         remove_image(&sessions);
-        let (t, _, c) = timed(|| direct(&rt, &tunnels, &bundle_path));
+        let (t, c, st) = timed_steal(|| direct(&rt, &tunnels, &bundle_path));
         dir_push.push(t);
         cpu[2].push(c);
+        steal[2].push(st);
         eprintln!(
             "run {}: one node {:.1}s, relay to {nodes} {:.1}s, direct push to {nodes} {:.1}s",
             run + 1,
@@ -162,12 +237,32 @@ fn main() {
         "P2: {:.0} MB bundle to {nodes} nodes, links shaped to {rate}",
         size as f64 / 1e6
     );
-    let o = show_cpu("  one node alone", &one, &cpu[0]);
-    let r = show_cpu(&format!("  relay to {nodes} nodes"), &rel, &cpu[1]);
-    let d = show_cpu(
+    let o = show_steal("  one node alone", &one, &cpu[0], &steal[0]);
+    let r = show_steal(
+        &format!("  relay to {nodes} nodes"),
+        &rel,
+        &cpu[1],
+        &steal[1],
+    );
+    let d = show_steal(
         &format!("  direct push to {nodes} nodes"),
         &dir_push,
         &cpu[2],
+        &steal[2],
+    );
+    // The link bound vs the CPU bound: one link's transfer time at the shaped rate, and
+    // the whole chain's load work (one node's CPU seconds, N times) spread over the cores.
+    let link = size as f64 * 8.0 / rate_bits(&rate);
+    let work = median(&one_work) * nodes as f64 / cores();
+    println!(
+        "  one link's transfer at {rate}: {link:.1}s; the machine's load work for {nodes} nodes (one node's {:.2} CPU-s, its container and this process, x {nodes} / {} cores): {work:.1}s -> {}",
+        median(&one_work),
+        cores(),
+        if link > work {
+            "link-bound"
+        } else {
+            "CPU-bound (choose a larger bundle or a lower rate)"
+        }
     );
     println!(
         "  relay / one node: {:.2}x (goal <= 1.5x); direct push / one node: {:.2}x",

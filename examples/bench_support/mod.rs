@@ -2,6 +2,8 @@
 //! nodes, timing statistics, and running shell commands on the control host.
 #![allow(dead_code)]
 
+pub mod latency;
+
 use k8s_manage::model::Machine;
 use k8s_manage::sandbox;
 use k8s_manage::ssh::{self, ConnectOptions, HostKeyPolicy, KnownHosts, Session, Target};
@@ -219,4 +221,135 @@ pub fn show_cpu(label: &str, walls: &[Duration], cpu: &[f64]) -> f64 {
         cores()
     );
     med
+}
+
+/// Machine-wide CPU (busy seconds, steal seconds) so far, all cores, from `/proc/stat`.
+pub fn cpu_sample() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let v: Vec<f64> = stat
+        .lines()
+        .find(|l| l.starts_with("cpu "))
+        .map(|l| {
+            l.split_whitespace()
+                .skip(1)
+                .filter_map(|x| x.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    let busy: f64 = [0, 1, 2, 5, 6, 7].iter().filter_map(|&i| v.get(i)).sum();
+    (busy / 100.0, v.get(7).copied().unwrap_or(0.0) / 100.0)
+}
+
+/// One run of a command as its own process: wall time, the machine's busy and steal CPU
+/// seconds meanwhile, and the process's own CPU seconds (user + system, its waited-for
+/// children included: `wait4`) and peak resident memory.
+#[derive(Debug, Clone, Default)]
+pub struct Ran {
+    pub wall: Duration,
+    pub machine_cpu: f64,
+    pub steal: f64,
+    pub own_cpu: f64,
+    pub max_rss_mb: f64,
+    pub stdout: String,
+}
+
+/// Run `cmd` (stdout captured, stderr passed on) and measure it; exits when it fails.
+pub fn measure(cmd: &mut Command) -> Ran {
+    use std::os::unix::process::ExitStatusExt;
+    let out_file = tempfile::tempfile().unwrap_or_else(|e| die(&e.to_string()));
+    let (busy0, steal0) = cpu_sample();
+    let t = std::time::Instant::now();
+    let child = cmd
+        .stdout(out_file.try_clone().unwrap_or_else(|e| die(&e.to_string())))
+        .spawn()
+        .unwrap_or_else(|e| die(&format!("{cmd:?}: {e}")));
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is valid; wait4 fills it for our own child.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+    let wall = t.elapsed();
+    let (busy1, steal1) = cpu_sample();
+    std::mem::forget(child); // reaped by wait4
+    let mut stdout = String::new();
+    {
+        use std::io::{Read, Seek};
+        let mut f = out_file;
+        let _ = f.seek(std::io::SeekFrom::Start(0));
+        let _ = f.read_to_string(&mut stdout);
+    }
+    let exit = std::process::ExitStatus::from_raw(status);
+    if rc != pid || !exit.success() {
+        die(&format!("{cmd:?} failed ({exit}):\n{stdout}"));
+    }
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    Ran {
+        wall,
+        machine_cpu: busy1 - busy0,
+        steal: steal1 - steal0,
+        own_cpu: secs(ru.ru_utime) + secs(ru.ru_stime),
+        max_rss_mb: ru.ru_maxrss as f64 / 1024.0,
+        stdout,
+    }
+}
+
+/// Light sandbox nodes (sshd and dockerd, no components) taken per unit of the machine's
+/// node budget. A light node runs only sshd and an idle dockerd (about 70 MB), while a node of
+/// real components also runs a kubelet, kube-proxy, flannel and the control plane. This
+/// ratio is a judgement, not a measurement: the idle cost could not be measured apart from
+/// the other work on the machine. A 50-node light sandbox holds 5 of the 8 units.
+pub const LIGHT_NODES_PER_UNIT: u32 = 10;
+
+/// Hold the budget units a light sandbox of `nodes` nodes needs (see
+/// [`LIGHT_NODES_PER_UNIT`]).
+pub fn take_light_nodes(nodes: u32) -> k8s_manage::sandbox::node_budget::Hold {
+    take_nodes(nodes.div_ceil(LIGHT_NODES_PER_UNIT))
+}
+
+/// A light sandbox (`masters` masters + workers, sshd and dockerd only, nothing preloaded)
+/// named `name`, or the config dir given with `--dir`; (config dir, whether we made it).
+pub fn light_sandbox_dir(
+    rt: &tokio::runtime::Runtime,
+    name: &str,
+    nodes: u32,
+    tmp: &Path,
+) -> (PathBuf, bool) {
+    if let Some(d) = arg("--dir") {
+        return (PathBuf::from(d), false);
+    }
+    let dir = tmp.join("cfg");
+    let mut opts = sandbox::UpOptions::new(dir.clone());
+    opts.name = name.into();
+    opts.masters = 1;
+    opts.workers = nodes - 1;
+    opts.components = sandbox::Components::None;
+    let _ = rt.block_on(sandbox::down(name));
+    let t = std::time::Instant::now();
+    eprintln!("sandbox up {name}: {nodes} light nodes (sshd + dockerd, no components) ...");
+    if let Err(e) = rt.block_on(sandbox::up(&opts, &|s| eprintln!("  {s}"))) {
+        let _ = rt.block_on(sandbox::down(name));
+        die(&format!("sandbox up: {e}"));
+    }
+    eprintln!("sandbox up {name}: {:.1}s", t.elapsed().as_secs_f64());
+    (dir, true)
+}
+
+/// "CPU x% of N cores, steal y%, RTT z ms": the conditions a median was measured in.
+pub fn conditions(wall: f64, machine_cpu: f64, steal: f64, rtt_ms: u64) -> String {
+    let cap = wall * cores();
+    format!(
+        "machine CPU {:.0}% of {} cores, steal {:.0}%, RTT {rtt_ms} ms",
+        100.0 * machine_cpu / cap,
+        cores(),
+        100.0 * steal / cap
+    )
+}
+
+/// Median of plain numbers.
+pub fn median(v: &[f64]) -> f64 {
+    let d: Vec<Duration> = v
+        .iter()
+        .map(|s| Duration::from_secs_f64(s.max(0.0)))
+        .collect();
+    stats(&d).0
 }

@@ -1,6 +1,8 @@
 //! Wall time per phase of a run: every progress line starts a phase and ends the one before,
-//! so the report can say where the time went (`--output json`, and the benchmarks).
+//! so the report can say where the time went (`--output json`, and the benchmarks), with
+//! the SSH requests each phase made (on a long link, their round trips bound it).
 
+use crate::ssh::SshRequests;
 use serde::Serialize;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -10,19 +12,23 @@ use std::time::Instant;
 pub struct PhaseTime {
     pub phase: String,
     pub seconds: f64,
+    /// The SSH requests made during the phase, all nodes together.
+    pub ssh: SshRequests,
 }
 
 /// Collects (progress line, when) marks.
 #[derive(Clone)]
 pub struct PhaseClock {
     started: Instant,
-    marks: Arc<Mutex<Vec<(String, Instant)>>>,
+    at_start: SshRequests,
+    marks: Arc<Mutex<Vec<(String, Instant, SshRequests)>>>,
 }
 
 impl PhaseClock {
     pub fn start() -> PhaseClock {
         PhaseClock {
             started: Instant::now(),
+            at_start: SshRequests::now(),
             marks: Arc::new(Mutex::new(Vec::new())),
         }
     }
@@ -30,7 +36,7 @@ impl PhaseClock {
     /// Mark the start of a phase now.
     pub fn mark(&self, phase: &str) {
         if let Ok(mut m) = self.marks.lock() {
-            m.push((phase.to_string(), Instant::now()));
+            m.push((phase.to_string(), Instant::now(), SshRequests::now()));
         }
     }
 
@@ -47,20 +53,29 @@ impl PhaseClock {
     /// reported as `start`.
     pub fn times(&self) -> Vec<PhaseTime> {
         let now = Instant::now();
+        let requests = SshRequests::now();
         let marks = self.marks.lock().map(|m| m.clone()).unwrap_or_default();
         let mut out = Vec::with_capacity(marks.len() + 1);
-        let first = marks.first().map(|(_, t)| *t).unwrap_or(now);
+        let (first, first_requests) = marks
+            .first()
+            .map(|(_, t, r)| (*t, *r))
+            .unwrap_or((now, requests));
         if first > self.started {
             out.push(PhaseTime {
                 phase: "start".into(),
                 seconds: (first - self.started).as_secs_f64(),
+                ssh: first_requests.since(&self.at_start),
             });
         }
-        for (i, (phase, at)) in marks.iter().enumerate() {
-            let end = marks.get(i + 1).map(|(_, t)| *t).unwrap_or(now);
+        for (i, (phase, at, r)) in marks.iter().enumerate() {
+            let (end, end_requests) = marks
+                .get(i + 1)
+                .map(|(_, t, r)| (*t, *r))
+                .unwrap_or((now, requests));
             out.push(PhaseTime {
                 phase: phase.clone(),
                 seconds: (end - *at).as_secs_f64(),
+                ssh: end_requests.since(r),
             });
         }
         out

@@ -72,15 +72,14 @@ pub(crate) fn authenticate(
         detail,
         hint,
     };
-    let methods = match sess.auth_methods(&t.user) {
-        Ok(m) => m.to_string(),
-        Err(_) if sess.authenticated() => return Ok(()),
-        Err(e) => {
-            return Err(auth_error(
-                format!("the server ended the login: {}", e.message()),
-                format!("check sshd's log on {} (AllowUsers, MaxStartups)", t.name),
-            ));
-        }
+    // What the server accepts ("none" login: one round trip) is asked only when it is
+    // needed: to choose how to send a password, or to say why the login failed. A key or
+    // the agent is tried without it.
+    let ended = |e: ssh2::Error| {
+        auth_error(
+            format!("the server ended the login: {}", e.message()),
+            format!("check sshd's log on {} (AllowUsers, MaxStartups)", t.name),
+        )
     };
     let mut tried = Vec::new();
     if t.agent {
@@ -101,6 +100,11 @@ pub(crate) fn authenticate(
             return Ok(());
         }
     }
+    let methods = match sess.auth_methods(&t.user) {
+        Ok(m) => m.to_string(),
+        Err(_) if sess.authenticated() => return Ok(()),
+        Err(e) => return Err(ended(e)),
+    };
     if let Some(password) = &t.password {
         let result = if methods.split(',').any(|m| m == "password") {
             sess.userauth_password(&t.user, password.expose())

@@ -35,6 +35,7 @@ pub(crate) struct BridgeState {
 
 /// Open a channel to the Docker socket; the error text when it fails.
 pub(crate) fn open_channel(est: &Established, deadline: Instant) -> Result<ssh2::Channel, String> {
+    super::requests::docker_channel();
     retry(&est.sess, est.fd, deadline, || {
         est.sess.channel_direct_streamlocal(DOCKER_SOCKET, None)
     })

@@ -44,6 +44,7 @@ pub(crate) fn establish(
     for n in 1..=attempts {
         match attempt(t, check, opts, n) {
             Ok(e) => {
+                super::requests::login();
                 tracing::debug!(host = %t.name, attempt = n, elapsed = ?start.elapsed(), "SSH session ready");
                 return Ok(e);
             }

@@ -161,6 +161,7 @@ impl Session {
         let _slot = sh.channel_slot(deadline).ok_or_else(timed_out)?;
         let mut ch = {
             let _one_at_a_time = sh.setup.lock().unwrap_or_else(|e| e.into_inner());
+            super::requests::command();
             let mut ch = retry(&sh.sess, sh.fd, deadline, || sh.sess.channel_session())
                 .map_err(|s| stop("opening an SSH channel", s))?;
             if let Err(s) = retry(&sh.sess, sh.fd, deadline, || ch.exec(cmd)) {

@@ -187,6 +187,7 @@ impl Session {
             *guard = Some(sftp);
         }
         let sftp = guard.as_ref().expect("just set");
+        super::requests::upload();
         let flags = OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::EXCLUSIVE;
         let mut file = retry(&sh.sess, sh.fd, deadline, || {
             sftp.open_mode(remote, flags, 0o600, OpenType::File)

@@ -169,13 +169,22 @@ impl Sibling {
 
 impl Drop for Shared {
     fn drop(&mut self) {
-        // Sftp's own drop switches to blocking mode for its shutdown.
+        // Say goodbye (one message, no answer awaited), then end the connection here: the
+        // SFTP channel's shutdown below would otherwise wait one round trip for the node's
+        // reply, and a fleet of sessions is dropped one after another (50 nodes at a
+        // 100 ms round trip: 5 s). The server closes every channel on the disconnect.
         self.sess.set_timeout(2000);
+        self.sess.set_blocking(true);
+        let _ = self.sess.disconnect(None, "k8s-manage: done", None);
+        // SAFETY: the fd is the session's open socket (owned by `sess`, closed when it is
+        // freed); shutdown only ends the connection, it does not close the fd.
+        unsafe {
+            libc::shutdown(self.fd, libc::SHUT_RDWR);
+        }
+        // Sftp's own drop switches to blocking mode; its channel close now fails at once.
         if let Ok(mut sftp) = self.sftp.lock() {
             drop(sftp.take());
         }
-        self.sess.set_blocking(true);
-        let _ = self.sess.disconnect(None, "k8s-manage: done", None);
     }
 }
 
