@@ -327,8 +327,12 @@ async fn up_five_nodes_answer_over_ssh_with_their_own_dockerd_and_down_removes_e
             assert_eq!(listed.status, 0, "{}: {}", node.hostname, listed.stderr);
             let have: HashSet<&str> = listed.stdout.lines().map(str::trim).collect();
             for image in &images {
+                // The engine lists a Docker Hub reference without `docker.io/` (and
+                // `library/`): `docker.io/rancher/x:v1` as `rancher/x:v1`.
+                let hub = image.strip_prefix("docker.io/").unwrap_or(image);
+                let listed_as = hub.strip_prefix("library/").unwrap_or(hub);
                 assert!(
-                    have.contains(image.as_str()),
+                    have.contains(listed_as),
                     "{}: {image} missing from\n{}",
                     node.hostname,
                     listed.stdout
