@@ -131,6 +131,32 @@ fn parse_cidr(raw: &RawKubernetes, key: &str, default: &str, diags: &mut Diagnos
     }
 }
 
+/// A `true`/`false` key; any other value is an error at its line with `fix`, and the
+/// default is used.
+fn bool_key(
+    raw: &RawKubernetes,
+    key: &str,
+    default: bool,
+    fix: &str,
+    diags: &mut Diagnostics,
+) -> bool {
+    match raw.scalars.get(key) {
+        None => default,
+        Some(l) if l.value == "true" => true,
+        Some(l) if l.value == "false" => false,
+        Some(l) => {
+            diags.push(
+                Diagnostic::error(
+                    l.at.clone(),
+                    format!("`{key}: {}` must be true or false", l.value),
+                )
+                .fix(fix),
+            );
+            default
+        }
+    }
+}
+
 fn parse_port(raw: &RawKubernetes, key: &str, default: u16, diags: &mut Diagnostics) -> u16 {
     let Some(l) = raw.scalars.get(key) else {
         return default;
@@ -531,37 +557,20 @@ pub fn build(raw: &RawKubernetes, diags: &mut Diagnostics) -> KubernetesSettings
     }
 
     let kubelet_config = kubelet_overlay(raw, diags);
-    let nvidia_device_plugin = match raw.scalars.get("nvidia-device-plugin") {
-        None => true,
-        Some(l) if l.value == "true" => true,
-        Some(l) if l.value == "false" => false,
-        Some(l) => {
-            diags.push(
-                Diagnostic::error(
-                    l.at.clone(),
-                    format!("`nvidia-device-plugin: {}` must be true or false", l.value),
-                )
-                .fix("write `nvidia-device-plugin: false` to bring your own GPU operator, or delete the key"),
-            );
-            true
-        }
-    };
-
-    let local_path_provisioner = match raw.scalars.get("local-path-provisioner") {
-        None => false,
-        Some(l) if l.value == "true" => true,
-        Some(l) if l.value == "false" => false,
-        Some(l) => {
-            diags.push(
-                Diagnostic::error(
-                    l.at.clone(),
-                    format!("`local-path-provisioner: {}` must be true or false", l.value),
-                )
-                .fix("write `local-path-provisioner: true` to give PersistentVolumeClaims of the `local-path` StorageClass a directory on their node, or delete the key"),
-            );
-            false
-        }
-    };
+    let nvidia_device_plugin = bool_key(
+        raw,
+        "nvidia-device-plugin",
+        true,
+        "write `nvidia-device-plugin: false` to bring your own GPU operator, or delete the key",
+        diags,
+    );
+    let local_path_provisioner = bool_key(
+        raw,
+        "local-path-provisioner",
+        false,
+        "write `local-path-provisioner: true` to give PersistentVolumeClaims of the `local-path` StorageClass a directory on their node, or delete the key",
+        diags,
+    );
 
     let node_agent = super::node_agent::build(raw, diags);
 

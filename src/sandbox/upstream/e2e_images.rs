@@ -148,7 +148,7 @@ pub async fn build_e2e_images(
         }
         if !current {
             if inputs.is_none() {
-                let tools = tools_root(progress).await?;
+                let tools = super::images::recipe_root(&E2E_TOOLS_RECIPE, progress).await?;
                 let bin = go_build::ensure_built(module, &["agnhost"], progress).await?;
                 let source = go_build::module_source(module, "k8s.io/kubernetes").await?;
                 inputs = Some((tools, bin.join("agnhost"), source.join("test/images")));
@@ -181,17 +181,6 @@ fn recipe_hash(image: E2eImage, module: &modules::GoModule) -> String {
     h.update(format!("{image:?}{:?}{LEFT_OUT_APPLETS:?}", image.changes()).as_bytes());
     h.update(go_build::build_hash(module).as_bytes());
     hex::encode(h.finalize())[..16].to_string()
-}
-
-async fn tools_root(progress: &dyn Fn(&str)) -> Result<PathBuf, SandboxError> {
-    let cache = rootfs::default_cache_dir();
-    let hash = E2E_TOOLS_RECIPE.hash();
-    let root = cache.join(format!("rootfs-e2e-tools-{hash}"));
-    let _lock = rootfs::lock(&cache.join(format!("e2e-tools-{hash}.lock"))).await?;
-    if !root.exists() {
-        rootfs::debootstrap(&E2E_TOOLS_RECIPE, &root, progress).await?;
-    }
-    Ok(root)
 }
 
 /// The names `busybox --list` prints in the tools root, less [`LEFT_OUT_APPLETS`].

@@ -381,12 +381,21 @@ fn recipe_hash(spec: &ImageSpec) -> String {
 
 /// The Debian tools root file system (debootstrap, cached).
 async fn tools_root(progress: &dyn Fn(&str)) -> Result<PathBuf, SandboxError> {
+    recipe_root(&TOOLS_RECIPE, progress).await
+}
+
+/// The root file system of `recipe`, made once (debootstrap) into the sandbox cache as
+/// `rootfs-<name>-<hash>`, under a lock so concurrent builds make it once.
+pub(super) async fn recipe_root(
+    recipe: &rootfs::Recipe,
+    progress: &dyn Fn(&str),
+) -> Result<PathBuf, SandboxError> {
     let cache = rootfs::default_cache_dir();
-    let hash = TOOLS_RECIPE.hash();
-    let root = cache.join(format!("rootfs-upstream-tools-{hash}"));
-    let _lock = rootfs::lock(&cache.join(format!("upstream-tools-{hash}.lock"))).await?;
+    let hash = recipe.hash();
+    let root = cache.join(format!("rootfs-{}-{hash}", recipe.name));
+    let _lock = rootfs::lock(&cache.join(format!("{}-{hash}.lock", recipe.name))).await?;
     if !root.exists() {
-        rootfs::debootstrap(&TOOLS_RECIPE, &root, progress).await?;
+        rootfs::debootstrap(recipe, &root, progress).await?;
     }
     Ok(root)
 }
