@@ -36,7 +36,6 @@ mkdir -p "$OUT"
 stage "building e2e.test and ginkgo (cached per version)"
 mapfile -t suite < <("$helper" build)
 e2e="${suite[0]}" ginkgo="${suite[1]}"
-"$e2e" --version 2>/dev/null || true
 
 stage "building the e2e workload images (cached)"
 "$helper" images
