@@ -4,7 +4,8 @@
 //! - `build`: `e2e.test` and ginkgo from the pinned Kubernetes module
 //!   (sandbox/upstream/kubernetes-e2e);
 //! - `images`: the workload images the suite starts (agnhost, kitten, nautilus, busybox,
-//!   nginx; `sandbox::upstream::e2e_images`), in the control host's Docker;
+//!   nginx, glibc-dns-testing, nonewprivs, sample-apiserver;
+//!   `sandbox::upstream::e2e_images`), in the control host's Docker;
 //! - `load SANDBOX`: those images into every node of sandbox `SANDBOX`;
 //! - `repo-list FILE`: the suite's `KUBE_TEST_REPO_LIST` file naming where they are;
 //! - `count JUNIT...`: the `[Conformance]` specs of ginkgo's JUnit reports, passed, failed

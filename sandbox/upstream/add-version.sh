@@ -5,7 +5,7 @@
 # is copied: `go build` fetches them from the Go module proxy by name and checks go.sum.
 #
 # Usage: sandbox/upstream/add-version.sh PROGRAM VERSION
-#   PROGRAM: kubernetes | kubernetes-e2e | etcd | cri-dockerd | coredns | flannel |
+#   PROGRAM: kubernetes | kubernetes-e2e | e2e-images | etcd | cri-dockerd | coredns | flannel |
 #            cni-plugins | cni-flannel | local-path-provisioner
 #
 # Upstream modules that keep their own sub-modules in the same repository (Kubernetes'
@@ -18,7 +18,7 @@ version="${2:?version}"
 export GOFLAGS=-mod=mod GOWORK=off
 
 case "$program" in
-kubernetes | kubernetes-e2e) upstream=k8s.io/kubernetes ;;
+kubernetes | kubernetes-e2e | e2e-images) upstream=k8s.io/kubernetes ;;
 etcd) upstream=go.etcd.io/etcd/server/v3 ;;
 cri-dockerd) upstream=github.com/Mirantis/cri-dockerd ;;
 coredns) upstream=github.com/coredns/coredns ;;

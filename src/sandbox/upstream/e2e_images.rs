@@ -1,7 +1,9 @@
 //! The workload images upstream's conformance tests (`e2e.test`) start, made here for the
 //! sandbox: agnhost built from the pinned Kubernetes module's `test/images/agnhost`, the
-//! kitten and nautilus pages from the same module's `test/images`, and Debian 12's busybox
-//! and nginx in place of the official busybox and nginx images.
+//! kitten and nautilus pages from the same module's `test/images`, nonewprivs' `nnp` and the
+//! sample API server from their Go modules, Debian 12's `dig` and `getent` for the DNS
+//! probe image, and Debian 12's busybox and nginx in place of the official busybox and
+//! nginx images.
 //!
 //! They are named under [`E2E_REGISTRY`] (not `registry.k8s.io`), with the tags `e2e.test`
 //! asks for; the suite is pointed there with `KUBE_TEST_REPO_LIST` ([`repo_list`]). Where
@@ -59,19 +61,37 @@ pub enum E2eImage {
     /// The same with the `nautilus` page.
     Nautilus,
     /// Debian 12's busybox (1.35) with its applets linked, under the suite's busybox tag.
+    /// `sh` is Debian's bash, not busybox's: Debian's busybox `sh` drops environment
+    /// variables whose names are not shell identifiers (`data-1`) before it runs a command,
+    /// and three ConfigMap and Secret specs run `sh -c env` to see them. Upstream's busybox
+    /// 1.37 passes them on, as bash does.
     Busybox,
     /// Debian 12's nginx-light (1.22) serving a default page on port 80, under both nginx
     /// tags the suite names.
     Nginx,
+    /// The DNS specs' glibc probe: upstream's is Debian bookworm-slim with `dnsutils`; this
+    /// one has the same Debian 12 `dig`, glibc's `getent`, dash as `sh`, and busybox for
+    /// the rest of the probe script's commands (`seq`, `awk`, `hostname`, `sleep`).
+    GlibcDnsTesting,
+    /// `nnp` (it prints its effective uid), setuid root as upstream's image has it, built
+    /// from `k8s.io/kubernetes/test/images/nonewprivs`.
+    Nonewprivs,
+    /// `k8s.io/sample-apiserver` at this Kubernetes version's staging version, which the
+    /// Aggregator specs register. Upstream's image under the suite's tag (1.29.2) is an
+    /// older build of the same module.
+    SampleApiserver,
 }
 
 impl E2eImage {
-    pub const ALL: [E2eImage; 5] = [
+    pub const ALL: [E2eImage; 8] = [
         E2eImage::Agnhost,
         E2eImage::Kitten,
         E2eImage::Nautilus,
         E2eImage::Busybox,
         E2eImage::Nginx,
+        E2eImage::GlibcDnsTesting,
+        E2eImage::Nonewprivs,
+        E2eImage::SampleApiserver,
     ];
 
     /// The references (under [`E2E_REGISTRY`]) the suite of Kubernetes v1.36 asks for.
@@ -82,6 +102,9 @@ impl E2eImage {
             E2eImage::Nautilus => &["nautilus:1.8"],
             E2eImage::Busybox => &["busybox:1.37.0-1"],
             E2eImage::Nginx => &["nginx:1.27-0", "nginx:1.15-4"],
+            E2eImage::GlibcDnsTesting => &["glibc-dns-testing:2.0.0"],
+            E2eImage::Nonewprivs => &["nonewprivs:1.4"],
+            E2eImage::SampleApiserver => &["sample-apiserver:1.29.2"],
         };
         tags.iter().map(|t| format!("{E2E_REGISTRY}/{t}")).collect()
     }
@@ -102,6 +125,9 @@ impl E2eImage {
                 "CMD [\"nginx\", \"-g\", \"daemon off;\"]".into(),
                 "EXPOSE 80".into(),
             ],
+            E2eImage::GlibcDnsTesting => vec!["CMD [\"/bin/sh\"]".into()],
+            E2eImage::Nonewprivs => vec!["CMD [\"nnp\"]".into()],
+            E2eImage::SampleApiserver => vec!["ENTRYPOINT [\"/sample-apiserver\"]".into()],
         }
     }
 }
@@ -133,11 +159,22 @@ pub async fn build_e2e_images(
             modules::kubernetes_versions().join(", ")
         ))
     })?;
+    let programs = modules::find(Program::E2eImages, version).ok_or_else(|| {
+        SandboxError::InvalidOptions(format!(
+            "the e2e images' Go programs are pinned for {}; not for {version}",
+            modules::MODULES
+                .iter()
+                .filter(|m| m.program == Program::E2eImages)
+                .map(|m| m.version)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    })?;
     let docker = engine::connect().await?;
     let mut made = Vec::new();
-    let mut inputs: Option<(PathBuf, PathBuf, PathBuf)> = None;
+    let mut inputs: Option<Inputs> = None;
     for image in E2eImage::ALL {
-        let hash = recipe_hash(image, module);
+        let hash = recipe_hash(image, module, programs);
         let references = image.references();
         let mut current = true;
         for r in &references {
@@ -151,9 +188,15 @@ pub async fn build_e2e_images(
                 let tools = super::images::recipe_root(&E2E_TOOLS_RECIPE, progress).await?;
                 let bin = go_build::ensure_built(module, &["agnhost"], progress).await?;
                 let source = go_build::module_source(module, "k8s.io/kubernetes").await?;
-                inputs = Some((tools, bin.join("agnhost"), source.join("test/images")));
+                let programs = go_build::ensure_built(programs, &[], progress).await?;
+                inputs = Some(Inputs {
+                    tools,
+                    agnhost: bin.join("agnhost"),
+                    images: source.join("test/images"),
+                    programs,
+                });
             }
-            let (tools, agnhost, images) = inputs.as_ref().expect("set above");
+            let inputs = inputs.as_ref().expect("set above");
             for r in &references {
                 progress(&format!("making image {r}"));
                 let mut changes = vec![
@@ -163,7 +206,7 @@ pub async fn build_e2e_images(
                     "LABEL io.k8s-manage.sandbox-built-from=upstream-source".to_string(),
                 ];
                 changes.extend(image.changes());
-                assemble(image, tools, agnhost, images)
+                assemble(image, inputs)
                     .await?
                     .import(&docker, r, &changes)
                     .await?;
@@ -174,12 +217,26 @@ pub async fn build_e2e_images(
     Ok(made)
 }
 
-fn recipe_hash(image: E2eImage, module: &modules::GoModule) -> String {
+/// What the images are made of: the Debian tools root, agnhost, the module's `test/images`
+/// and the folder of the other Go programs.
+struct Inputs {
+    tools: PathBuf,
+    agnhost: PathBuf,
+    images: PathBuf,
+    programs: PathBuf,
+}
+
+fn recipe_hash(
+    image: E2eImage,
+    module: &modules::GoModule,
+    programs: &modules::GoModule,
+) -> String {
     let mut h = Sha256::new();
     h.update(FORMAT_VERSION.as_bytes());
     h.update(E2E_TOOLS_RECIPE.hash().as_bytes());
     h.update(format!("{image:?}{:?}{LEFT_OUT_APPLETS:?}", image.changes()).as_bytes());
     h.update(go_build::build_hash(module).as_bytes());
+    h.update(go_build::build_hash(programs).as_bytes());
     hex::encode(h.finalize())[..16].to_string()
 }
 
@@ -242,12 +299,13 @@ async fn agnhost_parts(
     with_busybox(image, tools).await
 }
 
-async fn assemble(
-    which: E2eImage,
-    tools: &Path,
-    agnhost: &Path,
-    images: &Path,
-) -> Result<MinimalImage, SandboxError> {
+async fn assemble(which: E2eImage, inputs: &Inputs) -> Result<MinimalImage, SandboxError> {
+    let Inputs {
+        tools,
+        agnhost,
+        images,
+        programs,
+    } = inputs;
     let mut image = MinimalImage::new(tools)?;
     match which {
         E2eImage::Agnhost | E2eImage::Kitten | E2eImage::Nautilus => {
@@ -290,7 +348,31 @@ async fn assemble(
         }
         E2eImage::Busybox => {
             image.base_files(&[])?;
+            image.binary("/usr/bin/bash", "/bin/bash").await?;
+            image.symlink("/bin/sh", "bash")?;
             with_busybox(&mut image, tools).await?;
+        }
+        E2eImage::GlibcDnsTesting => {
+            image.base_files(&[])?;
+            image.binary("/usr/bin/dash", "/bin/dash").await?;
+            image.symlink("/bin/sh", "dash")?;
+            image.binary("/usr/bin/dig", "/usr/bin/dig").await?;
+            image.binary("/usr/bin/getent", "/usr/bin/getent").await?;
+            image.dir("/results", 0o755)?;
+            with_busybox(&mut image, tools).await?;
+        }
+        E2eImage::Nonewprivs => {
+            image.base_files(&[])?;
+            image.host_file(&programs.join("nnp"), "/usr/local/bin/nnp", 0o4755)?;
+            with_busybox(&mut image, tools).await?;
+        }
+        E2eImage::SampleApiserver => {
+            image.base_files(&[])?;
+            image.host_file(
+                &programs.join("sample-apiserver"),
+                "/sample-apiserver",
+                0o755,
+            )?;
         }
         E2eImage::Nginx => {
             image.base_files(&[("www-data", 33)])?;
@@ -343,6 +425,9 @@ mod tests {
             "busybox:1.37.0-1",
             "nginx:1.27-0",
             "kitten:1.8",
+            "glibc-dns-testing:2.0.0",
+            "nonewprivs:1.4",
+            "sample-apiserver:1.29.2",
         ] {
             assert!(
                 refs.contains(&format!("{E2E_REGISTRY}/{want}")),
@@ -361,9 +446,11 @@ mod tests {
     #[test]
     fn recipes_differ_per_image() {
         let m = modules::find(Program::Kubernetes, "v1.36.1").unwrap();
-        assert_ne!(
-            recipe_hash(E2eImage::Kitten, m),
-            recipe_hash(E2eImage::Nautilus, m)
-        );
+        let p = modules::find(Program::E2eImages, "v1.36.1").unwrap();
+        let hashes: std::collections::BTreeSet<_> = E2eImage::ALL
+            .iter()
+            .map(|i| recipe_hash(*i, m, p))
+            .collect();
+        assert_eq!(hashes.len(), E2eImage::ALL.len());
     }
 }

@@ -21,6 +21,9 @@ pub enum Program {
     Kubernetes,
     /// The conformance suite of `k8s.io/kubernetes` (`e2e.test`) and ginkgo.
     KubernetesE2e,
+    /// The suite's workload images that are Go programs: `nnp` (nonewprivs) and the
+    /// sample API server.
+    E2eImages,
     /// etcd, etcdctl and etcdutl.
     Etcd,
     CriDockerd,
@@ -41,6 +44,7 @@ impl Program {
         match self {
             Program::Kubernetes => "kubernetes",
             Program::KubernetesE2e => "kubernetes-e2e",
+            Program::E2eImages => "e2e-images",
             Program::Etcd => "etcd",
             Program::CriDockerd => "cri-dockerd",
             Program::Coredns => "coredns",
@@ -60,6 +64,7 @@ impl Program {
             Program::KubernetesE2e => {
                 include_str!("../../../sandbox/upstream/kubernetes-e2e/packages")
             }
+            Program::E2eImages => include_str!("../../../sandbox/upstream/e2e-images/packages"),
             Program::Etcd => include_str!("../../../sandbox/upstream/etcd/packages"),
             Program::CriDockerd => include_str!("../../../sandbox/upstream/cri-dockerd/packages"),
             Program::Coredns => include_str!("../../../sandbox/upstream/coredns/packages"),
@@ -89,7 +94,7 @@ impl Program {
         let bare = version.trim_start_matches('v');
         let x = |var: &str, value: &str| format!("-X {var}={value}");
         match self {
-            Program::Kubernetes | Program::KubernetesE2e => {
+            Program::Kubernetes | Program::KubernetesE2e | Program::E2eImages => {
                 let minor = bare.split('.').nth(1).unwrap_or("0");
                 let mut v = Vec::new();
                 for pkg in [
@@ -182,6 +187,7 @@ pub const MODULES: &[GoModule] = &[
     module!(Kubernetes, "kubernetes", "v1.36.1"),
     module!(Kubernetes, "kubernetes", "v1.35.4"),
     module!(KubernetesE2e, "kubernetes-e2e", "v1.36.1"),
+    module!(E2eImages, "e2e-images", "v1.36.1"),
     module!(Etcd, "etcd", "v3.6.8"),
     module!(CriDockerd, "cri-dockerd", "v0.4.3"),
     module!(Coredns, "coredns", "v1.14.2"),
