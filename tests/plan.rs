@@ -24,7 +24,7 @@ fn nodes_of(p: &Plan, phase: &str) -> Vec<String> {
 fn every_action_definition_loads_and_every_phase_yields_steps() {
     let (_t, dir, c) = cluster(3, 2, true);
     for (action, _) in plan::maintainconf::SOURCES {
-        let def = plan::maintainconf::load(action).expect(action);
+        let def = plan::phases::definition(action).expect(action);
         assert_eq!(&def.action, action);
         let listed: Option<Vec<Machine>> = match def.targets {
             plan::maintainconf::Targets::All => None,

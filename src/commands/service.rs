@@ -538,7 +538,7 @@ fn scale(a: &ServiceArgs, replicas: u32, component: Option<String>, color: bool)
     let Some(svc) = l.registry.service(&name) else {
         err(&format!(
             "error: `service scale` needs one service with -s; `{name}` is not a known service{}\n",
-            registry::did_you_mean(&name, &l.registry.service_names())
+            crate::service::suggest::did_you_mean(&name, &l.registry.service_names())
         ));
         return exit::INVALID;
     };

@@ -3,6 +3,7 @@
 //! image may carry either), its arguments, and the shell steps on a master that move a
 //! data dir's contents aside (never deleted) and put a restored data dir in place.
 
+use super::snapshot::stamp;
 use crate::ssh::{quote, refuse_unsafe_paths};
 
 /// The program that turns a snapshot into a data dir.
@@ -64,19 +65,6 @@ pub fn restore_command(
         RestoreTool::Etcdutl => vec![],
     };
     (vec![tool.program().to_string()], args, env)
-}
-
-/// `20250131T235959Z`: for names of moved-aside dirs and automatic snapshots.
-pub fn stamp(t: time::OffsetDateTime) -> String {
-    format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
 }
 
 /// Where a data dir's old contents go: `<dir>.<why>-<stamp>`, beside it.

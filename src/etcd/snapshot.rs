@@ -50,21 +50,28 @@ fn make_room_script_in(dir: &str, name: &str, bytes: u64, keep: u32) -> String {
     )
 }
 
+/// `20250131T235959Z`: for names of moved-aside dirs and automatic snapshots.
+pub fn stamp(t: time::OffsetDateTime) -> String {
+    format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
 /// A default name: `snapshot-<UTC timestamp>`.
 pub fn default_name() -> String {
-    format!(
-        "snapshot-{}",
-        super::restore::stamp(time::OffsetDateTime::now_utc())
-    )
+    format!("snapshot-{}", stamp(time::OffsetDateTime::now_utc()))
 }
 
 /// The name of the snapshot taken automatically before `action` changes etcd membership
 /// (or restores): `auto-<action>-<UTC timestamp>`.
 pub fn auto_name(action: &str) -> String {
-    format!(
-        "auto-{action}-{}",
-        super::restore::stamp(time::OffsetDateTime::now_utc())
-    )
+    format!("auto-{action}-{}", stamp(time::OffsetDateTime::now_utc()))
 }
 
 /// Names are file names: letters, digits, `-`, `_`, `.`.

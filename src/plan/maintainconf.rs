@@ -71,13 +71,6 @@ pub const SOURCES: &[(&str, &str)] = &[
     ("upgrade", include_str!("../../maintainconf/upgrade.yaml")),
 ];
 
-/// The definition of an action (from `super::phases`, the one source).
-pub fn load(action: &str) -> Result<ActionDef, String> {
-    super::phases::action(action)
-        .map(|a| a.def())
-        .ok_or_else(|| format!("no definition for action `{action}`"))
-}
-
 /// Read a `maintainconf/<action>.yaml` text.
 pub fn parse(action: &str, text: &str) -> Result<ActionDef, String> {
     serde_saphyr::from_str::<ActionDef>(text)

@@ -30,7 +30,8 @@ pub struct PhaseSpec {
     pub scope: Scope,
     /// One node at a time.
     pub serial: bool,
-    /// What the plan shows; `None`: the shared table by id (`super::steps`).
+    /// What the plan shows; `None`: a container phase's containers (the component
+    /// table), else the shared table by id (`super::steps`).
     pub steps: Option<Describe>,
 }
 
@@ -40,7 +41,11 @@ impl PhaseSpec {
         match self.steps {
             Some(Describe::Node(f)) => f(cluster, m),
             Some(Describe::Cluster(_)) => Vec::new(),
-            None => super::steps::node_steps(self.id, cluster, m),
+            // a container phase: its containers from the component table
+            None => match component(self.id) {
+                Some(c) => super::steps::containers_named(cluster, m, c.containers),
+                None => super::steps::node_steps(self.id, cluster, m),
+            },
         }
     }
 
@@ -141,7 +146,7 @@ pub const VERSION_SKEW: PhaseSpec = cluster(
 );
 
 /// The container phases in the order of the component table
-/// (`crate::run::component_table::COMPONENTS`): deploy, upgrade and repair run them.
+/// ([`COMPONENTS`] below): deploy, upgrade and repair run them.
 pub const ETCD: PhaseSpec = node("etcd", "etcd members", MASTERS);
 pub const ETCD_HEALTH: PhaseSpec =
     cluster("etcd-health", "wait for etcd quorum and healthy members");
@@ -482,6 +487,13 @@ pub const ACTIONS: &[ActionSpec] = &[DEPLOY, UPGRADE, CLEAN, ADD, REMOVE, REPAIR
 /// The action named `name`.
 pub fn action(name: &str) -> Option<&'static ActionSpec> {
     ACTIONS.iter().find(|a| a.action == name)
+}
+
+/// The definition of an action, in the shape of `maintainconf/<action>.yaml`.
+pub fn definition(action_name: &str) -> Result<ActionDef, String> {
+    action(action_name)
+        .map(ActionSpec::def)
+        .ok_or_else(|| format!("no definition for action `{action_name}`"))
 }
 
 /// `maintainconf/<action>.yaml` as generated from the definition.

@@ -182,7 +182,8 @@ fn container_step(c: &ContainerSpec) -> Step {
     }
 }
 
-fn containers_named(cluster: &Cluster, m: &Machine, names: &[&str]) -> Vec<Step> {
+/// The plan steps of the node's containers with these names (a container phase).
+pub fn containers_named(cluster: &Cluster, m: &Machine, names: &[&str]) -> Vec<Step> {
     components::node_containers(cluster, m, &etcd::new_cluster(cluster))
         .iter()
         .filter(|c| names.contains(&c.name.as_str()))
@@ -254,12 +255,6 @@ pub fn node_steps(phase: &str, cluster: &Cluster, m: &Machine) -> Vec<Step> {
         .into_iter()
         .map(|image| Step::EnsureImage { image })
         .collect(),
-        "etcd" | "apiserver" | "load-balancers" | "control-plane" | "node-agents" => {
-            match super::phases::component(phase) {
-                Some(c) => containers_named(cluster, m, c.containers),
-                None => Vec::new(),
-            }
-        }
         "verify" => {
             let mut e = vec![
                 format!(

@@ -7,9 +7,9 @@
 use super::fleet::StepError;
 use super::phase_clock::PhaseClock;
 use super::report::Report;
+pub use super::report::Walked;
 use crate::plan::Step;
 use crate::plan::phases::{ActionSpec, PhaseSpec};
-use std::collections::BTreeMap;
 use std::time::Instant;
 
 /// A phase that failed: the name the report gives it and the errors, one per node.
@@ -36,16 +36,6 @@ impl From<(String, Vec<StepError>)> for Failure {
     fn from((phase, errors): (String, Vec<StepError>)) -> Failure {
         Failure { phase, errors }
     }
-}
-
-/// What one phase walked through: per node (`cluster` for a cluster phase) the steps it
-/// took or, in a dry run, would take. `live_only`: the phase only acts on a running
-/// cluster, so a dry run passes it by.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Walked {
-    pub phase: String,
-    pub nodes: BTreeMap<String, Vec<Step>>,
-    pub live_only: bool,
 }
 
 /// An action's phases, as one run carries them out. (Used within the crate only: the

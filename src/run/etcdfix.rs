@@ -15,7 +15,8 @@ use super::snapshot::SaveReport;
 use crate::components::etcd::{self as etcd_component, BootstrapState, EtcdBootstrap};
 use crate::etcd::members::{self, Member};
 use crate::etcd::quorum::{self, Refused, Voters};
-use crate::etcd::restore::{MOVED, aside_dir, move_aside_script, stamp};
+use crate::etcd::restore::{MOVED, aside_dir, move_aside_script};
+use crate::etcd::snapshot::stamp;
 use crate::etcd::{self, EtcdHealth};
 use crate::executor::{docker_jobs, docker_ops};
 use crate::model::{Cluster, Machine, Role};
@@ -521,7 +522,7 @@ mod tests {
 
     #[test]
     fn the_plan_shows_the_phases_in_the_order_they_run() {
-        let def = crate::plan::maintainconf::load("etcdfix").unwrap();
+        let def = crate::plan::phases::definition("etcdfix").unwrap();
         let ids: Vec<&str> = def.phases.iter().map(|p| p.id.as_str()).collect();
         assert_eq!(ids, PHASES);
         assert!(def.exactly_one);

@@ -2,7 +2,6 @@
 //! callbacks and the rolling settings. Which phases run is the action's choice
 //! (`crate::plan::phases`), never a flag here.
 
-use super::rolling::RollMode;
 use crate::pki::Pki;
 use crate::ssh::{ConnectOptions, HostKeyPolicy};
 use std::path::PathBuf;
@@ -65,4 +64,19 @@ impl DeployOptions {
             action: "deploy",
         }
     }
+}
+
+/// Whether deploy rolls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RollMode {
+    /// Roll when any existing container would be replaced; a first deploy (only creations)
+    /// runs the parallel phases.
+    #[default]
+    Auto,
+    /// Always roll (`upgrade`).
+    Always,
+    /// Never roll: every phase on all nodes at once, no drain (a first deploy; `cert
+    /// rotate` when the old certificates have expired or the CAs change, since then the
+    /// old and new certificates cannot talk to each other).
+    Never,
 }

@@ -3,7 +3,9 @@
 use super::fleet::StepError;
 use crate::executor::docker_ops::Action;
 use crate::model::Cluster;
+use crate::plan::Step;
 use serde::Serialize;
+use std::collections::BTreeMap;
 
 /// One node's line in the final table.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -60,7 +62,17 @@ pub struct Report {
     /// What each phase of the action's list walked through (not printed: the plan shows
     /// the same phases; tests compare the two).
     #[serde(skip)]
-    pub walked: Vec<super::engine::Walked>,
+    pub walked: Vec<Walked>,
+}
+
+/// What one phase walked through: per node (`cluster` for a cluster phase) the steps it
+/// took or, in a dry run, would take. `live_only`: the phase only acts on a running
+/// cluster, so a dry run passes it by.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Walked {
+    pub phase: String,
+    pub nodes: BTreeMap<String, Vec<Step>>,
+    pub live_only: bool,
 }
 
 impl Report {

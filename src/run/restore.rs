@@ -15,9 +15,9 @@ use super::report::Report;
 use crate::components::etcd::{self as etcd_component};
 use crate::etcd::restore::{
     MOVED, RestoreParams, RestoreTool, aside_dir, install_restored_script, move_aside_script,
-    prepare_staging_script, restore_command, stamp,
+    prepare_staging_script, restore_command,
 };
-use crate::etcd::snapshot::{self, NODE_SNAPSHOT_DIR};
+use crate::etcd::snapshot::{self, NODE_SNAPSHOT_DIR, stamp};
 use crate::etcd::{self, EtcdHealth};
 use crate::executor::docker_jobs::{self, Job, JobError};
 use crate::executor::docker_ops;

@@ -14,6 +14,7 @@ use super::containers::{self, Containers, admin_client, wait_ready};
 use super::drain;
 use super::fleet::{Node, StepError, fan_out};
 use super::options::DeployOptions;
+pub use super::options::RollMode;
 use crate::components::paths;
 use crate::executor::docker_ops;
 use crate::kubeapi::KubeClient;
@@ -22,21 +23,6 @@ use crate::pki::Pki;
 use crate::plan::phases::{COMPONENTS, Gate};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
-
-/// Whether deploy rolls.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum RollMode {
-    /// Roll when any existing container would be replaced; a first deploy (only creations)
-    /// runs the parallel phases.
-    #[default]
-    Auto,
-    /// Always roll (`upgrade`).
-    Always,
-    /// Never roll: every phase on all nodes at once, no drain (a first deploy; `cert
-    /// rotate` when the old certificates have expired or the CAs change, since then the
-    /// old and new certificates cannot talk to each other).
-    Never,
-}
 
 /// The containers that replace the node's kubelet and its runtime (the component whose
 /// gate is the node being Ready again): replacing any drains the node first.

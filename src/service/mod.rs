@@ -1,7 +1,7 @@
 //! The service layer: services deployed onto the cluster from a registry of declarative
 //! descriptions (`docs/SERVICES.md`). `registry` reads them (built-in, embedded, plus the
 //! config dir's), `resolve` orders them by prerequisites, `render` fills in their Tera
-//! templates, `steps` is the step format, `run` executes steps through the Kubernetes API,
+//! templates, `steps` is the step format, `suggest` the "did you mean" hints, `run` executes steps through the Kubernetes API,
 //! `exec` runs a command in a pod, `databases` holds the built-in databases' validation and
 //! scale planners.
 
@@ -14,5 +14,6 @@ pub mod render;
 pub mod resolve;
 pub mod run;
 pub mod steps;
+pub mod suggest;
 
 pub use config::ServicesConfig;

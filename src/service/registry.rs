@@ -6,6 +6,7 @@
 
 use super::embedded::BUILTIN_FILES;
 use super::steps::{LocatedStep, read_steps};
+use super::suggest::did_you_mean;
 use crate::config::reader::{Located, text};
 use crate::config::source::SourceFile;
 use crate::config::yaml_tree::{Kind, Node};
@@ -99,22 +100,6 @@ fn builtin_file(rel: &str) -> Option<&'static [u8]> {
         .iter()
         .find(|(p, _)| *p == rel)
         .map(|(_, b)| *b)
-}
-
-/// ` (did you mean `x`?)` when a known name is close, else empty.
-pub fn did_you_mean(name: &str, known: &[&str]) -> String {
-    known
-        .iter()
-        .map(|k| {
-            // Jaro-Winkler for longer names; one edit (incl. a swap) for short ones.
-            let close = strsim::osa_distance(name, k) <= 1 && k.len() > 1;
-            let s = strsim::jaro_winkler(name, k);
-            (if close { s.max(0.81) } else { s }, k)
-        })
-        .filter(|(s, _)| *s > 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, k)| format!(" (did you mean `{k}`?)"))
-        .unwrap_or_default()
 }
 
 /// Loads the registry for config dir `dir`: built-ins, then `DIR/services/service.yaml`.

@@ -2,7 +2,8 @@
 //! image. Depth-first, prerequisites first, each once; an unknown name or a cycle is a
 //! located error naming the whole cycle.
 
-use super::registry::{Registry, did_you_mean};
+use super::registry::Registry;
+use super::suggest::did_you_mean;
 use crate::config::reader::Located;
 use crate::diag::{Diagnostic, Diagnostics};
 use std::collections::BTreeMap;

@@ -363,7 +363,7 @@ impl StepReader<'_> {
             Some("patch") => self.patch(v),
             other => {
                 let name = other.unwrap_or("?").to_string();
-                let hint = crate::service::registry::did_you_mean(
+                let hint = super::suggest::did_you_mean(
                     &name,
                     &["apply", "wait", "exec", "delete", "scale", "patch"],
                 );
@@ -454,7 +454,7 @@ impl StepReader<'_> {
         for (k, v) in entries {
             let key = k.key_text().unwrap_or_default();
             if !allowed.contains(&key.as_str()) {
-                let hint = crate::service::registry::did_you_mean(&key, allowed);
+                let hint = super::suggest::did_you_mean(&key, allowed);
                 self.err(
                     k,
                     format!("`{step}` has no key `{key}`{hint}"),

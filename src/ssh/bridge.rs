@@ -15,8 +15,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::connect::Established;
-use super::docker::DOCKER_SOCKET;
 use super::nonblock::{Stop, poll, retry, would_block};
+
+/// The Docker engine's socket on a node.
+pub const DOCKER_SOCKET: &str = "/var/run/docker.sock";
 
 /// Time allowed to open one channel to the socket.
 pub(crate) const OPEN_TIMEOUT: Duration = Duration::from_secs(15);
@@ -91,9 +93,10 @@ impl<'a> Bridge<'a> {
         }
     }
 
-    /// Bridge until `stop` is set, or until no connection has been open for `limit`'s idle
-    /// time; then close every connection and the session.
-    pub(crate) fn run(self, limit: &super::tunnel_hub::TunnelLimit) {
+    /// Bridge until `stop` is set, or until no connection has been open for `idle_close()`
+    /// (asked each time: it shortens while another tunnel waits for a slot); then close
+    /// every connection and the session.
+    pub(crate) fn run(self, idle_close: &dyn Fn() -> Duration) {
         let mut conns: Vec<Conn> = Vec::new();
         let mut buf = vec![0u8; 64 * 1024];
         let mut next_keepalive = Instant::now() + self.keepalive;
@@ -101,7 +104,7 @@ impl<'a> Bridge<'a> {
         while !self.stop.load(Ordering::Relaxed) {
             if !conns.is_empty() {
                 idle_since = Instant::now();
-            } else if idle_since.elapsed() >= limit.idle_close() {
+            } else if idle_since.elapsed() >= idle_close() {
                 break;
             }
             let mut progress = self.accept(&mut conns);

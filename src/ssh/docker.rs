@@ -21,8 +21,7 @@ use super::nonblock::retry;
 use super::session::Session;
 use super::tunnel_hub::{self, TunnelLimit};
 
-/// The Docker engine's socket on a node.
-pub const DOCKER_SOCKET: &str = "/var/run/docker.sock";
+pub use super::bridge::DOCKER_SOCKET;
 
 /// bollard's per-request time limit, seconds.
 const REQUEST_TIMEOUT_SECS: u64 = 300;

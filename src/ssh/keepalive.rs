@@ -7,13 +7,16 @@
 use std::sync::{Arc, Mutex, Once, Weak};
 use std::time::{Duration, Instant};
 
-use super::session::Shared;
+/// Something that can send a keepalive (an SSH session); it must not block.
+pub(crate) trait KeepAlive: Send + Sync {
+    fn send_keepalive(&self);
+}
 
 /// How often the thread looks at the list.
 const TICK: Duration = Duration::from_millis(500);
 
 struct Entry {
-    session: Weak<Shared>,
+    session: Weak<dyn KeepAlive>,
     every: Duration,
     next: Instant,
 }
@@ -22,12 +25,13 @@ static ENTRIES: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
 static START: Once = Once::new();
 
 /// Send keepalives on `session` every `every` (not zero) while it lives.
-pub(crate) fn register(session: &Arc<Shared>, every: Duration) {
+pub(crate) fn register<S: KeepAlive + 'static>(session: &Arc<S>, every: Duration) {
+    let weak: Weak<dyn KeepAlive> = Arc::downgrade(session) as Weak<dyn KeepAlive>;
     ENTRIES
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .push(Entry {
-            session: Arc::downgrade(session),
+            session: weak,
             every,
             next: Instant::now() + every,
         });
@@ -42,7 +46,7 @@ pub(crate) fn register(session: &Arc<Shared>, every: Duration) {
 fn run() {
     loop {
         std::thread::sleep(TICK);
-        let due: Vec<Arc<Shared>> = {
+        let due: Vec<Arc<dyn KeepAlive>> = {
             let mut entries = ENTRIES.lock().unwrap_or_else(|e| e.into_inner());
             entries.retain(|e| e.session.strong_count() > 0);
             let now = Instant::now();
@@ -56,8 +60,7 @@ fn run() {
                 .collect()
         };
         for session in due {
-            // Non-blocking: a busy socket just means "next time".
-            let _ = session.sess.keepalive_send();
+            session.send_keepalive();
         }
     }
 }

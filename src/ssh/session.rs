@@ -37,6 +37,13 @@ pub(crate) struct Shared {
     channel_freed: Condvar,
 }
 
+impl super::keepalive::KeepAlive for Shared {
+    fn send_keepalive(&self) {
+        // Non-blocking: a busy socket just means "next time".
+        let _ = self.sess.keepalive_send();
+    }
+}
+
 /// Commands run at once on one session; more wait for a free channel. sshd's default
 /// `MaxSessions` is 10, and the SFTP channel takes one.
 pub const MAX_CHANNELS: usize = 8;

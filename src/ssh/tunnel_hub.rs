@@ -212,7 +212,7 @@ fn run_bridge(t: &Arc<Shared>, est: Option<Established>) {
                         t.host.clone(),
                         t.keepalive,
                     )
-                    .run(&t.limit);
+                    .run(&|| t.limit.idle_close());
                 }
                 t.running.lock().unwrap_or_else(|e| e.into_inner()).take();
             }
