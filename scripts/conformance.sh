@@ -45,6 +45,22 @@ stage "sandbox $NAME: 1 master + 2 workers"
 "$bin" sandbox up --masters 1 --workers 2 --name "$NAME" --dir "$OUT/config"
 "$helper" load "$NAME"
 
+# This VM's uplink answers every outgoing TCP connection (a transparent proxy outside
+# it), so a packet to a Service IP and port that kube-proxy no longer forwards would
+# "connect" there, where a real network gives no answer: one Services spec checks
+# exactly that. The sandbox's traffic to the Service range is refused at the host
+# instead; the rule carries the sandbox's name and is replaced on each run.
+subnet=$(docker network inspect -f '{{range .IPAM.Config}}{{.Subnet}}{{end}}' "$NAME")
+services=$(sed -n 's/^ *service-cluster-ip-range: *//p' "$OUT/config/kubernetes-configuration.yaml")
+tag="k8s-manage-conformance-$NAME"
+while iptables -S DOCKER-USER | grep -q -- "$tag"; do
+    iptables -S DOCKER-USER | grep -- "$tag" | head -1 | sed 's/^-A/-D/' | xargs iptables
+done
+iptables -I DOCKER-USER -s "$subnet" -d "${services:-10.96.0.0/12}" \
+    -m comment --comment "$tag" -j REJECT --reject-with icmp-port-unreachable
+iptables -I DOCKER-USER -s "$subnet" -d "${services:-10.96.0.0/12}" -p tcp \
+    -m comment --comment "$tag" -j REJECT --reject-with tcp-reset
+
 stage "deploying with k8s-manage"
 "$bin" deploy -p "$OUT/config"
 export KUBECONFIG="$OUT/config/.k8s-manage/admin.kubeconfig"

@@ -2,8 +2,8 @@
 //! sandbox: agnhost built from the pinned Kubernetes module's `test/images/agnhost`, the
 //! kitten and nautilus pages from the same module's `test/images`, nonewprivs' `nnp` and the
 //! sample API server from their Go modules, Debian 12's `dig` and `getent` for the DNS
-//! probe image, and Debian 12's busybox and nginx in place of the official busybox and
-//! nginx images.
+//! probe image, busybox 1.37.0 built from its release source ([`super::busybox`]) for the
+//! busybox image, and Debian 12's nginx in place of the official nginx image.
 //!
 //! They are named under [`E2E_REGISTRY`] (not `registry.k8s.io`), with the tags `e2e.test`
 //! asks for; the suite is pointed there with `KUBE_TEST_REPO_LIST` ([`repo_list`]). Where
@@ -60,11 +60,9 @@ pub enum E2eImage {
     Kitten,
     /// The same with the `nautilus` page.
     Nautilus,
-    /// Debian 12's busybox (1.35) with its applets linked, under the suite's busybox tag.
-    /// `sh` is Debian's bash, not busybox's: Debian's busybox `sh` drops environment
-    /// variables whose names are not shell identifiers (`data-1`) before it runs a command,
-    /// and three ConfigMap and Secret specs run `sh -c env` to see them. Upstream's busybox
-    /// 1.37 passes them on, as bash does.
+    /// busybox 1.37.0 built from its release source with busybox's defconfig, as the
+    /// official image the suite's busybox is made from ([`super::busybox`] says why not
+    /// Debian's), with every applet linked.
     Busybox,
     /// Debian 12's nginx-light (1.22) serving a default page on port 80, under both nginx
     /// tags the suite names.
@@ -189,7 +187,9 @@ pub async fn build_e2e_images(
                 let bin = go_build::ensure_built(module, &["agnhost"], progress).await?;
                 let source = go_build::module_source(module, "k8s.io/kubernetes").await?;
                 let programs = go_build::ensure_built(programs, &[], progress).await?;
+                let busybox = super::busybox::ensure_busybox(progress).await?;
                 inputs = Some(Inputs {
+                    busybox,
                     tools,
                     agnhost: bin.join("agnhost"),
                     images: source.join("test/images"),
@@ -218,8 +218,9 @@ pub async fn build_e2e_images(
 }
 
 /// What the images are made of: the Debian tools root, agnhost, the module's `test/images`
-/// and the folder of the other Go programs.
+/// the folder of the other Go programs and busybox built from source.
 struct Inputs {
+    busybox: PathBuf,
     tools: PathBuf,
     agnhost: PathBuf,
     images: PathBuf,
@@ -237,6 +238,7 @@ fn recipe_hash(
     h.update(format!("{image:?}{:?}{LEFT_OUT_APPLETS:?}", image.changes()).as_bytes());
     h.update(go_build::build_hash(module).as_bytes());
     h.update(go_build::build_hash(programs).as_bytes());
+    h.update(super::busybox::build_hash().as_bytes());
     hex::encode(h.finalize())[..16].to_string()
 }
 
@@ -301,6 +303,7 @@ async fn agnhost_parts(
 
 async fn assemble(which: E2eImage, inputs: &Inputs) -> Result<MinimalImage, SandboxError> {
     let Inputs {
+        busybox,
         tools,
         agnhost,
         images,
@@ -348,9 +351,13 @@ async fn assemble(which: E2eImage, inputs: &Inputs) -> Result<MinimalImage, Sand
         }
         E2eImage::Busybox => {
             image.base_files(&[])?;
-            image.binary("/usr/bin/bash", "/bin/bash").await?;
-            image.symlink("/bin/sh", "bash")?;
-            with_busybox(&mut image, tools).await?;
+            image.host_file(busybox, "/bin/busybox", 0o755)?;
+            for applet in super::busybox::applets(busybox).await? {
+                let path = format!("/bin/{applet}");
+                if !image.contains(&path) {
+                    image.symlink(&path, "busybox")?;
+                }
+            }
         }
         E2eImage::GlibcDnsTesting => {
             image.base_files(&[])?;

@@ -5,6 +5,7 @@
 //! sandbox cache ([`go_build`]), and made into images under the names a real rack pulls
 //! ([`images`]).
 
+pub mod busybox;
 pub mod e2e_images;
 pub mod go_build;
 pub mod images;
