@@ -25,7 +25,7 @@ use crate::sandbox::{engine, labels, rootfs};
 pub const E2E_REGISTRY: &str = "k8s-manage-sandbox/e2e-test-images";
 
 /// Bump when the way these images are put together changes.
-const FORMAT_VERSION: &str = "1";
+const FORMAT_VERSION: &str = "2";
 
 /// The Debian programs the e2e images carry besides agnhost: what upstream's agnhost image
 /// installs (curl, dig, nc, ip and ss, bash) and nginx.
@@ -269,7 +269,8 @@ async fn with_busybox(image: &mut MinimalImage, tools: &Path) -> Result<(), Sand
     Ok(())
 }
 
-/// agnhost and what upstream's agnhost image holds besides: its tools, `/uploads`, the
+/// agnhost and what upstream's agnhost image holds besides: its tools (and glibc's
+/// `getent`, which upstream's Alpine base has), `/uploads`, the
 /// porter's test certificate, the `agnhost-2` link and the user and group one test expects.
 async fn agnhost_parts(
     image: &mut MinimalImage,
@@ -294,6 +295,8 @@ async fn agnhost_parts(
         "/usr/bin/bash",
         "/usr/bin/ss",
         "/usr/sbin/ip",
+        // the DNS specs' probe script resolves /etc/hosts names with it
+        "/usr/bin/getent",
     ] {
         image.binary(tool, tool).await?;
     }
