@@ -89,3 +89,5 @@ fi
 
 stage "counting"
 "$helper" count "$OUT"/*/junit_01.xml | tee "$OUT/counts.txt"
+echo "sandbox $NAME is left up; remove it with: $bin sandbox down --name $NAME"
+echo "and its host rule with: iptables -S DOCKER-USER | grep -- $tag | sed 's/^-A/-D/' | xargs -L1 iptables"
