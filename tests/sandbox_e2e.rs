@@ -329,8 +329,7 @@ async fn up_five_nodes_answer_over_ssh_with_their_own_dockerd_and_down_removes_e
             for image in &images {
                 // The engine lists a Docker Hub reference without `docker.io/` (and
                 // `library/`): `docker.io/rancher/x:v1` as `rancher/x:v1`.
-                let hub = image.strip_prefix("docker.io/").unwrap_or(image);
-                let listed_as = hub.strip_prefix("library/").unwrap_or(hub);
+                let listed_as = k8s_manage::sandbox::docker_short_name(image);
                 assert!(
                     have.contains(listed_as),
                     "{}: {image} missing from\n{}",

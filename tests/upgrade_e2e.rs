@@ -32,13 +32,17 @@ use kubectl::Kubectl;
 const OLD: &str = "v1.35.4";
 const NEW: &str = "v1.36.1";
 
+/// Where the worker keeps the poller's ServiceAccount token (0600).
+const API_TOKEN: &str = "/tmp/e2e-api-token";
+
 /// A GET of the web Service through the node's local load balancer, with the token in
 /// [`API_TOKEN`] (the apiserver's certificate verified against the cluster CA): the
 /// response's status line and, when it is not 200, the start of its body.
-const API_GET: &str = "printf 'GET /api/v1/namespaces/default/services/web HTTP/1.1\\r\\nHost: x\\r\\nAuthorization: Bearer %s\\r\\nConnection: close\\r\\n\\r\\n' \"$(cat /tmp/e2e-api-token)\" | timeout 5 openssl s_client -quiet -connect 127.0.0.1:6444 -CAfile /etc/kubernetes/pki/ca.crt -verify_return_error 2>/dev/null | tr -d '\\r' | awk 'NR == 1 { print; ok = / 200 / } !ok && /^[{]/ { print substr($0, 1, 300) }'";
-
-/// Where the worker keeps the poller's ServiceAccount token (0600).
-const API_TOKEN: &str = "/tmp/e2e-api-token";
+fn api_get() -> String {
+    format!(
+        "printf 'GET /api/v1/namespaces/default/services/web HTTP/1.1\\r\\nHost: x\\r\\nAuthorization: Bearer %s\\r\\nConnection: close\\r\\n\\r\\n' \"$(cat {API_TOKEN})\" | timeout 5 openssl s_client -quiet -connect 127.0.0.1:6444 -CAfile /etc/kubernetes/pki/ca.crt -verify_return_error 2>/dev/null | tr -d '\\r' | awk 'NR == 1 {{ print; ok = / 200 / }} !ok && /^[{{]/ {{ print substr($0, 1, 300) }}'"
+    )
+}
 
 fn set_version(dir: &std::path::Path, from: &str, to: &str) {
     let f = dir.join("kubernetes-configuration.yaml");
@@ -297,7 +301,7 @@ fn upgrade_rolls_every_component_while_the_service_and_the_api_answer() {
         "timeout 4 bash /tmp/e2e-get-web.sh".into(),
         |l| l.trim().starts_with("web-"),
     );
-    let api = Poller::start(&dir, &workers[0].hostname, API_GET.into(), |l| {
+    let api = Poller::start(&dir, &workers[0].hostname, api_get(), |l| {
         l.starts_with("HTTP/1.1 200 ")
     });
     let started = Instant::now();

@@ -50,7 +50,8 @@ fn make_room_script_in(dir: &str, name: &str, bytes: u64, keep: u32) -> String {
     )
 }
 
-/// `20250131T235959Z`: for names of moved-aside dirs and automatic snapshots.
+/// `20250131T235959Z`: the UTC stamp in the names of moved-aside dirs, automatic snapshots
+/// and the run log folders.
 pub fn stamp(t: time::OffsetDateTime) -> String {
     format!(
         "{:04}{:02}{:02}T{:02}{:02}{:02}Z",

@@ -42,14 +42,6 @@ impl NodeLog {
 
 /// `DIR/.k8s-manage/logs/<UTC timestamp>-<action>`.
 pub fn run_dir(state_dir: &Path, action: &str) -> PathBuf {
-    let t = time::OffsetDateTime::now_utc();
-    state_dir.join("logs").join(format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z-{action}",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    ))
+    let stamp = crate::etcd::snapshot::stamp(time::OffsetDateTime::now_utc());
+    state_dir.join("logs").join(format!("{stamp}-{action}"))
 }

@@ -228,27 +228,13 @@ pub fn no_artifacts(m: &Machine) -> NodeArtifacts {
     }
 }
 
-/// `auto-<action>-<UTC>`: the snapshot name taken before a membership change.
-pub fn snapshot_name(action: &str) -> String {
-    let t = time::OffsetDateTime::now_utc();
-    format!(
-        "auto-{action}-{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
-}
-
 /// Take the automatic snapshot (from a healthy member, copied to every master of `cluster`).
 pub async fn auto_snapshot(
     cluster: &Cluster,
     action: &str,
     opts: &DeployOptions,
 ) -> Result<String, Vec<StepError>> {
-    let name = snapshot_name(action);
+    let name = crate::etcd::snapshot::auto_name(action);
     let r =
         super::snapshot::save(cluster, &name, opts.host_keys, &opts.connect, opts.parallel).await?;
     Ok(r.snapshot.path.display().to_string())

@@ -51,7 +51,7 @@ pub use engine::connect as connect_engine;
 pub use error::SandboxError;
 pub use node_image::{NODE_REPO, node_image_reference};
 pub use nodes::{NodeInfo, Role};
-pub use preload::{PRELOAD_PARALLELISM, PRELOAD_TIMEOUT, load_into_sandbox};
+pub use preload::{PRELOAD_PARALLELISM, PRELOAD_TIMEOUT, docker_short_name, load_into_sandbox};
 pub use probe::{ExecOutput, Login, ssh_exec};
 pub use rootfs::default_cache_dir;
 pub use status::{NodeStatus, status};

@@ -372,7 +372,7 @@ pub fn missing_images(listed: &str, references: &[String]) -> Vec<String> {
 
 /// How the engine lists a Docker Hub reference: without `docker.io/` (and `library/`),
 /// e.g. `docker.io/rancher/local-path-provisioner:v0.0.30` as `rancher/...`.
-fn docker_short_name(reference: &str) -> &str {
+pub fn docker_short_name(reference: &str) -> &str {
     let rest = reference.strip_prefix("docker.io/").unwrap_or(reference);
     rest.strip_prefix("library/").unwrap_or(rest)
 }

@@ -11,7 +11,7 @@
 //! runs in a Debian 12 root with build-essential (cached like the other roots), and the
 //! binary is cached per version and recipe in the sandbox cache.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use sha2::{Digest, Sha256};
 
@@ -104,9 +104,10 @@ pub async fn ensure_busybox(progress: &dyn Fn(&str)) -> Result<PathBuf, SandboxE
     Ok(bin)
 }
 
-/// The applets of a busybox binary (`busybox --list`); it is static, so it runs here.
-pub async fn applets(busybox: &Path) -> Result<Vec<String>, SandboxError> {
-    let out = rootfs::run(tokio::process::Command::new(busybox).arg("--list")).await?;
+/// The applets a `busybox --list` command prints (the static build runs here as it is;
+/// Debian's runs in its root with `chroot`).
+pub async fn applets(list: &mut tokio::process::Command) -> Result<Vec<String>, SandboxError> {
+    let out = rootfs::run(list).await?;
     Ok(out
         .lines()
         .map(str::trim)

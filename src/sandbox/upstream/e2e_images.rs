@@ -25,7 +25,7 @@ use crate::sandbox::{engine, labels, rootfs};
 pub const E2E_REGISTRY: &str = "k8s-manage-sandbox/e2e-test-images";
 
 /// Bump when the way these images are put together changes.
-const FORMAT_VERSION: &str = "2";
+const FORMAT_VERSION: &str = "3";
 
 /// The Debian programs the e2e images carry besides agnhost: what upstream's agnhost image
 /// installs (curl, dig, nc, ip and ss, bash) and nginx.
@@ -159,13 +159,9 @@ pub async fn build_e2e_images(
     })?;
     let programs = modules::find(Program::E2eImages, version).ok_or_else(|| {
         SandboxError::InvalidOptions(format!(
-            "the e2e images' Go programs are pinned for {}; not for {version}",
-            modules::MODULES
-                .iter()
-                .filter(|m| m.program == Program::E2eImages)
-                .map(|m| m.version)
-                .collect::<Vec<_>>()
-                .join(", ")
+            "the e2e images' Go programs are pinned for {} only; add {version} with \
+             sandbox/upstream/add-version.sh e2e-images {version}",
+            modules::versions(Program::E2eImages).join(", ")
         ))
     })?;
     let docker = engine::connect().await?;
@@ -242,25 +238,29 @@ fn recipe_hash(
     hex::encode(h.finalize())[..16].to_string()
 }
 
-/// The names `busybox --list` prints in the tools root, less [`LEFT_OUT_APPLETS`].
-async fn busybox_applets(tools: &Path) -> Result<Vec<String>, SandboxError> {
-    let out = rootfs::run(
+/// Debian's busybox of the tools root with its applets linked, less [`LEFT_OUT_APPLETS`].
+async fn with_busybox(image: &mut MinimalImage, tools: &Path) -> Result<(), SandboxError> {
+    image.binary("/bin/busybox", "/bin/busybox").await?;
+    let applets = super::busybox::applets(
         tokio::process::Command::new("chroot")
             .arg(tools)
             .args(["/bin/busybox", "--list"]),
     )
     .await?;
-    Ok(out
-        .lines()
-        .map(str::trim)
-        .filter(|a| !a.is_empty() && !LEFT_OUT_APPLETS.contains(a))
-        .map(String::from)
-        .collect())
+    link_applets(
+        image,
+        applets
+            .iter()
+            .filter(|a| !LEFT_OUT_APPLETS.contains(&a.as_str())),
+    )
 }
 
-async fn with_busybox(image: &mut MinimalImage, tools: &Path) -> Result<(), SandboxError> {
-    image.binary("/bin/busybox", "/bin/busybox").await?;
-    for applet in busybox_applets(tools).await? {
+/// `/bin/<applet>` → `busybox` for each applet the image has nothing at yet.
+fn link_applets<'a>(
+    image: &mut MinimalImage,
+    applets: impl Iterator<Item = &'a String>,
+) -> Result<(), SandboxError> {
+    for applet in applets {
         let path = format!("/bin/{applet}");
         if !image.contains(&path) {
             image.symlink(&path, "busybox")?;
@@ -355,12 +355,10 @@ async fn assemble(which: E2eImage, inputs: &Inputs) -> Result<MinimalImage, Sand
         E2eImage::Busybox => {
             image.base_files(&[])?;
             image.host_file(busybox, "/bin/busybox", 0o755)?;
-            for applet in super::busybox::applets(busybox).await? {
-                let path = format!("/bin/{applet}");
-                if !image.contains(&path) {
-                    image.symlink(&path, "busybox")?;
-                }
-            }
+            let applets =
+                super::busybox::applets(tokio::process::Command::new(busybox).arg("--list"))
+                    .await?;
+            link_applets(&mut image, applets.iter())?;
         }
         E2eImage::GlibcDnsTesting => {
             image.base_files(&[])?;
@@ -368,7 +366,6 @@ async fn assemble(which: E2eImage, inputs: &Inputs) -> Result<MinimalImage, Sand
             image.symlink("/bin/sh", "dash")?;
             image.binary("/usr/bin/dig", "/usr/bin/dig").await?;
             image.binary("/usr/bin/getent", "/usr/bin/getent").await?;
-            image.dir("/results", 0o755)?;
             with_busybox(&mut image, tools).await?;
         }
         E2eImage::Nonewprivs => {

@@ -280,12 +280,7 @@ pub async fn conformance_suite(
         SandboxError::InvalidOptions(format!(
             "the conformance suite is pinned for {} only; add {version} with \
              sandbox/upstream/add-version.sh kubernetes-e2e {version}",
-            modules::MODULES
-                .iter()
-                .filter(|m| m.program == Program::KubernetesE2e)
-                .map(|m| m.version)
-                .collect::<Vec<_>>()
-                .join(", ")
+            modules::versions(Program::KubernetesE2e).join(", ")
         ))
     })?;
     let bin = go_build::ensure_built(module, &["e2e.test", "ginkgo"], progress).await?;

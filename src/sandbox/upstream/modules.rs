@@ -212,13 +212,18 @@ pub fn only_version(program: Program) -> &'static GoModule {
     first
 }
 
-/// The Kubernetes versions the sandbox can build.
-pub fn kubernetes_versions() -> Vec<&'static str> {
+/// The versions of `program` that are pinned.
+pub fn versions(program: Program) -> Vec<&'static str> {
     MODULES
         .iter()
-        .filter(|m| m.program == Program::Kubernetes)
+        .filter(|m| m.program == program)
         .map(|m| m.version)
         .collect()
+}
+
+/// The Kubernetes versions the sandbox can build.
+pub fn kubernetes_versions() -> Vec<&'static str> {
+    versions(Program::Kubernetes)
 }
 
 #[cfg(test)]
