@@ -80,10 +80,12 @@ if ! command -v kubectl >/dev/null 2>&1; then
 fi
 
 # tests/iotdb_e2e.rs: the sandbox's IoTDB image takes IoTDB's ConfigNode and DataNode zips
-# from Maven Central (mvn), and a real client, Apache IoTDB's Python session (PyPI
+# from Maven Central (mvn) and compiles its small SQL client (javac, jar: Maven Central
+# here has no iotdb-cli), and a real client, Apache IoTDB's Python session (PyPI
 # apache-iotdb at the server's version), in a venv of its own.
 iotdb_pkgs=()
 command -v mvn >/dev/null 2>&1 || iotdb_pkgs+=(maven)
+{ command -v javac && command -v jar; } >/dev/null 2>&1 || iotdb_pkgs+=(openjdk-17-jdk-headless)
 python3 -c 'import ensurepip' 2>/dev/null || iotdb_pkgs+=(python3-venv)
 if [ "${#iotdb_pkgs[@]}" -gt 0 ]; then
     log "apt-get install ${iotdb_pkgs[*]}"

@@ -105,6 +105,7 @@ fn plan(service: &str, component: Option<&str>, current: u32, target: u32) -> Ve
         component: component.map(str::to_string),
         current,
         target,
+        cluster_domain: "rack.internal".into(),
     };
     match p.scale_plan(&example(), &req) {
         Ok(steps) => describe(&steps),
@@ -118,6 +119,7 @@ fn refusal(service: &str, component: Option<&str>, current: u32, target: u32) ->
         component: component.map(str::to_string),
         current,
         target,
+        cluster_domain: "rack.internal".into(),
     };
     match p.scale_plan(&example(), &req) {
         Ok(steps) => panic!(
@@ -131,12 +133,12 @@ fn refusal(service: &str, component: Option<&str>, current: u32, target: u32) ->
     }
 }
 
-const DN0: &str = "iotdb-datanode-0.iotdb-datanode-headless.iotdb.svc.{{ cluster.domain }}";
+const DN0: &str = "iotdb-datanode-0.iotdb-datanode-headless.iotdb.svc.rack.internal";
 
 #[test]
 fn iotdb_datanodes_up() {
-    let addr3 = "iotdb-datanode-3.iotdb-datanode-headless.iotdb.svc.{{ cluster.domain }}";
-    let addr4 = "iotdb-datanode-4.iotdb-datanode-headless.iotdb.svc.{{ cluster.domain }}";
+    let addr3 = "iotdb-datanode-3.iotdb-datanode-headless.iotdb.svc.rack.internal";
+    let addr4 = "iotdb-datanode-4.iotdb-datanode-headless.iotdb.svc.rack.internal";
     let running = |a: &str| {
         format!(
             "exec iotdb/iotdb-datanode-0[datanode] retry 300s: cli \"show datanodes\" | awk -F'|' -v a=\"{a}\" '{{gsub(/ /,\"\",$3); gsub(/ /,\"\",$4)}} $4==a && $3==\"Running\" {{f=1}} END {{exit !f}}'"
@@ -158,9 +160,7 @@ fn iotdb_datanodes_down_remove_each_node_first() {
     let steps = plan("iotdb", None, 5, 3);
     let mut expected = Vec::new();
     for i in [4, 3] {
-        let a = format!(
-            "iotdb-datanode-{i}.iotdb-datanode-headless.iotdb.svc.{{{{ cluster.domain }}}}"
-        );
+        let a = format!("iotdb-datanode-{i}.iotdb-datanode-headless.iotdb.svc.rack.internal");
         expected.push(format!(
             "exec iotdb/iotdb-datanode-0[datanode]: id=$(cli \"show datanodes\" | awk -F'|' -v a=\"{a}\" '{{gsub(/ /,\"\",$2); gsub(/ /,\"\",$4)}} $4==a {{print $2}}') ⏎ \
              [ -n \"$id\" ] || {{ echo \"{a} is not in 'show datanodes'\" >&2; exit 1; }} ⏎ cli \"remove datanode $id\""
@@ -187,6 +187,7 @@ fn iotdb_cli_runs_against_datanode_zero_with_the_password_from_the_pod() {
                 component: None,
                 current: 4,
                 target: 3,
+                cluster_domain: "rack.internal".into(),
             },
         )
         .unwrap();
@@ -214,6 +215,7 @@ fn iotdb_1_3_uses_the_removal_script() {
                 component: None,
                 current: 4,
                 target: 3,
+                cluster_domain: "rack.internal".into(),
             },
         )
         .unwrap();
@@ -258,10 +260,10 @@ fn iotdb_confignodes_down_keep_the_seed() {
     );
 }
 
-const T0: &str = "tdengine-0.taosd.tdengine.svc.{{ cluster.domain }}";
+const T0: &str = "tdengine-0.taosd.tdengine.svc.rack.internal";
 
 fn ep(i: u32) -> String {
-    format!("tdengine-{i}.taosd.tdengine.svc.{{{{ cluster.domain }}}}:6030")
+    format!("tdengine-{i}.taosd.tdengine.svc.rack.internal:6030")
 }
 
 #[test]
@@ -329,6 +331,7 @@ fn tdengine_down_drops_each_dnode_by_id_then_waits() {
                 component: None,
                 current: 4,
                 target: 3,
+                cluster_domain: "rack.internal".into(),
             },
         )
         .unwrap();
@@ -353,6 +356,7 @@ fn tdengine_refusals() {
                 component: None,
                 current: 3,
                 target: 2,
+                cluster_domain: "rack.internal".into(),
             },
         )
         .unwrap_err();
@@ -475,6 +479,7 @@ fn clickhouse_refusals_and_shards() {
                 component: None,
                 current: 2,
                 target: 1,
+                cluster_domain: "rack.internal".into(),
             },
         )
         .unwrap_err();
@@ -508,6 +513,7 @@ fn invalid_configuration_refuses_to_plan() {
                 component: None,
                 current: 2,
                 target: 3,
+                cluster_domain: "rack.internal".into(),
             },
         )
         .unwrap_err();
@@ -566,6 +572,7 @@ fn database_passwords_never_reach_process_arguments() {
                     component: None,
                     current: 4,
                     target: 3,
+                    cluster_domain: "rack.internal".into(),
                 },
             )
             .unwrap();
@@ -574,7 +581,6 @@ fn database_passwords_never_reach_process_arguments() {
             .filter_map(|s| match s {
                 Step::Exec(e) => Some(
                     e.command[2]
-                        .replace("{{ cluster.domain }}", "cluster.local")
                         .replace(
                             "/etc/k8s-manage/dolphindb-admin",
                             secret_dir.to_str().unwrap(),

@@ -268,3 +268,38 @@ fn iotdb_rest_service_is_a_boolean_that_reaches_the_datanodes() {
         );
     }
 }
+
+#[test]
+fn iotdb_cli_class_is_a_java_class_name_that_scale_runs() {
+    use k8s_manage::service::databases::{ScaleRequest, planner};
+    use k8s_manage::service::steps::Step;
+    let text = edited(
+        "  data-replication-factor: 2\n",
+        "  data-replication-factor: 2\n  cli-class: \"Cli; rm -rf /tmp/x\"\n",
+    );
+    one_error("iotdb", &text, "cli-class:", "is not a Java class name");
+    let first_script = |text: &str| {
+        let cfg = config_in(&example_dir(), text);
+        let req = ScaleRequest {
+            component: Some("datanode".into()),
+            current: 4,
+            target: 3,
+            cluster_domain: "rack.internal".into(),
+        };
+        let steps = planner("iotdb").unwrap().scale_plan(&cfg, &req).unwrap();
+        match &steps[0] {
+            Step::Exec(e) => e.command[2].clone(),
+            other => panic!("the first step removes the DataNode: {other:?}"),
+        }
+    };
+    let host = "-h iotdb-datanode-0.iotdb-datanode-headless.iotdb.svc.rack.internal";
+    assert!(
+        first_script(&example_text()).contains(&format!("org.apache.iotdb.cli.Cli {host}")),
+        "IoTDB's own CLI by default"
+    );
+    let text = edited(
+        "  data-replication-factor: 2\n",
+        "  data-replication-factor: 2\n  cli-class: k8smanage.sandbox.IotdbSql\n",
+    );
+    assert!(first_script(&text).contains(&format!("k8smanage.sandbox.IotdbSql {host}")));
+}

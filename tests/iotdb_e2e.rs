@@ -4,7 +4,10 @@
 //! 2.0.10 from Maven Central, `k8s_manage::sandbox::iotdb_image`), its volumes from the
 //! `local-path-provisioner` add-on. A real client (Apache IoTDB's Python session, PyPI
 //! `apache-iotdb`, `tests/iotdb/client.py`) writes 10,000 points through DataNode 0 and
-//! reads them back through DataNode 2; `show datanodes` lists three Running nodes.
+//! reads them back through DataNode 2; `show datanodes` lists three Running nodes. Then
+//! `service scale` takes the DataNodes down to 2 through IoTDB's own `remove datanode`
+//! (refused below the replication factor first), the freed volume goes, every point is
+//! still read back, and a scale back up to 3 brings a new DataNode Running.
 //!
 //! The Python client comes from `K8S_MANAGE_IOTDB_PYTHON` (a Python with apache-iotdb
 //! 2.0.10; `scripts/setup.sh` makes one in /opt/k8s-manage-test/iotdb-venv).
@@ -129,11 +132,14 @@ fn services_config(image: &str) -> String {
         "iotdb:\n  namespace: iotdb\n  storage-class: local-path\n  \
          # The zips on Maven Central have no REST plugin (org.apache.iotdb:rest is not there).\n  \
          rest-service: false\n  \
+         # Nor iotdb-cli: the image's own SQL client runs scale's statements.\n  \
+         cli-class: {cli}\n  \
          schema-replication-factor: 2\n  data-replication-factor: 2\n  \
          confignode:\n    replicas: 1\n    image: {image}\n    storage-size: 1Gi\n    \
          cpu: 500m\n    memory: 1536Mi\n  \
          datanode:\n    replicas: 3\n    image: {image}\n    storage-size: 1Gi\n    \
-         cpu: 500m\n    memory: 2Gi\n"
+         cpu: 500m\n    memory: 2Gi\n",
+        cli = iotdb_image::SQL_CLIENT_CLASS
     )
 }
 
@@ -247,12 +253,7 @@ fn iotdb_runs_replicates_and_answers_through_another_datanode() {
         cpu_share(cpu0)
     );
     let sum: u64 = (1..=u64::from(POINTS)).map(|t| t * 2).sum();
-    let (ok, out) = client(&k, &dir, "iotdb-datanode-2", &["count"]);
-    assert!(ok, "count: {out}");
-    let mut cells = out.trim().split('|');
-    assert_eq!(cells.next(), Some(POINTS.to_string().as_str()), "{out}");
-    let read_sum: f64 = cells.next().unwrap_or("").parse().unwrap_or(-1.0);
-    assert_eq!(read_sum as u64, sum, "{out}");
+    assert_points(&k, &dir, "iotdb-datanode-2", sum);
     // The data regions keep two replicas.
     let (ok, regions) = client(&k, &dir, "iotdb-datanode-1", &["sql", "show regions"]);
     assert!(ok, "show regions: {regions}");
@@ -288,4 +289,126 @@ fn iotdb_runs_replicates_and_answers_through_another_datanode() {
     ]);
     assert_eq!(replicas, "3");
     assert_eq!(datanodes(&k, &dir, "iotdb-datanode-1").len(), 3);
+
+    // Down to 2 through IoTDB's own removal: DataNode 2 leaves `show datanodes` (its
+    // regions move to the two left), the StatefulSet shrinks, its PVC is deleted.
+    let t = Instant::now();
+    let cpu0 = cpu_jiffies();
+    let (code, v, stderr) = scale_datanodes(&k, &dir, 2);
+    assert_eq!(code, 0, "scale to 2: {v}\n{stderr}");
+    eprintln!(
+        "BENCH DataNode scale-down 3 -> 2 with {POINTS} points written: {:.1}s \
+         (machine CPU busy {:.0}%)",
+        t.elapsed().as_secs_f64(),
+        cpu_share(cpu0)
+    );
+    let sts_replicas = || {
+        k.ok(&[
+            "-n",
+            "iotdb",
+            "get",
+            "sts",
+            "iotdb-datanode",
+            "-o",
+            "jsonpath={.spec.replicas}",
+        ])
+    };
+    assert_eq!(sts_replicas(), "2");
+    let nodes = datanodes(&k, &dir, "iotdb-datanode-1");
+    assert_eq!(nodes.len(), 2, "{nodes:?}");
+    assert!(nodes.iter().all(|n| n.1 == "Running"), "{nodes:?}");
+    assert!(
+        !nodes.iter().any(|n| n.2.starts_with("iotdb-datanode-2.")),
+        "{nodes:?}"
+    );
+    let claims = k.ok(&[
+        "-n",
+        "iotdb",
+        "get",
+        "pvc",
+        "-o",
+        "jsonpath={.items[*].metadata.name}",
+    ]);
+    assert!(!claims.contains("iotdb-datanode-2"), "{claims}");
+    // Every region was moved off it and still has its two replicas.
+    let (ok, regions) = client(&k, &dir, "iotdb-datanode-1", &["sql", "show regions"]);
+    assert!(ok, "show regions: {regions}");
+    let mut replicas: std::collections::BTreeMap<String, u32> = Default::default();
+    for cells in regions
+        .lines()
+        .map(|l| l.split('|').collect::<Vec<_>>())
+        .filter(|c| c.len() > 7)
+    {
+        assert!(!cells[7].starts_with("iotdb-datanode-2."), "{regions}");
+        assert_eq!(cells[2], "Running", "{regions}");
+        *replicas.entry(cells[0].to_string()).or_default() += 1;
+    }
+    assert!(
+        !replicas.is_empty() && replicas.values().all(|n| *n == 2),
+        "{regions}"
+    );
+    // Everything written is still there, read through the other DataNode.
+    assert_points(&k, &dir, "iotdb-datanode-1", sum);
+
+    // Back up to 3: a new DataNode on a new volume joins and is Running.
+    let t = Instant::now();
+    let (code, v, stderr) = scale_datanodes(&k, &dir, 3);
+    assert_eq!(code, 0, "scale to 3: {v}\n{stderr}");
+    eprintln!(
+        "BENCH DataNode scale-up 2 -> 3: {:.1}s",
+        t.elapsed().as_secs_f64()
+    );
+    assert_eq!(sts_replicas(), "3");
+    let nodes = datanodes(&k, &dir, "iotdb-datanode-2");
+    assert_eq!(nodes.len(), 3, "{nodes:?}");
+    assert!(nodes.iter().all(|n| n.1 == "Running"), "{nodes:?}");
+    assert_points(&k, &dir, "iotdb-datanode-2", sum);
+}
+
+/// `service scale iotdb --component datanode --replicas N`: (exit code, report, stderr).
+fn scale_datanodes(k: &Kubectl, dir: &Path, replicas: u32) -> (i32, Value, String) {
+    let n = replicas.to_string();
+    let (code, v, stderr) = svc(
+        &[
+            "scale",
+            "-s",
+            "iotdb",
+            "--component",
+            "datanode",
+            "--replicas",
+            &n,
+            "--wait-seconds",
+            "900",
+        ],
+        dir,
+    );
+    if code != 0 {
+        let pods = k.run(&["-n", "iotdb", "get", "pods", "-o", "wide"]);
+        let logs = k.run(&[
+            "-n",
+            "iotdb",
+            "logs",
+            "--tail",
+            "60",
+            "-l",
+            "app.kubernetes.io/component=datanode",
+            "--prefix",
+        ]);
+        eprintln!("pods:\n{}\nlogs:\n{}", pods.stdout, logs.stdout);
+    }
+    (code, v, stderr)
+}
+
+/// The POINTS points, counted and summed through `pod`.
+fn assert_points(k: &Kubectl, dir: &Path, pod: &str, sum: u64) {
+    let (ok, out) = client(k, dir, pod, &["count"]);
+    assert!(ok, "count through {pod}: {out}");
+    let mut cells = out.trim().split('|');
+    assert_eq!(
+        cells.next(),
+        Some(POINTS.to_string().as_str()),
+        "through {pod}: {out}"
+    );
+    let read_sum: f64 = cells.next().unwrap_or("").parse().unwrap_or(-1.0);
+    assert_eq!(read_sum as u64, sum, "through {pod}: {out}");
 }

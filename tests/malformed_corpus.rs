@@ -398,6 +398,7 @@ fn validate_all(dir: &Path) -> Vec<Diagnostics> {
                         component: None,
                         current,
                         target,
+                        cluster_domain: "cluster.local".into(),
                     },
                 );
             }

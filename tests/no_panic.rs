@@ -72,6 +72,7 @@ fn check_services(dir: &Path, text: &str) {
                             component,
                             current,
                             target,
+                            cluster_domain: "cluster.local".into(),
                         },
                     );
                 }

@@ -613,6 +613,7 @@ fn scale(a: &ServiceArgs, replicas: u32, component: Option<String>, color: bool)
         component,
         current,
         target: replicas,
+        cluster_domain: l.cluster.kubernetes.cluster_domain.clone(),
     };
     let steps = match planner.scale_plan(&l.config, &req) {
         Ok(s) => s,

@@ -6,6 +6,12 @@
 //! which gives it the official image's interface (lower-case variables become
 //! properties, `MEMORY_SIZE` is the heap). One image runs both roles.
 //!
+//! Maven Central here serves no `iotdb-cli`, so the image has no IoTDB CLI. In its place
+//! `lib/` gets `k8s-manage-iotdb-sql.jar`, compiled here (javac) from
+//! `sandbox/iotdb/IotdbSql.java`: one SQL statement through IoTDB's own Session API with
+//! the CLI's `-e` command line. The sandbox names it with `iotdb.cli-class`
+//! ([`SQL_CLIENT_CLASS`]); an apache/iotdb image keeps IoTDB's own CLI.
+//!
 //! No container registry answers here, so the built-in `iotdb` service runs on this image
 //! in the sandbox; its name says it is not apache/iotdb. Nothing of IoTDB is committed.
 
@@ -35,8 +41,17 @@ pub const JRE_RECIPE: rootfs::Recipe = rootfs::Recipe {
 
 const ENTRYPOINT: &str = include_str!("../../sandbox/iotdb/entrypoint.sh");
 
+/// The SQL client compiled into the image (the CLI's stand-in, see the module's doc).
+const SQL_CLIENT_SOURCE: &str = include_str!("../../sandbox/iotdb/IotdbSql.java");
+
+/// Its main class: what `iotdb.cli-class` names in the sandbox's services configuration.
+pub const SQL_CLIENT_CLASS: &str = "k8smanage.sandbox.IotdbSql";
+
+/// The jar it is put in, in the image's `lib/`.
+const SQL_CLIENT_JAR: &str = "k8s-manage-iotdb-sql.jar";
+
 /// Bump when the way the image is put together changes.
-const FORMAT_VERSION: &str = "1";
+const FORMAT_VERSION: &str = "2";
 
 /// The image's reference for `version`.
 pub fn reference(version: &str) -> String {
@@ -47,7 +62,13 @@ pub fn reference(version: &str) -> String {
 fn recipe_hash(version: &str) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
-    for part in [FORMAT_VERSION, version, &JRE_RECIPE.hash(), ENTRYPOINT] {
+    for part in [
+        FORMAT_VERSION,
+        version,
+        &JRE_RECIPE.hash(),
+        ENTRYPOINT,
+        SQL_CLIENT_SOURCE,
+    ] {
         h.update(part.as_bytes());
         h.update([0]);
     }
@@ -166,6 +187,7 @@ pub async fn ensure_iotdb_image(
         std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(0o755))
             .io("making executable", &entry)?;
     }
+    compile_sql_client(&work.join("iotdb/lib"), &cache).await?;
     for dir in ["iotdb/data", "iotdb/logs"] {
         let d = work.join(dir);
         std::fs::create_dir_all(&d).io("creating", &d)?;
@@ -182,6 +204,60 @@ pub async fn ensure_iotdb_image(
     std::fs::remove_dir_all(&work).io("removing the imported root file system", &work)?;
     imported?;
     Ok(reference)
+}
+
+/// Compile `IotdbSql.java` against the IoTDB jars in `lib` and put it there as a jar.
+async fn compile_sql_client(lib: &Path, cache: &Path) -> Result<(), SandboxError> {
+    for tool in ["javac", "jar"] {
+        if which(tool).is_none() {
+            return Err(SandboxError::Image {
+                image: "k8s-manage-sandbox/iotdb".into(),
+                reason: format!(
+                    "`{tool}` is not installed; the image's SQL client \
+                     (sandbox/iotdb/IotdbSql.java) is compiled with it\n  \
+                     fix: apt-get install openjdk-17-jdk-headless (scripts/setup.sh does)"
+                ),
+            });
+        }
+    }
+    let build = cache.join("iotdb-sql-client.build");
+    if build.exists() {
+        std::fs::remove_dir_all(&build).io("removing the unfinished", &build)?;
+    }
+    let classes = build.join("classes");
+    std::fs::create_dir_all(&classes).io("creating", &classes)?;
+    let source = build.join("IotdbSql.java");
+    std::fs::write(&source, SQL_CLIENT_SOURCE).io("writing", &source)?;
+    rootfs::run(
+        Command::new("javac")
+            .args(["--release", "17", "-nowarn", "-cp"])
+            .arg(lib.join("*"))
+            .arg("-d")
+            .arg(&classes)
+            .arg(&source),
+    )
+    .await?;
+    rootfs::run(
+        Command::new("jar")
+            .arg("--create")
+            .arg("--file")
+            .arg(lib.join(SQL_CLIENT_JAR))
+            .arg("-C")
+            .arg(&classes)
+            .arg("k8smanage"),
+    )
+    .await?;
+    std::fs::remove_dir_all(&build).io("removing", &build)?;
+    Ok(())
+}
+
+/// The path of a program on PATH.
+fn which(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(program))
+            .find(|p| p.is_file())
+    })
 }
 
 #[cfg(test)]

@@ -94,10 +94,16 @@ pub fn image(
 }
 
 /// `<sts>-<ordinal>.<governing service>.<namespace>.svc.<cluster domain>`, the stable
-/// address of a StatefulSet member (the cluster domain is a Tera expression rendered by the
-/// step runner, `{{ cluster.domain }}`).
-pub fn member_fqdn(sts: &str, ordinal: u32, service: &str, namespace: &str) -> String {
-    format!("{sts}-{ordinal}.{service}.{namespace}.svc.{{{{ cluster.domain }}}}")
+/// address of a StatefulSet member. The scale planners write the cluster's own domain
+/// into the commands they plan, so a plan shows exactly what runs.
+pub fn member_fqdn(
+    sts: &str,
+    ordinal: u32,
+    service: &str,
+    namespace: &str,
+    domain: &str,
+) -> String {
+    format!("{sts}-{ordinal}.{service}.{namespace}.svc.{domain}")
 }
 
 /// An error when a replication factor is larger than the number of nodes that hold replicas.

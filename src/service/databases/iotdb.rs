@@ -19,6 +19,20 @@ pub const CONFIGNODE_SVC: &str = "iotdb-confignode-headless";
 pub const DATANODE_STS: &str = "iotdb-datanode";
 pub const DATANODE_SVC: &str = "iotdb-datanode-headless";
 const DEFAULT_VERSION: &str = "2.0.5";
+/// IoTDB's own CLI, in `lib/` of apache/iotdb images.
+const DEFAULT_CLI_CLASS: &str = "org.apache.iotdb.cli.Cli";
+
+/// Dot-separated Java identifiers of ASCII letters, digits and `_` (the name is written
+/// into a shell command, so nothing else is let through).
+fn is_java_class_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.split('.').all(|part| {
+            part.chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        })
+}
 
 /// One node group (ConfigNodes or DataNodes).
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -48,6 +62,9 @@ pub struct IotdbConfig {
     pub rest_service: bool,
     /// Password of `root` used by k8s-manage's own CLI calls (kept in a Secret).
     pub root_password: String,
+    /// Main class of the CLI in the DataNode image that scale's steps run
+    /// (`org.apache.iotdb.cli.Cli`, as apache/iotdb images have it).
+    pub cli_class: String,
     /// `major.minor` of the image, e.g. "2.0" (removal commands differ).
     pub version: String,
     pub confignode_sts: &'static str,
@@ -153,6 +170,21 @@ pub fn read(file: &SourceFile, diags: &mut Diagnostics) -> Option<IotdbConfig> {
         }
     };
     let root_password = s.text("root-password", "root", diags).value;
+    let cli_class = s.text("cli-class", DEFAULT_CLI_CLASS, diags);
+    if !is_java_class_name(&cli_class.value) {
+        diags.push(
+            Diagnostic::error(
+                cli_class.at.clone(),
+                format!(
+                    "`iotdb.cli-class: {}` is not a Java class name",
+                    cli_class.value
+                ),
+            )
+            .fix(format!(
+                "name the CLI's main class, e.g. `{DEFAULT_CLI_CLASS}`, or delete the key"
+            )),
+        );
+    }
     s.finish(diags);
     let (cn, cn_n, cn_img) = cn?;
     let (dn, dn_n, dn_img) = dn?;
@@ -223,6 +255,7 @@ pub fn read(file: &SourceFile, diags: &mut Diagnostics) -> Option<IotdbConfig> {
         rest_port,
         rest_service,
         root_password,
+        cli_class: cli_class.value,
         version: format!("{major}.{minor}"),
         confignode_sts: CONFIGNODE_STS,
         confignode_svc: CONFIGNODE_SVC,
@@ -280,28 +313,29 @@ impl ScalePlanner for IotdbPlanner {
     }
 }
 
-/// The IoTDB CLI on DataNode 0, as `root`. `start-cli.sh` would put the password in java's
+/// The IoTDB CLI (`iotdb.cli-class`) on DataNode 0, as `root`. `start-cli.sh` would put the password in java's
 /// arguments, so the CLI's class is started directly with a Java argument file (0600,
 /// removed afterwards) that holds the main class and its arguments; the password comes
 /// from the pod's environment through the shell's own `printf` and `sed`'s stdin.
-fn cli(conf: &IotdbConfig) -> String {
+fn cli(conf: &IotdbConfig, domain: &str) -> String {
     format!(
         "cli() {{ ( umask 077; f=$(mktemp); trap 'rm -f \"$f\"' EXIT; \
          q() {{ printf '%s' \"$1\" | sed 's/[\\\\\"]/\\\\&/g; s/.*/\"&\"/'; echo; }}; \
-         {{ printf '%s\\n' org.apache.iotdb.cli.Cli -h {host} -p {port} -u root -pw; q \"$IOTDB_ROOT_PASSWORD\"; printf '%s\\n' -e; q \"$1\"; }} > \"$f\"; \
+         {{ printf '%s\\n' {class} -h {host} -p {port} -u root -pw; q \"$IOTDB_ROOT_PASSWORD\"; printf '%s\\n' -e; q \"$1\"; }} > \"$f\"; \
          \"${{JAVA_HOME:+$JAVA_HOME/bin/}}java\" -XX:-UsePerfData -cp '/iotdb/lib/*' @\"$f\" ); }}",
-        host = common::member_fqdn(DATANODE_STS, 0, DATANODE_SVC, &conf.namespace),
+        class = conf.cli_class,
+        host = common::member_fqdn(DATANODE_STS, 0, DATANODE_SVC, &conf.namespace, domain),
         port = conf.rpc_port
     )
 }
 
 /// Shell that sets `id` to the NodeID of the node whose address column (`col`, 1-based
 /// among the `|`-separated cells) is `addr` in the output of `show`, or fails.
-fn lookup_id(conf: &IotdbConfig, show: &str, col: u32, addr: &str) -> String {
+fn lookup_id(conf: &IotdbConfig, domain: &str, show: &str, col: u32, addr: &str) -> String {
     format!(
         "set -eu\n{}\nid=$(cli \"{show}\" | awk -F'|' -v a=\"{addr}\" '{{gsub(/ /,\"\",$2); gsub(/ /,\"\",${c})}} ${c}==a {{print $2}}')\n\
          [ -n \"$id\" ] || {{ echo \"{addr} is not in '{show}'\" >&2; exit 1; }}\n",
-        cli(conf),
+        cli(conf, domain),
         c = col + 1
     )
 }
@@ -346,10 +380,10 @@ fn plan_datanodes(conf: &IotdbConfig, req: &ScaleRequest) -> Result<Vec<Step>, R
         steps.push(scale_sts(ns, DATANODE_STS, req.target));
         steps.push(wait_ready("StatefulSet", ns, DATANODE_STS, 600));
         for i in req.current..req.target {
-            let addr = common::member_fqdn(DATANODE_STS, i, DATANODE_SVC, ns);
+            let addr = common::member_fqdn(DATANODE_STS, i, DATANODE_SVC, ns, &req.cluster_domain);
             let script = format!(
                 "set -eu\n{}\ncli \"show datanodes\" | awk -F'|' -v a=\"{addr}\" '{{gsub(/ /,\"\",$3); gsub(/ /,\"\",$4)}} $4==a && $3==\"Running\" {{f=1}} END {{exit !f}}'\n",
-                cli(conf)
+                cli(conf, &req.cluster_domain)
             );
             steps.push(exec_sh(
                 ns,
@@ -362,16 +396,16 @@ fn plan_datanodes(conf: &IotdbConfig, req: &ScaleRequest) -> Result<Vec<Step>, R
         return Ok(steps);
     }
     for i in (req.target..req.current).rev() {
-        let addr = common::member_fqdn(DATANODE_STS, i, DATANODE_SVC, ns);
+        let addr = common::member_fqdn(DATANODE_STS, i, DATANODE_SVC, ns, &req.cluster_domain);
         let pod0 = format!("{DATANODE_STS}-0");
         // show datanodes: NodeID | Status | RpcAddress | RpcPort | ...
-        let mut remove = lookup_id(conf, "show datanodes", 3, &addr);
+        let mut remove = lookup_id(conf, &req.cluster_domain, "show datanodes", 3, &addr);
         remove.push_str(&remove_command(conf, "datanode"));
         remove.push('\n');
         steps.push(exec_sh(ns, &pod0, "datanode", remove, None));
         let gone = format!(
             "set -eu\n{}\n! cli \"show datanodes\" | grep -F -q \"{addr}\"\n",
-            cli(conf)
+            cli(conf, &req.cluster_domain)
         );
         steps.push(exec_sh(ns, &pod0, "datanode", gone, Some(1800)));
         steps.push(scale_sts(ns, DATANODE_STS, i));
@@ -401,10 +435,11 @@ fn plan_confignodes(conf: &IotdbConfig, req: &ScaleRequest) -> Result<Vec<Step>,
         for i in req.current..req.target {
             steps.push(scale_sts(ns, CONFIGNODE_STS, i + 1));
             steps.push(wait_ready("StatefulSet", ns, CONFIGNODE_STS, 600));
-            let addr = common::member_fqdn(CONFIGNODE_STS, i, CONFIGNODE_SVC, ns);
+            let addr =
+                common::member_fqdn(CONFIGNODE_STS, i, CONFIGNODE_SVC, ns, &req.cluster_domain);
             let script = format!(
                 "set -eu\n{}\ncli \"show confignodes\" | awk -F'|' -v a=\"{addr}\" '{{gsub(/ /,\"\",$3); gsub(/ /,\"\",$4)}} $4==a && $3==\"Running\" {{f=1}} END {{exit !f}}'\n",
-                cli(conf)
+                cli(conf, &req.cluster_domain)
             );
             steps.push(exec_sh(
                 ns,
@@ -418,16 +453,16 @@ fn plan_confignodes(conf: &IotdbConfig, req: &ScaleRequest) -> Result<Vec<Step>,
     }
     // The seed (ordinal 0) is never removed: the highest ordinals go, one at a time.
     for i in (req.target..req.current).rev() {
-        let addr = common::member_fqdn(CONFIGNODE_STS, i, CONFIGNODE_SVC, ns);
+        let addr = common::member_fqdn(CONFIGNODE_STS, i, CONFIGNODE_SVC, ns, &req.cluster_domain);
         let pod0 = format!("{DATANODE_STS}-0");
         // show confignodes: NodeID | Status | InternalAddress | InternalPort | Role
-        let mut remove = lookup_id(conf, "show confignodes", 3, &addr);
+        let mut remove = lookup_id(conf, &req.cluster_domain, "show confignodes", 3, &addr);
         remove.push_str(&remove_command(conf, "confignode"));
         remove.push('\n');
         steps.push(exec_sh(ns, &pod0, "datanode", remove, None));
         let gone = format!(
             "set -eu\n{}\n! cli \"show confignodes\" | grep -F -q \"{addr}\"\n",
-            cli(conf)
+            cli(conf, &req.cluster_domain)
         );
         steps.push(exec_sh(ns, &pod0, "datanode", gone, Some(600)));
         steps.push(scale_sts(ns, CONFIGNODE_STS, i));

@@ -106,6 +106,8 @@ pub struct ScaleRequest {
     pub component: Option<String>,
     pub current: u32,
     pub target: u32,
+    /// The cluster's DNS domain (`cluster-domain`), for members' stable addresses.
+    pub cluster_domain: String,
 }
 
 /// Why a scale request is refused, and what to do instead.

@@ -128,18 +128,18 @@ pub static PLANNER: TdenginePlanner = TdenginePlanner;
 /// The `taos` CLI against dnode 0 (the firstEp), as root. The password comes from the
 /// pod's environment and reaches taos on stdin (`-p` alone makes it read it there), never
 /// in its arguments (`printf` is the shell's own).
-fn taos(conf: &TdengineConfig) -> String {
+fn taos(conf: &TdengineConfig, domain: &str) -> String {
     format!(
         "taos_sql() {{ printf '%s\\n' \"$TAOS_ROOT_PASSWORD\" | taos -h {} -P {} -u root -p -s \"$1\"; }}",
-        common::member_fqdn(STS, 0, SVC, &conf.namespace),
+        common::member_fqdn(STS, 0, SVC, &conf.namespace, domain),
         conf.server_port
     )
 }
 
-fn endpoint(conf: &TdengineConfig, ordinal: u32) -> String {
+fn endpoint(conf: &TdengineConfig, ordinal: u32, domain: &str) -> String {
     format!(
         "{}:{}",
-        common::member_fqdn(STS, ordinal, SVC, &conf.namespace),
+        common::member_fqdn(STS, ordinal, SVC, &conf.namespace, domain),
         conf.server_port
     )
 }
@@ -153,11 +153,11 @@ fn dnode_id(ep: &str) -> String {
 }
 
 /// `create mnode on dnode <id>` for a dnode that has none yet.
-pub fn create_mnode_script(conf: &TdengineConfig, ordinal: u32) -> String {
-    let ep = endpoint(conf, ordinal);
+pub fn create_mnode_script(conf: &TdengineConfig, ordinal: u32, domain: &str) -> String {
+    let ep = endpoint(conf, ordinal, domain);
     format!(
         "set -eu\n{}\n{}if taos_sql \"show mnodes\" | grep -F -q \"{ep}\"; then exit 0; fi\ntaos_sql \"create mnode on dnode $id\"\n",
-        taos(conf),
+        taos(conf, domain),
         dnode_id(&ep)
     )
 }
@@ -221,10 +221,10 @@ fn plan(conf: &TdengineConfig, req: &ScaleRequest) -> Result<Vec<Step>, Refusal>
         steps.push(scale_sts(ns, STS, req.target));
         steps.push(wait_ready("StatefulSet", ns, STS, 900));
         for i in req.current..req.target {
-            let ep = endpoint(conf, i);
+            let ep = endpoint(conf, i, &req.cluster_domain);
             let script = format!(
                 "set -eu\n{}\ntaos_sql \"show dnodes\" | awk -F'|' -v e=\"{ep}\" '{{gsub(/ /,\"\",$2); gsub(/ /,\"\",$5)}} $2==e && $5==\"ready\" {{f=1}} END {{exit !f}}'\n",
-                taos(conf)
+                taos(conf, &req.cluster_domain)
             );
             steps.push(exec_sh(ns, &pod0, "tdengine", script, Some(600)));
         }
@@ -234,7 +234,7 @@ fn plan(conf: &TdengineConfig, req: &ScaleRequest) -> Result<Vec<Step>, Refusal>
                 ns,
                 &pod0,
                 "tdengine",
-                create_mnode_script(conf, m),
+                create_mnode_script(conf, m, &req.cluster_domain),
                 Some(120),
             ));
         }
@@ -244,22 +244,22 @@ fn plan(conf: &TdengineConfig, req: &ScaleRequest) -> Result<Vec<Step>, Refusal>
     let guard = format!(
         "set -eu\n{}\nr=$(taos_sql \"select max(\\`replica\\`) as r from information_schema.ins_databases\" | awk -F'|' '{{gsub(/ /,\"\",$1)}} $1 ~ /^[0-9]+$/ {{print $1}}')\n\
          if [ \"${{r:-0}}\" -gt {t} ]; then echo \"refusing: a database uses REPLICA $r, more than the {t} dnodes that would remain\" >&2; exit 1; fi\n",
-        taos(conf),
+        taos(conf, &req.cluster_domain),
         t = req.target
     );
     steps.push(exec_sh(ns, &pod0, "tdengine", guard, None));
     for i in (req.target..req.current).rev() {
-        let ep = endpoint(conf, i);
+        let ep = endpoint(conf, i, &req.cluster_domain);
         // Dropped by numeric id: `drop dnode "fqdn:port"` is rejected (TDengine#22083).
         let drop = format!(
             "set -eu\n{}\n{}taos_sql \"drop dnode $id\"\n",
-            taos(conf),
+            taos(conf, &req.cluster_domain),
             dnode_id(&ep)
         );
         steps.push(exec_sh(ns, &pod0, "tdengine", drop, None));
         let gone = format!(
             "set -eu\n{}\n! taos_sql \"show dnodes\" | grep -F -q \"{ep}\"\n",
-            taos(conf)
+            taos(conf, &req.cluster_domain)
         );
         steps.push(exec_sh(ns, &pod0, "tdengine", gone, Some(1800)));
         steps.push(scale_sts(ns, STS, i));
