@@ -21,7 +21,7 @@ mod bench;
 mod bundle;
 
 use bench::*;
-use k8s_manage::executor::docker_ops;
+use k8s_manage::executor::docker::images;
 use k8s_manage::run::relay::{RelayOptions, RelayTarget, relay_bundle};
 use k8s_manage::ssh::Session;
 use std::path::Path;
@@ -90,7 +90,7 @@ fn direct(
             // bollard's default request timeout (120 s) is shorter than pushing a large
             // bundle to many nodes over one shaped link takes
             let client = tun.client().clone().with_timeout(Duration::from_secs(3600));
-            docker_ops::load_images(&client, file_stream(bundle))
+            images::load_images(&client, file_stream(bundle))
                 .await
                 .unwrap_or_else(|e| die(&format!("{}: {e}", tun.host())))
         });

@@ -1,7 +1,8 @@
-//! `executor::docker_ops` against the real local Docker engine. Every test uses its own
-//! cluster label and container-name prefix (`dockerops-test-<pid>-<n>`), runs only
-//! network-less containers (the locally built etcd image, network mode `none`), and a
-//! guard removes whatever it made, also when the test fails.
+//! `executor::docker` (ensure, observe, remove, images, logs, waits) against the real local
+//! Docker engine. Every test uses its own cluster label and container-name prefix
+//! (`dockerops-test-<pid>-<n>`), runs only network-less containers (the locally built etcd
+//! image, network mode `none`), and a guard removes whatever it made, also when the test
+//! fails.
 
 use std::path::Path;
 use std::process::Command;
@@ -16,9 +17,11 @@ use bollard::query_parameters::{
 use bytes::Bytes;
 use futures_util::StreamExt;
 use k8s_manage::components::spec::{Bind, ContainerSpec, LABEL_CLUSTER};
-use k8s_manage::executor::docker_ops::{
-    self, Action, EnsureOptions, ImageAction, Observed, ensure_container, observe, wait_running,
-};
+use k8s_manage::executor::docker::ensure::{Action, EnsureOptions, ensure_container};
+use k8s_manage::executor::docker::images::{self, ImageAction};
+use k8s_manage::executor::docker::observe::{self, Observed, observe};
+use k8s_manage::executor::docker::waits::wait_running;
+use k8s_manage::executor::docker::{create_body, logs, remove};
 use k8s_manage::sandbox;
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -120,7 +123,7 @@ async fn engine() -> Docker {
 
 /// The locally built etcd image, built when absent.
 async fn etcd_image(docker: &Docker) -> &'static str {
-    if !docker_ops::image_present(docker, sandbox::ETCD_IMAGE)
+    if !images::image_present(docker, sandbox::ETCD_IMAGE)
         .await
         .unwrap()
     {
@@ -386,7 +389,7 @@ async fn a_process_that_exits_fails_wait_running_with_exit_code_and_logs() {
     assert_ne!(id_of(&docker, &spec.name).await, before);
     assert_eq!(names_with_prefix(&g), vec![spec.name.clone()]);
 
-    let logs = docker_ops::container_logs_tail(&docker, &spec.name, 5)
+    let logs = logs::container_logs_tail(&docker, &spec.name, 5)
         .await
         .unwrap();
     assert!(logs.lines().count() <= 5, "{logs}");
@@ -434,9 +437,7 @@ async fn an_interrupted_replace_converges() {
     wait_running(&docker, &spec.name, STABLE, START_TIMEOUT)
         .await
         .unwrap();
-    let managed = docker_ops::list_managed(&docker, g.cluster())
-        .await
-        .unwrap();
+    let managed = observe::list_managed(&docker, g.cluster()).await.unwrap();
     assert_eq!(managed.len(), 1);
     assert_eq!(managed[0].state, "running");
     assert_eq!(managed[0].component.as_deref(), Some(spec.name.as_str()));
@@ -459,7 +460,7 @@ async fn an_interrupted_replace_converges() {
                 name: Some(spec.name.clone()),
                 ..Default::default()
             }),
-            docker_ops::create_body(&spec).unwrap(),
+            create_body::create_body(&spec).unwrap(),
         )
         .await
         .unwrap();
@@ -551,7 +552,7 @@ async fn remove_managed_removes_exactly_one_clusters_containers() {
         .await
         .unwrap();
 
-    let listed: Vec<String> = docker_ops::list_managed(&docker, g.cluster())
+    let listed: Vec<String> = observe::list_managed(&docker, g.cluster())
         .await
         .unwrap()
         .into_iter()
@@ -561,13 +562,11 @@ async fn remove_managed_removes_exactly_one_clusters_containers() {
     expected.sort();
     assert_eq!(listed, expected);
 
-    let removed = docker_ops::remove_managed(&docker, g.cluster())
-        .await
-        .unwrap();
+    let removed = remove::remove_managed(&docker, g.cluster()).await.unwrap();
     assert_eq!(removed, expected);
     assert!(names_with_prefix(&g).is_empty());
     assert!(
-        docker_ops::list_managed(&docker, g.cluster())
+        observe::list_managed(&docker, g.cluster())
             .await
             .unwrap()
             .is_empty()
@@ -577,7 +576,7 @@ async fn remove_managed_removes_exactly_one_clusters_containers() {
         Observed::Running { .. }
     ));
     assert_eq!(
-        docker_ops::remove_managed(&docker, other.cluster())
+        remove::remove_managed(&docker, other.cluster())
             .await
             .unwrap(),
         vec![foreign.name.clone()]
@@ -681,7 +680,7 @@ async fn images_load_from_a_saved_tar_stream() {
     g.images.push(tag.clone());
     import_one_file_image(&tag);
     assert_eq!(
-        docker_ops::ensure_image(&docker, &tag, Duration::from_secs(5))
+        images::ensure_image(&docker, &tag, Duration::from_secs(5))
             .await
             .unwrap(),
         ImageAction::Present
@@ -697,23 +696,23 @@ async fn images_load_from_a_saved_tar_stream() {
         .remove_image(&tag, None::<RemoveImageOptions>, None)
         .await
         .unwrap();
-    assert!(!docker_ops::image_present(&docker, &tag).await.unwrap());
+    assert!(!images::image_present(&docker, &tag).await.unwrap());
 
     let t = Instant::now();
     let stream = futures_util::stream::iter(tar.into_iter().map(Ok::<Bytes, std::io::Error>));
-    let loaded = docker_ops::load_images(&docker, stream).await.unwrap();
+    let loaded = images::load_images(&docker, stream).await.unwrap();
     eprintln!(
         "measured: load_images of {size} bytes took {:?}",
         t.elapsed()
     );
     assert_eq!(loaded, vec![tag.clone()]);
-    assert!(docker_ops::image_present(&docker, &tag).await.unwrap());
+    assert!(images::image_present(&docker, &tag).await.unwrap());
 
     // Not a tar at all.
     let junk = futures_util::stream::iter([Ok::<Bytes, std::io::Error>(Bytes::from_static(
         b"this is no image bundle",
     ))]);
-    let text = docker_ops::load_images(&docker, junk)
+    let text = images::load_images(&docker, junk)
         .await
         .expect_err("junk")
         .to_string();
@@ -725,7 +724,7 @@ async fn pulling_an_absent_image_names_it_and_suggests_a_bundle() {
     let docker = engine().await;
     let image = format!("k8s-manage-test/absent-{}:1", std::process::id());
     let t = Instant::now();
-    let text = docker_ops::ensure_image(&docker, &image, Duration::from_secs(3))
+    let text = images::ensure_image(&docker, &image, Duration::from_secs(3))
         .await
         .expect_err("no registry is reachable")
         .to_string();

@@ -5,6 +5,7 @@
 //! client (a dependency of openssh-server) and the docker CLI are used.
 
 use super::plan::Receipt;
+use crate::executor::docker::images;
 
 /// Where a run keeps its files on a node (a fresh random run id: `mkdir` fails when the
 /// name exists, so nothing planted there is used).
@@ -171,7 +172,7 @@ pub fn parse_receipt(text: &str) -> (Receipt, Vec<String>) {
     let (head, errors) = text.split_once(SEPARATOR).unwrap_or((text, ""));
     let mut lines = head.lines();
     let status = lines.next().unwrap_or("none").trim();
-    let loaded = crate::executor::docker_ops::loaded_names(&lines.collect::<Vec<_>>().join("\n"));
+    let loaded = images::loaded_names(&lines.collect::<Vec<_>>().join("\n"));
     if status == "none" || status.is_empty() {
         return (Receipt::NothingReceived, loaded);
     }

@@ -20,7 +20,8 @@ use crate::components::etcd::{self as etcd_component, BootstrapState, EtcdBootst
 use crate::config::write_back::{self, NewEntry};
 use crate::etcd::members::{self, Join, Leader, Member};
 use crate::etcd::quorum::{self, Refused};
-use crate::executor::docker_ops::{self, EnsureOptions};
+use crate::executor::docker::ensure::{self, EnsureOptions};
+use crate::executor::docker::{images, waits};
 use crate::model::{Cluster, Role};
 use crate::render::node as render_node;
 use std::collections::BTreeSet;
@@ -461,11 +462,11 @@ async fn join_master(
     super::sync_files::sync(node, false).await?;
     let image = merged.kubernetes.images["etcd"].clone();
     (opts.node_progress)(node.host(), "etcd image");
-    if !docker_ops::image_present(node.docker(), &image)
+    if !images::image_present(node.docker(), &image)
         .await
         .map_err(|e| step_err(node, "images")(e.to_string()))?
     {
-        docker_ops::ensure_image(node.docker(), &image, Duration::from_secs(600))
+        images::ensure_image(node.docker(), &image, Duration::from_secs(600))
             .await
             .map_err(|e| step_err(node, "images")(e.to_string()))?;
     }
@@ -516,12 +517,12 @@ async fn join_master(
             .map(|f| f.contents.clone().into_bytes())
     });
     (opts.node_progress)(node.host(), "container etcd");
-    let action = docker_ops::ensure_container(node.docker(), &spec, &EnsureOptions::default())
+    let action = ensure::ensure_container(node.docker(), &spec, &EnsureOptions::default())
         .await
         .map_err(|e| step_err(node, "container etcd")(e.to_string()))?;
     node.log
         .line(&format!("container etcd (joining): {action:?}"));
-    docker_ops::wait_running(node.docker(), "etcd", Duration::from_secs(3), opts.wait)
+    waits::wait_running(node.docker(), "etcd", Duration::from_secs(3), opts.wait)
         .await
         .map_err(|e| step_err(node, "container etcd")(e.to_string()))?;
     let url = etcd_component::client_url(m);

@@ -4,6 +4,7 @@
 
 use super::fleet::{Node, StepError, blocking, fan_out};
 use crate::components::paths;
+use crate::executor::docker::{observe, remove};
 use crate::model::{Cluster, Role};
 use std::time::Duration;
 
@@ -42,12 +43,12 @@ pub fn clean_script(dirs: &[String]) -> String {
 async fn clean_node(cluster: &Cluster, node: &Node, dry_run: bool) -> Result<Cleaned, StepError> {
     let host = node.host().to_string();
     let containers = if dry_run {
-        crate::executor::docker_ops::list_managed(node.docker(), &cluster.kubernetes.cluster_name)
+        observe::list_managed(node.docker(), &cluster.kubernetes.cluster_name)
             .await
             .map(|l| l.into_iter().map(|c| c.name).collect())
             .map_err(|e| StepError::new(&host, "clean: containers", e.to_string()))?
     } else {
-        crate::executor::docker_ops::remove_managed(node.docker(), &cluster.kubernetes.cluster_name)
+        remove::remove_managed(node.docker(), &cluster.kubernetes.cluster_name)
             .await
             .map_err(|e| StepError::new(&host, "clean: containers", e.to_string()))?
     };
@@ -55,11 +56,11 @@ async fn clean_node(cluster: &Cluster, node: &Node, dry_run: bool) -> Result<Cle
         .line(&format!("removed containers: {}", containers.join(", ")));
     // the kubelet's pod containers outlive it (see `remove_pod_containers`)
     let pod_containers = if dry_run {
-        crate::executor::docker_ops::list_pod_containers(node.docker())
+        observe::list_pod_containers(node.docker())
             .await
             .map(|l| l.into_iter().map(|(name, _)| name).collect())
     } else {
-        crate::executor::docker_ops::remove_pod_containers(node.docker()).await
+        remove::remove_pod_containers(node.docker()).await
     }
     .map_err(|e| StepError::new(&host, "clean: pod containers", e.to_string()))?;
     node.log.line(&format!(

@@ -6,7 +6,8 @@
 use super::fleet::{Node, StepError};
 use super::options::DeployOptions;
 use super::report::NodeReport;
-use crate::executor::docker_ops::{self, Action, EnsureOptions};
+use crate::executor::docker::ensure::{self, Action, EnsureOptions};
+use crate::executor::docker::{error, waits};
 use crate::kubeapi::KubeClient;
 use crate::pki::Pki;
 use std::collections::BTreeMap;
@@ -47,7 +48,7 @@ impl Containers<'_> {
         let (dry_run, wait) = (opts.dry_run, opts.wait);
         let mut done = Vec::new();
         let mut started: Vec<&str> = Vec::new();
-        let step_error = |name: &str, e: docker_ops::DockerOpError| {
+        let step_error = |name: &str, e: error::DockerOpError| {
             StepError::new(node.host(), &format!("container {name}"), e.to_string())
         };
         for spec in node
@@ -57,7 +58,7 @@ impl Containers<'_> {
             .filter(|c| names.contains(&c.name.as_str()))
         {
             (opts.node_progress)(node.host(), &format!("container {}", spec.name));
-            let action = docker_ops::ensure_container(
+            let action = ensure::ensure_container(
                 node.docker(),
                 spec,
                 &EnsureOptions {
@@ -75,7 +76,7 @@ impl Containers<'_> {
             done.push((spec.name.clone(), action));
             if !dry_run && !matches!(action, Action::Unchanged) {
                 // Running before the next one starts (they are in dependency order)...
-                docker_ops::wait_running(node.docker(), &spec.name, Duration::ZERO, wait)
+                waits::wait_running(node.docker(), &spec.name, Duration::ZERO, wait)
                     .await
                     .map_err(|e| step_error(&spec.name, e))?;
                 started.push(spec.name.as_str());
@@ -83,7 +84,7 @@ impl Containers<'_> {
         }
         // ...and then all of them stable (not restarting) together, not one after another.
         let stable = started.iter().map(|name| async move {
-            docker_ops::wait_running(node.docker(), name, Duration::from_secs(3), wait)
+            waits::wait_running(node.docker(), name, Duration::from_secs(3), wait)
                 .await
                 .map_err(|e| step_error(name, e))
         });

@@ -15,7 +15,8 @@ use super::fleet::{self, Node, StepError, blocking, fan_out};
 use super::report::Report;
 use super::rolling::{self, RollMode};
 use crate::components::paths;
-use crate::executor::docker_ops::{self, Action};
+use crate::executor::docker::ensure::Action;
+use crate::executor::docker::images;
 use crate::kubeapi::KubeClient;
 use crate::model::{Cluster, Machine};
 use crate::pki::Pki;
@@ -705,15 +706,12 @@ async fn ensure_images(
 ) -> Result<Vec<String>, StepError> {
     let needed = crate::plan::steps::node_images(cluster, &node.artifacts.containers);
     // One list call; an image not seen there is checked on its own.
-    let listed = docker_ops::listed_images(node.docker())
+    let listed = images::listed_images(node.docker())
         .await
         .map_err(|e| StepError::new(node.host(), "images", e.to_string()))?;
     let mut missing = Vec::new();
-    for img in needed
-        .iter()
-        .filter(|i| !docker_ops::image_listed(&listed, i))
-    {
-        let present = docker_ops::image_present(node.docker(), img)
+    for img in needed.iter().filter(|i| !images::image_listed(&listed, i)) {
+        let present = images::image_present(node.docker(), img)
             .await
             .map_err(|e| StepError::new(node.host(), "images", e.to_string()))?;
         if !present {
@@ -739,19 +737,17 @@ async fn ensure_images(
             .docker()
             .clone()
             .with_timeout(Duration::from_secs(3600));
-        let loaded = docker_ops::load_images(&client, stream)
-            .await
-            .map_err(|e| {
-                let message = e.to_string();
-                match super::relay::load_failure_hint(node.host(), &message) {
-                    // the node's disk, not the bundle: leave out the hint about the bundle
-                    Some(h) => {
-                        let cause = message.split("\n  hint:").next().unwrap_or(&message);
-                        StepError::new(node.host(), "images: load bundle", cause).hint(h)
-                    }
-                    None => StepError::new(node.host(), "images: load bundle", message),
+        let loaded = images::load_images(&client, stream).await.map_err(|e| {
+            let message = e.to_string();
+            match super::relay::load_failure_hint(node.host(), &message) {
+                // the node's disk, not the bundle: leave out the hint about the bundle
+                Some(h) => {
+                    let cause = message.split("\n  hint:").next().unwrap_or(&message);
+                    StepError::new(node.host(), "images: load bundle", cause).hint(h)
                 }
-            })?;
+                None => StepError::new(node.host(), "images: load bundle", message),
+            }
+        })?;
         node.log
             .line(&format!("loaded from bundle: {}", loaded.join(", ")));
     }
@@ -761,7 +757,7 @@ async fn ensure_images(
             // the bundle, or deploy says how to make it rather than try a pull that
             // cannot work.
             let from_bundle = bundle.is_some()
-                && docker_ops::image_present(node.docker(), img)
+                && images::image_present(node.docker(), img)
                     .await
                     .map_err(|e| StepError::new(node.host(), "images", e.to_string()))?;
             if from_bundle {
@@ -774,7 +770,7 @@ async fn ensure_images(
             )
             .hint("make it with `k8s-manage image node-agent -p DIR --out node-agent.tar` and deploy with `--images node-agent.tar`, or set `docker-registry:` to your registry and push it there with `k8s-manage image node-agent -p DIR --push`"));
         }
-        docker_ops::ensure_image(node.docker(), img, Duration::from_secs(600))
+        images::ensure_image(node.docker(), img, Duration::from_secs(600))
             .await
             .map_err(|e| StepError::new(node.host(), "images", e.to_string()))?;
     }

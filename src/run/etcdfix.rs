@@ -18,7 +18,7 @@ use crate::etcd::quorum::{self, Refused, Voters};
 use crate::etcd::restore::{MOVED, aside_dir, move_aside_script};
 use crate::etcd::snapshot::stamp;
 use crate::etcd::{self, EtcdHealth};
-use crate::executor::{docker_jobs, docker_ops};
+use crate::executor::docker::{ensure, images, remove, waits};
 use crate::model::{Cluster, Machine, Role};
 use crate::ssh::{ConnectOptions, HostKeyPolicy};
 use serde::Serialize;
@@ -301,11 +301,11 @@ pub async fn etcdfix(
 
     // 4. stop and remove the member's container, move its data aside
     progress(&format!("stopping etcd on {host}, moving {data_dir} aside"));
-    let removed = docker_jobs::remove_named(
+    let removed = remove::remove_named(
         node.docker(),
         "etcd",
         &cluster.kubernetes.cluster_name,
-        docker_ops::DEFAULT_STOP_TIMEOUT,
+        remove::DEFAULT_STOP_TIMEOUT,
     )
     .await
     .map_err(|e| err(host, "stop etcd", e))?;
@@ -395,13 +395,13 @@ pub async fn etcdfix(
     if !changed.is_empty() {
         report.steps.push(format!("re-sent {}", changed.join(", ")));
     }
-    docker_ops::ensure_image(node.docker(), &spec.image, Duration::from_secs(600))
+    images::ensure_image(node.docker(), &spec.image, Duration::from_secs(600))
         .await
         .map_err(|e| err(host, "etcd image", e.to_string()))?;
-    docker_ops::ensure_container(node.docker(), &spec, &docker_ops::EnsureOptions::default())
+    ensure::ensure_container(node.docker(), &spec, &ensure::EnsureOptions::default())
         .await
         .map_err(|e| err(host, "container etcd", e.to_string()))?;
-    docker_ops::wait_running(node.docker(), "etcd", Duration::from_secs(3), opts.wait)
+    waits::wait_running(node.docker(), "etcd", Duration::from_secs(3), opts.wait)
         .await
         .map_err(|e| err(host, "container etcd", e.to_string()))?;
     report.steps.push(format!(

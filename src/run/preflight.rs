@@ -185,7 +185,7 @@ pub async fn check(cluster: &Cluster, node: &Node) -> Result<Vec<String>, Vec<St
     }
 
     // Ports: needed ports must be free unless our own container already holds them.
-    let ours: BTreeSet<String> = match crate::executor::docker_ops::list_managed(
+    let ours: BTreeSet<String> = match crate::executor::docker::observe::list_managed(
         node.docker(),
         &cluster.kubernetes.cluster_name,
     )

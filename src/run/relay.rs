@@ -5,7 +5,7 @@
 //! still answers. Also the deploy's use of it: only nodes that miss an image get the bundle.
 
 use super::fleet::{Node, StepError, blocking, fan_out};
-use crate::executor::docker_ops;
+use crate::executor::docker::images;
 use crate::relay::plan::{self, Receipt, Verdict};
 use crate::relay::{hop_key, script};
 use crate::ssh::Session;
@@ -335,7 +335,7 @@ pub async fn missing_images(node: &Node) -> Result<Vec<String>, StepError> {
     needed.dedup();
     let mut missing = Vec::new();
     for img in needed {
-        let present = docker_ops::image_present(node.docker(), &img)
+        let present = images::image_present(node.docker(), &img)
             .await
             .map_err(|e| StepError::new(node.host(), "images", e.to_string()))?;
         if !present {

@@ -1,7 +1,7 @@
 //! The run report: per node what changed and how it ended, printed as a table or JSON.
 
 use super::fleet::StepError;
-use crate::executor::docker_ops::Action;
+use crate::executor::docker::ensure::Action;
 use crate::model::Cluster;
 use crate::plan::Step;
 use serde::Serialize;

@@ -19,8 +19,8 @@ use crate::etcd::restore::{
 };
 use crate::etcd::snapshot::{self, NODE_SNAPSHOT_DIR, stamp};
 use crate::etcd::{self, EtcdHealth};
-use crate::executor::docker_jobs::{self, Job, JobError};
-use crate::executor::docker_ops;
+use crate::executor::docker::jobs::{self, Job, JobError};
+use crate::executor::docker::{ensure, logs, remove, waits};
 use crate::model::Cluster;
 use crate::ssh::{ConnectOptions, HostKeyPolicy, quote};
 use serde::Serialize;
@@ -232,7 +232,7 @@ async fn restore_member(
             job.entrypoint.join(" "),
             job.args.join(" ")
         ));
-        match docker_jobs::run_job(node.docker(), &job, Duration::from_secs(600)).await {
+        match jobs::run_job(node.docker(), &job, Duration::from_secs(600)).await {
             Ok(o) if o.exit_code == 0 => {
                 node.log.line(&o.log);
                 etcd_nodes::root(
@@ -252,7 +252,7 @@ async fn restore_member(
                         "{} snapshot restore exited with {}: {}",
                         tool.program(),
                         o.exit_code,
-                        docker_ops::log_excerpt(&o.log, 20)
+                        logs::log_excerpt(&o.log, 20)
                     ),
                 )
                 .hint(format!(
@@ -412,14 +412,9 @@ pub async fn restore(
             async move {
                 for c in names {
                     np(n.host(), &format!("stopping {c}"));
-                    docker_jobs::stop_named(
-                        n.docker(),
-                        c,
-                        &cluster_name,
-                        docker_ops::DEFAULT_STOP_TIMEOUT,
-                    )
-                    .await
-                    .map_err(|e| StepError::new(n.host(), &format!("stop {c}"), e))?;
+                    remove::stop_named(n.docker(), c, &cluster_name, remove::DEFAULT_STOP_TIMEOUT)
+                        .await
+                        .map_err(|e| StepError::new(n.host(), &format!("stop {c}"), e))?;
                 }
                 Ok(())
             }
@@ -468,10 +463,10 @@ pub async fn restore(
                 .iter()
                 .find(|c| c.name == "etcd")
                 .ok_or_else(|| StepError::new(n.host(), "container etcd", "not rendered"))?;
-            docker_ops::ensure_container(n.docker(), spec, &docker_ops::EnsureOptions::default())
+            ensure::ensure_container(n.docker(), spec, &ensure::EnsureOptions::default())
                 .await
                 .map_err(|e| StepError::new(n.host(), "container etcd", e.to_string()))?;
-            docker_ops::wait_running(n.docker(), "etcd", Duration::from_secs(3), opts.wait)
+            waits::wait_running(n.docker(), "etcd", Duration::from_secs(3), opts.wait)
                 .await
                 .map_err(|e| StepError::new(n.host(), "container etcd", e.to_string()))
         })

@@ -16,7 +16,7 @@ use super::fleet::{Node, StepError, fan_out};
 use super::options::DeployOptions;
 pub use super::options::RollMode;
 use crate::components::paths;
-use crate::executor::docker_ops;
+use crate::executor::docker::observe;
 use crate::kubeapi::KubeClient;
 use crate::model::{Cluster, Role};
 use crate::pki::Pki;
@@ -69,7 +69,7 @@ pub async fn observe_replacements(
 ) -> Result<Replacing, Vec<StepError>> {
     let results = fan_out(nodes, parallel, |n| async move {
         let mut set = BTreeSet::new();
-        let seen = docker_ops::spec_hashes(n.docker())
+        let seen = observe::spec_hashes(n.docker())
             .await
             .map_err(|e| StepError::new(n.host(), "observe containers", e.to_string()))?;
         for spec in &n.artifacts.containers {

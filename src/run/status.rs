@@ -7,7 +7,7 @@
 
 use super::fleet::{self, Node, StepError, fan_out};
 use crate::components::{component_names, etcd, spec::LABEL_SPEC_HASH};
-use crate::executor::docker_ops;
+use crate::executor::docker::observe;
 use crate::kubeapi::KubeClient;
 use crate::model::{Cluster, Role};
 use crate::pki::expiry::{CertExpiry, expiry};
@@ -163,7 +163,7 @@ async fn node_containers(
     wanted: &BTreeMap<String, String>,
     have_pki: bool,
 ) -> Result<Vec<ContainerStatus>, StepError> {
-    let list = docker_ops::list_managed(node.docker(), &cluster.kubernetes.cluster_name)
+    let list = observe::list_managed(node.docker(), &cluster.kubernetes.cluster_name)
         .await
         .map_err(|e| StepError::new(node.host(), "containers", e.to_string()))?;
     Ok(component_names(node.machine.role)

@@ -3,7 +3,7 @@
 //! kube-apiserver; the rolling itself is deploy's ([`super::rolling`]).
 
 use super::fleet::{Node, StepError};
-use crate::executor::docker_ops;
+use crate::executor::docker::observe;
 use crate::model::version::{KubeVersion, parse_kube_version};
 use crate::model::{Cluster, Role};
 
@@ -58,7 +58,7 @@ pub async fn running_version(nodes: &[Node]) -> Option<KubeVersion> {
             .and_then(|c| c.labels.get(crate::components::spec::LABEL_CLUSTER))
             .cloned()
             .unwrap_or_default();
-        let Ok(list) = docker_ops::list_managed(n.docker(), &cluster).await else {
+        let Ok(list) = observe::list_managed(n.docker(), &cluster).await else {
             continue;
         };
         for c in list {

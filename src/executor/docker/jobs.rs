@@ -1,126 +1,22 @@
-//! One-off work on a node's Docker engine, beside the component containers: stop or remove
-//! one named component container of the cluster (never a container that is not ours), and
-//! run a short job container to completion (`docker run --rm`, bounded, exit code and log
-//! returned), as `etcd snapshot restore` does with the etcd image.
+//! One-shot job containers: run a short container once to completion (`docker run --rm`,
+//! without network, bounded, exit code and log returned), as `etcd snapshot restore` does
+//! with the etcd image.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
-use bollard::errors::Error as BollardError;
 use bollard::models::{ContainerCreateBody, ContainerStateStatusEnum, HostConfig};
 use bollard::query_parameters::{
-    CreateContainerOptions, InspectContainerOptions, LogsOptions, RemoveContainerOptions,
-    StartContainerOptions, StopContainerOptions,
+    CreateContainerOptions, InspectContainerOptions, LogsOptions, StartContainerOptions,
 };
 use futures_util::StreamExt;
 
-use crate::components::spec::{LABEL_CLUSTER, LABEL_MANAGED};
+use super::remove::{force_remove_named, labels_of};
+use crate::components::spec::LABEL_CLUSTER;
 
 /// Label on job containers: which job made them (so a leftover can be recognised).
 pub const LABEL_JOB: &str = "io.k8s-manage.job";
-
-fn not_found(e: &BollardError) -> bool {
-    matches!(
-        e,
-        BollardError::DockerResponseServerError {
-            status_code: 404,
-            ..
-        }
-    )
-}
-
-/// The labels of the container called `name`, or `None` when there is none.
-async fn labels_of(docker: &Docker, name: &str) -> Result<Option<HashMap<String, String>>, String> {
-    match docker
-        .inspect_container(name, None::<InspectContainerOptions>)
-        .await
-    {
-        Ok(i) => Ok(Some(i.config.and_then(|c| c.labels).unwrap_or_default())),
-        Err(e) if not_found(&e) => Ok(None),
-        Err(e) => Err(format!("inspecting container {name}: {e}")),
-    }
-}
-
-/// Whether labels say "a component of `cluster`".
-pub fn is_ours(labels: &HashMap<String, String>, cluster: &str) -> bool {
-    labels.get(LABEL_MANAGED).map(String::as_str) == Some("true")
-        && labels.get(LABEL_CLUSTER).map(String::as_str) == Some(cluster)
-}
-
-async fn check_ours(docker: &Docker, name: &str, cluster: &str) -> Result<bool, String> {
-    match labels_of(docker, name).await? {
-        None => Ok(false),
-        Some(l) if is_ours(&l, cluster) => Ok(true),
-        Some(_) => Err(format!(
-            "a container named {name} exists that is not labelled as a component of cluster {cluster}; it was left alone (rename or remove it yourself)"
-        )),
-    }
-}
-
-/// Stop the component container `name` of `cluster` (SIGTERM, then SIGKILL after
-/// `grace`). `false` when there is none. A manual stop is not undone by the restart policy.
-pub async fn stop_named(
-    docker: &Docker,
-    name: &str,
-    cluster: &str,
-    grace: Duration,
-) -> Result<bool, String> {
-    if !check_ours(docker, name, cluster).await? {
-        return Ok(false);
-    }
-    let t = i32::try_from(grace.as_secs()).unwrap_or(i32::MAX);
-    match docker
-        .stop_container(
-            name,
-            Some(StopContainerOptions {
-                t: Some(t),
-                signal: None,
-            }),
-        )
-        .await
-    {
-        Ok(()) => Ok(true),
-        Err(e) if not_found(&e) => Ok(false),
-        // 304: already stopped
-        Err(BollardError::DockerResponseServerError {
-            status_code: 304, ..
-        }) => Ok(true),
-        Err(e) => Err(format!("stopping container {name}: {e}")),
-    }
-}
-
-/// Stop and remove the component container `name` of `cluster`. `false` when there is none.
-pub async fn remove_named(
-    docker: &Docker,
-    name: &str,
-    cluster: &str,
-    grace: Duration,
-) -> Result<bool, String> {
-    if !stop_named(docker, name, cluster, grace).await? {
-        return Ok(false);
-    }
-    force_remove(docker, name).await?;
-    Ok(true)
-}
-
-async fn force_remove(docker: &Docker, name: &str) -> Result<(), String> {
-    match docker
-        .remove_container(
-            name,
-            Some(RemoveContainerOptions {
-                force: true,
-                v: true,
-                ..Default::default()
-            }),
-        )
-        .await
-    {
-        Ok(()) => Ok(()),
-        Err(e) if not_found(&e) => Ok(()),
-        Err(e) => Err(format!("removing container {name}: {e}")),
-    }
-}
 
 /// A short job: a container run once to completion, without network.
 #[derive(Debug, Clone)]
@@ -179,7 +75,7 @@ pub async fn run_job(
             if l.get(LABEL_JOB).map(String::as_str) == Some(job.name.as_str())
                 && l.get(LABEL_CLUSTER).map(String::as_str) == Some(job.cluster.as_str()) =>
         {
-            force_remove(docker, &job.name).await.map_err(other)?;
+            force_remove_named(docker, &job.name).await.map_err(other)?;
         }
         Some(_) => {
             return Err(JobError::Other(format!(
@@ -218,7 +114,7 @@ pub async fn run_job(
         .start_container(&job.name, None::<StartContainerOptions>)
         .await
     {
-        let _ = force_remove(docker, &job.name).await;
+        let _ = force_remove_named(docker, &job.name).await;
         let msg = format!(
             "starting {} ({} in {}): {e}",
             job.name,
@@ -246,7 +142,7 @@ pub async fn run_job(
         }
         if began.elapsed() >= timeout {
             let log = logs(docker, &job.name).await;
-            let _ = force_remove(docker, &job.name).await;
+            let _ = force_remove_named(docker, &job.name).await;
             return Err(JobError::Other(format!(
                 "{} did not finish within {timeout:?} (it was removed); its log:\n{log}",
                 job.name
@@ -255,7 +151,7 @@ pub async fn run_job(
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
     let log = logs(docker, &job.name).await;
-    force_remove(docker, &job.name).await.map_err(other)?;
+    force_remove_named(docker, &job.name).await.map_err(other)?;
     Ok(JobOutcome { exit_code, log })
 }
 
@@ -285,17 +181,6 @@ async fn logs(docker: &Docker, name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ours_needs_both_labels() {
-        let mut l = HashMap::new();
-        l.insert(LABEL_MANAGED.to_string(), "true".to_string());
-        assert!(!is_ours(&l, "k"));
-        l.insert(LABEL_CLUSTER.to_string(), "other".to_string());
-        assert!(!is_ours(&l, "k"));
-        l.insert(LABEL_CLUSTER.to_string(), "k".to_string());
-        assert!(is_ours(&l, "k"));
-    }
 
     #[test]
     fn missing_program_is_recognised() {
