@@ -10,7 +10,7 @@ use crate::cli::{OutputFormat, ServiceArgs, ServiceCommand};
 use crate::diag::Diagnostics;
 use crate::kubeapi::KubeClient;
 use crate::model::Cluster;
-use crate::pki::{KubeconfigUser, Pki};
+use crate::pki::Pki;
 use crate::render::node::pki_request;
 use crate::service::config::registry_settings;
 use crate::service::databases::{self, ScaleRequest};
@@ -339,11 +339,7 @@ fn admin_client(cluster: &Cluster, timeout: Duration) -> Result<KubeClient, Stri
     }
     let pki = Pki::load_read_only(&dir, &pki_request(cluster, time::OffsetDateTime::now_utc()))
         .map_err(|e| e.to_string())?;
-    let (cert, key) = pki
-        .client_credential(&KubeconfigUser::Admin)
-        .map_err(|e| e.to_string())?;
-    KubeClient::new(&cluster.api_url(), pki.ca_cert_pem(), &cert, &key, timeout)
-        .map_err(|e| e.to_string())
+    KubeClient::admin(&pki, &cluster.api_url(), timeout)
 }
 
 fn progress(s: &str) {

@@ -92,7 +92,7 @@ pub async fn add(
         return Err(report.fail("preflight", errs));
     }
 
-    let cred = match membership::etcd_credentials(merged, &pki) {
+    let cred = match membership::etcd_credentials(&pki) {
         Ok(c) => c,
         Err(e) => return Err(report.fail("etcd credentials", vec![e])),
     };

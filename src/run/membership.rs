@@ -7,7 +7,7 @@ use super::fleet::{self, Node, StepError, blocking};
 use super::report::Report;
 use crate::config::write_back::Written;
 use crate::model::{Cluster, Machine};
-use crate::pki::{KubeconfigUser, Pki};
+use crate::pki::Pki;
 use crate::render::node::{self as render_node, NodeArtifacts};
 use crate::ssh::KnownHosts;
 use std::time::{Duration, Instant};
@@ -168,40 +168,18 @@ pub fn load_pki(cluster: &Cluster, dry_run: bool) -> Result<Pki, StepError> {
     r.map_err(|e| StepError::new("control host", "pki", e.to_string()))
 }
 
-/// etcd credentials from any master's rendered files.
-pub fn etcd_credentials(
-    cluster: &Cluster,
-    pki: &Pki,
-) -> Result<crate::etcd::EtcdCredentials, StepError> {
-    let m = cluster
-        .masters()
-        .next()
-        .ok_or_else(|| StepError::new("control host", "etcd credentials", "no master"))?;
-    render_node::render_node(cluster, pki, m)
-        .map_err(|e| StepError::new(&m.hostname, "render", e.to_string()))?
-        .etcd_credentials()
-        .ok_or_else(|| StepError::new(&m.hostname, "etcd credentials", "missing"))
+/// The control host's etcd client credential, from the PKI.
+pub fn etcd_credentials(pki: &Pki) -> Result<crate::etcd::EtcdCredentials, StepError> {
+    pki.etcd_client()
+        .map_err(|e| StepError::new("control host", "etcd credentials", e.to_string()))
 }
 
-/// An API client with the admin credential for `server`.
+/// An API client with the admin credential for `server` ([`KubeClient::admin`]).
+///
+/// [`KubeClient::admin`]: crate::kubeapi::KubeClient::admin
 pub fn admin_api(pki: &Pki, server: &str) -> Result<crate::kubeapi::KubeClient, StepError> {
-    let (cert, key) = pki
-        .client_credential(&KubeconfigUser::Admin)
-        .map_err(|e| StepError::new("control host", "admin credential", e.to_string()))?;
-    crate::kubeapi::KubeClient::new(
-        server,
-        pki.ca_cert_pem(),
-        &cert,
-        &key,
-        Duration::from_secs(10),
-    )
-    .map_err(|e| {
-        StepError::new(
-            "control host",
-            &format!("API client for {server}"),
-            e.to_string(),
-        )
-    })
+    crate::kubeapi::KubeClient::admin(pki, server, Duration::from_secs(10))
+        .map_err(|e| StepError::new("control host", "admin API client", e))
 }
 
 /// Connect to `machines` (one result each, in order), with the given artifacts.

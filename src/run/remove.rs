@@ -71,7 +71,7 @@ pub async fn remove(
     }
     let is_reachable = |h: &str| reachable.iter().any(|n| n.host() == h);
 
-    let cred = match membership::etcd_credentials(cluster, &pki) {
+    let cred = match membership::etcd_credentials(&pki) {
         Ok(c) => c,
         Err(e) => return Err(report.fail("etcd credentials", vec![e])),
     };

@@ -10,8 +10,8 @@ use crate::components::{component_names, etcd, spec::LABEL_SPEC_HASH};
 use crate::executor::docker::observe;
 use crate::kubeapi::KubeClient;
 use crate::model::{Cluster, Role};
+use crate::pki::Pki;
 use crate::pki::expiry::{CertExpiry, expiry};
-use crate::pki::{KubeconfigUser, Pki};
 use crate::render::node::{self as render_node, NodeArtifacts};
 use crate::ssh::{ConnectOptions, HostKeyPolicy, KnownHosts};
 use serde::Serialize;
@@ -249,12 +249,7 @@ async fn api_and_nodes(
     let Some(pki) = pki else {
         return fail("no admin credential: no PKI yet, run deploy first".into());
     };
-    let client = match pki
-        .client_credential(&KubeconfigUser::Admin)
-        .map_err(|e| e.to_string())
-        .and_then(|(c, k)| {
-            KubeClient::new(&url, pki.ca_cert_pem(), &c, &k, timeout).map_err(|e| e.to_string())
-        }) {
+    let client = match KubeClient::admin(pki, &url, timeout) {
         Ok(c) => c,
         Err(e) => return fail(e),
     };
