@@ -3,8 +3,8 @@
 
 use k8s_manage::cli::{ColorChoice, Command, EtcdCommand, SnapshotCommand};
 use k8s_manage::commands::{
-    cert, deploy, docs, etcd, image, init, membership, plan, render, sandbox, schema, service,
-    status, validate,
+    cert, clean, deploy, docs, etcd, image, init, install_kubectl, membership, plan, render,
+    sandbox, schema, service, status, validate,
 };
 use std::io::IsTerminal;
 
@@ -61,7 +61,7 @@ fn main() {
         Command::Image(cmd) => image::run(cmd, color),
         Command::Cert(cmd) => cert::run(cmd, color),
         Command::Etcd(EtcdCommand::Snapshot(SnapshotCommand::Save { path, name, run })) => {
-            deploy::snapshot_save(&path, name, &run, color)
+            etcd::snapshot_save(&path, name, &run, color)
         }
         Command::Etcd(EtcdCommand::Snapshot(SnapshotCommand::Restore {
             path,
@@ -118,7 +118,7 @@ fn main() {
             yes,
             no_snapshot,
             dry_run,
-        } => deploy::clean(&path, &run, yes, no_snapshot, dry_run, color),
+        } => clean::clean(&path, &run, yes, no_snapshot, dry_run, color),
         Command::InstallKubectl {
             path,
             from,
@@ -126,7 +126,7 @@ fn main() {
             dest,
             kubeconfig,
             force,
-        } => deploy::install_kubectl(&path, from, sha256, &dest, kubeconfig, force, color),
+        } => install_kubectl::install_kubectl(&path, from, sha256, &dest, kubeconfig, force, color),
     };
     std::process::exit(code);
 }

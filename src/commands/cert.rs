@@ -61,7 +61,7 @@ fn rotate(
         ));
         return exit::INVALID;
     }
-    let cluster = match super::deploy::load(dir, color, a.output) {
+    let cluster = match super::run_setup::load(dir, color, a.output) {
         Ok(c) => c,
         Err(code) => return code,
     };

@@ -1,14 +1,14 @@
-//! `etcdfix -f NODE` and `etcd snapshot restore --name NAME`: read and check the input
+//! `etcdfix -f NODE`, `etcd snapshot save` and `etcd snapshot restore --name NAME`: read and check the input
 //! (exactly one master; an existing snapshot; confirmation for a restore), run, print the
 //! report (text or JSON) and return the exit status.
 
-use super::deploy::{connect_options, load, policy, runtime};
 use super::exit;
 use super::output::{err, json, out};
+use super::run_setup::{connect_options, load, policy, runtime};
 use crate::cli::{OutputFormat, RunArgs};
 use crate::model::build;
 use crate::run::fleet::StepError;
-use crate::run::{etcd_nodes, etcdfix, restore};
+use crate::run::{self, etcd_nodes, etcdfix, restore};
 use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::Arc;
@@ -234,5 +234,52 @@ pub fn restore(dir: &Path, name: &str, a: &RunArgs, yes: bool, dry_run: bool, co
         }
         Some(Err(errors)) => failed("etcd snapshot restore", &errors, a),
         None => interrupted("the restore"),
+    }
+}
+
+/// `etcd snapshot save`.
+pub fn snapshot_save(dir: &Path, name: Option<String>, a: &RunArgs, color: bool) -> i32 {
+    let cluster = match load(dir, color, a.output) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let name = name.unwrap_or_else(crate::etcd::snapshot::default_name);
+    if !crate::etcd::snapshot::valid_name(&name) {
+        err(&format!(
+            "error: snapshot name {name:?} may hold only letters, digits, -, _ and .\n"
+        ));
+        return exit::INVALID;
+    }
+    let Some(rt) = runtime() else {
+        return exit::FAILED;
+    };
+    match rt.block_on(run::snapshot::save(
+        &cluster,
+        &name,
+        policy(a),
+        &connect_options(),
+        a.parallel,
+    )) {
+        Ok(r) => {
+            match a.output {
+                OutputFormat::Json => json(&r),
+                OutputFormat::Text => out(&format!(
+                    "snapshot {} ({} bytes, sha256 {}) from {}\n  control host: {}\n  copied and checked on: {}\n",
+                    r.snapshot.name,
+                    r.snapshot.bytes,
+                    r.snapshot.sha256,
+                    r.snapshot.from_endpoint,
+                    r.snapshot.path.display(),
+                    r.copied_to.join(", ")
+                )),
+            }
+            exit::OK
+        }
+        Err(errs) => {
+            for e in errs {
+                err(&format!("error: {e}\n"));
+            }
+            exit::FAILED
+        }
     }
 }

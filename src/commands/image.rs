@@ -98,7 +98,7 @@ fn images(dir: &Path, which: &str, build_them: bool, format: OutputFormat, color
             contexts.push(None);
         }
     }
-    let Some(rt) = super::deploy::runtime() else {
+    let Some(rt) = super::run_setup::runtime() else {
         return exit::FAILED;
     };
     let docker = match rt.block_on(build::connect_engine()) {

@@ -1,9 +1,9 @@
 //! `add` and `remove`: read and check the input (config dir, node list, the config as it
 //! will be written), run the membership change, print its report.
 
-use super::deploy::{connect_options, load, policy, runtime};
 use super::exit;
 use super::output::{err, json, out};
+use super::run_setup::{connect_options, load, policy, runtime};
 use crate::cli::{OutputFormat, RunArgs};
 use crate::config::write_back;
 use crate::model::{Role, build};

@@ -2,17 +2,21 @@
 //! exit status.
 
 pub mod cert;
+pub mod clean;
 pub mod deploy;
 pub mod docs;
 pub mod etcd;
 pub mod host_trust;
 pub mod image;
 pub mod init;
+pub mod install_kubectl;
 pub mod membership;
 pub mod node_agent_image;
 pub mod output;
 pub mod plan;
+pub mod progress;
 pub mod render;
+pub mod run_setup;
 pub mod sandbox;
 pub mod schema;
 pub mod service;

@@ -222,7 +222,7 @@ fn make(
         });
     }
     node_agent::check_emulation(&plan.arch)?;
-    let Some(rt) = super::deploy::runtime() else {
+    let Some(rt) = super::run_setup::runtime() else {
         return Err(failure("cannot start the async runtime".into(), "retry"));
     };
     rt.block_on(async {

@@ -3,9 +3,9 @@
 //! service before touching the cluster, then run its steps through the Kubernetes API
 //! with progress per service and step.
 
-use super::deploy::{load, runtime};
 use super::exit;
 use super::output::{err, json, out};
+use super::run_setup::{load, runtime};
 use crate::cli::{OutputFormat, ServiceArgs, ServiceCommand};
 use crate::diag::Diagnostics;
 use crate::kubeapi::KubeClient;

@@ -1,8 +1,8 @@
 //! `status`: connect to every node and report the cluster's health; changes nothing.
 
-use super::deploy::{connect_options, load, policy, runtime};
 use super::exit;
 use super::output::{json, out};
+use super::run_setup::{connect_options, load, policy, runtime};
 use crate::cli::{OutputFormat, RunArgs};
 use crate::run::status::{StatusOptions, status};
 use std::path::Path;
