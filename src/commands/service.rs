@@ -12,12 +12,12 @@ use crate::kubeapi::KubeClient;
 use crate::model::Cluster;
 use crate::pki::Pki;
 use crate::render::node::pki_request;
+use crate::service::actions::{self, Action, ActionReport, ServiceRun};
 use crate::service::config::registry_settings;
 use crate::service::databases::{self, ScaleRequest};
-use crate::service::registry::{self, Origin, Registry, ServiceDef};
-use crate::service::render::{RenderContext, RenderedFile, fill_step, images_of, render_service};
-use crate::service::run::{RunOptions, StepReport, StepRunner, ref_path};
-use crate::service::steps::{DeleteItem, Step};
+use crate::service::registry::{self, Origin, Registry};
+use crate::service::render::{RenderContext, RenderedFile, images_of, render_service};
+use crate::service::run::{RunOptions, StepRunner, ref_path};
 use crate::service::{ServicesConfig, resolve};
 use serde::Serialize;
 use std::path::Path;
@@ -258,77 +258,6 @@ fn render(dir: &Path, which: &str, out_dir: &Path, color: bool) -> i32 {
     exit::OK
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Action {
-    Start,
-    Stop,
-    Delete,
-    Refresh,
-}
-
-impl Action {
-    fn name(self) -> &'static str {
-        match self {
-            Action::Start => "deploy",
-            Action::Stop => "stop",
-            Action::Delete => "delete",
-            Action::Refresh => "refresh",
-        }
-    }
-
-    /// The service's steps for this action, or the default ones.
-    fn steps(self, svc: &ServiceDef) -> Vec<crate::service::steps::LocatedStep> {
-        let given = match self {
-            Action::Start => &svc.start,
-            Action::Stop => &svc.stop,
-            Action::Delete => &svc.delete,
-            Action::Refresh => &svc.refresh,
-        };
-        if let Some(s) = given {
-            return s.clone();
-        }
-        let templates: Vec<String> = svc.template_list.iter().map(|t| t.value.clone()).collect();
-        let step = match self {
-            Action::Start | Action::Refresh => Step::Apply { templates },
-            Action::Stop | Action::Delete => Step::Delete {
-                items: templates
-                    .into_iter()
-                    .rev()
-                    .map(DeleteItem::Template)
-                    .collect(),
-            },
-        };
-        vec![crate::service::steps::LocatedStep {
-            step,
-            at: svc.at.clone(),
-        }]
-    }
-}
-
-#[derive(Serialize)]
-struct ServiceRun {
-    name: String,
-    steps: Vec<String>,
-    reports: Vec<StepReport>,
-    ok: bool,
-}
-
-#[derive(Serialize)]
-struct ActionReport {
-    action: &'static str,
-    dry_run: bool,
-    /// `--server-dry-run`: the apply steps were checked by the server, nothing stored.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    server_dry_run: bool,
-    services: Vec<ServiceRun>,
-    /// Built-in databases left out of `-s all` because they are not configured.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    skipped: Vec<String>,
-    ok: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
-}
-
 fn admin_client(cluster: &Cluster, timeout: Duration) -> Result<KubeClient, String> {
     let dir = cluster.state_dir().join("pki");
     if !dir.join("ca.crt").is_file() {
@@ -440,40 +369,14 @@ fn act(action: Action, a: &ServiceArgs, color: bool) -> i32 {
         Err(c) => return c,
     };
     // Fill in every step before anything runs.
-    let mut plans = Vec::new();
-    for (name, files) in rendered {
-        let Some(svc) = l.registry.service(&name) else {
-            continue;
-        };
-        let mut steps = Vec::new();
-        for s in action.steps(svc) {
-            match fill_step(&s, &name, &l.context) {
-                Ok(st) => steps.push(st),
-                Err(e) => {
-                    err(&format!("error: {e}\n  fix: correct the step's template\n"));
-                    return exit::INVALID;
-                }
-            }
+    let plans = match actions::plan_services(action, &l.registry, &l.context, rendered) {
+        Ok(p) => p,
+        Err(e) => {
+            err(&format!("error: {e}\n  fix: correct the step's template\n"));
+            return exit::INVALID;
         }
-        plans.push((name, files, steps));
-    }
-    let mut report = ActionReport {
-        action: action.name(),
-        dry_run: a.dry_run,
-        server_dry_run: a.server_dry_run,
-        services: plans
-            .iter()
-            .map(|(n, _, steps)| ServiceRun {
-                name: n.clone(),
-                steps: steps.iter().map(Step::describe).collect(),
-                reports: Vec::new(),
-                ok: true,
-            })
-            .collect(),
-        skipped,
-        ok: true,
-        error: None,
     };
+    let mut report = ActionReport::planned(action, a.dry_run, a.server_dry_run, &plans, skipped);
     if a.dry_run {
         return finish(&report, a.output);
     }
@@ -498,24 +401,7 @@ fn act(action: Action, a: &ServiceArgs, color: bool) -> i32 {
         opts: &opts,
         progress: &progress,
     };
-    for (i, (name, files, steps)) in plans.iter().enumerate() {
-        progress(&format!(
-            "{} {name} ({} step(s))",
-            action.name(),
-            steps.len()
-        ));
-        let (reports, ok) = rt.block_on(runner.run(name, files, steps));
-        report.services[i].reports = reports;
-        report.services[i].ok = ok;
-        if !ok {
-            report.ok = false;
-            report.error = Some(format!(
-                "{} of service `{name}` stopped at a failing step; services after it were not touched",
-                action.name()
-            ));
-            break;
-        }
-    }
+    rt.block_on(actions::run_services(&runner, action, &plans, &mut report));
     finish(&report, a.output)
 }
 
@@ -619,12 +505,7 @@ fn scale(a: &ServiceArgs, replicas: u32, component: Option<String>, color: bool)
         action: "scale",
         dry_run: a.dry_run,
         server_dry_run: false,
-        services: vec![ServiceRun {
-            name: name.clone(),
-            steps: steps.iter().map(Step::describe).collect(),
-            reports: Vec::new(),
-            ok: true,
-        }],
+        services: vec![ServiceRun::planned(&name, &steps)],
         skipped: Vec::new(),
         ok: true,
         error: None,

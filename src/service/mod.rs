@@ -1,10 +1,12 @@
 //! The service layer: services deployed onto the cluster from a registry of declarative
-//! descriptions (`docs/SERVICES.md`). `registry` reads them (built-in, embedded, plus the
+//! descriptions (`docs/SERVICES.md`). `actions` runs deploy, stop, delete and refresh;
+//! `registry` reads them (built-in, embedded, plus the
 //! config dir's), `resolve` orders them by prerequisites, `render` fills in their Tera
 //! templates, `steps` is the step format, `suggest` the "did you mean" hints, `run` executes steps through the Kubernetes API,
 //! `exec` runs a command in a pod, `databases` holds the built-in databases' validation and
 //! scale planners.
 
+pub mod actions;
 pub mod config;
 pub mod databases;
 pub mod embedded;
