@@ -211,6 +211,23 @@ fn etcdfix_and_snapshot_restore_with_the_workload_running() {
     assert_eq!(code, 0, "{dry:#}\n{stderr}");
     assert_eq!(dry["dry_run"], true);
     assert!(dry["snapshot"].is_null(), "{dry:#}");
+    // the quorum check ran; each phase after `connect` says what it would do, in order
+    let said: Vec<&str> = dry["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(said[0].starts_with("quorum: "), "{dry:#}");
+    let would: Vec<&str> = said[1..]
+        .iter()
+        .map(|s| s.split(' ').nth(1).unwrap_or(""))
+        .collect();
+    assert_eq!(
+        would,
+        ["take", "stop", "remove", "start", "wait"],
+        "{dry:#}"
+    );
     assert_eq!(etcd_running(&dir, "master2"), "false");
 
     let t = Instant::now();

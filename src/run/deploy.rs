@@ -635,6 +635,7 @@ fn container_steps(n: &Node, done: &[(String, Action)]) -> Vec<Step> {
 }
 
 impl Phases for Run<'_> {
+    type Log = Report;
     async fn run(&mut self, phase: &'static PhaseSpec) -> Result<(), Failure> {
         match phase.id {
             "connect" => self.connect().await,
@@ -658,7 +659,7 @@ impl Phases for Run<'_> {
         }
     }
 
-    fn report(&mut self) -> &mut Report {
+    fn log(&mut self) -> &mut Report {
         &mut self.report
     }
 

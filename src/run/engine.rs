@@ -38,21 +38,78 @@ impl From<(String, Vec<StepError>)> for Failure {
     }
 }
 
+/// What the runner records while it walks an action's phases: deploy's [`Report`], or
+/// an [`ActionLog`] beside an action's own report.
+pub trait PhaseLog {
+    /// The phases walked so far, the current one last.
+    fn walked(&mut self) -> &mut Vec<Walked>;
+    /// The run stopped at this failure.
+    fn failed(&mut self, failure: Failure);
+    /// Every phase passed, after this many seconds.
+    fn passed(&mut self, seconds: f64);
+    /// The wall time of each phase, whether the run passed or not.
+    fn timed(&mut self, times: Vec<super::phase_clock::PhaseTime>);
+}
+
+impl PhaseLog for Report {
+    fn walked(&mut self) -> &mut Vec<Walked> {
+        &mut self.walked
+    }
+    fn failed(&mut self, f: Failure) {
+        self.ok = false;
+        self.failed_phase = Some(f.phase);
+        self.errors = f.errors;
+    }
+    fn passed(&mut self, seconds: f64) {
+        self.seconds = seconds;
+    }
+    fn timed(&mut self, times: Vec<super::phase_clock::PhaseTime>) {
+        self.phases = times;
+    }
+}
+
+/// The log of an action whose report has no place for phases (`etcdfix`, `clean`): what
+/// each phase walked, the failure that stopped it, and the time per phase.
+#[derive(Debug, Default)]
+pub struct ActionLog {
+    pub walked: Vec<Walked>,
+    pub failure: Option<Failure>,
+    pub times: Vec<super::phase_clock::PhaseTime>,
+    pub seconds: f64,
+}
+
+impl PhaseLog for ActionLog {
+    fn walked(&mut self) -> &mut Vec<Walked> {
+        &mut self.walked
+    }
+    fn failed(&mut self, f: Failure) {
+        self.failure = Some(f);
+    }
+    fn passed(&mut self, seconds: f64) {
+        self.seconds = seconds;
+    }
+    fn timed(&mut self, times: Vec<super::phase_clock::PhaseTime>) {
+        self.times = times;
+    }
+}
+
 /// An action's phases, as one run carries them out. (Used within the crate only: the
 /// futures need no `Send` bound, so `async fn` is fine here.)
 #[allow(async_fn_in_trait)]
 pub trait Phases {
+    /// Where the runner records the walk.
+    type Log: PhaseLog;
     /// Run one phase; the list's order is the runner's.
     async fn run(&mut self, phase: &'static PhaseSpec) -> Result<(), Failure>;
-    /// The report being built.
-    fn report(&mut self) -> &mut Report;
+    /// The log being built.
+    fn log(&mut self) -> &mut Self::Log;
     /// After the last phase: per-node results into the report.
     fn finish(&mut self);
 }
 
-/// Run `action`'s phases in order on `phases`; Ok with the report when every phase
-/// passed, else Err with the report naming the failed phase. `clock` is the one that
-/// wraps the run's progress callback.
+/// Run `action`'s phases in order on `phases`; Ok when every phase passed, else Err with
+/// the log naming the failed phase. `clock` is the one that wraps the run's progress
+/// callback.
 pub async fn run<P: Phases>(
     action: &ActionSpec,
     clock: &PhaseClock,
@@ -61,37 +118,34 @@ pub async fn run<P: Phases>(
     let started = Instant::now();
     let mut result = Ok(());
     for phase in action.phases {
-        phases.report().walked.push(Walked {
+        phases.log().walked().push(Walked {
             phase: phase.id.into(),
             ..Walked::default()
         });
         if let Err(f) = phases.run(phase).await {
-            let r = phases.report();
-            r.ok = false;
-            r.failed_phase = Some(f.phase);
-            r.errors = f.errors;
+            phases.log().failed(f);
             result = Err(());
             break;
         }
     }
     if result.is_ok() {
         phases.finish();
-        phases.report().seconds = started.elapsed().as_secs_f64();
+        phases.log().passed(started.elapsed().as_secs_f64());
     }
-    phases.report().phases = clock.times();
+    phases.log().timed(clock.times());
     (phases, result)
 }
 
-/// Note in the report what the current phase did on `node` (or `cluster`).
-pub fn walked(report: &mut Report, node: &str, steps: Vec<Step>) {
-    if let Some(w) = report.walked.last_mut() {
+/// Note in the log what the current phase did on `node` (or `cluster`).
+pub fn walked(log: &mut impl PhaseLog, node: &str, steps: Vec<Step>) {
+    if let Some(w) = log.walked().last_mut() {
         w.nodes.entry(node.to_string()).or_default().extend(steps);
     }
 }
 
 /// Mark the current phase as passed by in a dry run.
-pub fn live_only(report: &mut Report) {
-    if let Some(w) = report.walked.last_mut() {
+pub fn live_only(log: &mut impl PhaseLog) {
+    if let Some(w) = log.walked().last_mut() {
         w.live_only = true;
     }
 }
@@ -110,6 +164,7 @@ mod tests {
     }
 
     impl Phases for Fake {
+        type Log = Report;
         async fn run(&mut self, phase: &'static PhaseSpec) -> Result<(), Failure> {
             self.ran.push(phase.id);
             walked(&mut self.report, "m1", Vec::new());
@@ -121,7 +176,7 @@ mod tests {
             }
             Ok(())
         }
-        fn report(&mut self) -> &mut Report {
+        fn log(&mut self) -> &mut Report {
             &mut self.report
         }
         fn finish(&mut self) {
