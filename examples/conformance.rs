@@ -7,7 +7,11 @@
 //!   nginx, glibc-dns-testing, nonewprivs, sample-apiserver;
 //!   `sandbox::upstream::e2e_images`), in the control host's Docker;
 //! - `load SANDBOX`: those images into every node of sandbox `SANDBOX`;
-//! - `repo-list FILE`: the suite's `KUBE_TEST_REPO_LIST` file naming where they are;
+//! - `serve SANDBOX`: the sandbox's TLS registry started beside the nodes and trusted by
+//!   them, the loaded images named under it in every node and pushed into it (a spec that
+//!   pulls with `imagePullPolicy: Always` gets them from there; the others find them
+//!   present);
+//! - `repo-list FILE`: the suite's `KUBE_TEST_REPO_LIST` file naming that registry;
 //! - `count JUNIT...`: the `[Conformance]` specs of ginkgo's JUnit reports, passed, failed
 //!   and skipped, with the names of the failed and skipped ones.
 
@@ -36,9 +40,13 @@ async fn main() -> Result<(), Error> {
             let name = args.get(1).ok_or("usage: conformance load SANDBOX")?;
             load(name, &progress).await?;
         }
+        Some("serve") => {
+            let name = args.get(1).ok_or("usage: conformance serve SANDBOX")?;
+            serve(name, &progress).await?;
+        }
         Some("repo-list") => {
             let file = args.get(1).ok_or("usage: conformance repo-list FILE")?;
-            std::fs::write(file, e2e_images::repo_list())?;
+            std::fs::write(file, e2e_images::repo_list(&sandbox::registry_address()))?;
         }
         Some("count") => {
             let mut reports = Vec::new();
@@ -49,8 +57,8 @@ async fn main() -> Result<(), Error> {
         }
         _ => {
             return Err(
-                "usage: conformance build | images | load SANDBOX | repo-list FILE | \
-                        count JUNIT..."
+                "usage: conformance build | images | load SANDBOX | serve SANDBOX | \
+                        repo-list FILE | count JUNIT..."
                     .into(),
             );
         }
@@ -63,5 +71,19 @@ async fn load(name: &str, progress: &dyn Fn(&str)) -> Result<(), Error> {
     let refs = e2e_images::e2e_references();
     let nodes = sandbox::load_into_sandbox(name, &refs, progress).await?;
     progress(&format!("{} e2e images in {nodes} nodes", refs.len()));
+    Ok(())
+}
+
+/// Start sandbox `name`'s registry and push the loaded e2e images into it.
+async fn serve(name: &str, progress: &dyn Fn(&str)) -> Result<(), Error> {
+    let registry = sandbox::start_registry(name, progress).await?;
+    let pairs = e2e_images::served_references(&sandbox::registry_address());
+    sandbox::push_to_registry(name, &pairs, progress).await?;
+    progress(&format!(
+        "{} e2e images served by {} ({})",
+        pairs.len(),
+        sandbox::registry_address(),
+        registry.ip
+    ));
     Ok(())
 }

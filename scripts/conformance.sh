@@ -2,9 +2,10 @@
 # Upstream's conformance tests (`e2e.test`, the `[Conformance]` specs) against a cluster
 # k8s-manage deploys on sandbox nodes: builds the suite and its workload images from the
 # pinned Kubernetes module, brings up a sandbox (1 master + 2 workers by default), deploys
-# it with k8s-manage, loads the images into the nodes, runs the parallel specs and then
-# the [Serial] ones, and prints the counts. Results: $OUT/{parallel,serial}/junit_01.xml,
-# the ginkgo output in $OUT/*.log. The sandbox is left running for a look afterwards
+# it with k8s-manage, loads the images into the nodes and serves them from a TLS registry
+# in the sandbox (for the specs that pull with imagePullPolicy Always), runs the parallel
+# specs and then the [Serial] ones, and prints the counts. Results:
+# $OUT/{parallel,serial}/junit_01.xml, the ginkgo output in $OUT/*.log. The sandbox is left running for a look afterwards
 # (`k8s-manage sandbox down --name $NAME` removes it).
 #
 #   CONFORMANCE_PROCS   parallel ginkgo processes (default 4)
@@ -44,6 +45,9 @@ stage "sandbox $NAME: 1 master + 2 workers"
 "$bin" sandbox down --name "$NAME" >/dev/null 2>&1 || true
 "$bin" sandbox up --masters 1 --workers 2 --name "$NAME" --dir "$OUT/config"
 "$helper" load "$NAME"
+# The same images from a registry beside the nodes (TLS, its CA trusted by the nodes'
+# Docker engines through /etc/docker/certs.d), under the name the repo list gives them.
+"$helper" serve "$NAME"
 
 # This VM's uplink answers every outgoing TCP connection (a transparent proxy outside
 # it), so a packet to a Service IP and port that kube-proxy no longer forwards would

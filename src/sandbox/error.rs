@@ -114,6 +114,10 @@ pub enum SandboxError {
         reason: String,
     },
 
+    /// The sandbox's registry could not be set up or filled.
+    #[error("the sandbox registry: {reason}")]
+    Registry { reason: String },
+
     /// `up` failed after it had created containers; they were removed again.
     #[error("{source}\n  (the partly made sandbox \"{name}\" was removed again)")]
     RolledBack {

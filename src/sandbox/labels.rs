@@ -2,6 +2,8 @@
 
 /// `<sandbox name>` on every container, network and volume of a sandbox.
 pub const SANDBOX: &str = "io.k8s-manage.sandbox";
+/// What a sandbox container that is not a node serves (`registry`); `status` lists nodes only.
+pub const SERVICE: &str = "io.k8s-manage.sandbox-service";
 /// `master`, `worker` or `proxy` on node containers.
 pub const ROLE: &str = "io.k8s-manage.sandbox-role";
 /// The node's hostname, on node containers.

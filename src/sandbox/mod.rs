@@ -14,7 +14,8 @@
 //! haproxy and a registry from Debian packages; [`upstream`] builds the real Kubernetes
 //! components, etcd, CoreDNS and flannel from their pinned upstream sources. `up` loads
 //! every image the config it writes references into each node's own dockerd (exported
-//! once, `docker load` in the node), so nothing is ever pulled.
+//! once, `docker load` in the node), so nothing is ever pulled. For tests that must pull,
+//! [`start_registry`] runs a TLS registry beside the nodes, trusted by their engines.
 
 mod archive;
 mod closure;
@@ -33,6 +34,8 @@ mod node_image;
 mod nodes;
 mod preload;
 mod probe;
+mod registry;
+mod registry_tls;
 mod rootfs;
 mod status;
 mod up;
@@ -53,6 +56,10 @@ pub use node_image::{NODE_REPO, node_image_reference};
 pub use nodes::{NodeInfo, Role};
 pub use preload::{PRELOAD_PARALLELISM, PRELOAD_TIMEOUT, docker_short_name, load_into_sandbox};
 pub use probe::{ExecOutput, Login, ssh_exec};
+pub use registry::{
+    REGISTRY_HOST, REGISTRY_PORT, SandboxRegistry, push_to_registry, registry_address,
+    start_registry,
+};
 pub use rootfs::default_cache_dir;
 pub use status::{NodeStatus, status};
 pub use up::{DEFAULT_NAME, READY_TIMEOUT, SandboxInfo, UpOptions, UpTimings, build_images, up};

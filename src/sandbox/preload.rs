@@ -201,6 +201,14 @@ pub async fn load_into_sandbox(
     references: &[String],
     progress: &dyn Fn(&str),
 ) -> Result<usize, SandboxError> {
+    let nodes = sandbox_nodes(name).await?;
+    let docker = engine::connect().await?;
+    preload(&docker, &nodes, references, progress).await?;
+    Ok(nodes.len())
+}
+
+/// The nodes of the running sandbox `name`, in address order; an error when it has none.
+pub(super) async fn sandbox_nodes(name: &str) -> Result<Vec<NodeInfo>, SandboxError> {
     let nodes: Vec<NodeInfo> = super::status::status(name)
         .await?
         .into_iter()
@@ -219,9 +227,7 @@ pub async fn load_into_sandbox(
             "no sandbox named {name} runs here (see k8s-manage sandbox status --name {name})"
         )));
     }
-    let docker = engine::connect().await?;
-    preload(&docker, &nodes, references, progress).await?;
-    Ok(nodes.len())
+    Ok(nodes)
 }
 
 /// Export `references` (once) and load them into every node's dockerd, at most
@@ -426,7 +432,11 @@ fn single_file_tar(
 }
 
 /// Run a command in a node container; its exit code and combined output.
-async fn exec(docker: &Docker, container: &str, cmd: &[&str]) -> Result<(i64, String), String> {
+pub(super) async fn exec(
+    docker: &Docker,
+    container: &str,
+    cmd: &[&str],
+) -> Result<(i64, String), String> {
     let shown = cmd.join(" ");
     let created = docker
         .create_exec(

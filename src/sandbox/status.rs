@@ -1,5 +1,6 @@
-//! `sandbox status`: per node, whether its container runs, its sshd answers (banner on
-//! port 22) and its dockerd answers (`docker version` over SSH), and its memory use.
+//! `sandbox status`: per node (not the registry beside them), whether its container runs,
+//! its sshd answers (banner on port 22) and its dockerd answers (`docker version` over
+//! SSH), and its memory use.
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -37,7 +38,7 @@ pub struct NodeStatus {
 pub async fn status(name: &str) -> Result<Vec<NodeStatus>, SandboxError> {
     let docker = engine::connect().await?;
     let containers = engine::sandbox_containers(&docker, name).await?;
-    let checks = containers.into_iter().map(|c| {
+    let checks = containers.into_iter().filter(is_node).map(|c| {
         let docker = docker.clone();
         async move {
             let labels = c.labels.clone().unwrap_or_default();
@@ -105,4 +106,43 @@ pub async fn status(name: &str) -> Result<Vec<NodeStatus>, SandboxError> {
     let mut nodes = futures_util::future::join_all(checks).await;
     nodes.sort_by_key(|n| (n.address, n.name.clone()));
     Ok(nodes)
+}
+
+/// Whether a sandbox container is a node: everything but the containers that serve the
+/// nodes (labelled [`labels::SERVICE`], such as the registry).
+fn is_node(container: &bollard::models::ContainerSummary) -> bool {
+    container
+        .labels
+        .as_ref()
+        .is_none_or(|l| !l.contains_key(labels::SERVICE))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn container(labels: &[(&str, &str)]) -> bollard::models::ContainerSummary {
+        bollard::models::ContainerSummary {
+            labels: Some(
+                labels
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            ),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_registry_is_not_a_node() {
+        assert!(is_node(&container(&[
+            (labels::SANDBOX, "s"),
+            (labels::ROLE, "master")
+        ])));
+        assert!(is_node(&container(&[(labels::SANDBOX, "s")])));
+        assert!(!is_node(&container(&[
+            (labels::SANDBOX, "s"),
+            (labels::SERVICE, "registry")
+        ])));
+    }
 }

@@ -6,7 +6,8 @@
 //! busybox image, and Debian 12's nginx in place of the official nginx image.
 //!
 //! They are named under [`E2E_REGISTRY`] (not `registry.k8s.io`), with the tags `e2e.test`
-//! asks for; the suite is pointed there with `KUBE_TEST_REPO_LIST` ([`repo_list`]). Where
+//! asks for, and served by the sandbox's registry under [`served_registry`]; the suite is
+//! pointed there with `KUBE_TEST_REPO_LIST` ([`repo_list`]). Where
 //! the content is not upstream's image, the doc of [`E2eImage`] and `CONFORMANCE.md` say
 //! so. pause and etcd are the components' own images (`registry.k8s.io`).
 
@@ -135,13 +136,36 @@ pub fn e2e_references() -> Vec<String> {
     E2eImage::ALL.iter().flat_map(|i| i.references()).collect()
 }
 
-/// The suite's `KUBE_TEST_REPO_LIST` file: the e2e images from [`E2E_REGISTRY`], pause and
-/// etcd from `registry.k8s.io` (the components' own images, already on every node).
-pub fn repo_list() -> String {
+/// The repository folder the e2e images are served under in a registry.
+pub const SERVED_FOLDER: &str = "e2e-test-images";
+
+/// Where a registry at `registry` (`host:port`) serves the e2e images.
+pub fn served_registry(registry: &str) -> String {
+    format!("{registry}/{SERVED_FOLDER}")
+}
+
+/// Each reference [`build_e2e_images`] makes, with its name under [`served_registry`].
+pub fn served_references(registry: &str) -> Vec<(String, String)> {
+    let served = served_registry(registry);
+    e2e_references()
+        .into_iter()
+        .map(|r| {
+            let name = r.strip_prefix(&format!("{E2E_REGISTRY}/")).unwrap_or(&r);
+            let to = format!("{served}/{name}");
+            (r, to)
+        })
+        .collect()
+}
+
+/// The suite's `KUBE_TEST_REPO_LIST` file: the e2e images from the sandbox's registry at
+/// `registry` ([`served_registry`]), pause and etcd from `registry.k8s.io` (the
+/// components' own images, already on every node).
+pub fn repo_list(registry: &str) -> String {
     format!(
-        "promoterE2eRegistry: {E2E_REGISTRY}\n\
+        "promoterE2eRegistry: {}\n\
          gcRegistry: registry.k8s.io\n\
-         gcEtcdRegistry: registry.k8s.io\n"
+         gcEtcdRegistry: registry.k8s.io\n",
+        served_registry(registry)
     )
 }
 
@@ -444,10 +468,29 @@ mod tests {
     }
 
     #[test]
-    fn the_repo_list_points_the_suite_at_them() {
-        let list = repo_list();
-        assert!(list.contains(&format!("promoterE2eRegistry: {E2E_REGISTRY}")));
+    fn the_repo_list_points_the_suite_at_the_registry() {
+        let list = repo_list("registry.example.test:5000");
+        assert!(
+            list.contains("promoterE2eRegistry: registry.example.test:5000/e2e-test-images\n"),
+            "{list}"
+        );
         assert!(list.contains("gcRegistry: registry.k8s.io"), "{list}");
+    }
+
+    #[test]
+    fn served_names_keep_the_image_name_and_tag() {
+        let pairs = served_references("registry.example.test:5000");
+        assert_eq!(pairs.len(), e2e_references().len());
+        assert!(pairs.contains(&(
+            format!("{E2E_REGISTRY}/kitten:1.8"),
+            "registry.example.test:5000/e2e-test-images/kitten:1.8".to_string()
+        )));
+        assert!(
+            pairs
+                .iter()
+                .all(|(_, to)| to.starts_with("registry.example.test:5000/e2e-test-images/")),
+            "{pairs:?}"
+        );
     }
 
     #[test]
