@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use bollard::Docker;
 use bollard::query_parameters::{
     ListContainersOptions, ListNetworksOptions, ListVolumesOptions, LogsOptions,
+    UploadToContainerOptions,
 };
 use futures_util::StreamExt;
 
@@ -195,4 +196,25 @@ mod tests {
         assert!(text.contains("dockerd"), "{text}");
         assert!(engine_fix("connect: Permission denied (os error 13)").contains("docker` group"));
     }
+}
+
+/// Unpack a tar archive (built in memory) at `/` in `container`; `what` names the files
+/// for the error ("copying {what} into {container}").
+pub async fn upload_to_root(
+    docker: &Docker,
+    container: &str,
+    archive: Vec<u8>,
+    what: &str,
+) -> Result<(), SandboxError> {
+    docker
+        .upload_to_container(
+            container,
+            Some(UploadToContainerOptions {
+                path: "/".into(),
+                ..Default::default()
+            }),
+            bollard::body_full(archive.into()),
+        )
+        .await
+        .docker(format!("copying {what} into {container}"))
 }

@@ -6,12 +6,12 @@ use std::net::Ipv4Addr;
 
 use bollard::Docker;
 use bollard::models::{ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HostConfig};
-use bollard::query_parameters::{CreateContainerOptions, UploadToContainerOptions};
+use bollard::query_parameters::CreateContainerOptions;
 use ipnet::Ipv4Net;
 
 use super::archive::TarBuilder;
 use super::error::{DockerContext, IoContext, SandboxError};
-use super::{labels, network};
+use super::{engine, labels, network};
 
 /// What a node is in the cluster (`k8s-role`): the model's role.
 pub use crate::model::Role;
@@ -226,17 +226,7 @@ pub async fn create_node(
         .docker(format!("creating container {}", node.container))?;
     let files =
         node_files(setup.authorized_key, host_key).io("archiving the files of", &node.container)?;
-    docker
-        .upload_to_container(
-            &node.container,
-            Some(UploadToContainerOptions {
-                path: "/".into(),
-                ..Default::default()
-            }),
-            bollard::body_full(files.into()),
-        )
-        .await
-        .docker(format!("copying SSH keys into {}", node.container))?;
+    engine::upload_to_root(docker, &node.container, files, "SSH keys").await?;
     docker
         .start_container(
             &node.container,

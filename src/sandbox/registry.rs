@@ -18,9 +18,7 @@ use std::time::{Duration, Instant};
 
 use bollard::Docker;
 use bollard::models::{ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HostConfig};
-use bollard::query_parameters::{
-    CreateContainerOptions, RemoveContainerOptions, UploadToContainerOptions,
-};
+use bollard::query_parameters::{CreateContainerOptions, RemoveContainerOptions};
 use ipnet::Ipv4Net;
 
 use super::archive::TarBuilder;
@@ -226,17 +224,7 @@ async fn create_registry(
         .await
         .docker(format!("creating {container}"))?;
     let files = tls_files(tls).io("archiving the TLS files of", &container)?;
-    docker
-        .upload_to_container(
-            &container,
-            Some(UploadToContainerOptions {
-                path: "/".into(),
-                ..Default::default()
-            }),
-            bollard::body_full(files.into()),
-        )
-        .await
-        .docker(format!("copying the TLS files into {container}"))?;
+    engine::upload_to_root(docker, &container, files, "the TLS files").await?;
     docker
         .start_container(
             &container,
@@ -311,17 +299,7 @@ fn trust_archive(ca_pem: &str) -> std::io::Result<Vec<u8>> {
 /// Make a node's Docker engine trust the registry's CA.
 async fn trust_in_node(docker: &Docker, node: &NodeInfo, ca_pem: &str) -> Result<(), SandboxError> {
     let archive = trust_archive(ca_pem).io("archiving the registry CA for", &node.container)?;
-    docker
-        .upload_to_container(
-            &node.container,
-            Some(UploadToContainerOptions {
-                path: "/".into(),
-                ..Default::default()
-            }),
-            bollard::body_full(archive.into()),
-        )
-        .await
-        .docker(format!("copying the registry CA into {}", node.container))
+    engine::upload_to_root(docker, &node.container, archive, "the registry CA").await
 }
 
 /// A shell script that tags each `(local, served)` pair, and pushes the served names
