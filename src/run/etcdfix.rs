@@ -15,11 +15,12 @@ use super::snapshot::SaveReport;
 use crate::components::etcd::{self as etcd_component, BootstrapState, EtcdBootstrap};
 use crate::etcd::members::{self, Member};
 use crate::etcd::quorum::{self, Refused, Voters};
-use crate::etcd::restore::{MOVED, aside_dir, move_aside_script};
+use crate::etcd::restore::aside_dir;
 use crate::etcd::snapshot::stamp;
 use crate::etcd::{self, EtcdHealth};
 use crate::executor::docker::{ensure, images, remove, waits};
 use crate::model::{Cluster, Machine, Role};
+use crate::ssh::snippets::etcd::{self as etcd_script, MOVED};
 use crate::ssh::{ConnectOptions, HostKeyPolicy};
 use serde::Serialize;
 use std::sync::Arc;
@@ -317,7 +318,7 @@ pub async fn etcdfix(
     let out = etcd_nodes::root(
         &node,
         "move the etcd data dir aside",
-        move_aside_script(&data_dir, &aside, cluster.kubernetes.etcd_moved_aside_kept),
+        etcd_script::move_aside(&data_dir, &aside, cluster.kubernetes.etcd_moved_aside_kept),
         Duration::from_secs(300),
     )
     .await
