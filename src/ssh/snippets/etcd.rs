@@ -36,7 +36,7 @@ pub fn move_aside(data_dir: &str, aside: &str, keep: u32) -> String {
          while read -r s o; do rm -rf -- \"$o\"; echo \"removed the old moved-aside $o\"; done\n\
          \x20 if [ \"$(stat -c %d {d})\" != \"$(stat -c %d {p})\" ]; then\n\
          \x20   need=$(du -sk {d} | cut -f1); avail=$(df -Pk {p} | awk 'NR==2 {{print $4}}')\n\
-         \x20   [ \"$avail\" -gt $((need + 65536)) ] || {{ echo \"k8s-manage: moving {data_dir} aside needs $((need / 1024 + 64)) MiB in {parent}, only $((avail / 1024)) MiB are free: free space there or lower etcd-moved-aside-kept\" >&2; exit {NO_ROOM_STATUS}; }}\n\
+         \x20   [ \"$avail\" -gt $((need + 65536)) ] || {{ echo \"k8s-manage: moving \"{d}\" aside needs $((need / 1024 + 64)) MiB in \"{p}\", only $((avail / 1024)) MiB are free: free space there or lower etcd-moved-aside-kept\" >&2; exit {NO_ROOM_STATUS}; }}\n\
          \x20 fi\n\
          \x20 mkdir -p -m 0700 {a}\n  find {d} -mindepth 1 -maxdepth 1 -exec mv {{}} {a}/ \\;\n  echo {MOVED}\nfi\nchmod 0700 {d}\n[ -z \"$(ls -A {d})\" ]\n",
         guard = refuse_unsafe_paths(&[data_dir, aside]),
@@ -78,7 +78,7 @@ pub fn make_room(dir: &str, name: &str, bytes: u64, keep: u32) -> String {
          ls -1t {d} | grep -E '^[A-Za-z0-9_][A-Za-z0-9._-]*[.]db$' | grep -vxF {file} | tail -n +{keep} | \
          while read -r f; do rm -f -- {d}/\"$f\" {d}/\"$f\".sha256; echo \"removed the old copy $f\"; done\n\
          avail=$(df -Pk {d} | awk 'NR==2 {{print $4}}')\n\
-         [ \"$avail\" -ge {need_kib} ] || {{ echo \"k8s-manage: only $((avail / 1024)) MiB free in {dir}; the snapshot copy needs {need_mib} MiB (its size and 64 MiB to spare): free space there or lower etcd-snapshot-copies-kept\" >&2; exit {NO_ROOM_STATUS}; }}\n",
+         [ \"$avail\" -ge {need_kib} ] || {{ echo \"k8s-manage: only $((avail / 1024)) MiB free in \"{d}\"; the snapshot copy needs {need_mib} MiB (its size and 64 MiB to spare): free space there or lower etcd-snapshot-copies-kept\" >&2; exit {NO_ROOM_STATUS}; }}\n",
         guard = refuse_unsafe_paths(&[dir]),
         keep = keep.max(1),
         need_mib = need_kib.div_ceil(1024),
@@ -87,7 +87,7 @@ pub fn make_room(dir: &str, name: &str, bytes: u64, keep: u32) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_sh::{names_in, run_in, run_ok};
+    use super::super::test_sh::{HOSTILE, assert_not_pwned, fake_tool, names_in, run_in, run_ok};
     use super::*;
     use crate::ssh::shell::{UNSAFE_PATH_STATUS, recording_tools};
 
@@ -170,6 +170,64 @@ mod tests {
                 "etcd data.restore-20240101T000000Z",
             ]
         );
+    }
+
+    /// Hostile data dir names: the data moves into the dir named, the staging dir is made
+    /// and the restored data put in place; and with a fake `stat` (another filesystem)
+    /// and `df` (nothing free) the refusal names the dirs as they are.
+    #[test]
+    fn hostile_data_dirs_are_moved_staged_and_named_as_they_are() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().display().to_string();
+        for name in HOSTILE {
+            let data = format!("{root}/{name}");
+            std::fs::create_dir_all(format!("{data}/member")).unwrap();
+            let aside = format!("{data}.broken-20250101T000000Z");
+            let script = move_aside(&data, &aside, 2);
+            assert!(run_ok(t.path(), &script).contains(MOVED), "{name}");
+            assert!(std::path::Path::new(&format!("{aside}/member")).is_dir());
+            let staging = format!("{data}.restore-X");
+            run_ok(t.path(), &prepare_staging(&staging));
+            std::fs::create_dir_all(format!("{staging}/data/member")).unwrap();
+            run_ok(t.path(), &install_restored(&staging, &data));
+            assert!(std::path::Path::new(&format!("{data}/member")).is_dir());
+            assert!(!std::path::Path::new(&staging).exists());
+            assert_not_pwned(t.path(), &script);
+        }
+        fake_tool(t.path(), "stat", "echo $$");
+        fake_tool(t.path(), "df", "printf 'h\\nfs 1 1 0 0%% /\\n'");
+        for name in HOSTILE {
+            let data = format!("{root}/{name}");
+            let script = move_aside(&data, &format!("{data}.broken-1"), 2);
+            let out = run_in(t.path(), &script);
+            assert_eq!(out.status.code(), Some(NO_ROOM_STATUS), "{name}: {out:?}");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                err.contains(&format!(
+                    "moving {data} aside needs 64 MiB in {root}, only 0 MiB"
+                )),
+                "{name}: {err}"
+            );
+            assert_not_pwned(t.path(), &script);
+        }
+    }
+
+    #[test]
+    fn a_snapshot_folder_with_a_hostile_name_is_named_as_it_is() {
+        let t = tempfile::tempdir().unwrap();
+        for name in HOSTILE {
+            let dir = format!("{}/{name}", t.path().display());
+            let script = make_room(&dir, "s", u64::MAX / 4, 2);
+            let out = run_in(t.path(), &script);
+            assert_eq!(out.status.code(), Some(NO_ROOM_STATUS), "{name}: {out:?}");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                err.contains(&format!(" MiB free in {dir}; ")),
+                "{name}: {err}"
+            );
+            assert!(std::path::Path::new(&dir).is_dir());
+            assert_not_pwned(t.path(), &script);
+        }
     }
 
     #[test]

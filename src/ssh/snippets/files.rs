@@ -37,7 +37,7 @@ pub fn install_staged(staged: &[(String, &str, u32)]) -> String {
     for (t, p, mode) in staged {
         let (t, p) = (quote(t), quote(p));
         lines.push(format!(
-            "[ $rc -ne 0 ] || {{ chown 0:0 {t} && chmod {mode:04o} {t} && mv -f {t} {p}; }} || {{ rc=$?; echo \"failed to install {p}\" >&2; }}"
+            "[ $rc -ne 0 ] || {{ chown 0:0 {t} && chmod {mode:04o} {t} && mv -f {t} {p}; }} || {{ rc=$?; echo \"failed to install \"{p} >&2; }}"
         ));
     }
     let all: Vec<String> = staged.iter().map(|(t, _, _)| quote(t)).collect();
@@ -213,6 +213,21 @@ mod tests {
             assert_eq!(&std::fs::read_to_string(t).unwrap(), t);
         }
         assert_not_pwned(root.path(), &script);
+        // a failure names the target as it is
+        for name in HOSTILE {
+            let target = format!("{d}/no such/{name}");
+            let staged = format!("{d}/{name}.again");
+            std::fs::write(&staged, "x").unwrap();
+            let script = install_staged(&[(staged, target.as_str(), 0o600)]);
+            let out = run_in(root.path(), &as_user(&script));
+            assert!(!out.status.success());
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                err.contains(&format!("failed to install {target}\n")),
+                "{err}"
+            );
+            assert_not_pwned(root.path(), &script);
+        }
     }
 
     #[test]

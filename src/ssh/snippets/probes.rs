@@ -23,7 +23,7 @@ pub fn docker_socket(socket: &str) -> String {
          elif ! {{ [ -r \"$s\" ] && [ -w \"$s\" ]; }}; then echo denied; \
          elif ! grep -qsx dockerd /proc/[0-9]*/comm; then echo stopped; \
          else echo usable; fi",
-        s = socket
+        s = quote(socket)
     )
 }
 
@@ -85,17 +85,18 @@ pub const NO_OPENSSL: &str = "NO-OPENSSL";
 /// `GET path` over TLS on the node's loopback; prints the HTTP status line.
 fn tls_get(port: u16, path: &str, client: TlsClient) -> String {
     format!(
-        "printf 'GET {path} HTTP/1.1\\r\\nHost: localhost\\r\\nConnection: close\\r\\n\\r\\n' | \
+        "printf 'GET %s HTTP/1.1\\r\\nHost: localhost\\r\\nConnection: close\\r\\n\\r\\n' {path} | \
          timeout 10 openssl s_client -quiet -connect 127.0.0.1:{port} -servername localhost \
          -cert {pem} -key {pem} -CAfile {ca} -verify_return_error 2>/dev/null | head -1",
-        pem = client.cert_and_key,
-        ca = client.ca,
+        path = quote(path),
+        pem = quote(client.cert_and_key),
+        ca = quote(client.ca),
     )
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_sh::{assert_not_pwned, fake_tool, parses, run_in};
+    use super::super::test_sh::{HOSTILE, assert_not_pwned, fake_tool, parses, run_in};
     use super::*;
 
     #[test]
@@ -123,6 +124,16 @@ mod tests {
         let sock = format!("{d}/real.sock");
         let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
         assert!(["usable", "stopped"].contains(&answer(&sock).as_str()));
+        for name in HOSTILE {
+            let sock = format!("{d}/{name}");
+            assert_eq!(answer(&sock), "absent", "{name}");
+            let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+            assert!(
+                ["usable", "stopped"].contains(&answer(&sock).as_str()),
+                "{name}"
+            );
+            assert_not_pwned(dir.path(), &docker_socket(&sock));
+        }
     }
 
     #[test]
@@ -176,5 +187,37 @@ mod tests {
             String::from_utf8_lossy(&out.stdout),
             format!("{NO_OPENSSL}\n")
         );
+    }
+
+    /// With an openssl that prints the request's first line and its arguments: hostile
+    /// request paths and certificate paths arrive as they are, each one argument.
+    #[test]
+    fn hostile_paths_reach_openssl_as_they_are() {
+        let dir = tempfile::tempdir().unwrap();
+        fake_tool(
+            dir.path(),
+            "openssl",
+            "read -r line; printf '%s|' \"$line\" \"$@\"; echo",
+        );
+        for name in HOSTILE.iter().chain(&["%s %d"]) {
+            let (pem, ca) = (format!("/pki/{name}.pem"), format!("/pki/{name}.crt"));
+            let client = TlsClient {
+                cert_and_key: &pem,
+                ca: &ca,
+            };
+            let script = loopback_checks(&[(3, 6443, name)], client);
+            assert!(parses(&script), "{script}");
+            let out = run_in(dir.path(), &script);
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                text.starts_with(&format!("3 GET {name} HTTP/1.1\r|s_client|")),
+                "{name}: {text}"
+            );
+            assert!(
+                text.contains(&format!("|-cert|{pem}|-key|{pem}|-CAfile|{ca}|")),
+                "{name}: {text}"
+            );
+            assert_not_pwned(dir.path(), &script);
+        }
     }
 }

@@ -23,14 +23,14 @@ pub fn key_comment(run_id: &str, round: u32) -> String {
 
 /// The receiver. Its stdin is the bundle; it writes `status` in its round's directory.
 pub fn receiver(run_id: &str) -> String {
-    let d = run_dir(run_id);
+    let d = quote(&run_dir(run_id));
     format!(
-        r#"# k8s-manage image relay receiver (run {run_id}): reads a `docker save` bundle on stdin,
+        r#"# k8s-manage image relay receiver: reads a `docker save` bundle on stdin,
 # passes it on to the next node of its chain while loading it into the local engine, and
 # records what it received. Round: $1 (control host) or SSH_ORIGINAL_COMMAND (previous node).
 r=${{1:-${{SSH_ORIGINAL_COMMAND:-}}}}
 case $r in ''|*[!0-9]*) echo "k8s-manage relay: bad round" >&2; exit 64;; esac
-cd "{d}/r$r" 2>/dev/null || {{ echo "k8s-manage relay: round $r is not set up on this node" >&2; exit 65; }}
+cd {d}/"r$r" 2>/dev/null || {{ echo "k8s-manage relay: round $r is not set up on this node" >&2; exit 65; }}
 [ ! -e status ] && mkfifo sum cnt || {{ echo "k8s-manage relay: round $r already ran here" >&2; exit 66; }}
 sha256sum < sum > got.sha &
 s=$!
@@ -90,7 +90,7 @@ pub fn setup(
     next: Option<&NextHop>,
     accept: Option<&str>,
 ) -> String {
-    let d = run_dir(run_id);
+    let d = quote(&run_dir(run_id));
     let mut s = String::from("set -eu\numask 077\n");
     if first {
         s += &format!("mkdir -m 700 {d}\n");
@@ -98,7 +98,7 @@ pub fn setup(
             "cat > {d}/recv.sh <<'K8SM_RELAY_EOF'\n{}K8SM_RELAY_EOF\n",
             receiver(run_id)
         );
-        s += &format!("printf '%s\\n' {sha256} > {d}/expect\n");
+        s += &format!("printf '%s\\n' {} > {d}/expect\n", quote(sha256));
     } else {
         s += &format!("[ -d {d} ] && [ -O {d} ] && [ ! -L {d} ]\n");
     }
@@ -136,15 +136,32 @@ pub fn setup(
 /// else (no shell, no forwarding, no pty).
 pub fn authorized_line(run_id: &str, public_openssh: &str) -> String {
     format!(
-        "restrict,command=\"sh {}/recv.sh\" {}",
-        run_dir(run_id),
+        "restrict,command=\"sh {}\" {}",
+        receiver_path(run_id),
         public_openssh.trim()
     )
 }
 
 /// The command the control host starts the head of a chain with.
 pub fn start(run_id: &str, round: u32) -> String {
-    format!("sh {}/recv.sh {round}", run_dir(run_id))
+    format!("sh {} {round}", receiver_path(run_id))
+}
+
+/// The receiver's path as one shell word.
+fn receiver_path(run_id: &str) -> String {
+    quote(&format!("{}/recv.sh", run_dir(run_id)))
+}
+
+/// `s` as a part of a sed address `\#...#` that matches `s` itself.
+fn sed_literal(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '\\' | '.' | '[' | ']' | '*' | '^' | '$' | '#') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// The line between [`receipt`]'s record and the errors.
@@ -153,7 +170,7 @@ pub const RECEIPT_SEPARATOR: &str = "--k8s-manage-relay--";
 /// Prints a node's record of a round: the status line (or `none`), `docker load`'s output,
 /// then the end of its errors.
 pub fn receipt(run_id: &str, round: u32) -> String {
-    let r = format!("{}/r{round}", run_dir(run_id));
+    let r = quote(&format!("{}/r{round}", run_dir(run_id)));
     format!(
         "cat {r}/status 2>/dev/null || echo none; cat {r}/load.out 2>/dev/null; echo {RECEIPT_SEPARATOR}; tail -c 400 {r}/load.err 2>/dev/null; tail -c 200 {r}/fwd.err 2>/dev/null; true"
     )
@@ -164,16 +181,33 @@ pub fn receipt(run_id: &str, round: u32) -> String {
 /// command, one key, the run's comment), nothing else.
 pub fn cleanup(run_id: &str) -> String {
     let d = run_dir(run_id);
+    let ours = format!(
+        "\\#^restrict,command=\"sh {}\" [A-Za-z0-9@.-]* [A-Za-z0-9+/=]* {}-r[0-9]*$#d",
+        sed_literal(&receiver_path(run_id)),
+        sed_literal(&format!("k8s-manage-relay-{run_id}")),
+    );
     format!(
-        "{}rm -rf {d}; if [ -f ~/.ssh/authorized_keys ]; then sed -i '\\#^restrict,command=\"sh {d}/recv.sh\" [A-Za-z0-9@.-]* [A-Za-z0-9+/=]* k8s-manage-relay-{run_id}-r[0-9]*$#d' ~/.ssh/authorized_keys; fi",
+        "{}rm -rf {}; if [ -f ~/.ssh/authorized_keys ]; then sed -i {} ~/.ssh/authorized_keys; fi",
         refuse_unsafe_paths(&[&d]),
+        quote(&d),
+        quote(&ours),
     )
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_sh::{parses, run_ok};
+    use super::super::test_sh::{HOSTILE, assert_not_pwned, parses, run_ok};
     use super::*;
+
+    /// A temporary HOME whose `.ssh/authorized_keys` holds `keys`; its path.
+    fn home_with_keys(keys: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+        let home = tempfile::tempdir().unwrap();
+        let ssh = home.path().join(".ssh");
+        std::fs::create_dir(&ssh).unwrap();
+        let file = ssh.join("authorized_keys");
+        std::fs::write(&file, keys).unwrap();
+        (home, file)
+    }
 
     #[test]
     fn the_forced_command_allows_the_receiver_only() {
@@ -187,9 +221,54 @@ mod tests {
     fn the_receiver_parses_and_is_started_with_its_round() {
         let r = receiver("ab12");
         assert!(parses(&r), "{r}");
-        assert!(r.contains("cd \"/tmp/k8s-manage-relay-ab12/r$r\""), "{r}");
+        assert!(r.contains("cd /tmp/k8s-manage-relay-ab12/\"r$r\" "), "{r}");
         assert_eq!(start("ab12", 3), "sh /tmp/k8s-manage-relay-ab12/recv.sh 3");
         assert_eq!(key_comment("ab12", 3), "k8s-manage-relay-ab12-r3");
+    }
+
+    /// Hostile run ids, checksum, next hop: the set-up makes the run's folder and files
+    /// under their names, the next hop's values read back as they are, the receipt finds
+    /// the round, and the clean-up removes the folder and exactly the run's key line.
+    #[test]
+    fn hostile_values_stay_what_they_are() {
+        let (home, keys) = home_with_keys("ssh-ed25519 AAAA op\n");
+        let sha = "it's $(touch pwned)";
+        let hop = NextHop {
+            address: "10.0.0.2; touch pwned".into(),
+            port: 22,
+            user: "o'brien $(touch pwned)".into(),
+            private_key: "k".into(),
+            known_hosts_line: "10.0.0.2 ssh-ed25519 AAAA".into(),
+        };
+        for name in HOSTILE {
+            let id = format!("{}-{name}", crate::ssh::shell::nonce());
+            let public = format!("ssh-ed25519 AAAAC3Nz/+= {}", key_comment(&id, 1));
+            let line = authorized_line(&id, &public);
+            let setup = setup(&id, true, 1, sha, Some(&hop), Some(&line));
+            run_ok(home.path(), &setup);
+            let d = run_dir(&id);
+            assert_eq!(
+                std::fs::read_to_string(format!("{d}/expect")).unwrap(),
+                format!("{sha}\n")
+            );
+            let next = quote(&format!("{d}/r1/next"));
+            let read_back = run_ok(
+                home.path(),
+                &format!(". {next}; printf '%s|' \"$next_host\" \"$next_user\""),
+            );
+            assert_eq!(read_back, format!("{}|{}|", hop.address, hop.user));
+            assert!(parses(&receiver(&id)) && parses(&start(&id, 1)), "{name}");
+            let got = run_ok(home.path(), &receipt(&id, 1));
+            assert_eq!(got, format!("none\n{RECEIPT_SEPARATOR}\n"), "{name}");
+            run_ok(home.path(), &cleanup(&id));
+            assert!(!std::path::Path::new(&d).exists(), "{name}");
+            assert_eq!(
+                std::fs::read_to_string(&keys).unwrap(),
+                "ssh-ed25519 AAAA op\n",
+                "{name}"
+            );
+            assert_not_pwned(home.path(), &setup);
+        }
     }
 
     /// A round's record, read back by the receipt query: status, load output, separator,
@@ -217,12 +296,8 @@ mod tests {
     /// an authorized_keys without a final line break keeps the operator's key.
     #[test]
     fn the_clean_up_removes_exactly_the_line_the_setup_added() {
-        let home = tempfile::tempdir().unwrap();
-        let ssh = home.path().join(".ssh");
-        std::fs::create_dir(&ssh).unwrap();
-        let keys = ssh.join("authorized_keys");
         let operator = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOperatorKey operator@desk\nssh-rsa AAAAB3Nz second@desk";
-        std::fs::write(&keys, operator).unwrap(); // no final line break
+        let (home, keys) = home_with_keys(operator); // no final line break
         let run_id = crate::ssh::shell::nonce();
         let public = format!(
             "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHop+/= {}",
