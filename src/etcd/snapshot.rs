@@ -22,34 +22,6 @@ pub struct Snapshot {
     pub from_endpoint: String,
 }
 
-/// Status of a remote script that found too little free space.
-pub const NO_ROOM_STATUS: i32 = 98;
-
-/// Run on a master before the copy `<name>.db` of `bytes` is written to
-/// [`NODE_SNAPSHOT_DIR`]: removes the oldest other copies (by the time they were written)
-/// so that `keep` remain with the new one, then stops (status [`NO_ROOM_STATUS`], saying
-/// what is needed and what is free) unless the folder's filesystem has room for the copy
-/// and 64 MiB to spare.
-pub fn make_room_script(name: &str, bytes: u64, keep: u32) -> String {
-    make_room_script_in(NODE_SNAPSHOT_DIR, name, bytes, keep)
-}
-
-fn make_room_script_in(dir: &str, name: &str, bytes: u64, keep: u32) -> String {
-    let d = crate::ssh::quote(dir);
-    let file = crate::ssh::quote(&format!("{name}.db"));
-    let need_kib = bytes.div_ceil(1024) + 64 * 1024;
-    format!(
-        "set -e\n{guard}mkdir -p -m 0700 {d}\n\
-         ls -1t {d} | grep -E '^[A-Za-z0-9_][A-Za-z0-9._-]*[.]db$' | grep -vxF {file} | tail -n +{keep} | \
-         while read -r f; do rm -f -- {d}/\"$f\" {d}/\"$f\".sha256; echo \"removed the old copy $f\"; done\n\
-         avail=$(df -Pk {d} | awk 'NR==2 {{print $4}}')\n\
-         [ \"$avail\" -ge {need_kib} ] || {{ echo \"k8s-manage: only $((avail / 1024)) MiB free in {dir}; the snapshot copy needs {need_mib} MiB (its size and 64 MiB to spare): free space there or lower etcd-snapshot-copies-kept\" >&2; exit {NO_ROOM_STATUS}; }}\n",
-        guard = crate::ssh::refuse_unsafe_paths(&[dir]),
-        keep = keep.max(1),
-        need_mib = need_kib.div_ceil(1024),
-    )
-}
-
 /// `20250131T235959Z`: the UTC stamp in the names of moved-aside dirs, automatic snapshots
 /// and the run log folders.
 pub fn stamp(t: time::OffsetDateTime) -> String {
@@ -175,73 +147,5 @@ pub fn verify(path: &Path) -> Result<String, String> {
             "{}: sha256 {got} does not match the recorded {want}",
             path.display()
         ))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn old_copies_are_pruned_to_the_newest_and_free_space_is_checked() {
-        let t = tempfile::tempdir().unwrap();
-        let dir = t.path().join("snapshots");
-        std::fs::create_dir(&dir).unwrap();
-        let now = std::time::SystemTime::now();
-        for (i, n) in ["a", "b", "c", "d", "e"].iter().enumerate() {
-            let f = dir.join(format!("{n}.db"));
-            std::fs::write(&f, b"x").unwrap();
-            std::fs::write(dir.join(format!("{n}.db.sha256")), b"x").unwrap();
-            // a is the oldest, e the newest
-            let when = now - std::time::Duration::from_secs(100 - i as u64 * 10);
-            std::fs::File::options()
-                .write(true)
-                .open(&f)
-                .unwrap()
-                .set_modified(when)
-                .unwrap();
-        }
-        std::fs::write(dir.join("notes.txt"), b"not a snapshot").unwrap();
-        let run = |script: String| {
-            std::process::Command::new("sh")
-                .arg("-c")
-                .arg(script)
-                .output()
-                .unwrap()
-        };
-        let d = dir.to_str().unwrap();
-        // keep 3: two old copies stay beside the new one (`c` is being rewritten itself)
-        let out = run(make_room_script_in(d, "c", 1000, 3));
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let mut left: Vec<String> = std::fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        left.sort();
-        assert_eq!(
-            left,
-            [
-                "c.db",
-                "c.db.sha256",
-                "d.db",
-                "d.db.sha256",
-                "e.db",
-                "e.db.sha256",
-                "notes.txt"
-            ]
-        );
-        // a copy larger than the free space is refused before anything is written
-        let out = run(make_room_script_in(d, "f", u64::MAX / 4, 3));
-        assert_eq!(out.status.code(), Some(NO_ROOM_STATUS));
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            err.contains("MiB free in") && err.contains("etcd-snapshot-copies-kept"),
-            "{err}"
-        );
-        assert!(!dir.join("f.db").exists());
     }
 }

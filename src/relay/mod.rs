@@ -15,4 +15,4 @@
 
 pub mod hop_key;
 pub mod plan;
-pub mod script;
+pub mod receipt;

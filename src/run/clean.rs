@@ -6,6 +6,7 @@ use super::fleet::{Node, StepError, blocking, fan_out};
 use crate::components::paths;
 use crate::executor::docker::{observe, remove};
 use crate::model::{Cluster, Role};
+use crate::ssh::snippets;
 use std::time::Duration;
 
 /// What was removed from one node.
@@ -26,18 +27,6 @@ pub fn dirs_of(cluster: &Cluster, role: Role) -> Vec<String> {
         d.push(cluster.kubernetes.etcd_data_path.clone());
     }
     d
-}
-
-/// Unmount anything mounted below `dirs` (deepest first), then remove them; refuses to
-/// start when any of them is empty, relative, `/` or not normalised.
-pub fn clean_script(dirs: &[String]) -> String {
-    let quoted: Vec<String> = dirs.iter().map(|d| crate::ssh::quote(d)).collect();
-    let refs: Vec<&str> = dirs.iter().map(String::as_str).collect();
-    format!(
-        "{guard}for d in {q}; do awk -v d=\"$d/\" 'index($2\"/\", d)==1 {{print $2}}' /proc/mounts; done | sort -r | while read -r m; do umount \"$m\" || umount -l \"$m\"; done; rm -rf {q}",
-        guard = crate::ssh::refuse_unsafe_paths(&refs),
-        q = quoted.join(" ")
-    )
 }
 
 async fn clean_node(cluster: &Cluster, node: &Node, dry_run: bool) -> Result<Cleaned, StepError> {
@@ -69,7 +58,7 @@ async fn clean_node(cluster: &Cluster, node: &Node, dry_run: bool) -> Result<Cle
     ));
     let dirs = dirs_of(cluster, node.machine.role);
     if !dry_run {
-        let cmd = clean_script(&dirs);
+        let cmd = snippets::clean::unmount_and_remove(&dirs);
         let s = node.session.clone();
         let h = host.clone();
         blocking(move || s.run_root("clean: directories", &cmd, Duration::from_secs(120)))
@@ -94,28 +83,4 @@ pub async fn clean(
 ) -> Vec<Result<Cleaned, StepError>> {
     let all: Vec<&Node> = nodes.iter().collect();
     fan_out(&all, parallel, |n| clean_node(cluster, n, dry_run)).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::ssh::shell::recording_tools;
-
-    #[test]
-    fn an_empty_or_root_directory_stops_the_clean_script_before_anything_runs() {
-        for bad in ["", "/", "//", "/."] {
-            let dirs = vec!["/etc/kubernetes".to_string(), bad.to_string()];
-            let (code, calls) = recording_tools::run(&clean_script(&dirs));
-            assert_eq!(code, Some(crate::ssh::UNSAFE_PATH_STATUS), "{bad:?}");
-            assert!(calls.is_empty(), "{bad:?}: the script ran {calls:?}");
-        }
-        // our own directories go on to `rm -rf` (recorded, not run)
-        let dirs = vec!["/etc/kubernetes".to_string(), "/var/lib/etcd".to_string()];
-        let (code, calls) = recording_tools::run(&clean_script(&dirs));
-        assert_eq!(code, Some(0));
-        assert_eq!(
-            calls.last().unwrap(),
-            "rm -rf /etc/kubernetes /var/lib/etcd"
-        );
-    }
 }

@@ -16,12 +16,13 @@ use super::snapshot::SaveReport;
 use crate::components::etcd::{self as etcd_component, BootstrapState, EtcdBootstrap};
 use crate::etcd::members::{self, Leader, Member};
 use crate::etcd::quorum::{self, Refused, Voters};
-use crate::etcd::restore::{MOVED, aside_dir, move_aside_script};
+use crate::etcd::restore::aside_dir;
 use crate::etcd::snapshot::stamp;
 use crate::etcd::{self, EtcdHealth};
 use crate::executor::docker::{ensure, images, remove, waits};
 use crate::model::{Cluster, Machine, Role};
 use crate::plan::phases::{ETCDFIX, PhaseSpec};
+use crate::ssh::snippets::etcd::{self as etcd_script, MOVED};
 use crate::ssh::{ConnectOptions, HostKeyPolicy};
 use serde::Serialize;
 use std::sync::Arc;
@@ -450,7 +451,7 @@ impl Rebuild<'_> {
         let out = etcd_nodes::root(
             node,
             "move the etcd data dir aside",
-            move_aside_script(
+            etcd_script::move_aside(
                 &data_dir,
                 &aside,
                 self.cluster.kubernetes.etcd_moved_aside_kept,

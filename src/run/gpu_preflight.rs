@@ -7,14 +7,8 @@
 
 use super::fleet::{Node, StepError, blocking};
 use crate::model::gpu::GpuSku;
+use crate::ssh::snippets::probes::{self, CDI, GPU_QUERY, RUNTIME_BINARY, SMI_EXIT};
 use std::time::Duration;
-
-/// The query the probe runs (`csv`: a header of field names with units, one row per GPU).
-pub const QUERY: &str = "nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv";
-
-const SMI_EXIT: &str = "k8s-manage-smi-exit=";
-const CDI: &str = "k8s-manage-cdi=";
-const RUNTIME_BINARY: &str = "k8s-manage-runtime-binary=";
 
 /// What Docker says about its runtimes (from `docker info`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -77,25 +71,7 @@ const DRIVER_FIX: &str = "install the NVIDIA driver (Debian: `apt-get install nv
 const TOOLKIT_FIX: &str = "install the NVIDIA Container Toolkit (`apt-get install nvidia-container-toolkit` from NVIDIA's repository), then run `nvidia-ctk runtime configure --runtime=docker --set-as-default` (it writes `\"runtimes\": {\"nvidia\": {\"path\": \"nvidia-container-runtime\", \"args\": []}}` and `\"default-runtime\": \"nvidia\"` into /etc/docker/daemon.json) and `systemctl restart docker`";
 const DEFAULT_FIX: &str = "make it Docker's default: `\"default-runtime\": \"nvidia\"` in /etc/docker/daemon.json (or `nvidia-ctk runtime configure --runtime=docker --set-as-default`), then `systemctl restart docker`";
 
-/// The probe: nvidia-smi's answer and exit status, the CDI specs for NVIDIA GPUs, and
-/// whether `runtime_binary` (the path of Docker's `nvidia` runtime) exists. Always exits 0.
-pub fn probe_script(runtime_binary: Option<&str>) -> String {
-    let mut s = format!(
-        "if command -v nvidia-smi >/dev/null 2>&1; then out=$({QUERY} 2>&1); rc=$?; \
-         printf '%s\\n' \"$out\"; echo \"{SMI_EXIT}$rc\"; else echo \"{SMI_EXIT}127\"; fi\n\
-         for f in /etc/cdi/*.yaml /etc/cdi/*.json /var/run/cdi/*.yaml /var/run/cdi/*.json; do \
-         [ -f \"$f\" ] && grep -qs 'nvidia.com/gpu' \"$f\" && echo \"{CDI}$f\"; done\n"
-    );
-    if let Some(bin) = runtime_binary {
-        s.push_str(&format!(
-            "if command -v {q} >/dev/null 2>&1; then echo {RUNTIME_BINARY}yes; else echo {RUNTIME_BINARY}no; fi\n",
-            q = crate::ssh::quote(bin)
-        ));
-    }
-    s.push_str("exit 0\n");
-    s
-}
-
+/// Read [`probes::gpu`]'s output.
 pub fn parse_probe(out: &str) -> Probe {
     let mut p = Probe {
         smi_exit: -1,
@@ -206,7 +182,7 @@ pub fn interpret_smi(exit: i32, output: &str) -> Result<Vec<GpuRow>, Finding> {
     }
     match parse_query_csv(output) {
         Err(e) => finding(
-            format!("nvidia-smi answered `{QUERY}` with something else than CSV: {e}"),
+            format!("nvidia-smi answered `{GPU_QUERY}` with something else than CSV: {e}"),
             "run that command on the machine; the driver may be too old for these query fields",
         ),
         Ok(rows) if rows.is_empty() => finding("nvidia-smi lists no GPU".into(), DRIVER_FIX),
@@ -335,7 +311,7 @@ pub async fn probe(node: &Node, docker: Option<&DockerRuntimes>) -> Result<Probe
         p.clone()
             .unwrap_or_else(|| "nvidia-container-runtime".into())
     });
-    let script = probe_script(bin.as_deref());
+    let script = probes::gpu(bin.as_deref());
     let session = node.session.clone();
     let out = blocking(move || session.run_root("gpu probe", &script, Duration::from_secs(60)))
         .await
@@ -375,12 +351,8 @@ mod tests {
     }
 
     #[test]
-    fn the_probe_script_runs_in_sh_and_quotes_the_runtime_path() {
-        let s = probe_script(Some("/opt/it's/nvidia-container-runtime"));
-        assert!(
-            s.contains("'/opt/it'\\''s/nvidia-container-runtime'"),
-            "{s}"
-        );
+    fn the_probe_runs_in_sh_and_its_output_is_read_back() {
+        let s = probes::gpu(Some("/opt/it's/nvidia-container-runtime"));
         // On this machine (no driver): nvidia-smi is missing, the runtime binary too.
         let out = std::process::Command::new("sh")
             .arg("-c")

@@ -6,6 +6,7 @@
 use super::fleet::{Node, StepError, blocking};
 use crate::components::{control_plane, etcd, node_agents};
 use crate::model::Cluster;
+use crate::ssh::snippets::probes::NODE_FACTS;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -27,14 +28,7 @@ pub struct Facts {
     pub listening: BTreeSet<u16>,
 }
 
-const PROBE: &str = "echo swap=$(awk 'NR>1' /proc/swaps | wc -l); echo epoch=$(date +%s); \
-echo free=$(df -Pk /var/lib | awk 'NR==2{print $4}'); \
-echo bridge_nf=$(cat /proc/sys/net/bridge/bridge-nf-call-iptables 2>/dev/null); \
-grep -qw overlay /proc/filesystems && echo overlayfs=1; \
-echo cgroupfs=$(stat -fc %T /sys/fs/cgroup); \
-awk '$1==\"nameserver\"{print \"nameserver=\"$2}' /etc/resolv.conf 2>/dev/null; \
-cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk '$4==\"0A\"{print \"listen=\"$2}'";
-
+/// Read [`NODE_FACTS`]' output.
 pub fn parse_facts(out: &str) -> Facts {
     let mut f = Facts::default();
     for line in out.lines() {
@@ -88,7 +82,8 @@ pub async fn check(cluster: &Cluster, node: &Node) -> Result<Vec<String>, Vec<St
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
     let session = node.session.clone();
-    let out = blocking(move || session.run_root("preflight", PROBE, Duration::from_secs(30))).await;
+    let out =
+        blocking(move || session.run_root("preflight", NODE_FACTS, Duration::from_secs(30))).await;
     let facts = match out {
         Ok(o) => parse_facts(&o.stdout_str()),
         Err(e) => return Err(vec![StepError::from_ssh(&host, "preflight", &e)]),

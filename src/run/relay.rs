@@ -7,8 +7,9 @@
 use super::fleet::{Node, StepError, blocking, fan_out};
 use crate::executor::docker::images;
 use crate::relay::plan::{self, Receipt, Verdict};
-use crate::relay::{hop_key, script};
+use crate::relay::{hop_key, receipt};
 use crate::ssh::Session;
+use crate::ssh::snippets::relay as script;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -161,7 +162,12 @@ pub fn relay_bundle(
             .collect();
         let setup_results = each(targets, &scripts, |t, s| {
             t.session
-                .exec("relay set-up", "sh -s", Some(s.as_bytes()), SETUP_TIMEOUT)
+                .exec(
+                    "relay set-up",
+                    script::SETUP_SHELL,
+                    Some(s.as_bytes()),
+                    SETUP_TIMEOUT,
+                )
                 .map_err(|e| e.to_string())
                 .and_then(|o| {
                     if o.success() {
@@ -192,7 +198,7 @@ pub fn relay_bundle(
         std::thread::scope(|s| {
             for chain in &chains {
                 let head = &targets[chain[0]];
-                let cmd = script::start_command(&run_id, round);
+                let cmd = script::start(&run_id, round);
                 let names: Vec<&str> = chain.iter().map(|&i| targets[i].host.as_str()).collect();
                 s.spawn(move || {
                     let t = Instant::now();
@@ -232,11 +238,11 @@ pub fn relay_bundle(
             .iter()
             .flatten()
             .filter(|&&i| results[i].is_none())
-            .map(|&i| (i, script::receipt_command(&run_id, round)))
+            .map(|&i| (i, script::receipt(&run_id, round)))
             .collect();
         let receipts = each(targets, &members, |t, cmd| {
             match t.session.exec("relay receipt", cmd, None, RECEIPT_TIMEOUT) {
-                Ok(o) if o.success() => script::parse_receipt(&o.stdout_str()),
+                Ok(o) if o.success() => receipt::parse_receipt(&o.stdout_str()),
                 Ok(o) => (
                     Receipt::Unreachable(format!("exit status {}", o.status)),
                     vec![],
@@ -270,7 +276,7 @@ pub fn relay_bundle(
     }
     // Remove the run's files and keys from every node (harmless where none are).
     let touched: Vec<(usize, String)> = (0..targets.len())
-        .map(|i| (i, script::cleanup_command(&run_id)))
+        .map(|i| (i, script::cleanup(&run_id)))
         .collect();
     let cleanup_failed: Vec<String> = each(targets, &touched, |t, cmd| {
         t.session

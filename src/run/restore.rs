@@ -13,16 +13,15 @@ use super::etcd_nodes;
 use super::fleet::{Node, StepError, blocking, fan_out};
 use super::report::Report;
 use crate::components::etcd::{self as etcd_component};
-use crate::etcd::restore::{
-    MOVED, RestoreParams, RestoreTool, aside_dir, install_restored_script, move_aside_script,
-    prepare_staging_script, restore_command,
-};
+use crate::etcd::restore::{RestoreParams, RestoreTool, aside_dir, restore_command};
 use crate::etcd::snapshot::{self, NODE_SNAPSHOT_DIR, stamp};
 use crate::etcd::{self, EtcdHealth};
 use crate::executor::docker::jobs::{self, Job, JobError};
 use crate::executor::docker::{ensure, logs, remove, waits};
 use crate::model::Cluster;
-use crate::ssh::{ConnectOptions, HostKeyPolicy, quote};
+use crate::ssh::snippets::etcd::{self as etcd_script, MOVED};
+use crate::ssh::snippets::files;
+use crate::ssh::{ConnectOptions, HostKeyPolicy};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -117,7 +116,7 @@ async fn ensure_copy(
     keep: u32,
 ) -> Result<String, StepError> {
     let path = format!("{NODE_SNAPSHOT_DIR}/{name}.db");
-    let check = format!("if [ -f {p} ]; then sha256sum {p}; fi", p = quote(&path));
+    let check = files::sha256_if_file(&path);
     let got = first_word(
         &etcd_nodes::root(
             node,
@@ -136,7 +135,7 @@ async fn ensure_copy(
     etcd_nodes::root(
         node,
         "make room for the snapshot",
-        snapshot::make_room_script(name, data.len() as u64, keep),
+        etcd_script::make_room(NODE_SNAPSHOT_DIR, name, data.len() as u64, keep),
         Duration::from_secs(120),
     )
     .await?;
@@ -188,7 +187,7 @@ async fn restore_member(
     let out = etcd_nodes::root(
         node,
         "move the etcd data dir aside",
-        move_aside_script(&data_dir, &aside, k.etcd_moved_aside_kept),
+        etcd_script::move_aside(&data_dir, &aside, k.etcd_moved_aside_kept),
         Duration::from_secs(600),
     )
     .await?;
@@ -196,7 +195,7 @@ async fn restore_member(
     etcd_nodes::root(
         node,
         "prepare the restore dir",
-        prepare_staging_script(&staging),
+        etcd_script::prepare_staging(&staging),
         Duration::from_secs(60),
     )
     .await?;
@@ -238,7 +237,7 @@ async fn restore_member(
                 etcd_nodes::root(
                     node,
                     "put the restored data dir in place",
-                    install_restored_script(&staging, &data_dir),
+                    etcd_script::install_restored(&staging, &data_dir),
                     Duration::from_secs(600),
                 )
                 .await?;

@@ -7,6 +7,7 @@ use crate::etcd::snapshot::{self, NODE_SNAPSHOT_DIR, Snapshot};
 use crate::model::{Cluster, Role};
 use crate::pki::Pki;
 use crate::render::node::{self as render_node, NodeArtifacts};
+use crate::ssh::snippets::{etcd as etcd_script, files};
 use crate::ssh::{ConnectOptions, HostKeyPolicy, KnownHosts};
 use std::time::Duration;
 
@@ -132,7 +133,7 @@ pub async fn save(
                 let path = format!("{NODE_SNAPSHOT_DIR}/{name}.db");
                 s.run_root(
                     "make room for the snapshot",
-                    &snapshot::make_room_script(&name, data.len() as u64, keep),
+                    &etcd_script::make_room(NODE_SNAPSHOT_DIR, &name, data.len() as u64, keep),
                     Duration::from_secs(120),
                 )
                 .map_err(|e| StepError::from_ssh(&host, "make room for the snapshot", &e))?;
@@ -141,7 +142,7 @@ pub async fn save(
                 let out = s
                     .run_root(
                         "check snapshot",
-                        &format!("sha256sum {}", crate::ssh::quote(&path)),
+                        &files::sha256(&path),
                         Duration::from_secs(60),
                     )
                     .map_err(|e| StepError::from_ssh(&host, "check snapshot", &e))?;

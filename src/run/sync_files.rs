@@ -2,21 +2,12 @@
 //! differs, atomically and with the right mode.
 
 use super::fleet::{Node, StepError, blocking};
+use crate::ssh::snippets;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// The command that prints what the node has: `M <mode> <path>` and `sha256sum` lines, for
-/// the files that exist (two processes in all, however many files).
-fn observe_command(paths: &[String]) -> String {
-    format!(
-        "set --; for f in {}; do [ -f \"$f\" ] && set -- \"$@\" \"$f\"; done; \
-         [ $# -eq 0 ] || {{ stat -c 'M %a %n' -- \"$@\" && sha256sum -- \"$@\"; }}",
-        paths.join(" ")
-    )
-}
-
-/// Parse [`observe_command`]'s output into `path -> (sha256, mode)`.
+/// Parse [`snippets::files::observe`]'s output into `path -> (sha256, mode)`.
 fn parse_observed(out: &str) -> BTreeMap<String, (String, u32)> {
     let mut modes = BTreeMap::new();
     let mut hashes = BTreeMap::new();
@@ -40,13 +31,13 @@ fn parse_observed(out: &str) -> BTreeMap<String, (String, u32)> {
 
 /// `path -> (sha256, mode)` of what the node has now (one command).
 pub async fn observe(node: &Node) -> Result<BTreeMap<String, (String, u32)>, StepError> {
-    let paths: Vec<String> = node
+    let paths: Vec<&str> = node
         .artifacts
         .files
         .iter()
-        .map(|f| crate::ssh::quote(&f.path))
+        .map(|f| f.path.as_str())
         .collect();
-    let cmd = observe_command(&paths);
+    let cmd = snippets::files::observe(&paths);
     let session = node.session.clone();
     let host = node.host().to_string();
     let out = blocking(move || session.run_root("files: observe", &cmd, Duration::from_secs(60)))
@@ -123,7 +114,8 @@ mod tests {
         let a = dir.path().join("a");
         std::fs::write(&a, "x").unwrap();
         let missing = dir.path().join("missing");
-        let cmd = observe_command(&[a.display().to_string(), missing.display().to_string()]);
+        let (a_path, missing_path) = (a.display().to_string(), missing.display().to_string());
+        let cmd = snippets::files::observe(&[&a_path, &missing_path]);
         let out = std::process::Command::new("sh")
             .arg("-c")
             .arg(&cmd)
@@ -140,7 +132,7 @@ mod tests {
         assert_eq!(hash, &sha256_hex(b"x"));
         assert!(*mode > 0);
         // nothing exists: still exit 0, nothing listed
-        let cmd = observe_command(&[missing.display().to_string()]);
+        let cmd = snippets::files::observe(&[&missing_path]);
         let out = std::process::Command::new("sh")
             .arg("-c")
             .arg(&cmd)

@@ -6,6 +6,7 @@ use crate::components::{node_agents, paths};
 use crate::kubeapi::{KubeClient, NodeState};
 use crate::model::gpu::{self, GpuSku};
 use crate::model::{Cluster, Machine};
+use crate::ssh::snippets::probes;
 use std::time::{Duration, Instant};
 
 /// Wait (bounded) until every machine's node name is registered; the nodes as last listed.
@@ -133,33 +134,7 @@ pub async fn node_endpoints(
     }
 }
 
-/// `GET path` over TLS from the node itself (the endpoint listens on its loopback),
-/// verifying the serving certificate against the cluster CA and presenting the
-/// load-balancer health-check client certificate. Prints the HTTP status line.
-fn tls_get_on_node(port: u16, path: &str) -> String {
-    format!(
-        "printf 'GET {path} HTTP/1.1\\r\\nHost: localhost\\r\\nConnection: close\\r\\n\\r\\n' | \
-         timeout 10 openssl s_client -quiet -connect 127.0.0.1:{port} -servername localhost \
-         -cert {pem} -key {pem} -CAfile {ca} -verify_return_error 2>/dev/null | head -1",
-        pem = paths::pki("lb-healthcheck.pem"),
-        ca = paths::pki("ca.crt"),
-    )
-}
-
-/// One command for several loopback checks: `NO-OPENSSL`, or a line `<index> <status
-/// line>` per check.
-fn loopback_script(checks: &[(usize, u16, &str)]) -> String {
-    let mut s = String::from("command -v openssl >/dev/null || { echo NO-OPENSSL; exit 0; }\n");
-    for (i, port, path) in checks {
-        s.push_str(&format!(
-            "r=$({}); echo \"{i} $r\"\n",
-            tls_get_on_node(*port, path)
-        ));
-    }
-    s
-}
-
-/// The status line of each check in [`loopback_script`]'s output, by index.
+/// The status line of each check in [`probes::loopback_checks`]' output, by index.
 fn parse_loopback(out: &str) -> std::collections::BTreeMap<usize, String> {
     out.lines()
         .filter_map(|l| {
@@ -190,6 +165,12 @@ pub async fn node_loopback_endpoints(
         ));
         checks.push(("kube-scheduler /healthz", SCHEDULER_PORT, "/healthz"));
     }
+    let (pem, ca) = (paths::pki("lb-healthcheck.pem"), paths::pki("ca.crt"));
+    // the load-balancer health-check client certificate
+    let client = probes::TlsClient {
+        cert_and_key: &pem,
+        ca: &ca,
+    };
     let mut warnings = Vec::new();
     // All pending checks in one command per round; a check that answers 200 is done.
     let mut pending: Vec<usize> = (0..checks.len()).collect();
@@ -199,14 +180,14 @@ pub async fn node_loopback_endpoints(
             .iter()
             .map(|&i| (i, checks[i].1, checks[i].2))
             .collect();
-        let cmd = loopback_script(&todo);
+        let cmd = probes::loopback_checks(&todo, client);
         let s = node.session.clone();
         let out =
             super::fleet::blocking(move || s.run_root("verify", &cmd, Duration::from_secs(60)))
                 .await
                 .map_err(|e| StepError::from_ssh(node.host(), "verify loopback endpoints", &e))?;
         let text = out.stdout_str();
-        if text.trim() == "NO-OPENSSL" {
+        if text.trim() == probes::NO_OPENSSL {
             for (what, _, _) in &checks {
                 warnings.push(format!(
                     "{}: openssl is not installed, {what} was not checked",
@@ -328,10 +309,7 @@ mod tests {
     }
 
     #[test]
-    fn one_script_runs_every_check_and_its_output_is_read_back_by_index() {
-        let script = loopback_script(&[(0, 6443, "/readyz"), (2, 10259, "/healthz")]);
-        assert_eq!(script.matches("openssl s_client").count(), 2);
-        assert!(script.contains("127.0.0.1:10259") && script.contains("echo \"2 $r\""));
+    fn the_loopback_checks_are_read_back_by_index() {
         let got = parse_loopback("0 HTTP/1.1 200 OK\r\n2 \n");
         assert_eq!(got[&0], "HTTP/1.1 200 OK");
         assert_eq!(got[&2], "");

@@ -177,27 +177,6 @@ pub async fn memory_bytes(docker: &Docker, container: &str) -> Option<u64> {
     Some(usage.saturating_sub(inactive))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn a_missing_socket_is_reported_with_the_fix() {
-        let err = connect_socket("unix:///nonexistent/k8s-manage-test.sock")
-            .await
-            .expect_err("no engine there");
-        let text = err.to_string();
-        assert!(text.contains("/nonexistent/k8s-manage-test.sock"), "{text}");
-        assert!(
-            text.contains("apt-get install -y docker.io iptables"),
-            "{text}"
-        );
-        assert!(text.contains("iptables-legacy"), "{text}");
-        assert!(text.contains("dockerd"), "{text}");
-        assert!(engine_fix("connect: Permission denied (os error 13)").contains("docker` group"));
-    }
-}
-
 /// Unpack a tar archive (built in memory) at `/` in `container`; `what` names the files
 /// for the error ("copying {what} into {container}").
 pub async fn upload_to_root(
@@ -217,4 +196,25 @@ pub async fn upload_to_root(
         )
         .await
         .docker(format!("copying {what} into {container}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_missing_socket_is_reported_with_the_fix() {
+        let err = connect_socket("unix:///nonexistent/k8s-manage-test.sock")
+            .await
+            .expect_err("no engine there");
+        let text = err.to_string();
+        assert!(text.contains("/nonexistent/k8s-manage-test.sock"), "{text}");
+        assert!(
+            text.contains("apt-get install -y docker.io iptables"),
+            "{text}"
+        );
+        assert!(text.contains("iptables-legacy"), "{text}");
+        assert!(text.contains("dockerd"), "{text}");
+        assert!(engine_fix("connect: Permission denied (os error 13)").contains("docker` group"));
+    }
 }

@@ -202,13 +202,7 @@ impl Session {
         let hint = if detail.contains("prohibited") {
             sshd_hint
         } else {
-            let probe = format!(
-                "s={s}; if [ ! -S \"$s\" ]; then echo absent; \
-                 elif ! {{ [ -r \"$s\" ] && [ -w \"$s\" ]; }}; then echo denied; \
-                 elif ! grep -qsx dockerd /proc/[0-9]*/comm; then echo stopped; \
-                 else echo usable; fi",
-                s = DOCKER_SOCKET
-            );
+            let probe = super::snippets::probes::docker_socket(DOCKER_SOCKET);
             let answer = self
                 .exec(
                     "check the Docker socket",

@@ -14,13 +14,12 @@ use ssh2::{ErrorCode, OpenFlags, OpenType};
 use super::error::SshError;
 use super::nonblock::{IoStop, Stop, retry};
 use super::session::Session;
-use super::shell::{nonce, quote};
+use super::shell::nonce;
+use super::snippets::files::{self as script, ABSENT_STATUS};
 
 /// Folders made 0700 (with everything below them) when they are missing.
 pub const PRIVATE_DIRS: &[&str] = &["/etc/kubernetes/pki"];
 
-/// Exit status of the read script when the file is absent.
-const ABSENT: i32 = 78;
 /// SFTP writes per call: large, so libssh2 pipelines its packets.
 const SFTP_CHUNK: usize = 1 << 20;
 const SFTP_NO_SUCH_FILE: i32 = 2;
@@ -58,13 +57,9 @@ impl Session {
                 UploadError::NoFolder => SshError::io(self.host(), &step, "/tmp does not exist"),
                 UploadError::Other(e) => e,
             })?;
-        let (s, t) = (quote(&staged), quote(&beside));
-        let script = format!(
-            "{mkdirs}\ninstall -o 0 -g 0 -m {mode:04o} {s} {t} && mv -f {t} {p}\nrc=$?\nrm -f {s} {t}\nexit $rc",
-            mkdirs = mkdirs_script(dir),
-            p = quote(path)
-        );
-        let result = self.run_root(&step, &script, left());
+        let folders = script::make_folders(dir, folder_mode);
+        let install = script::install_from_tmp(&folders, &staged, &beside, path, mode);
+        let result = self.run_root(&step, &install, left());
         if result.is_err() {
             self.remove_staged(&staged);
         }
@@ -112,7 +107,7 @@ impl Session {
                     Ok(()) => {}
                     Err(UploadError::Other(e)) => return Err(e),
                     Err(UploadError::NoFolder) => {
-                        self.run_root(&write, &mkdirs_script(dir), left())?;
+                        self.run_root(&write, &script::make_folders(dir, folder_mode), left())?;
                         self.upload(&write, &beside, contents, deadline)
                             .map_err(|e| match e {
                                 UploadError::NoFolder => SshError::io(
@@ -126,7 +121,7 @@ impl Session {
                 }
                 staged.push((beside, path, mode & 0o7777));
             }
-            self.run_root(&step, &install_script(&staged), left())
+            self.run_root(&step, &script::install_staged(&staged), left())
                 .map(|_| ())
         })();
         if result.is_err() {
@@ -140,12 +135,10 @@ impl Session {
     /// The content of `path`, read as root; `None` when it does not exist.
     pub fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>, SshError> {
         let step = format!("read {path}");
-        let p = quote(path);
-        let script = format!("if [ -e {p} ]; then exec cat -- {p}; else exit {ABSENT}; fi");
-        let out = self.exec_root(&step, &script, None, transfer_timeout(0))?;
+        let out = self.exec_root(&step, &script::read(path), None, transfer_timeout(0))?;
         match out.status {
             0 => Ok(Some(out.stdout)),
-            ABSENT if out.stdout.is_empty() => Ok(None),
+            ABSENT_STATUS if out.stdout.is_empty() => Ok(None),
             _ => self.check(&step, out).map(|o| Some(o.stdout)),
         }
     }
@@ -247,23 +240,6 @@ impl Session {
     }
 }
 
-/// One script that gives each staged file (staged name, target, mode) root's ownership
-/// and its mode and moves it over its target; it stops at the first failure, naming the
-/// file, and removes every staged file still there.
-fn install_script(staged: &[(String, &str, u32)]) -> String {
-    let mut lines = vec!["rc=0".to_string()];
-    for (t, p, mode) in staged {
-        let (t, p) = (quote(t), quote(p));
-        lines.push(format!(
-            "[ $rc -ne 0 ] || {{ chown 0:0 {t} && chmod {mode:04o} {t} && mv -f {t} {p}; }} || {{ rc=$?; echo \"failed to install {p}\" >&2; }}"
-        ));
-    }
-    let all: Vec<String> = staged.iter().map(|(t, _, _)| quote(t)).collect();
-    lines.push(format!("[ $rc -eq 0 ] || rm -f {}", all.join(" ")));
-    lines.push("exit $rc".into());
-    lines.join("\n")
-}
-
 /// The folder and the file name of an absolute, normalized path.
 fn split_path(path: &str) -> Result<(&str, &str), String> {
     let bad = |why: &str| Err(format!("{path:?} {why}"));
@@ -307,26 +283,6 @@ fn folder_mode(dir: &str) -> u32 {
     if private { 0o700 } else { 0o755 }
 }
 
-/// Shell lines making each missing folder of `dir`, top down, owned by root.
-fn mkdirs_script(dir: &str) -> String {
-    let mut lines = Vec::new();
-    let mut current = String::new();
-    for part in dir.split('/').filter(|p| !p.is_empty()) {
-        current.push('/');
-        current.push_str(part);
-        let q = quote(&current);
-        lines.push(format!(
-            "[ -d {q} ] || install -d -o 0 -g 0 -m {:04o} {q} || exit 1",
-            folder_mode(&current)
-        ));
-    }
-    if lines.is_empty() {
-        ":".to_string()
-    } else {
-        lines.join("\n")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -346,85 +302,18 @@ mod tests {
     }
 
     #[test]
-    fn the_install_script_moves_every_file_or_stops_and_cleans_up() {
-        let root = tempfile::tempdir().unwrap();
-        let d = root.path().display().to_string();
-        let stage = |name: &str| {
-            let t = format!("{d}/.{name}.staged");
-            std::fs::write(&t, name).unwrap();
-            t
-        };
-        let (a, b) = (format!("{d}/a"), format!("{d}/b"));
-        let staged = vec![
-            (stage("a"), a.as_str(), 0o600),
-            (stage("b"), b.as_str(), 0o644),
-        ];
-        // outside a root login chown to 0 would fail: test the moves and modes
-        let script = install_script(&staged).replace("chown 0:0", "true");
-        let ok = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(&script)
-            .status()
-            .unwrap();
-        assert!(ok.success());
-        use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::read_to_string(&a).unwrap(), "a");
-        let mode = |p: &str| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
-        assert_eq!((mode(&a), mode(&b)), (0o600, 0o644));
-        // the second target's folder is missing: exit non-zero, name it, nothing staged left
-        let missing = format!("{d}/no/such/c");
-        let staged = vec![
-            (stage("x"), a.as_str(), 0o600),
-            (stage("c"), missing.as_str(), 0o600),
-            (stage("y"), b.as_str(), 0o600),
-        ];
-        let script = install_script(&staged).replace("chown 0:0", "true");
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(&script)
-            .output()
-            .unwrap();
-        assert!(!out.status.success());
-        assert!(String::from_utf8_lossy(&out.stderr).contains("no/such/c"));
-        for (t, _, _) in &staged {
-            assert!(!std::path::Path::new(t).exists(), "{t} left behind");
-        }
-        assert_eq!(
-            std::fs::read_to_string(&b).unwrap(),
-            "b",
-            "stopped before y"
-        );
-    }
-
-    #[test]
     fn pki_folders_are_private() {
         assert_eq!(folder_mode("/etc/kubernetes/pki"), 0o700);
         assert_eq!(folder_mode("/etc/kubernetes/pki/etcd"), 0o700);
         assert_eq!(folder_mode("/etc/kubernetes/pkix"), 0o755);
         assert_eq!(folder_mode("/etc/kubernetes"), 0o755);
-        let script = mkdirs_script("/etc/kubernetes/pki/etcd");
+        let script = script::make_folders("/etc/kubernetes/pki/etcd", folder_mode);
         assert_eq!(script.lines().count(), 4);
         assert!(
             script.contains("-m 0700 /etc/kubernetes/pki/etcd"),
             "{script}"
         );
         assert!(script.contains("-m 0755 /etc/kubernetes ||"), "{script}");
-        assert_eq!(mkdirs_script("/"), ":");
-    }
-
-    #[test]
-    fn the_scripts_make_folders_with_their_modes() {
-        let root = tempfile::tempdir().unwrap();
-        let dir = format!("{}/etc/kubernetes/pki/etcd", root.path().display());
-        // Outside the real /etc the pki rule does not apply, so test the lines themselves.
-        let script = mkdirs_script(&dir).replace("-o 0 -g 0 ", "");
-        let status = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(&script)
-            .status()
-            .unwrap();
-        assert!(status.success());
-        assert!(std::path::Path::new(&dir).is_dir());
         assert!(transfer_timeout(10 << 20) > transfer_timeout(0));
     }
 }

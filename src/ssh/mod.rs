@@ -37,6 +37,7 @@ mod nonblock;
 mod requests;
 mod session;
 pub(crate) mod shell;
+pub mod snippets;
 mod stream;
 mod sudo;
 mod tunnel_hub;

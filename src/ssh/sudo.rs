@@ -13,7 +13,8 @@ use std::time::Duration;
 use super::error::SshError;
 use super::exec::{Output, SudoAuth};
 use super::session::Session;
-use super::shell::{nonce, quote};
+use super::shell::nonce;
+use super::snippets::root;
 
 impl Session {
     /// `exec` as root (see the module docs); a non-zero status is not an error.
@@ -35,22 +36,12 @@ impl Session {
                     prompt: format!("[k8s-manage sudo {n}]"),
                     ready: format!("[k8s-manage root {n}]"),
                 };
-                let script = format!("printf '%s\\n' {} >&2\n{cmd}", quote(&auth.ready));
-                let full = format!(
-                    "sudo -S -p {} -- sh -c {}",
-                    quote(&auth.prompt),
-                    quote(&script)
-                );
+                let full = root::sudo_with_password(&auth.prompt, &auth.ready, cmd);
                 let mut out = self.exec_with(step, &full, stdin, Some(&auth), timeout)?;
                 mask(&mut out.stderr, password.expose().as_bytes());
                 Ok(out)
             }
-            None => self.exec(
-                step,
-                &format!("sudo -n -- sh -c {}", quote(cmd)),
-                stdin,
-                timeout,
-            ),
+            None => self.exec(step, &root::sudo_without_password(cmd), stdin, timeout),
         }
     }
 

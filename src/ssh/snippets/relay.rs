@@ -1,11 +1,14 @@
-//! The shell text the relay runs on nodes: the receiver (written once per run, started by
-//! the control host or, through a forced command, by the previous node), the per-round
-//! set-up (fed on stdin, never in argv: it carries a private key), the receipt query and
-//! the clean-up. Only POSIX sh, coreutils (`tee -p`, `sha256sum`, `mkfifo`), the OpenSSH
-//! client (a dependency of openssh-server) and the docker CLI are used.
+//! The image relay's shell text on nodes ([`crate::relay`]): the receiver (written once per
+//! run, started by the control host or, through a forced command, by the previous node),
+//! the per-round set-up (fed on stdin, never in argv: it carries a private key), the
+//! receipt query and the clean-up. Only POSIX sh, coreutils (`tee -p`, `sha256sum`,
+//! `mkfifo`), the OpenSSH client (a dependency of openssh-server) and the docker CLI are
+//! used.
 
-use super::plan::Receipt;
-use crate::executor::docker::images;
+use crate::ssh::shell::{quote, refuse_unsafe_paths};
+
+/// The command that runs a [`setup`] fed on stdin.
+pub const SETUP_SHELL: &str = "sh -s";
 
 /// Where a run keeps its files on a node (a fresh random run id: `mkdir` fails when the
 /// name exists, so nothing planted there is used).
@@ -20,14 +23,14 @@ pub fn key_comment(run_id: &str, round: u32) -> String {
 
 /// The receiver. Its stdin is the bundle; it writes `status` in its round's directory.
 pub fn receiver(run_id: &str) -> String {
-    let d = run_dir(run_id);
+    let d = quote(&run_dir(run_id));
     format!(
-        r#"# k8s-manage image relay receiver (run {run_id}): reads a `docker save` bundle on stdin,
+        r#"# k8s-manage image relay receiver: reads a `docker save` bundle on stdin,
 # passes it on to the next node of its chain while loading it into the local engine, and
 # records what it received. Round: $1 (control host) or SSH_ORIGINAL_COMMAND (previous node).
 r=${{1:-${{SSH_ORIGINAL_COMMAND:-}}}}
 case $r in ''|*[!0-9]*) echo "k8s-manage relay: bad round" >&2; exit 64;; esac
-cd "{d}/r$r" 2>/dev/null || {{ echo "k8s-manage relay: round $r is not set up on this node" >&2; exit 65; }}
+cd {d}/"r$r" 2>/dev/null || {{ echo "k8s-manage relay: round $r is not set up on this node" >&2; exit 65; }}
 [ ! -e status ] && mkfifo sum cnt || {{ echo "k8s-manage relay: round $r already ran here" >&2; exit 66; }}
 sha256sum < sum > got.sha &
 s=$!
@@ -87,7 +90,7 @@ pub fn setup(
     next: Option<&NextHop>,
     accept: Option<&str>,
 ) -> String {
-    let d = run_dir(run_id);
+    let d = quote(&run_dir(run_id));
     let mut s = String::from("set -eu\numask 077\n");
     if first {
         s += &format!("mkdir -m 700 {d}\n");
@@ -95,7 +98,7 @@ pub fn setup(
             "cat > {d}/recv.sh <<'K8SM_RELAY_EOF'\n{}K8SM_RELAY_EOF\n",
             receiver(run_id)
         );
-        s += &format!("printf '%s\\n' {sha256} > {d}/expect\n");
+        s += &format!("printf '%s\\n' {} > {d}/expect\n", quote(sha256));
     } else {
         s += &format!("[ -d {d} ] && [ -O {d} ] && [ ! -L {d} ]\n");
     }
@@ -103,9 +106,9 @@ pub fn setup(
     if let Some(n) = next {
         s += &format!(
             "cat > {d}/r{round}/next <<'K8SM_RELAY_EOF'\nnext_host={}\nnext_port={}\nnext_user={}\nK8SM_RELAY_EOF\n",
-            crate::ssh::quote(&n.address),
+            quote(&n.address),
             n.port,
-            crate::ssh::quote(&n.user)
+            quote(&n.user)
         );
         s += &format!(
             "cat > {d}/r{round}/key <<'K8SM_RELAY_EOF'\n{}\nK8SM_RELAY_EOF\n",
@@ -133,90 +136,77 @@ pub fn setup(
 /// else (no shell, no forwarding, no pty).
 pub fn authorized_line(run_id: &str, public_openssh: &str) -> String {
     format!(
-        "restrict,command=\"sh {}/recv.sh\" {}",
-        run_dir(run_id),
+        "restrict,command=\"sh {}\" {}",
+        receiver_path(run_id),
         public_openssh.trim()
     )
 }
 
 /// The command the control host starts the head of a chain with.
-pub fn start_command(run_id: &str, round: u32) -> String {
-    format!("sh {}/recv.sh {round}", run_dir(run_id))
+pub fn start(run_id: &str, round: u32) -> String {
+    format!("sh {} {round}", receiver_path(run_id))
 }
 
-const SEPARATOR: &str = "--k8s-manage-relay--";
+/// The receiver's path as one shell word.
+fn receiver_path(run_id: &str) -> String {
+    quote(&format!("{}/recv.sh", run_dir(run_id)))
+}
+
+/// `s` as a part of a sed address `\#...#` that matches `s` itself.
+fn sed_literal(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '\\' | '.' | '[' | ']' | '*' | '^' | '$' | '#') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The line between [`receipt`]'s record and the errors.
+pub const RECEIPT_SEPARATOR: &str = "--k8s-manage-relay--";
 
 /// Prints a node's record of a round: the status line (or `none`), `docker load`'s output,
 /// then the end of its errors.
-pub fn receipt_command(run_id: &str, round: u32) -> String {
-    let r = format!("{}/r{round}", run_dir(run_id));
+pub fn receipt(run_id: &str, round: u32) -> String {
+    let r = quote(&format!("{}/r{round}", run_dir(run_id)));
     format!(
-        "cat {r}/status 2>/dev/null || echo none; cat {r}/load.out 2>/dev/null; echo {SEPARATOR}; tail -c 400 {r}/load.err 2>/dev/null; tail -c 200 {r}/fwd.err 2>/dev/null; true"
+        "cat {r}/status 2>/dev/null || echo none; cat {r}/load.out 2>/dev/null; echo {RECEIPT_SEPARATOR}; tail -c 400 {r}/load.err 2>/dev/null; tail -c 200 {r}/fwd.err 2>/dev/null; true"
     )
 }
 
 /// Removes the run's directory (receiver, keys, fifos, records) and its authorized_keys
 /// lines from a node: exactly the lines [`authorized_line`] made for this run (the forced
 /// command, one key, the run's comment), nothing else.
-pub fn cleanup_command(run_id: &str) -> String {
+pub fn cleanup(run_id: &str) -> String {
     let d = run_dir(run_id);
+    let ours = format!(
+        "\\#^restrict,command=\"sh {}\" [A-Za-z0-9@.-]* [A-Za-z0-9+/=]* {}-r[0-9]*$#d",
+        sed_literal(&receiver_path(run_id)),
+        sed_literal(&format!("k8s-manage-relay-{run_id}")),
+    );
     format!(
-        "{}rm -rf {d}; if [ -f ~/.ssh/authorized_keys ]; then sed -i '\\#^restrict,command=\"sh {d}/recv.sh\" [A-Za-z0-9@.-]* [A-Za-z0-9+/=]* k8s-manage-relay-{run_id}-r[0-9]*$#d' ~/.ssh/authorized_keys; fi",
-        crate::ssh::refuse_unsafe_paths(&[&d]),
+        "{}rm -rf {}; if [ -f ~/.ssh/authorized_keys ]; then sed -i {} ~/.ssh/authorized_keys; fi",
+        refuse_unsafe_paths(&[&d]),
+        quote(&d),
+        quote(&ours),
     )
-}
-
-/// Parse [`receipt_command`]'s output: the receipt, and the image names `docker load`
-/// reported.
-pub fn parse_receipt(text: &str) -> (Receipt, Vec<String>) {
-    let (head, errors) = text.split_once(SEPARATOR).unwrap_or((text, ""));
-    let mut lines = head.lines();
-    let status = lines.next().unwrap_or("none").trim();
-    let loaded = images::loaded_names(&lines.collect::<Vec<_>>().join("\n"));
-    if status == "none" || status.is_empty() {
-        return (Receipt::NothingReceived, loaded);
-    }
-    let field = |k: &str| {
-        status
-            .split_whitespace()
-            .find_map(|kv| kv.strip_prefix(k)?.strip_prefix('='))
-            .unwrap_or("")
-    };
-    let receipt = Receipt::Received {
-        bytes: field("bytes").parse().unwrap_or(0),
-        sha256: field("sha256").to_string(),
-        load_status: field("load").parse().unwrap_or(-1),
-        load_error: errors.trim().to_string(),
-    };
-    (receipt, loaded)
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_sh::{HOSTILE, assert_not_pwned, parses, run_ok};
     use super::*;
 
-    #[test]
-    fn the_receipt_is_read_back() {
-        let text = "bytes=1048576 sha256=abc load=0 forward=0 verified=yes\nLoaded image: a/b:1\n--k8s-manage-relay--\n";
-        let (r, loaded) = parse_receipt(text);
-        assert_eq!(
-            r,
-            Receipt::Received {
-                bytes: 1048576,
-                sha256: "abc".into(),
-                load_status: 0,
-                load_error: String::new()
-            }
-        );
-        assert_eq!(loaded, vec!["a/b:1".to_string()]);
-        let (r, _) = parse_receipt("none\n--k8s-manage-relay--\n");
-        assert_eq!(r, Receipt::NothingReceived);
-        let (r, _) = parse_receipt(
-            "bytes=10 sha256=x load=1 forward=none verified=no\n--k8s-manage-relay--\nunexpected EOF\n",
-        );
-        assert!(
-            matches!(r, Receipt::Received { load_status: 1, ref load_error, .. } if load_error == "unexpected EOF")
-        );
+    /// A temporary HOME whose `.ssh/authorized_keys` holds `keys`; its path.
+    fn home_with_keys(keys: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+        let home = tempfile::tempdir().unwrap();
+        let ssh = home.path().join(".ssh");
+        std::fs::create_dir(&ssh).unwrap();
+        let file = ssh.join("authorized_keys");
+        std::fs::write(&file, keys).unwrap();
+        (home, file)
     }
 
     #[test]
@@ -224,42 +214,101 @@ mod tests {
         let l = authorized_line("ab12", "ssh-ed25519 AAAAC3Nz k8s-manage-relay-ab12-r1\n");
         assert!(l.starts_with("restrict,command=\"sh /tmp/k8s-manage-relay-ab12/recv.sh\" "));
         assert!(l.ends_with("k8s-manage-relay-ab12-r1"));
-        assert!(cleanup_command("ab12").contains(" k8s-manage-relay-ab12-r[0-9]*$#d"));
+        assert!(cleanup("ab12").contains(" k8s-manage-relay-ab12-r[0-9]*$#d"));
+    }
+
+    #[test]
+    fn the_receiver_parses_and_is_started_with_its_round() {
+        let r = receiver("ab12");
+        assert!(parses(&r), "{r}");
+        assert!(r.contains("cd /tmp/k8s-manage-relay-ab12/\"r$r\" "), "{r}");
+        assert_eq!(start("ab12", 3), "sh /tmp/k8s-manage-relay-ab12/recv.sh 3");
+        assert_eq!(key_comment("ab12", 3), "k8s-manage-relay-ab12-r3");
+    }
+
+    /// Hostile run ids, checksum, next hop: the set-up makes the run's folder and files
+    /// under their names, the next hop's values read back as they are, the receipt finds
+    /// the round, and the clean-up removes the folder and exactly the run's key line.
+    #[test]
+    fn hostile_values_stay_what_they_are() {
+        let (home, keys) = home_with_keys("ssh-ed25519 AAAA op\n");
+        let sha = "it's $(touch pwned)";
+        let hop = NextHop {
+            address: "10.0.0.2; touch pwned".into(),
+            port: 22,
+            user: "o'brien $(touch pwned)".into(),
+            private_key: "k".into(),
+            known_hosts_line: "10.0.0.2 ssh-ed25519 AAAA".into(),
+        };
+        for name in HOSTILE {
+            let id = format!("{}-{name}", crate::ssh::shell::nonce());
+            let public = format!("ssh-ed25519 AAAAC3Nz/+= {}", key_comment(&id, 1));
+            let line = authorized_line(&id, &public);
+            let setup = setup(&id, true, 1, sha, Some(&hop), Some(&line));
+            run_ok(home.path(), &setup);
+            let d = run_dir(&id);
+            assert_eq!(
+                std::fs::read_to_string(format!("{d}/expect")).unwrap(),
+                format!("{sha}\n")
+            );
+            let next = quote(&format!("{d}/r1/next"));
+            let read_back = run_ok(
+                home.path(),
+                &format!(". {next}; printf '%s|' \"$next_host\" \"$next_user\""),
+            );
+            assert_eq!(read_back, format!("{}|{}|", hop.address, hop.user));
+            assert!(parses(&receiver(&id)) && parses(&start(&id, 1)), "{name}");
+            let got = run_ok(home.path(), &receipt(&id, 1));
+            assert_eq!(got, format!("none\n{RECEIPT_SEPARATOR}\n"), "{name}");
+            run_ok(home.path(), &cleanup(&id));
+            assert!(!std::path::Path::new(&d).exists(), "{name}");
+            assert_eq!(
+                std::fs::read_to_string(&keys).unwrap(),
+                "ssh-ed25519 AAAA op\n",
+                "{name}"
+            );
+            assert_not_pwned(home.path(), &setup);
+        }
+    }
+
+    /// A round's record, read back by the receipt query: status, load output, separator,
+    /// errors; `none` where the round left nothing.
+    #[test]
+    fn the_receipt_prints_a_rounds_record() {
+        let run_id = crate::ssh::shell::nonce();
+        let home = tempfile::tempdir().unwrap();
+        run_ok(home.path(), &setup(&run_id, true, 1, "abc", None, None));
+        let r1 = format!("{}/r1", run_dir(&run_id));
+        std::fs::write(format!("{r1}/status"), "bytes=1 sha256=abc load=0\n").unwrap();
+        std::fs::write(format!("{r1}/load.out"), "Loaded image: a:1\n").unwrap();
+        std::fs::write(format!("{r1}/load.err"), "oops\n").unwrap();
+        let text = |round| run_ok(home.path(), &receipt(&run_id, round));
+        assert_eq!(
+            text(1),
+            format!("bytes=1 sha256=abc load=0\nLoaded image: a:1\n{RECEIPT_SEPARATOR}\noops\n")
+        );
+        assert_eq!(text(2), format!("none\n{RECEIPT_SEPARATOR}\n"));
+        run_ok(home.path(), &cleanup(&run_id));
+        assert!(!std::path::Path::new(&run_dir(&run_id)).exists());
     }
 
     /// The set-up and the clean-up, run here under `sh` with HOME in a temporary folder:
     /// an authorized_keys without a final line break keeps the operator's key.
     #[test]
     fn the_clean_up_removes_exactly_the_line_the_setup_added() {
-        let home = tempfile::tempdir().unwrap();
-        let ssh = home.path().join(".ssh");
-        std::fs::create_dir(&ssh).unwrap();
-        let keys = ssh.join("authorized_keys");
         let operator = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOperatorKey operator@desk\nssh-rsa AAAAB3Nz second@desk";
-        std::fs::write(&keys, operator).unwrap(); // no final line break
+        let (home, keys) = home_with_keys(operator); // no final line break
         let run_id = crate::ssh::shell::nonce();
         let public = format!(
             "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHop+/= {}",
             key_comment(&run_id, 1)
         );
         let line = authorized_line(&run_id, &public);
-        let sh = |script: &str| {
-            let out = std::process::Command::new("sh")
-                .arg("-c")
-                .arg(script)
-                .env("HOME", home.path())
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        };
+        let sh = |script: &str| run_ok(home.path(), script);
         sh(&setup(&run_id, true, 1, "abc", None, Some(&line)));
         let during = std::fs::read_to_string(&keys).unwrap();
         assert_eq!(during, format!("{operator}\n{line}\n"));
-        sh(&cleanup_command(&run_id));
+        sh(&cleanup(&run_id));
         assert_eq!(
             std::fs::read_to_string(&keys).unwrap(),
             format!("{operator}\n")
@@ -275,7 +324,7 @@ mod tests {
             None,
             Some(&line.replace(&run_id, &format!("{run_id}b"))),
         ));
-        sh(&cleanup_command(&format!("{run_id}b")));
+        sh(&cleanup(&format!("{run_id}b")));
         assert_eq!(
             std::fs::read_to_string(&keys).unwrap(),
             "ssh-ed25519 AAAA op\n"
