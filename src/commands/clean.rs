@@ -1,15 +1,15 @@
-//! `clean`: confirm (the cluster's name typed on a terminal, or --yes), take a snapshot
-//! unless told not to, remove the cluster from every node and print what went.
+//! `clean`: confirm (the cluster's name typed on a terminal, or --yes), run the clean
+//! phases (`run::clean`) with their lines on stderr, and print what went from each node.
 
 use super::exit;
 use super::output::{err, json, out};
 use super::run_setup::{connect_options, load, policy, runtime};
 use crate::cli::{OutputFormat, RunArgs};
 use crate::model::Cluster;
-use crate::run::{self, fleet};
-use crate::ssh::KnownHosts;
+use crate::run::{self, clean::CleanOptions};
 use std::io::IsTerminal;
 use std::path::Path;
+use std::sync::Arc;
 
 fn confirm(cluster: &Cluster) -> bool {
     if !std::io::stdin().is_terminal() {
@@ -47,108 +47,57 @@ pub fn clean(
     let Some(rt) = runtime() else {
         return exit::FAILED;
     };
-    let run_dir = run::logs::run_dir(&cluster.state_dir(), "clean");
-    let machines: Vec<_> = cluster
-        .machines
-        .iter()
-        .map(|m| {
-            (
-                m.clone(),
-                crate::render::node::NodeArtifacts {
-                    hostname: m.hostname.clone(),
-                    role: m.role,
-                    files: vec![],
-                    containers: vec![],
-                },
-            )
-        })
-        .collect();
-    let known = KnownHosts::in_config_dir(&cluster.config_dir);
-    let nodes = match fleet::connect(
-        &machines,
-        &known,
-        policy(a),
-        &connect_options(),
-        a.parallel,
-        &run_dir,
-    ) {
-        Ok(n) => n,
-        Err(errs) => {
-            for e in errs {
-                err(&format!("error: {e}\n"));
-            }
-            err("nothing was changed: every node must be reachable for clean\n");
-            return exit::FAILED;
-        }
+    let opts = CleanOptions {
+        dry_run,
+        no_snapshot,
+        parallel: a.parallel,
+        host_keys: policy(a),
+        connect: connect_options(),
+        progress: Arc::new(|line: &str| err(&format!("==> {line}\n"))),
+        note: Arc::new(|line: &str| err(&format!("{line}\n"))),
     };
-    if !dry_run {
-        match rt.block_on(clean_snapshot(&cluster, no_snapshot)) {
-            Ok(Some(s)) => err(&format!(
-                "etcd snapshot {} ({} bytes) kept in {}\n",
-                s.name,
-                s.bytes,
-                s.path.display()
-            )),
-            Ok(None) => {}
-            Err(e) => {
-                err(&format!("error: {e}\n"));
-                err("nothing was changed\n");
-                return exit::FAILED;
-            }
-        }
-    }
-    let results = rt.block_on(run::clean::clean(&cluster, &nodes, a.parallel, dry_run));
-    let mut failed = false;
+    let outcome = rt.block_on(run::clean::clean(&cluster, &opts));
+    let failed_hosts: Vec<&str> = outcome
+        .failure
+        .iter()
+        .flat_map(|f| f.errors.iter().map(|e| e.host.as_str()))
+        .collect();
     let mut rows = Vec::new();
-    for r in results {
-        match r {
-            Ok(c) => {
-                if a.output == OutputFormat::Text {
-                    out(&format!(
-                        "{:<16} removed {} containers and {} directories\n",
-                        c.host,
-                        c.containers.len(),
-                        c.dirs.len()
-                    ));
-                }
-                rows.push(serde_json::to_value(&c).unwrap_or_default());
-            }
-            Err(e) => {
-                failed = true;
-                err(&format!("error: {e}\n"));
-            }
+    for c in outcome
+        .cleaned
+        .iter()
+        .filter(|c| !failed_hosts.contains(&c.host.as_str()))
+    {
+        if a.output == OutputFormat::Text {
+            out(&format!(
+                "{:<16} removed {} containers and {} directories\n",
+                c.host,
+                c.containers.len(),
+                c.dirs.len()
+            ));
         }
+        rows.push(serde_json::to_value(c).unwrap_or_default());
     }
-    if !dry_run && !failed {
-        let _ = std::fs::remove_file(cluster.state_dir().join("state.json"));
-        let _ = std::fs::remove_file(run::state::admin_kubeconfig_path(&cluster));
+    if let Some(f) = &outcome.failure {
+        for e in &f.errors {
+            err(&format!("error: {e}\n"));
+        }
+        err(&match f.phase.as_str() {
+            "connect" => {
+                "nothing was changed: every node must be reachable for clean\n".to_string()
+            }
+            "snapshot" => "nothing was changed\n".to_string(),
+            phase => format!(
+                "clean stopped in phase `{phase}`; fix the cause and run it again (it only removes what is still there)\n"
+            ),
+        });
     }
     if a.output == OutputFormat::Json {
         json(&rows);
     }
-    if failed { exit::FAILED } else { exit::OK }
-}
-
-/// `clean` deletes every etcd data dir: first a snapshot `auto-clean-<UTC>` on the control
-/// host. None when there is no PKI (never deployed: no etcd to save) or with `--no-snapshot`
-/// (said so); an error when etcd does not answer.
-async fn clean_snapshot(
-    cluster: &Cluster,
-    no_snapshot: bool,
-) -> Result<Option<crate::etcd::snapshot::Snapshot>, run::fleet::StepError> {
-    if no_snapshot {
-        err("WARNING: --no-snapshot: no etcd snapshot is taken; the cluster's state is lost\n");
-        return Ok(None);
+    if outcome.failure.is_some() {
+        exit::FAILED
+    } else {
+        exit::OK
     }
-    if !cluster.state_dir().join("pki").join("ca.crt").is_file() {
-        err("no PKI in DIR/.k8s-manage: never deployed, so there is no etcd data to snapshot\n");
-        return Ok(None);
-    }
-    let name = crate::etcd::snapshot::auto_name("clean");
-    run::snapshot::take(cluster, &name)
-        .await
-        .map(Some)
-        .map_err(|e| {
-            e.hint("clean deletes every etcd data dir, so it takes a snapshot first; bring etcd back (`k8s-manage status`, `etcdfix`), or pass --no-snapshot to clean without one")
-        })
 }

@@ -457,16 +457,24 @@ pub const ETCDFIX: ActionSpec = ActionSpec {
 
 pub const CLEAN: ActionSpec = ActionSpec {
     action: "clean",
-    comment: "What `clean` does: removes every container the tool made and every directory it owns,\non every node. Asks for confirmation unless --yes.",
+    comment: "What `clean` does: takes an etcd snapshot, then removes every container the tool made and\nevery directory it owns, on every node. Asks for confirmation unless --yes.",
     summary: "Remove the cluster from every node, leaving nothing of ours behind.",
     targets: Targets::All,
     exactly_one: false,
     roles_allowed: &[],
     phases: &[
-        node("connect", "connect", ALL),
+        node(
+            "connect",
+            "connect (every node must answer; nothing changes before)",
+            ALL,
+        ),
+        cluster(
+            "snapshot",
+            "etcd snapshot auto-clean-<UTC time> kept on the control host (not with --no-snapshot, nor when never deployed)",
+        ),
         node(
             "stop-containers",
-            "stop and remove our containers (by label)",
+            "stop and remove our containers (by label) and the pods' containers",
             ALL,
         ),
         node(

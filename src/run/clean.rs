@@ -1,13 +1,45 @@
-//! `clean`: remove every container the tool made (by label), then the pods' containers the
-//! kubelet made through cri-dockerd, and every directory it owns on every node, unmounting
-//! busy mounts first. Leaves nothing of ours behind.
+//! `clean`: [`CLEAN`]'s phases through the one runner. Every node must answer; an etcd
+//! snapshot `auto-clean-<time>` is kept on the control host first (unless told not to);
+//! then every container the tool made (by label) and the pods' containers the kubelet made
+//! through cri-dockerd go, then every directory it owns, unmounting busy mounts first; the
+//! control host forgets the cluster's state (the PKI is kept). Leaves nothing of ours
+//! behind.
 
-use super::fleet::{Node, StepError, blocking, fan_out};
+use super::engine::{self, ActionLog, Failure, Phases};
+use super::fleet::{self, Node, StepError, blocking, fan_out};
 use crate::components::paths;
+use crate::etcd::snapshot::Snapshot;
 use crate::executor::docker::{observe, remove};
 use crate::model::{Cluster, Role};
-use crate::ssh::snippets;
+use crate::plan::phases::{CLEAN, PhaseSpec};
+use crate::render::node::NodeArtifacts;
+use crate::ssh::{ConnectOptions, HostKeyPolicy, KnownHosts, snippets};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
+
+/// How to clean.
+#[derive(Clone)]
+pub struct CleanOptions {
+    pub dry_run: bool,
+    /// Take no etcd snapshot first (`--no-snapshot`).
+    pub no_snapshot: bool,
+    pub parallel: usize,
+    pub host_keys: HostKeyPolicy,
+    pub connect: ConnectOptions,
+    /// One line per phase (its title).
+    pub progress: Arc<dyn Fn(&str) + Send + Sync>,
+    /// What the snapshot phase decided (taken, or why not).
+    pub note: Arc<dyn Fn(&str) + Send + Sync>,
+}
+
+/// What `clean` did: per node what went (as far as it got), the snapshot kept, and the
+/// failure that stopped it.
+pub struct CleanOutcome {
+    pub cleaned: Vec<Cleaned>,
+    pub snapshot: Option<Snapshot>,
+    pub failure: Option<Failure>,
+}
 
 /// What was removed from one node.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -29,7 +61,215 @@ pub fn dirs_of(cluster: &Cluster, role: Role) -> Vec<String> {
     d
 }
 
-async fn clean_node(cluster: &Cluster, node: &Node, dry_run: bool) -> Result<Cleaned, StepError> {
+/// Run [`CLEAN`] on every node of `cluster`.
+pub async fn clean(cluster: &Cluster, opts: &CleanOptions) -> CleanOutcome {
+    let clock = super::phase_clock::PhaseClock::start();
+    let run = Clean {
+        cluster,
+        opts,
+        progress: clock.wrap(opts.progress.clone()),
+        log: ActionLog::default(),
+        nodes: Vec::new(),
+        cleaned: BTreeMap::new(),
+        snapshot: None,
+    };
+    let (run, _) = engine::run(&CLEAN, &clock, run).await;
+    CleanOutcome {
+        cleaned: run.cleaned.into_values().collect(),
+        snapshot: run.snapshot,
+        failure: run.log.failure,
+    }
+}
+
+/// One clean as it goes through the phases.
+struct Clean<'a> {
+    cluster: &'a Cluster,
+    opts: &'a CleanOptions,
+    /// The options' progress, timed per phase.
+    progress: Arc<dyn Fn(&str) + Send + Sync>,
+    log: ActionLog,
+    nodes: Vec<Node>,
+    /// Per host, what went so far.
+    cleaned: BTreeMap<String, Cleaned>,
+    snapshot: Option<Snapshot>,
+}
+
+impl Phases for Clean<'_> {
+    type Log = ActionLog;
+
+    async fn run(&mut self, phase: &'static PhaseSpec) -> Result<(), Failure> {
+        (self.progress)(phase.title);
+        let done = match phase.id {
+            "connect" => self.connect(),
+            "snapshot" => self.take_snapshot().await,
+            "stop-containers" => self.stop_containers().await,
+            "remove-dirs" => self.remove_dirs().await,
+            "forget-state" => {
+                self.forget_state();
+                Ok(())
+            }
+            id => Err(vec![StepError::new(
+                "control host",
+                id,
+                "no runner for this phase (a defect of k8s-manage: the phase list names a phase clean cannot run)",
+            )]),
+        };
+        done.map_err(|errors| Failure::new(phase.id, errors))
+    }
+
+    fn log(&mut self) -> &mut ActionLog {
+        &mut self.log
+    }
+
+    fn finish(&mut self) {}
+}
+
+type PhaseResult = Result<(), Vec<StepError>>;
+
+impl Clean<'_> {
+    /// Every node must answer: nothing changes before they all do.
+    fn connect(&mut self) -> PhaseResult {
+        let cluster = self.cluster;
+        let run_dir = super::logs::run_dir(&cluster.state_dir(), "clean");
+        let machines: Vec<_> = cluster
+            .machines
+            .iter()
+            .map(|m| {
+                let none = NodeArtifacts {
+                    hostname: m.hostname.clone(),
+                    role: m.role,
+                    files: vec![],
+                    containers: vec![],
+                };
+                (m.clone(), none)
+            })
+            .collect();
+        let known = KnownHosts::in_config_dir(&cluster.config_dir);
+        self.nodes = fleet::connect(
+            &machines,
+            &known,
+            self.opts.host_keys,
+            &self.opts.connect,
+            self.opts.parallel,
+            &run_dir,
+        )?;
+        for n in &self.nodes {
+            self.cleaned.insert(
+                n.host().to_string(),
+                Cleaned {
+                    host: n.host().to_string(),
+                    containers: Vec::new(),
+                    pod_containers: Vec::new(),
+                    dirs: Vec::new(),
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// clean deletes every etcd data dir: first a snapshot `auto-clean-<UTC>` on the
+    /// control host. None when there is no PKI (never deployed: no etcd to save) or with
+    /// `--no-snapshot` (said so); an error when etcd does not answer.
+    async fn take_snapshot(&mut self) -> PhaseResult {
+        if self.opts.dry_run {
+            engine::live_only(&mut self.log);
+            return Ok(());
+        }
+        if self.opts.no_snapshot {
+            (self.opts.note)(
+                "WARNING: --no-snapshot: no etcd snapshot is taken; the cluster's state is lost",
+            );
+            return Ok(());
+        }
+        if !self
+            .cluster
+            .state_dir()
+            .join("pki")
+            .join("ca.crt")
+            .is_file()
+        {
+            (self.opts.note)(
+                "no PKI in DIR/.k8s-manage: never deployed, so there is no etcd data to snapshot",
+            );
+            return Ok(());
+        }
+        let name = crate::etcd::snapshot::auto_name("clean");
+        let s = super::snapshot::take(self.cluster, &name).await.map_err(|e| {
+            vec![e.hint("clean deletes every etcd data dir, so it takes a snapshot first; bring etcd back (`k8s-manage status`, `etcdfix`), or pass --no-snapshot to clean without one")]
+        })?;
+        (self.opts.note)(&format!(
+            "etcd snapshot {} ({} bytes) kept in {}",
+            s.name,
+            s.bytes,
+            s.path.display()
+        ));
+        self.snapshot = Some(s);
+        Ok(())
+    }
+
+    /// Our containers (by label), then the kubelet's pod containers, which outlive it.
+    async fn stop_containers(&mut self) -> PhaseResult {
+        let (cluster, dry_run) = (self.cluster, self.opts.dry_run);
+        let all: Vec<&Node> = self.nodes.iter().collect();
+        let results = fan_out(&all, self.opts.parallel, |n| {
+            containers_of(cluster, n, dry_run)
+        })
+        .await;
+        self.record(results, |c, (containers, pods)| {
+            c.containers = containers;
+            c.pod_containers = pods;
+        })
+    }
+
+    /// Every directory we own on each node, busy mounts unmounted first.
+    async fn remove_dirs(&mut self) -> PhaseResult {
+        let (cluster, dry_run) = (self.cluster, self.opts.dry_run);
+        let all: Vec<&Node> = self.nodes.iter().collect();
+        let results = fan_out(&all, self.opts.parallel, |n| dirs_on(cluster, n, dry_run)).await;
+        self.record(results, |c, dirs| c.dirs = dirs)
+    }
+
+    /// The control host forgets the cluster (state and admin kubeconfig; the PKI stays).
+    fn forget_state(&mut self) {
+        if self.opts.dry_run {
+            engine::live_only(&mut self.log);
+            return;
+        }
+        let _ = std::fs::remove_file(self.cluster.state_dir().join("state.json"));
+        let _ = std::fs::remove_file(super::state::admin_kubeconfig_path(self.cluster));
+    }
+
+    /// Note each node's result; the phase fails when any node failed.
+    fn record<T>(
+        &mut self,
+        results: Vec<Result<(String, T), StepError>>,
+        mut put: impl FnMut(&mut Cleaned, T),
+    ) -> PhaseResult {
+        let mut errors = Vec::new();
+        for r in results {
+            match r {
+                Ok((host, v)) => {
+                    if let Some(c) = self.cleaned.get_mut(&host) {
+                        put(c, v);
+                    }
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// One node's containers and pod containers, removed (or, in a dry run, listed).
+async fn containers_of(
+    cluster: &Cluster,
+    node: &Node,
+    dry_run: bool,
+) -> Result<(String, (Vec<String>, Vec<String>)), StepError> {
     let host = node.host().to_string();
     let containers = if dry_run {
         observe::list_managed(node.docker(), &cluster.kubernetes.cluster_name)
@@ -56,6 +296,16 @@ async fn clean_node(cluster: &Cluster, node: &Node, dry_run: bool) -> Result<Cle
         "removed the kubelet's pod containers: {}",
         pod_containers.len()
     ));
+    Ok((host, (containers, pod_containers)))
+}
+
+/// One node's directories, removed (or, in a dry run, only named).
+async fn dirs_on(
+    cluster: &Cluster,
+    node: &Node,
+    dry_run: bool,
+) -> Result<(String, Vec<String>), StepError> {
+    let host = node.host().to_string();
     let dirs = dirs_of(cluster, node.machine.role);
     if !dry_run {
         let cmd = snippets::clean::unmount_and_remove(&dirs);
@@ -67,20 +317,26 @@ async fn clean_node(cluster: &Cluster, node: &Node, dry_run: bool) -> Result<Cle
         node.log
             .line(&format!("removed directories: {}", dirs.join(", ")));
     }
-    Ok(Cleaned {
-        host,
-        containers,
-        pod_containers,
-        dirs,
-    })
+    Ok((host, dirs))
 }
 
-pub async fn clean(
+/// Clean nodes already connected (`remove`'s removed hosts): on each node its containers,
+/// then its directories; one result per node.
+pub async fn clean_nodes(
     cluster: &Cluster,
     nodes: &[Node],
     parallel: usize,
-    dry_run: bool,
 ) -> Vec<Result<Cleaned, StepError>> {
     let all: Vec<&Node> = nodes.iter().collect();
-    fan_out(&all, parallel, |n| clean_node(cluster, n, dry_run)).await
+    fan_out(&all, parallel, |n| async move {
+        let (host, (containers, pod_containers)) = containers_of(cluster, n, false).await?;
+        let (_, dirs) = dirs_on(cluster, n, false).await?;
+        Ok(Cleaned {
+            host,
+            containers,
+            pod_containers,
+            dirs,
+        })
+    })
+    .await
 }

@@ -197,7 +197,7 @@ pub async fn remove(
     }
 
     report.step(opts, "cleaning the removed hosts");
-    let cleaned = super::clean::clean(cluster, &reachable, opts.parallel, false).await;
+    let cleaned = super::clean::clean_nodes(cluster, &reachable, opts.parallel).await;
     let mut errs = Vec::new();
     for c in cleaned {
         if let Err(e) = c {
