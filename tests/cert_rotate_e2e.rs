@@ -212,7 +212,7 @@ fn rotate_repairs_expired_certificates_and_rolls_new_ones_under_a_workload() {
     let new_admin = std::fs::read_to_string(&kubeconfig).unwrap();
     assert_ne!(new_admin, old_admin, "the admin kubeconfig was not renewed");
     assert_eq!(nodes_ready(&k), 5);
-    k.ok(&["rollout", "status", "deployment/web", "--timeout=300s"]);
+    k.rollout("default", "deployment/web", "300s");
     assert_eq!(workloads::web_nodes(&k).len(), 3);
     // the client pod was evicted with master1's drain: a new one
     workloads::start_client(&k, "client-after", &master1.nodename);
@@ -241,7 +241,7 @@ fn rotate_repairs_expired_certificates_and_rolls_new_ones_under_a_workload() {
             .contains("NotFound"),
         "the rolling update did not drain master1"
     );
-    k.ok(&["rollout", "status", "deployment/web", "--timeout=300s"]);
+    k.rollout("default", "deployment/web", "300s");
     workloads::start_client(&k, "client-last", &master1.nodename);
     assert!(
         workloads::service_answers(&k, "client-last", &domain, Duration::from_secs(5)),

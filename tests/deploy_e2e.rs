@@ -588,11 +588,11 @@ fn deploy_lifecycle_on_three_masters_and_a_worker() {
             continue; // restarted; its dockerd may still be starting
         }
         let s = ssh(&dir, &m.hostname);
-        let o = s.run_root("left", "docker ps -aq --filter label=io.k8s-manage.managed=true | wc -l; docker ps -aq --filter label=io.kubernetes.pod.name | wc -l; ls -d /etc/kubernetes /var/lib/kubelet /var/lib/etcd /etc/cni/net.d 2>/dev/null | wc -l", Duration::from_secs(20)).unwrap();
+        let o = s.run_root("left", "docker ps -aq --filter label=io.k8s-manage.managed=true | wc -l; docker ps -aq --filter label=io.kubernetes.pod.name | wc -l; ls -d /etc/kubernetes /var/lib/kubelet /var/lib/etcd /etc/cni/net.d /run/flannel 2>/dev/null | wc -l; ip -br link | grep -cE '^(cni0|flannel\\.1)[ @]' || true", Duration::from_secs(20)).unwrap();
         assert_eq!(
             o.stdout_str().split_whitespace().collect::<Vec<_>>(),
-            vec!["0", "0", "0"],
-            "{}: managed containers, pod containers, directories left",
+            vec!["0", "0", "0", "0"],
+            "{}: managed containers, pod containers, directories, pod network links left",
             m.hostname
         );
     }

@@ -159,7 +159,7 @@ fn wait_nodes_ready(k: &Kubectl, count: usize) {
 /// The workload runs: 3 web replicas available, the Service answers the client by name
 /// from several replicas, DNS resolves.
 fn workload_runs(k: &Kubectl, domain: &str) {
-    k.ok(&["rollout", "status", "deployment/web", "--timeout=300s"]);
+    k.rollout("default", "deployment/web", "300s");
     assert_eq!(workloads::web_nodes(k).len(), 3);
     k.ok(&[
         "wait",

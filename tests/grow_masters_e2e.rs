@@ -412,7 +412,7 @@ fn grow_one_master_to_three_through_learners_then_remove_and_add_back() {
     ]);
     assert_eq!(nodes.lines().count(), 4, "{nodes}");
     assert!(nodes.lines().all(|l| l.ends_with(" True")), "{nodes}");
-    k.ok(&["rollout", "status", "deployment/web", "--timeout=300s"]);
+    k.rollout("default", "deployment/web", "300s");
     assert_eq!(workloads::web_nodes(&k).len(), 3);
     workloads::check_service_and_dns(&k, "client", &domain);
     let svc_to = availability::unix_now();

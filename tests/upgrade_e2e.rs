@@ -212,8 +212,8 @@ fn upgrade_rolls_every_component_while_the_service_and_the_api_answer() {
     // The workload: web on the workers behind a Service and a PDB; the agent DaemonSet.
     k.apply(&graceful_web());
     k.apply(&AGENT.replace("IMAGE", workloads::IMAGE));
-    k.ok(&["rollout", "status", "deployment/web", "--timeout=300s"]);
-    k.ok(&["rollout", "status", "daemonset/agent", "--timeout=300s"]);
+    k.rollout("default", "deployment/web", "300s");
+    k.rollout("default", "daemonset/agent", "300s");
     let web_before = k.ok(&[
         "get",
         "pods",
@@ -385,7 +385,7 @@ fn upgrade_rolls_every_component_while_the_service_and_the_api_answer() {
 
     // Drained: every web pod was evicted and replaced (one at a time, the PDB), the
     // Deployment is whole again; the DaemonSet's pods were kept.
-    k.ok(&["rollout", "status", "deployment/web", "--timeout=120s"]);
+    k.rollout("default", "deployment/web", "120s");
     let web_after = k.ok(&[
         "get",
         "pods",

@@ -19,6 +19,15 @@ pub const CNI_BIN_DIR: &str = "/opt/cni/bin";
 /// own plugin) first, then here.
 pub const NODE_AGENT_CNI_DIR: &str = "/usr/lib/cni";
 pub const CNI_STATE_DIR: &str = "/var/lib/cni";
+/// flannel's runtime state on a node (`subnet.env`: the node's pod subnet).
+pub const FLANNEL_RUN_DIR: &str = "/run/flannel";
+
+/// The network links the pod network makes on a node, with their kind: flannel's VXLAN
+/// device and the bridge its CNI plugin puts the pods on. `clean` and `remove` delete
+/// them (only a link of that name and that kind): a node that joins again gets a new pod
+/// subnet, and a bridge still holding the old one makes every pod there fail ("cni0
+/// already has an IP address different from ...").
+pub const POD_NETWORK_LINKS: &[(&str, &str)] = &[("flannel.1", "vxlan"), ("cni0", "bridge")];
 
 /// `/etc/kubernetes/pki/<rel>`.
 pub fn pki(rel: &str) -> String {
@@ -37,6 +46,7 @@ pub const OWNED_DIRS: &[&str] = &[
     CRI_DOCKERD_DIR,
     CNI_CONF_DIR,
     CNI_STATE_DIR,
+    FLANNEL_RUN_DIR,
 ];
 
 /// `host:port` with brackets for IPv6.

@@ -1,7 +1,8 @@
 //! `clean`: [`CLEAN`]'s phases through the one runner. Every node must answer; an etcd
 //! snapshot `auto-clean-<time>` is kept on the control host first (unless told not to);
 //! then every container the tool made (by label) and the pods' containers the kubelet made
-//! through cri-dockerd go, then every directory it owns, unmounting busy mounts first; the
+//! through cri-dockerd go, then every directory it owns, unmounting busy mounts first, and
+//! the pod network's links (`paths::POD_NETWORK_LINKS`); the
 //! control host forgets the cluster's state (the PKI is kept). Leaves nothing of ours
 //! behind.
 
@@ -221,7 +222,8 @@ impl Clean<'_> {
         })
     }
 
-    /// Every directory we own on each node, busy mounts unmounted first.
+    /// Every directory we own on each node, busy mounts unmounted first, and the pod
+    /// network's links.
     async fn remove_dirs(&mut self) -> PhaseResult {
         let (cluster, dry_run) = (self.cluster, self.opts.dry_run);
         let all: Vec<&Node> = self.nodes.iter().collect();
@@ -308,7 +310,12 @@ async fn dirs_on(
     let host = node.host().to_string();
     let dirs = dirs_of(cluster, node.machine.role);
     if !dry_run {
-        let cmd = snippets::clean::unmount_and_remove(&dirs);
+        // the links first: the script's status is then the removal's
+        let cmd = format!(
+            "{}{}",
+            snippets::clean::remove_links(paths::POD_NETWORK_LINKS),
+            snippets::clean::unmount_and_remove(&dirs)
+        );
         let s = node.session.clone();
         let h = host.clone();
         blocking(move || s.run_root("clean: directories", &cmd, Duration::from_secs(120)))

@@ -90,6 +90,36 @@ impl Kubectl {
         o.stdout
     }
 
+    /// `rollout status` of `what` (e.g. `deployment/web`) in `namespace`, bounded by
+    /// `timeout` (e.g. `300s`); on failure the panic carries what explains it: the
+    /// namespace's pods with their nodes, the object described, and the latest events.
+    pub fn rollout(&self, namespace: &str, what: &str, timeout: &str) {
+        let o = self.run(&[
+            "-n",
+            namespace,
+            "rollout",
+            "status",
+            what,
+            &format!("--timeout={timeout}"),
+        ]);
+        if o.ok() {
+            return;
+        }
+        let pods = self.run(&["-n", namespace, "get", "pods", "-o", "wide"]);
+        let described = self.run(&["-n", namespace, "describe", what]);
+        let events = self.run(&["-n", namespace, "get", "events", "--sort-by=.lastTimestamp"]);
+        let tail: Vec<&str> = events.stdout.lines().rev().take(30).collect();
+        panic!(
+            "rollout of {namespace}/{what} not done within {timeout}: {}{}\n\
+             pods:\n{}\n{what}:\n{}\nlatest events:\n{}",
+            o.stdout,
+            o.stderr,
+            pods.stdout,
+            described.stdout,
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        );
+    }
+
     /// `apply -f -` of `manifest`, asserting success.
     pub fn apply(&self, manifest: &str) {
         let o = self.run_stdin(&["apply", "-f", "-"], Some(manifest));

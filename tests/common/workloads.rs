@@ -93,7 +93,7 @@ spec:
 /// Apply the web workload and wait until its three replicas are available.
 pub fn deploy_web(k: &Kubectl) {
     k.apply(&web_manifest());
-    k.ok(&["rollout", "status", "deployment/web", "--timeout=300s"]);
+    k.rollout("default", "deployment/web", "300s");
 }
 
 /// `kubectl get` of the web pods' node names, one per line.

@@ -14,6 +14,20 @@ pub fn unmount_and_remove(dirs: &[String]) -> String {
     )
 }
 
+/// Deletes each `(name, kind)` network link that exists with that kind (`ip -d link`
+/// names the kind: `bridge`, `vxlan`); a link of another kind, or none, is left alone.
+pub fn remove_links(links: &[(&str, &str)]) -> String {
+    links
+        .iter()
+        .map(|(name, kind)| {
+            let (n, k) = (quote(name), quote(kind));
+            format!(
+                "if ip -d link show dev {n} 2>/dev/null | grep -qw -- {k}; then ip link delete dev {n}; fi\n"
+            )
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::test_sh::HOSTILE;
@@ -52,6 +66,32 @@ mod tests {
             assert_eq!(code, Some(0), "{name}");
             assert_eq!(calls.last().unwrap(), &format!("rm -rf {dir}"), "{name}");
             assert!(!pwned.exists(), "{name} was expanded");
+        }
+    }
+
+    #[test]
+    fn only_a_link_of_the_named_kind_is_deleted() {
+        use super::super::test_sh::{fake_tool, run_ok};
+        let t = tempfile::tempdir().unwrap();
+        // a fake `ip`: cni0 is a bridge, flannel.1 is a bridge too (not a vxlan), the
+        // rest do not exist; deletions are recorded
+        fake_tool(
+            t.path(),
+            "ip",
+            "if [ \"$1\" = -d ]; then case \"$5\" in cni0|flannel.1) printf '3: %s: <UP>\\n    bridge forward_delay 1500\\n' \"$5\";; *) exit 1;; esac; else echo \"$*\" >> deleted; fi",
+        );
+        let links = [
+            ("flannel.1", "vxlan"),
+            ("cni0", "bridge"),
+            ("gone0", "bridge"),
+        ];
+        run_ok(t.path(), &remove_links(&links));
+        let deleted = std::fs::read_to_string(t.path().join("deleted")).unwrap();
+        assert_eq!(deleted, "link delete dev cni0\n");
+        for name in super::super::test_sh::HOSTILE {
+            let script = remove_links(&[(name, "bridge")]);
+            run_ok(t.path(), &script);
+            super::super::test_sh::assert_not_pwned(t.path(), &script);
         }
     }
 }
