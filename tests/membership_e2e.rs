@@ -362,6 +362,34 @@ fn add_workers_and_masters_then_remove_a_worker_and_a_master() {
         format!("machine-list:{}{}", entry("worker3"), entry("master3")),
     )
     .unwrap();
+    // its dry run: the checks run, each later phase says what it would do, nothing changes
+    let before = cluster_file(&dir);
+    let (code, dry, stderr) = k8s_manage(
+        &["remove", "--dry-run", "-f", leaving.to_str().unwrap()],
+        &dir,
+    );
+    assert_eq!(code, 0, "{dry:#}\n{stderr}");
+    let would: Vec<&str> = dry["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .filter(|s| s.starts_with("would "))
+        .collect();
+    assert_eq!(would.len(), 5, "{dry:#}");
+    assert!(
+        would[0].contains("drain") && would[1].contains("etcd member etcd3"),
+        "{dry:#}"
+    );
+    assert!(would[4].contains("clean the hosts"), "{dry:#}");
+    let planned: Vec<&str> = dry["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n["result"].as_str())
+        .collect();
+    assert_eq!(planned, ["would be removed"; 2], "{dry:#}");
+    assert_eq!(cluster_file(&dir), before);
     let watch = availability::watch_web_pods(&k);
     let rm_from = unix_now();
     let t = Instant::now();

@@ -327,23 +327,26 @@ async fn dirs_on(
     Ok((host, dirs))
 }
 
-/// Clean nodes already connected (`remove`'s removed hosts): on each node its containers,
-/// then its directories; one result per node.
-pub async fn clean_nodes(
+/// `remove`'s hosts, already connected: their containers and pod containers; the
+/// errors, one per host that failed.
+pub async fn remove_containers(
     cluster: &Cluster,
     nodes: &[Node],
     parallel: usize,
-) -> Vec<Result<Cleaned, StepError>> {
+) -> Vec<StepError> {
     let all: Vec<&Node> = nodes.iter().collect();
-    fan_out(&all, parallel, |n| async move {
-        let (host, (containers, pod_containers)) = containers_of(cluster, n, false).await?;
-        let (_, dirs) = dirs_on(cluster, n, false).await?;
-        Ok(Cleaned {
-            host,
-            containers,
-            pod_containers,
-            dirs,
-        })
-    })
-    .await
+    fan_out(&all, parallel, |n| containers_of(cluster, n, false))
+        .await
+        .into_iter()
+        .filter_map(Result::err)
+        .collect()
+}
+
+/// `remove`'s hosts: their directories and the pod network's links; the errors.
+pub async fn remove_dirs(cluster: &Cluster, nodes: &[&Node], parallel: usize) -> Vec<StepError> {
+    fan_out(nodes, parallel, |n| dirs_on(cluster, n, false))
+        .await
+        .into_iter()
+        .filter_map(Result::err)
+        .collect()
 }

@@ -1,4 +1,5 @@
-//! `remove -f NODES`: machines leave the cluster.
+//! `remove -f NODES`: machines leave the cluster, [`REMOVE`]'s phases through the one
+//! runner.
 //!
 //! Checked before anything changes: every listed node answers (else `--force`, and its host
 //! is reported as not cleaned), and etcd would take each member's removal by its own rules
@@ -7,15 +8,19 @@
 //! (cordon, evict, bounded), automatic snapshot (masters), `member remove` by exact match
 //! through the leader, `cluster-configuration.yaml` written back, a deploy of the reduced
 //! cluster when a master or proxy left (load balancer backends, `--etcd-servers`, the
-//! apiserver certificate), the hosts cleaned, and their Node objects deleted.
+//! apiserver certificate), the hosts cleaned, and their Node objects deleted. A dry run
+//! stops after the checks: each later phase says what it would do.
 
 use super::deploy::DeployOptions;
+use super::engine::{self, Failure, PhaseLog, Phases, Walked};
 use super::fleet::{Node, StepError};
 use super::membership::{self, MemberChange, MembershipReport};
 use crate::components::etcd as etcd_component;
 use crate::etcd::members;
 use crate::etcd::quorum;
 use crate::model::{Cluster, Machine, Role};
+use crate::pki::Pki;
+use crate::plan::phases::{PhaseSpec, REMOVE};
 use std::time::Duration;
 
 /// Remove `removed` from `cluster`; `reduced` is the validated config without them.
@@ -26,8 +31,7 @@ pub async fn remove(
     force: bool,
     opts: &DeployOptions,
 ) -> Result<MembershipReport, MembershipReport> {
-    let mut report = MembershipReport::new("remove", cluster, opts.dry_run);
-    let masters: Vec<&Machine> = removed.iter().filter(|m| m.role == Role::Master).collect();
+    let report = MembershipReport::new("remove", cluster, opts.dry_run);
     if reduced.masters().next().is_none() {
         return Err(report.fail(
             "check",
@@ -45,205 +49,379 @@ pub async fn remove(
         Ok(p) => p,
         Err(e) => return Err(report.fail("pki", vec![e])),
     };
-
-    report.step(
+    let clock = super::phase_clock::PhaseClock::start();
+    let run = Leave {
+        cluster,
+        reduced,
+        removed,
+        force,
         opts,
-        format!("connecting to the {} node(s) to remove", removed.len()),
-    );
-    let machines = removed
-        .iter()
-        .map(|m| (m.clone(), membership::no_artifacts(m)))
-        .collect();
-    let mut reachable: Vec<Node> = Vec::new();
-    let mut unreachable: Vec<StepError> = Vec::new();
-    for r in membership::connect_each(cluster, machines, opts, "remove").await {
-        match r {
-            Ok(n) => reachable.push(n),
-            Err(e) => unreachable.push(e),
+        log: RemoveLog {
+            report,
+            walked: Vec::new(),
+        },
+        pki,
+        reachable: Vec::new(),
+        cred: None,
+        endpoints: cluster.masters().map(etcd_component::client_url).collect(),
+        clean_errors: Vec::new(),
+    };
+    let (run, result) = engine::run(&REMOVE, &clock, run).await;
+    let report = run.log.report.finish();
+    match result {
+        Ok(()) => Ok(report),
+        Err(()) => Err(report),
+    }
+}
+
+/// The membership report, with what each phase walked beside it.
+struct RemoveLog {
+    report: MembershipReport,
+    walked: Vec<Walked>,
+}
+
+impl PhaseLog for RemoveLog {
+    fn walked(&mut self) -> &mut Vec<Walked> {
+        &mut self.walked
+    }
+    fn failed(&mut self, f: Failure) {
+        self.report.ok = false;
+        self.report.failed_phase = Some(f.phase);
+        self.report.errors.extend(f.errors);
+    }
+    fn passed(&mut self, _seconds: f64) {}
+    fn timed(&mut self, _times: Vec<super::phase_clock::PhaseTime>) {}
+}
+
+/// One removal as it goes through the phases.
+struct Leave<'a> {
+    cluster: &'a Cluster,
+    reduced: &'a Cluster,
+    removed: &'a [Machine],
+    force: bool,
+    opts: &'a DeployOptions,
+    log: RemoveLog,
+    pki: Pki,
+    reachable: Vec<Node>,
+    cred: Option<crate::etcd::EtcdCredentials>,
+    /// The etcd client URLs of every master before the removal.
+    endpoints: Vec<String>,
+    /// Hosts that could not be cleaned (the Node objects are deleted all the same).
+    clean_errors: Vec<StepError>,
+}
+
+impl Phases for Leave<'_> {
+    type Log = RemoveLog;
+
+    async fn run(&mut self, phase: &'static PhaseSpec) -> Result<(), Failure> {
+        match phase.id {
+            "connect" => self.connect().await,
+            "quorum-check" => self.quorum_check().await,
+            id if self.opts.dry_run => {
+                self.would(id);
+                engine::live_only(&mut self.log);
+                Ok(())
+            }
+            "drain" => self.drain().await,
+            "snapshot" => self.snapshot().await,
+            "etcd-leave" => self.etcd_leave().await,
+            "config-update" => self.config_update(),
+            "lb-backends" => self.lb_backends().await,
+            "stop-containers" => {
+                self.stop_containers().await;
+                Ok(())
+            }
+            "remove-dirs" => {
+                self.remove_dirs().await;
+                Ok(())
+            }
+            "delete-node" => self.delete_nodes().await,
+            id => Err(Failure::one(
+                id,
+                StepError::new("control host", id, "no runner for this phase")
+                    .hint("a defect of k8s-manage: the phase list names a phase remove cannot run"),
+            )),
         }
     }
-    if !unreachable.is_empty() && !force {
-        let errs = unreachable
-            .into_iter()
-            .map(|e| e.hint("bring it back, or pass --force to remove it from the cluster without cleaning its host"))
+
+    fn log(&mut self) -> &mut RemoveLog {
+        &mut self.log
+    }
+
+    fn finish(&mut self) {}
+}
+
+impl<'a> Leave<'a> {
+    fn step(&mut self, s: impl Into<String>) {
+        self.log.report.step(self.opts, s);
+    }
+
+    fn masters(&self) -> Vec<&'a Machine> {
+        self.removed
+            .iter()
+            .filter(|m| m.role == Role::Master)
+            .collect()
+    }
+
+    fn is_reachable(&self, host: &str) -> bool {
+        self.reachable.iter().any(|n| n.host() == host)
+    }
+
+    fn cred(&self) -> Result<&crate::etcd::EtcdCredentials, Failure> {
+        self.cred.as_ref().ok_or_else(|| {
+            Failure::one(
+                "etcd credentials",
+                StepError::new("control host", "etcd credentials", "not loaded"),
+            )
+        })
+    }
+
+    async fn connect(&mut self) -> Result<(), Failure> {
+        self.step(format!(
+            "connecting to the {} node(s) to remove",
+            self.removed.len()
+        ));
+        let machines = self
+            .removed
+            .iter()
+            .map(|m| (m.clone(), membership::no_artifacts(m)))
             .collect();
-        return Err(report.fail("connect", errs));
-    }
-    let is_reachable = |h: &str| reachable.iter().any(|n| n.host() == h);
-
-    let cred = match membership::etcd_credentials(&pki) {
-        Ok(c) => c,
-        Err(e) => return Err(report.fail("etcd credentials", vec![e])),
-    };
-    let endpoints: Vec<String> = cluster.masters().map(etcd_component::client_url).collect();
-    if !masters.is_empty() {
-        report.step(opts, "checking that etcd keeps quorum after each removal");
-        if let Err(e) = check_quorum(cluster, &endpoints, &cred, &masters).await {
-            return Err(report.fail("etcd quorum", vec![e]));
+        let mut unreachable: Vec<StepError> = Vec::new();
+        for r in membership::connect_each(self.cluster, machines, self.opts, "remove").await {
+            match r {
+                Ok(n) => self.reachable.push(n),
+                Err(e) => unreachable.push(e),
+            }
         }
-    }
-
-    if opts.dry_run {
-        report.step(opts, "would cordon and drain each node");
-        for m in &masters {
-            report.step(
-                opts,
-                format!(
-                    "would remove etcd member {} ({}) through the leader",
-                    m.etcdid.as_deref().unwrap_or_default(),
-                    etcd_component::peer_url(m)
-                ),
-            );
+        if !unreachable.is_empty() && !self.force {
+            let errs = unreachable
+                .into_iter()
+                .map(|e| e.hint("bring it back, or pass --force to remove it from the cluster without cleaning its host"))
+                .collect();
+            return Err(Failure::new("connect", errs));
         }
-        report.step(
-            opts,
-            "would write cluster-configuration.yaml (with a backup)",
+        self.cred = Some(
+            membership::etcd_credentials(&self.pki)
+                .map_err(|e| Failure::one("etcd credentials", e))?,
         );
-        if removed.iter().any(|m| m.role != Role::Worker) {
-            report.step(
-                opts,
-                "would deploy the remaining nodes (load balancers, --etcd-servers)",
-            );
-        }
-        report.step(opts, "would clean the hosts and delete their Node objects");
-        for m in removed {
-            report.nodes.push(MemberChange {
-                host: m.hostname.clone(),
-                role: m.role.to_string(),
-                result: "would be removed".into(),
-                host_cleaned: Some(false),
-                notes: if is_reachable(&m.hostname) {
-                    vec![]
-                } else {
-                    vec!["unreachable: its host would not be cleaned".into()]
-                },
-            });
-        }
-        return Ok(report.finish());
+        Ok(())
     }
 
-    report.step(opts, "cordon and drain");
-    let api = match membership::admin_api(&pki, &cluster.api_url()) {
-        Ok(a) => a,
-        Err(e) => return Err(report.fail("drain", vec![e])),
-    };
-    for m in removed {
-        (opts.node_progress)(&m.hostname, "drain");
-        match super::remove_drain::drain(&api, &m.nodename, &m.hostname, force, opts.wait).await {
-            Ok(d) => report.drained.push(d),
-            Err(e) => return Err(report.fail("drain", vec![e])),
+    async fn quorum_check(&mut self) -> Result<(), Failure> {
+        let masters = self.masters();
+        if masters.is_empty() {
+            return Ok(());
+        }
+        self.step("checking that etcd keeps quorum after each removal");
+        check_quorum(self.cluster, &self.endpoints, self.cred()?, &self.masters())
+            .await
+            .map_err(|e| Failure::one("etcd quorum", e))
+    }
+
+    /// What a dry run says for a phase after the checks.
+    fn would(&mut self, phase: &str) {
+        match phase {
+            "drain" => self.step("would cordon and drain each node"),
+            "etcd-leave" => {
+                let lines: Vec<String> = self
+                    .masters()
+                    .iter()
+                    .map(|m| {
+                        format!(
+                            "would remove etcd member {} ({}) through the leader",
+                            m.etcdid.as_deref().unwrap_or_default(),
+                            etcd_component::peer_url(m)
+                        )
+                    })
+                    .collect();
+                for l in lines {
+                    self.step(l);
+                }
+            }
+            "config-update" => self.step("would write cluster-configuration.yaml (with a backup)"),
+            "lb-backends" if self.removed.iter().any(|m| m.role != Role::Worker) => {
+                self.step("would deploy the remaining nodes (load balancers, --etcd-servers)")
+            }
+            "stop-containers" => self.step("would clean the hosts and delete their Node objects"),
+            "delete-node" => {
+                for m in self.removed {
+                    let note = if self.is_reachable(&m.hostname) {
+                        vec![]
+                    } else {
+                        vec!["unreachable: its host would not be cleaned".into()]
+                    };
+                    self.log.report.nodes.push(MemberChange {
+                        host: m.hostname.clone(),
+                        role: m.role.to_string(),
+                        result: "would be removed".into(),
+                        host_cleaned: Some(false),
+                        notes: note,
+                    });
+                }
+            }
+            _ => {}
         }
     }
 
-    if !masters.is_empty() {
-        report.step(opts, "automatic etcd snapshot before the membership change");
-        match membership::auto_snapshot(cluster, "remove", opts).await {
-            Ok(p) => report.snapshot = Some(p),
-            Err(e) => return Err(report.fail("snapshot", e)),
+    async fn drain(&mut self) -> Result<(), Failure> {
+        self.step("cordon and drain");
+        let api = membership::admin_api(&self.pki, &self.cluster.api_url())
+            .map_err(|e| Failure::one("drain", e))?;
+        for m in self.removed {
+            (self.opts.node_progress)(&m.hostname, "drain");
+            let d = super::remove_drain::drain(
+                &api,
+                &m.nodename,
+                &m.hostname,
+                self.force,
+                self.opts.wait,
+            )
+            .await
+            .map_err(|e| Failure::one("drain", e))?;
+            self.log.report.drained.push(d);
         }
-        for m in &masters {
-            report.step(
-                opts,
+        Ok(())
+    }
+
+    async fn snapshot(&mut self) -> Result<(), Failure> {
+        if self.masters().is_empty() {
+            return Ok(());
+        }
+        self.step("automatic etcd snapshot before the membership change");
+        let p = membership::auto_snapshot(self.cluster, "remove", self.opts)
+            .await
+            .map_err(|e| Failure::new("snapshot", e))?;
+        self.log.report.snapshot = Some(p);
+        Ok(())
+    }
+
+    async fn etcd_leave(&mut self) -> Result<(), Failure> {
+        for m in self.masters() {
+            self.log.report.step(
+                self.opts,
                 format!(
                     "etcd member {} leaves",
                     m.etcdid.as_deref().unwrap_or_default()
                 ),
             );
-            if let Err(e) = remove_member(&endpoints, &cred, m).await {
-                return Err(report.fail("etcd member remove", vec![e]));
-            }
+            remove_member(&self.endpoints, self.cred()?, m)
+                .await
+                .map_err(|e| Failure::one("etcd member remove", e))?;
         }
+        Ok(())
     }
 
-    report.step(opts, "writing cluster-configuration.yaml (with a backup)");
-    let hosts: Vec<String> = removed.iter().map(|m| m.hostname.clone()).collect();
-    match crate::config::write_back::write_back(&cluster.config_dir, &[], &hosts) {
-        Ok(w) => report.config_written.push(w),
-        Err(e) => {
-            return Err(report.fail(
-                "config write-back",
-                vec![StepError::new("control host", "cluster-configuration.yaml", e)
-                    .hint("delete their entries from cluster-configuration.yaml by hand, then run `k8s-manage remove` again")],
-            ));
-        }
+    fn config_update(&mut self) -> Result<(), Failure> {
+        self.step("writing cluster-configuration.yaml (with a backup)");
+        let hosts: Vec<String> = self.removed.iter().map(|m| m.hostname.clone()).collect();
+        let w = crate::config::write_back::write_back(&self.cluster.config_dir, &[], &hosts)
+            .map_err(|e| {
+                Failure::one(
+                    "config write-back",
+                    StepError::new("control host", "cluster-configuration.yaml", e)
+                        .hint("delete their entries from cluster-configuration.yaml by hand, then run `k8s-manage remove` again"),
+                )
+            })?;
+        self.log.report.config_written.push(w);
+        Ok(())
     }
 
-    if removed.iter().any(|m| m.role != Role::Worker) {
-        report.step(
-            opts,
+    /// A master or proxy left: the other nodes' load balancers, `--etcd-servers` and the
+    /// apiserver certificate follow, by a deploy of the reduced cluster.
+    async fn lb_backends(&mut self) -> Result<(), Failure> {
+        if !self.removed.iter().any(|m| m.role != Role::Worker) {
+            return Ok(());
+        }
+        self.step(
             "deploying the remaining nodes: load balancer backends, --etcd-servers, apiserver certificate",
         );
-        let r = super::deploy::deploy(reduced, opts).await;
+        let r = super::deploy::deploy(self.reduced, self.opts).await;
         let ok = r.is_ok();
         let dr = match r {
             Ok(r) | Err(r) => r,
         };
-        report.deploy = Some(dr.clone());
-        if !ok {
-            return Err(report.fail(
+        self.log.report.deploy = Some(dr.clone());
+        if ok {
+            return Ok(());
+        }
+        Err(Failure::one(
+            "deploy",
+            StepError::new(
+                "cluster",
                 "deploy",
-                vec![StepError::new(
-                    "cluster",
-                    "deploy",
-                    format!(
-                        "{} failed: {}",
-                        dr.failed_phase.clone().unwrap_or_default(),
-                        dr.errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")
-                    ),
-                )
-                .hint("the machines already left etcd and cluster-configuration.yaml: fix the cause and run `k8s-manage deploy`; their hosts were not cleaned")],
-            ));
-        }
+                format!(
+                    "{} failed: {}",
+                    dr.failed_phase.clone().unwrap_or_default(),
+                    dr.errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")
+                ),
+            )
+            .hint("the machines already left etcd and cluster-configuration.yaml: fix the cause and run `k8s-manage deploy`; their hosts were not cleaned"),
+        ))
     }
 
-    report.step(opts, "cleaning the removed hosts");
-    let cleaned = super::clean::clean_nodes(cluster, &reachable, opts.parallel).await;
-    let mut errs = Vec::new();
-    for c in cleaned {
-        if let Err(e) = c {
-            errs.push(e);
-        }
+    /// The reachable hosts' containers; a host that fails is noted, not cleaned further.
+    async fn stop_containers(&mut self) {
+        self.step("cleaning the removed hosts");
+        let errors =
+            super::clean::remove_containers(self.cluster, &self.reachable, self.opts.parallel)
+                .await;
+        self.clean_errors.extend(errors);
     }
 
-    report.step(opts, "deleting the Node objects");
-    let api = match membership::admin_api(&pki, &reduced.api_url()) {
-        Ok(a) => a,
-        Err(e) => return Err(report.fail("delete node", vec![e])),
-    };
-    for m in removed {
-        if let Err(e) = api.delete_node(&m.nodename).await {
-            errs.push(StepError::new(&m.hostname, "delete node", e.to_string()));
-        }
+    /// The reachable hosts' directories and pod network links (not on a host whose
+    /// containers could not be removed).
+    async fn remove_dirs(&mut self) {
+        let failed: Vec<String> = self.clean_errors.iter().map(|e| e.host.clone()).collect();
+        let left: Vec<&Node> = self
+            .reachable
+            .iter()
+            .filter(|n| !failed.iter().any(|h| h == n.host()))
+            .collect();
+        let errors = super::clean::remove_dirs(self.cluster, &left, self.opts.parallel).await;
+        self.clean_errors.extend(errors);
     }
-    if let Ok(names) = membership::member_names(
-        &reduced
+
+    /// The Node objects go (after the kubelets, so they cannot register again); the
+    /// report says per node whether its host was cleaned.
+    async fn delete_nodes(&mut self) -> Result<(), Failure> {
+        self.step("deleting the Node objects");
+        let api = membership::admin_api(&self.pki, &self.reduced.api_url())
+            .map_err(|e| Failure::one("delete node", e))?;
+        let mut errs = std::mem::take(&mut self.clean_errors);
+        for m in self.removed {
+            if let Err(e) = api.delete_node(&m.nodename).await {
+                errs.push(StepError::new(&m.hostname, "delete node", e.to_string()));
+            }
+        }
+        let endpoints: Vec<String> = self
+            .reduced
             .masters()
             .map(etcd_component::client_url)
-            .collect::<Vec<_>>(),
-        &cred,
-    )
-    .await
-    {
-        report.etcd_members = names;
+            .collect();
+        if let Ok(names) = membership::member_names(&endpoints, self.cred()?).await {
+            self.log.report.etcd_members = names;
+        }
+        for m in self.removed {
+            let reachable = self.is_reachable(&m.hostname);
+            let cleaned = reachable && !errs.iter().any(|e| e.host == m.hostname);
+            self.log.report.nodes.push(MemberChange {
+                host: m.hostname.clone(),
+                role: m.role.to_string(),
+                result: "removed".into(),
+                host_cleaned: Some(cleaned),
+                notes: if reachable {
+                    vec![]
+                } else {
+                    vec!["host not cleaned: it could not be reached (clean it by hand before it joins anything again)".into()]
+                },
+            });
+        }
+        if errs.is_empty() {
+            Ok(())
+        } else {
+            Err(Failure::new("clean", errs))
+        }
     }
-    for m in removed {
-        let cleaned = is_reachable(&m.hostname) && !errs.iter().any(|e| e.host == m.hostname);
-        report.nodes.push(MemberChange {
-            host: m.hostname.clone(),
-            role: m.role.to_string(),
-            result: "removed".into(),
-            host_cleaned: Some(cleaned),
-            notes: if is_reachable(&m.hostname) {
-                vec![]
-            } else {
-                vec!["host not cleaned: it could not be reached (clean it by hand before it joins anything again)".into()]
-            },
-        });
-    }
-    if !errs.is_empty() {
-        return Err(report.fail("clean", errs));
-    }
-    Ok(report.finish())
 }
 
 /// Refuse when etcd would refuse removing the masters one after the other (or could not
