@@ -115,13 +115,18 @@ pub fn up_with(
     }
 }
 
+/// Bound of each of the tool's waits in the tests (`--wait-seconds`). CI runs two test
+/// files at once on 2 vCPUs, one of them perhaps IoTDB's four JVMs: a new kubelet has
+/// been seen to take more than 120 s to register there (membership_e2e, load average 16).
+const WAIT_SECONDS: &str = "240";
+
 /// Run `k8s-manage ARGS -p DIR --output json`: (exit status, JSON report, stderr).
 pub fn k8s_manage(args: &[&str], dir: &Path) -> (i32, Value, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_k8s-manage"))
         .args(args)
         .arg("-p")
         .arg(dir)
-        .args(["--output", "json", "--wait-seconds", "120"])
+        .args(["--output", "json", "--wait-seconds", WAIT_SECONDS])
         .output()
         .unwrap();
     let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
