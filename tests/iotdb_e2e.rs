@@ -267,16 +267,18 @@ fn iotdb_runs_replicates_and_answers_through_another_datanode() {
         said.contains("regions keep 2 replicas") && said.contains("scale to at least 2 DataNodes"),
         "{said}"
     );
-    let replicas = k.ok(&[
-        "-n",
-        "iotdb",
-        "get",
-        "sts",
-        "iotdb-datanode",
-        "-o",
-        "jsonpath={.spec.replicas}",
-    ]);
-    assert_eq!(replicas, "3");
+    let sts_replicas = || {
+        k.ok(&[
+            "-n",
+            "iotdb",
+            "get",
+            "sts",
+            "iotdb-datanode",
+            "-o",
+            "jsonpath={.spec.replicas}",
+        ])
+    };
+    assert_eq!(sts_replicas(), "3");
     assert_eq!(datanodes(&k, &dir, "iotdb-datanode-1").len(), 3);
 
     // Down to 2 through IoTDB's own removal: DataNode 2 leaves `show datanodes` (its
@@ -291,17 +293,6 @@ fn iotdb_runs_replicates_and_answers_through_another_datanode() {
         t.elapsed().as_secs_f64(),
         cpu_share(cpu0)
     );
-    let sts_replicas = || {
-        k.ok(&[
-            "-n",
-            "iotdb",
-            "get",
-            "sts",
-            "iotdb-datanode",
-            "-o",
-            "jsonpath={.spec.replicas}",
-        ])
-    };
     assert_eq!(sts_replicas(), "2");
     let nodes = datanodes(&k, &dir, "iotdb-datanode-1");
     assert_eq!(nodes.len(), 2, "{nodes:?}");
