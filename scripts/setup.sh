@@ -113,6 +113,22 @@ if ! ls "$debs"/sudo_*.deb >/dev/null 2>&1; then
     (cd "$debs" && { apt-get download sudo 2>/dev/null || { apt-get update -qq && apt-get download sudo; }; })
 fi
 
+# The sandbox's nodes share this machine's kernel: each node's kubelet watches every cgroup
+# directory of the machine with inotify, and runs its own inotify instances. The kernel's
+# defaults (8,192 instances per user on many machines, 128 on some; watches scaled to the
+# memory) run out with a few sandboxes at once. Raised, never lowered; the sandbox is for
+# test machines (kind asks the same of its hosts).
+raise_sysctl() {
+    local key="$1" want="$2" have
+    have=$(sysctl -n "$key" 2>/dev/null) || return 0
+    if [ "$have" -lt "$want" ]; then
+        log "sysctl $key=$want (was $have)"
+        sysctl -qw "$key=$want" || log "could not raise $key; sandbox kubelets may fail to start cAdvisor"
+    fi
+}
+raise_sysctl fs.inotify.max_user_watches 1048576
+raise_sysctl fs.inotify.max_user_instances 8192
+
 # A Docker engine for the sandbox (installs docker.io and iptables-legacy when needed).
 bash .ci/setup-docker.sh
 log "ready"

@@ -381,9 +381,36 @@ async fn up_five_nodes_answer_over_ssh_with_their_own_dockerd_and_down_removes_e
         "{again}"
     );
 
+    // A container of a node's own dockerd has a cgroup in this machine's tree (the nodes
+    // share it); down removes it with the node, so that no sandbox leaves cgroups behind
+    // for every later kubelet to watch.
+    let first = &info.nodes[0];
+    let key = host_keys
+        .iter()
+        .find(|(a, _)| *a == first.address)
+        .map(|(_, k)| k.clone())
+        .unwrap();
+    let session = ssh_session(first.address, &info.keyfile, &key).unwrap();
+    let started = run(
+        &session,
+        "docker run -d --network none registry.k8s.io/pause:3.10.2",
+    );
+    assert_eq!(started.status, 0, "{}", started.stderr);
+    let inner = started.stdout.trim().to_string();
+    let cgroup = Path::new("/sys/fs/cgroup/pids/docker").join(&inner);
+    let cgroup_v1 = Path::new("/sys/fs/cgroup/pids").exists();
+    if cgroup_v1 {
+        assert!(cgroup.is_dir(), "{} missing", cgroup.display());
+    }
+    drop(session);
+
     // down removes exactly what carries this sandbox's label.
     let report = sandbox::down(&name).await.unwrap();
     assert_eq!(report.containers.len(), 5, "{report:?}");
+    assert!(report.warnings.is_empty(), "{report:?}");
+    if cgroup_v1 {
+        assert!(!cgroup.exists(), "{} left behind", cgroup.display());
+    }
     assert_eq!(report.networks, vec![name.clone()]);
     assert_eq!(report.volumes, vec![format!("{name}-data")]);
     assert_eq!(labelled_objects(&docker, &name).await, (0, 0, 0));

@@ -107,6 +107,9 @@ pub fn run(cmd: SandboxCommand) -> i32 {
         }
         SandboxCommand::Down { name } => match rt.block_on(sandbox::down(&name)) {
             Ok(r) => {
+                for w in &r.warnings {
+                    err(&format!("warning: {w}\n"));
+                }
                 out(&format!(
                     "sandbox {name} removed: {} containers, {} networks, {} volumes\n",
                     r.containers.len(),

@@ -1,10 +1,12 @@
 //! `sandbox down`: remove exactly what `up` made for one sandbox, found by its label:
-//! node containers (with their anonymous volumes), the network and labelled volumes.
+//! node containers (with their anonymous volumes), the network and labelled volumes;
+//! before a running node goes, the cgroups its own containers made
+//! ([`node_cgroups`]).
 
 use bollard::query_parameters::{RemoveContainerOptions, RemoveVolumeOptions};
 
-use super::engine;
 use super::error::SandboxError;
+use super::{engine, node_cgroups};
 
 /// What `down` removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -12,6 +14,9 @@ pub struct DownReport {
     pub containers: Vec<String>,
     pub networks: Vec<String>,
     pub volumes: Vec<String>,
+    /// What could not be cleaned up inside a node before it was removed (it was removed
+    /// all the same).
+    pub warnings: Vec<String>,
 }
 
 impl DownReport {
@@ -36,7 +41,18 @@ fn gone(e: &bollard::errors::Error) -> bool {
 pub async fn down(name: &str) -> Result<DownReport, SandboxError> {
     let docker = engine::connect().await?;
     let mut report = DownReport::default();
-    for c in engine::sandbox_containers(&docker, name).await? {
+    let containers = engine::sandbox_containers(&docker, name).await?;
+    // the running nodes' cgroups first, all at once (see node_cgroups)
+    let running: Vec<String> = containers
+        .iter()
+        .filter(|c| c.state.as_ref().is_some_and(|s| s.to_string() == "running"))
+        .filter_map(|c| c.id.clone())
+        .collect();
+    let released =
+        futures_util::future::join_all(running.iter().map(|id| node_cgroups::release(&docker, id)))
+            .await;
+    report.warnings = released.into_iter().filter_map(Result::err).collect();
+    for c in containers {
         let Some(id) = c.id else { continue };
         let shown = c
             .names

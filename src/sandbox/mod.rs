@@ -30,6 +30,7 @@ mod keys;
 pub mod labels;
 mod network;
 pub mod node_budget;
+mod node_cgroups;
 mod node_image;
 mod nodes;
 mod preload;
