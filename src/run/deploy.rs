@@ -516,7 +516,8 @@ impl<'a> Run<'a> {
             scope.machines.retain(|m| only.contains(&m.hostname));
         }
         let verify = |e| Failure::one("verify", e);
-        let registered = super::verify::nodes_registered(&scope, &api, wait)
+        let nodes: Vec<&Node> = self.nodes.iter().collect();
+        let registered = super::verify::nodes_registered(&scope, &api, wait, &nodes)
             .await
             .map_err(verify)?;
         super::verify::label_nodes(&scope, &api, &registered)

@@ -10,10 +10,12 @@ use crate::ssh::snippets::probes;
 use std::time::{Duration, Instant};
 
 /// Wait (bounded) until every machine's node name is registered; the nodes as last listed.
+/// The error quotes what the node agents of the missing ones said ([`agents_evidence`]).
 pub async fn nodes_registered(
     cluster: &Cluster,
     api: &KubeClient,
     wait: Duration,
+    nodes: &[&Node],
 ) -> Result<Vec<NodeState>, StepError> {
     let start = Instant::now();
     let mut missing: Vec<String> = Vec::new();
@@ -34,8 +36,44 @@ pub async fn nodes_registered(
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    Err(StepError::new("cluster", "node registration", format!("not registered after {wait:?}: {}", missing.join(", ")))
+    let said = agents_evidence(nodes, &missing).await;
+    Err(StepError::new("cluster", "node registration", format!("not registered after {wait:?}: {}{said}", missing.join(", ")))
         .hint("read `docker logs kubelet` on those nodes; the kubelet reaches the API through the local load balancer on 127.0.0.1"))
+}
+
+/// Lines of each missing node's log quoted in the error.
+const EVIDENCE_LINES: usize = 6;
+
+/// What the node agents of the nodes named in `missing` say: for each, the state of its
+/// cri-dockerd and kubelet containers and the kubelet's last lines (with the error lines
+/// before them), so that the error itself shows why a node did not register. Empty when
+/// none of them is connected.
+async fn agents_evidence(nodes: &[&Node], missing: &[String]) -> String {
+    use crate::executor::docker::logs::{container_logs_tail, log_excerpt};
+    use crate::executor::docker::observe::observe;
+    let mut said = String::new();
+    for n in nodes
+        .iter()
+        .filter(|n| missing.contains(&n.machine.nodename))
+    {
+        said.push_str(&format!("\n  {} ({}):", n.host(), n.machine.nodename));
+        for agent in ["cri-dockerd", "kubelet"] {
+            let state = match observe(n.docker(), agent).await {
+                Ok(o) => format!("{o:?}"),
+                Err(e) => format!("not inspected: {e}"),
+            };
+            said.push_str(&format!("\n    container {agent}: {state}"));
+        }
+        match container_logs_tail(n.docker(), "kubelet", 400).await {
+            Ok(log) => {
+                for line in log_excerpt(&log, EVIDENCE_LINES).lines() {
+                    said.push_str(&format!("\n    | {line}"));
+                }
+            }
+            Err(e) => said.push_str(&format!("\n    kubelet's log not read: {e}")),
+        }
+    }
+    said
 }
 
 /// Node labels: the role (`node-role.kubernetes.io/<role>`) and, on GPU machines, the

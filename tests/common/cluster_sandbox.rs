@@ -36,6 +36,7 @@ impl Drop for Sandbox {
                     self.name,
                     keep.display()
                 );
+                post_mortem(&self.name, &keep);
             }
         }
         // a loaded machine may time the removal out: try again, and say so if it stays
@@ -45,6 +46,42 @@ impl Drop for Sandbox {
                 Err(e) => eprintln!("sandbox {}: down (try {attempt} of 3): {e}", self.name),
             }
         }
+    }
+}
+
+/// What each node's own Docker engine says of the cluster's containers, written to
+/// `KEEP/nodes/<container>.txt`: `docker ps -a` and the last lines of the node agents and
+/// the control plane. The tail of every kubelet's log is printed too, since CI keeps only
+/// the test's output.
+fn post_mortem(name: &str, keep: &Path) {
+    let listed = Command::new("docker")
+        .args(["ps", "-a", "--format", "{{.Names}}", "--filter"])
+        .arg(format!("name=^/{name}-"))
+        .output();
+    let Ok(listed) = listed else { return };
+    let nodes_dir = keep.join("nodes");
+    let _ = std::fs::create_dir_all(&nodes_dir);
+    for node in String::from_utf8_lossy(&listed.stdout).lines() {
+        let script = "docker ps -a --format '{{.Names}} {{.Status}}'; \
+             for c in kubelet cri-dockerd kube-proxy kube-apiserver k8s-manage-local-lb etcd; do \
+               echo \"==== docker logs --tail 80 $c\"; docker logs --tail 80 $c 2>&1; done; \
+             echo '==== uptime'; uptime";
+        let Ok(out) = Command::new("timeout")
+            .args(["60", "docker", "exec", node, "sh", "-c", script])
+            .output()
+        else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let _ = std::fs::write(nodes_dir.join(format!("{node}.txt")), &text);
+        let kubelet: Vec<&str> = text
+            .split("==== ")
+            .find(|part| part.starts_with("docker logs --tail 80 kubelet"))
+            .unwrap_or("")
+            .lines()
+            .collect();
+        let tail = &kubelet[kubelet.len().saturating_sub(15)..];
+        eprintln!("---- {node}: kubelet's last lines\n{}", tail.join("\n"));
     }
 }
 
