@@ -28,6 +28,17 @@ pub struct NodeArtifacts {
 }
 
 impl NodeArtifacts {
+    /// Nothing to put or run: for the actions that only connect to a machine (status,
+    /// clean, remove, snapshot copies).
+    pub fn none(m: &crate::model::Machine) -> NodeArtifacts {
+        NodeArtifacts {
+            hostname: m.hostname.clone(),
+            role: m.role,
+            files: vec![],
+            containers: vec![],
+        }
+    }
+
     pub fn file(&self, path: &str) -> Option<&NodeFile> {
         self.files.iter().find(|f| f.path == path)
     }

@@ -135,15 +135,7 @@ impl Clean<'_> {
         let machines: Vec<_> = cluster
             .machines
             .iter()
-            .map(|m| {
-                let none = NodeArtifacts {
-                    hostname: m.hostname.clone(),
-                    role: m.role,
-                    files: vec![],
-                    containers: vec![],
-                };
-                (m.clone(), none)
-            })
+            .map(|m| (m.clone(), NodeArtifacts::none(m)))
             .collect();
         let known = KnownHosts::in_config_dir(&cluster.config_dir);
         self.nodes = fleet::connect(

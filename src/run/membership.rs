@@ -196,16 +196,6 @@ pub async fn connect_each(
         .await
 }
 
-/// Artifacts that hold nothing (for connections that only run commands or clean).
-pub fn no_artifacts(m: &Machine) -> NodeArtifacts {
-    NodeArtifacts {
-        hostname: m.hostname.clone(),
-        role: m.role,
-        files: vec![],
-        containers: vec![],
-    }
-}
-
 /// Take the automatic snapshot (from a healthy member, copied to every master of `cluster`).
 pub async fn auto_snapshot(
     cluster: &Cluster,

@@ -21,6 +21,7 @@ use crate::etcd::quorum;
 use crate::model::{Cluster, Machine, Role};
 use crate::pki::Pki;
 use crate::plan::phases::{PhaseSpec, REMOVE};
+use crate::render::node::NodeArtifacts;
 use std::time::Duration;
 
 /// Remove `removed` from `cluster`; `reduced` is the validated config without them.
@@ -184,7 +185,7 @@ impl<'a> Leave<'a> {
         let machines = self
             .removed
             .iter()
-            .map(|m| (m.clone(), membership::no_artifacts(m)))
+            .map(|m| (m.clone(), NodeArtifacts::none(m)))
             .collect();
         let mut unreachable: Vec<StepError> = Vec::new();
         for r in membership::connect_each(self.cluster, machines, self.opts, "remove").await {

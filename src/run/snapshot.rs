@@ -4,7 +4,7 @@
 use super::fleet::{self, StepError, blocking};
 use crate::components::etcd as etcd_component;
 use crate::etcd::snapshot::{self, NODE_SNAPSHOT_DIR, Snapshot};
-use crate::model::{Cluster, Role};
+use crate::model::Cluster;
 use crate::pki::Pki;
 use crate::render::node::{self as render_node, NodeArtifacts};
 use crate::ssh::snippets::{etcd as etcd_script, files};
@@ -96,17 +96,7 @@ pub async fn save(
     let run_dir = super::logs::run_dir(&cluster.state_dir(), "snapshot");
     let machines: Vec<_> = cluster
         .masters()
-        .map(|m| {
-            (
-                m.clone(),
-                NodeArtifacts {
-                    hostname: m.hostname.clone(),
-                    role: Role::Master,
-                    files: vec![],
-                    containers: vec![],
-                },
-            )
-        })
+        .map(|m| (m.clone(), NodeArtifacts::none(m)))
         .collect();
     let known = KnownHosts::in_config_dir(&cluster.config_dir);
     let (copts, rd) = (connect.clone(), run_dir.clone());

@@ -372,17 +372,7 @@ pub async fn status(cluster: &Cluster, opts: &StatusOptions) -> Status {
     let machines: Vec<_> = cluster
         .machines
         .iter()
-        .map(|m| {
-            (
-                m.clone(),
-                NodeArtifacts {
-                    hostname: m.hostname.clone(),
-                    role: m.role,
-                    files: vec![],
-                    containers: vec![],
-                },
-            )
-        })
+        .map(|m| (m.clone(), NodeArtifacts::none(m)))
         .collect();
     let known = KnownHosts::in_config_dir(&cluster.config_dir);
     let logs = tempfile::tempdir().ok();
