@@ -282,6 +282,38 @@ fn grow_one_master_to_three_through_learners_then_remove_and_add_back() {
         "the poller does not see a ready API before the add: {p:?}"
     );
 
+    // a dry run checks (etcd would take the first learner) and changes nothing; each phase
+    // after the checks says what it would do, in the list's order
+    let config_before = std::fs::read_to_string(dir.join("cluster-configuration.yaml")).unwrap();
+    let (code, dry, stderr) = k8s_manage(&["add", "--dry-run", "-f", two.to_str().unwrap()], &dir);
+    assert_eq!(code, 0, "add --dry-run failed: {dry:#}\n{stderr}");
+    let would: Vec<String> = steps(&dry)
+        .into_iter()
+        .filter(|s| s.starts_with("would "))
+        .collect();
+    let starts: Vec<&str> = would
+        .iter()
+        .map(|s| s.split(" (").next().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        starts,
+        [
+            "would add etcd member etcd2",
+            "would add etcd member etcd3",
+            "would deploy the new nodes: the new masters' control plane, their load balancers and node agents",
+            "would deploy the load balancers of the other nodes",
+            "would deploy the merged cluster: the existing masters one at a time",
+            "would write cluster-configuration.yaml",
+        ],
+        "{dry:#}"
+    );
+    assert!(would[0].contains("as a learner"), "{would:?}");
+    assert!(dry["snapshot"].is_null(), "{dry:#}");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("cluster-configuration.yaml")).unwrap(),
+        config_before
+    );
+
     // add two masters, one etcd member at a time, each as a learner
     let add_from = now();
     let t = Instant::now();

@@ -285,6 +285,23 @@ fn add_workers_and_masters_then_remove_a_worker_and_a_master() {
     let (code, report, stderr) = k8s_manage(&["add", "--dry-run", "-f", wl], &dir);
     assert_eq!(code, 0, "{report:#}\n{stderr}");
     assert_eq!(report["nodes"][0]["result"], "would join", "{report:#}");
+    // after the checks, each phase of the list says what it would do: workers join
+    // without etcd, a snapshot or the other nodes' load balancers
+    let would: Vec<&str> = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s.as_str())
+        .filter(|s| s.starts_with("would "))
+        .collect();
+    assert_eq!(
+        would,
+        [
+            "would deploy the new nodes (existing nodes unchanged)",
+            "would write cluster-configuration.yaml (with a backup)"
+        ],
+        "{report:#}"
+    );
     assert_eq!(cluster_file(&dir), trimmed);
     assert_eq!(managed_containers(&dir, "worker2"), "");
     assert_eq!(backups(&dir), 0);

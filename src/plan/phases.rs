@@ -333,45 +333,53 @@ pub const REPAIR: ActionSpec = ActionSpec {
 
 pub const ADD: ActionSpec = ActionSpec {
     action: "add",
-    comment: "What `add -f NODES` does: new machines join; existing nodes change only what they must\n(load-balancer backends when masters join). Masters join etcd one at a time.",
+    comment: "What `add -f NODES` does, in this order: nothing changes before every new node answers and\npasses preflight and etcd would take the first new master; masters join etcd one at a time\n(each written to cluster-configuration.yaml as soon as it is a member); then the new nodes\nare deployed, and when masters joined, the other nodes' load balancers and the existing\nmasters (one at a time) learn the new apiservers. Existing nodes change only what they must.",
     summary: "Join the listed machines to the cluster.",
     targets: Targets::Listed,
     exactly_one: false,
     roles_allowed: &[],
     phases: &[
-        CONNECT,
+        node(
+            "connect",
+            "certificates for the new machines from the existing CA; connect to them",
+            ALL,
+        ),
         PREFLIGHT,
+        cluster(
+            "quorum-check",
+            "check by etcd's rules that the first new master can join now (each later one is checked again before it joins)",
+        ),
         cluster(
             "snapshot",
             "etcd snapshot before a membership change (only when masters join)",
         ),
-        node(
-            "files",
-            "certificates and configuration files (leaves from the existing CA)",
-            ALL,
-        ),
-        IMAGES,
         serial(
             "etcd-join",
-            "each new master joins etcd, one at a time - added as a learner through the leader (a voting member where etcd < 3.4), started, caught up (bounded), promoted, every member healthy before the next",
+            "each new master joins etcd, one at a time - its files and etcd image, added as a learner through the leader (a voting member where etcd < 3.4), started, caught up (bounded), promoted, every member healthy, then written to cluster-configuration.yaml (backup kept) before the next",
             MASTERS,
         ),
-        APISERVER,
+        PhaseSpec {
+            steps: Some(Describe::Node(super::steps::deploy_onto)),
+            ..node(
+                "deploy-new",
+                "deploy the new nodes: files, images, their control plane (masters), load balancers and node agents, registration and health; existing nodes unchanged",
+                ALL,
+            )
+        },
         cluster(
             "lb-backends",
-            "add the new apiservers to every load balancer (new nodes first, then the other nodes, then the existing masters one at a time)",
+            "when masters join: the load balancers of the other workers and proxies get the new apiservers as backends",
         ),
-        node("load-balancers", "API load balancers", ALL),
-        CONTROL_PLANE,
-        NODE_AGENTS,
-        node(
-            "verify",
-            "verify health endpoints and node registration",
-            ALL,
-        ),
+        PhaseSpec {
+            steps: Some(Describe::Cluster(super::steps::roll_masters)),
+            ..cluster(
+                "roll-masters",
+                "when masters join: the merged cluster deployed, rolling the existing masters one at a time (--etcd-servers, apiserver certificate, load balancers)",
+            )
+        },
         cluster(
             "config-update",
-            "add the machines to cluster-configuration.yaml (backup kept)",
+            "add the machines not written yet (workers, proxies) to cluster-configuration.yaml (backup kept)",
         ),
     ],
 };

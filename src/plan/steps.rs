@@ -84,6 +84,11 @@ pub enum Step {
     UpdateConfig {
         file: String,
     },
+    /// `add` with masters: the merged cluster deployed, these existing masters rolled one
+    /// at a time.
+    RollMasters {
+        masters: Vec<String>,
+    },
     ForgetState,
 }
 
@@ -157,6 +162,10 @@ impl Step {
             }
             Step::WriteState { files } => format!("write {}", files.join(", ")),
             Step::UpdateConfig { file } => format!("update {file} (timestamped backup kept)"),
+            Step::RollMasters { masters } => format!(
+                "deploy the merged cluster, replacing {} one at a time (--etcd-servers, apiserver certificate, load balancers), each healthy before the next",
+                masters.join(", ")
+            ),
             Step::ForgetState => {
                 "remove state.json and admin.kubeconfig from the control host".into()
             }
@@ -189,6 +198,35 @@ pub fn containers_named(cluster: &Cluster, m: &Machine, names: &[&str]) -> Vec<S
         .filter(|c| names.contains(&c.name.as_str()))
         .map(container_step)
         .collect()
+}
+
+/// `add`'s deploy of a new node: its files, images, containers (etcd has started in
+/// `etcd-join` already), then its health endpoints.
+pub fn deploy_onto(cluster: &Cluster, m: &Machine) -> Vec<Step> {
+    let containers: Vec<ContainerSpec> =
+        components::node_containers(cluster, m, &etcd::new_cluster(cluster))
+            .into_iter()
+            .filter(|c| c.name != "etcd")
+            .collect();
+    let mut steps = node_steps("files", cluster, m);
+    steps.extend(node_steps("images", cluster, m));
+    steps.extend(containers.iter().map(container_step));
+    steps.extend(node_steps("verify", cluster, m));
+    steps
+}
+
+/// `add`'s last deploy when masters join: every existing master, one at a time. `cluster`
+/// is the merged one (the new machines included); `targets` the new machines.
+pub fn roll_masters(_action: &str, cluster: &Cluster, targets: &[&Machine]) -> Vec<Step> {
+    if !targets.iter().any(|m| m.role == Role::Master) {
+        return Vec::new();
+    }
+    let masters = cluster
+        .masters()
+        .filter(|m| !targets.iter().any(|t| t.hostname == m.hostname))
+        .map(|m| m.hostname.clone())
+        .collect();
+    vec![Step::RollMasters { masters }]
 }
 
 fn apiserver_addresses(cluster: &Cluster) -> Vec<String> {
@@ -392,6 +430,15 @@ pub fn cluster_steps(
                 .filter(|id| !leaving.contains(&id.as_str()))
                 .collect();
             vec![Step::EtcdQuorumCheck { remaining }]
+        }
+        // add: only where a worker or proxy besides the new nodes has a load balancer
+        "lb-backends"
+            if action == "add"
+                && !cluster.machines.iter().any(|m| {
+                    m.role != Role::Master && !targets.iter().any(|t| t.hostname == m.hostname)
+                }) =>
+        {
+            Vec::new()
         }
         "lb-backends" if !target_masters.is_empty() => {
             let apiservers = if action == "remove" {

@@ -1,267 +1,417 @@
-//! `add -f NODES`: machines join a running cluster.
+//! `add -f NODES`: machines join a running cluster, [`ADD`]'s phases through the one
+//! runner.
 //!
 //! Everything is checked before anything changes: the merged config validates, every new
 //! node answers and passes preflight, and etcd would take the first new member (by etcd's
-//! own rules, [`crate::etcd::quorum`]). Workers: the merged cluster is deployed onto the
-//! new nodes only (certificates from the existing CA); existing nodes are not touched.
-//! Masters, one at a time: automatic snapshot (once), the new master's files and etcd
-//! image, `member add --learner` through the leader (a voting `member add` where etcd has
-//! no learners, < 3.4), its etcd started with `--initial-cluster-state=existing`, a bounded
-//! wait until it has caught up with the leader, `member promote`, every member healthy,
-//! then `cluster-configuration.yaml` written back. The quorum never depends on a member
-//! that is not running yet, so 1 → 2 → 3 keeps the API answering. After the last member,
-//! three deploys in the order that keeps the API answering ([`deploy_stages`]): the new
-//! nodes, the other nodes' load balancers, then the existing masters one at a time.
+//! own rules, [`crate::etcd::quorum`]); a dry run stops there, and each later phase says
+//! what it would do. Workers: the merged cluster is deployed onto the new nodes only
+//! (certificates from the existing CA); existing nodes are not touched. Masters, one at a
+//! time: automatic snapshot (once), the new master's files and etcd image, `member add
+//! --learner` through the leader (a voting `member add` where etcd has no learners, < 3.4),
+//! its etcd started with `--initial-cluster-state=existing`, a bounded wait until it has
+//! caught up with the leader, `member promote`, every member healthy, then
+//! `cluster-configuration.yaml` written back. The quorum never depends on a member that is
+//! not running yet, so 1 → 2 → 3 keeps the API answering. After the last member, three
+//! deploys in the order that keeps the API answering ([`deploy_stages`], one phase each):
+//! the new nodes, the other nodes' load balancers, then the existing masters one at a time.
 
 use super::deploy::DeployOptions;
+use super::engine::{self, Failure, Phases};
 use super::fleet::{Node, StepError, fan_out};
-use super::membership::{self, MemberChange, MembershipReport};
+use super::membership::{self, MemberChange, MembershipLog, MembershipReport};
 use crate::components::etcd::{self as etcd_component, BootstrapState, EtcdBootstrap};
 use crate::config::write_back::{self, NewEntry};
 use crate::etcd::members::{self, Join, Leader, Member};
 use crate::etcd::quorum::{self, Refused};
 use crate::executor::docker::ensure::{self, EnsureOptions};
 use crate::executor::docker::{images, waits};
-use crate::model::{Cluster, Role};
+use crate::model::{Cluster, Machine, Role};
+use crate::pki::Pki;
+use crate::plan::phases::{ADD, PhaseSpec};
 use crate::render::node as render_node;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 /// Add the machines named by `entries` (already validated: `merged` is the config with
-/// them appended) to `cluster`.
+/// them appended) to `cluster`: [`ADD`]'s phases through the one runner.
 pub async fn add(
     cluster: &Cluster,
     merged: &Cluster,
     entries: &[NewEntry],
     opts: &DeployOptions,
 ) -> Result<MembershipReport, MembershipReport> {
-    let mut report = MembershipReport::new("add", cluster, opts.dry_run);
+    let report = MembershipReport::new("add", cluster, opts.dry_run);
     let names: BTreeSet<String> = entries.iter().map(|e| e.hostname.clone()).collect();
-    let new: Vec<_> = merged
+    let new: Vec<Machine> = merged
         .machines
         .iter()
         .filter(|m| names.contains(&m.hostname))
         .cloned()
         .collect();
-    let new_masters: Vec<_> = new
-        .iter()
-        .filter(|m| m.role == Role::Master)
-        .cloned()
-        .collect();
-
-    report.step(opts, "certificates for the new machines (existing CA)");
-    let pki = match membership::load_pki(merged, opts.dry_run) {
-        Ok(p) => p,
-        Err(e) => return Err(report.fail("pki", vec![e])),
+    let clock = super::phase_clock::PhaseClock::start();
+    let run = Joining {
+        cluster,
+        merged,
+        entries,
+        opts,
+        masters_join: new.iter().any(|m| m.role == Role::Master),
+        names,
+        new,
+        log: MembershipLog::new(report),
+        pki: None,
+        nodes: Vec::new(),
+        cred: None,
+        endpoints: cluster.masters().map(etcd_component::client_url).collect(),
+        learners: true,
+        written: BTreeSet::new(),
     };
-    let mut rendered = Vec::new();
-    for m in &new {
-        match render_node::render_node(merged, &pki, m) {
-            Ok(a) => rendered.push((m.clone(), a)),
-            Err(e) => {
-                return Err(report.fail(
+    let (run, result) = engine::run(&ADD, &clock, run).await;
+    let report = run.log.report.finish();
+    match result {
+        Ok(()) => Ok(report),
+        Err(()) => Err(report),
+    }
+}
+
+/// One `add` as it goes through the phases.
+struct Joining<'a> {
+    cluster: &'a Cluster,
+    merged: &'a Cluster,
+    entries: &'a [NewEntry],
+    opts: &'a DeployOptions,
+    /// Whether any new machine is a master (etcd changes, and the other nodes follow).
+    masters_join: bool,
+    names: BTreeSet<String>,
+    /// The new machines, as the merged config has them.
+    new: Vec<Machine>,
+    log: MembershipLog,
+    pki: Option<Pki>,
+    /// The new nodes, connected (until the deploys, which connect on their own).
+    nodes: Vec<Node>,
+    cred: Option<crate::etcd::EtcdCredentials>,
+    /// The etcd client URLs of the members so far (grows with each joined master).
+    endpoints: Vec<String>,
+    /// The first new master joins as a learner (etcd 3.4+).
+    learners: bool,
+    /// The masters already written to cluster-configuration.yaml.
+    written: BTreeSet<String>,
+}
+
+impl Phases for Joining<'_> {
+    type Log = MembershipLog;
+
+    async fn run(&mut self, phase: &'static PhaseSpec) -> Result<(), Failure> {
+        match phase.id {
+            "connect" => self.connect().await,
+            "preflight" => self.preflight().await,
+            "quorum-check" => self.quorum_check().await,
+            id if self.opts.dry_run => {
+                self.would(id);
+                engine::live_only(&mut self.log);
+                Ok(())
+            }
+            "snapshot" => self.snapshot().await,
+            "etcd-join" => self.etcd_join().await,
+            id @ ("deploy-new" | "lb-backends" | "roll-masters") => self.deploy(id).await,
+            "config-update" => self.config_update().await,
+            id => Err(Failure::one(
+                id,
+                StepError::new("control host", id, "no runner for this phase")
+                    .hint("a defect of k8s-manage: the phase list names a phase add cannot run"),
+            )),
+        }
+    }
+
+    fn log(&mut self) -> &mut MembershipLog {
+        &mut self.log
+    }
+
+    fn finish(&mut self) {}
+}
+
+impl Joining<'_> {
+    fn step(&mut self, s: impl Into<String>) {
+        self.log.report.step(self.opts, s);
+    }
+
+    fn new_masters(&self) -> Vec<Machine> {
+        self.new
+            .iter()
+            .filter(|m| m.role == Role::Master)
+            .cloned()
+            .collect()
+    }
+
+    fn cred(&self) -> Result<&crate::etcd::EtcdCredentials, Failure> {
+        self.cred.as_ref().ok_or_else(|| {
+            Failure::one(
+                "etcd credentials",
+                StepError::new("control host", "etcd credentials", "not loaded"),
+            )
+        })
+    }
+
+    /// Certificates for the new machines (from the existing CA), then connect to them:
+    /// every one must answer.
+    async fn connect(&mut self) -> Result<(), Failure> {
+        self.step("certificates for the new machines (existing CA)");
+        let pki = membership::load_pki(self.merged, self.opts.dry_run)
+            .map_err(|e| Failure::one("pki", e))?;
+        let mut rendered = Vec::new();
+        for m in &self.new {
+            let a = render_node::render_node(self.merged, &pki, m).map_err(|e| {
+                Failure::one(
                     "render",
-                    vec![StepError::new(&m.hostname, "render", e.to_string())],
-                ));
+                    StepError::new(&m.hostname, "render", e.to_string()),
+                )
+            })?;
+            rendered.push((m.clone(), a));
+        }
+        self.pki = Some(pki);
+        self.step(format!("connecting to the {} new node(s)", self.new.len()));
+        let mut errs = Vec::new();
+        for r in membership::connect_each(self.merged, rendered, self.opts, "add").await {
+            match r {
+                Ok(n) => self.nodes.push(n),
+                Err(e) => errs.push(e),
             }
         }
-    }
-
-    report.step(opts, format!("connecting to the {} new node(s)", new.len()));
-    let mut nodes = Vec::new();
-    let mut errs = Vec::new();
-    for r in membership::connect_each(merged, rendered, opts, "add").await {
-        match r {
-            Ok(n) => nodes.push(n),
-            Err(e) => errs.push(e),
+        if !errs.is_empty() {
+            return Err(Failure::new("connect", errs));
         }
-    }
-    if !errs.is_empty() {
-        return Err(report.fail("connect", errs));
-    }
-    report.step(opts, "preflight checks on the new nodes");
-    let all: Vec<&Node> = nodes.iter().collect();
-    let pre = fan_out(&all, opts.parallel, |n| async move {
-        super::preflight::check(merged, n)
-            .await
-            .map_err(|mut e| e.remove(0))
-    })
-    .await;
-    let errs: Vec<StepError> = pre.into_iter().filter_map(Result::err).collect();
-    if !errs.is_empty() {
-        return Err(report.fail("preflight", errs));
+        Ok(())
     }
 
-    let cred = match membership::etcd_credentials(&pki) {
-        Ok(c) => c,
-        Err(e) => return Err(report.fail("etcd credentials", vec![e])),
-    };
-    let mut endpoints: Vec<String> = cluster.masters().map(etcd_component::client_url).collect();
-    let mut learners = true;
-    if let Some(first) = new_masters.first() {
-        // the first addition must be possible now; each later one is checked again
-        match decide_join(merged, &endpoints, &cred, first).await {
-            Ok(d) => learners = d.learners,
-            Err(e) => return Err(report.fail("etcd quorum", vec![e])),
+    async fn preflight(&mut self) -> Result<(), Failure> {
+        self.step("preflight checks on the new nodes");
+        let all: Vec<&Node> = self.nodes.iter().collect();
+        let merged = self.merged;
+        let pre = fan_out(&all, self.opts.parallel, |n| async move {
+            super::preflight::check(merged, n)
+                .await
+                .map_err(|mut e| e.remove(0))
+        })
+        .await;
+        let errs: Vec<StepError> = pre.into_iter().filter_map(Result::err).collect();
+        if !errs.is_empty() {
+            return Err(Failure::new("preflight", errs));
         }
+        Ok(())
     }
 
-    if opts.dry_run {
-        for m in &new_masters {
-            report.step(
-                opts,
-                format!(
-                    "would add etcd member {} ({}) through the leader{}",
-                    m.etcdid.as_deref().unwrap_or_default(),
-                    etcd_component::peer_url(m),
-                    if learners {
+    /// The etcd credentials, and whether the first new master may join now by etcd's
+    /// rules (each later one is decided again when its turn comes).
+    async fn quorum_check(&mut self) -> Result<(), Failure> {
+        let pki = self.pki.as_ref().ok_or_else(|| {
+            Failure::one("pki", StepError::new("control host", "pki", "not loaded"))
+        })?;
+        self.cred = Some(
+            membership::etcd_credentials(pki).map_err(|e| Failure::one("etcd credentials", e))?,
+        );
+        if let Some(first) = self.new_masters().first() {
+            let d = decide_join(self.merged, &self.endpoints, self.cred()?, first)
+                .await
+                .map_err(|e| Failure::one("etcd quorum", e))?;
+            self.learners = d.learners;
+        }
+        Ok(())
+    }
+
+    /// What a dry run says for a phase after the checks.
+    fn would(&mut self, phase: &str) {
+        match phase {
+            "etcd-join" => {
+                for m in self.new_masters() {
+                    let how = if self.learners {
                         " as a learner, start it, wait until it has caught up, promote it and wait until every member is healthy"
                     } else {
                         " as a voting member (this etcd has no learners), start it and wait until every member is healthy"
+                    };
+                    self.step(format!(
+                        "would add etcd member {} ({}) through the leader{how}",
+                        m.etcdid.as_deref().unwrap_or_default(),
+                        etcd_component::peer_url(&m),
+                    ));
+                }
+            }
+            "deploy-new" | "lb-backends" | "roll-masters" => {
+                for stage in deploy_stages(self.cluster, &self.names, self.masters_join) {
+                    if stage.phase == phase {
+                        self.step(format!("would deploy {}", stage.what));
                     }
-                ),
-            );
+                }
+            }
+            "config-update" => {
+                self.step("would write cluster-configuration.yaml (with a backup)");
+                let would: Vec<MemberChange> = self
+                    .new
+                    .iter()
+                    .map(|m| MemberChange {
+                        host: m.hostname.clone(),
+                        role: m.role.to_string(),
+                        result: "would join".into(),
+                        ..Default::default()
+                    })
+                    .collect();
+                self.log.report.nodes.extend(would);
+            }
+            _ => {}
         }
-        for (what, _) in deploy_stages(cluster, &names, !new_masters.is_empty()) {
-            report.step(opts, format!("would deploy {what}"));
-        }
-        report.step(
-            opts,
-            "would write cluster-configuration.yaml (with a backup)",
-        );
-        for m in &new {
-            report.nodes.push(MemberChange {
-                host: m.hostname.clone(),
-                role: m.role.to_string(),
-                result: "would join".into(),
-                ..Default::default()
-            });
-        }
-        return Ok(report.finish());
     }
 
-    let mut written: BTreeSet<String> = BTreeSet::new();
-    if !new_masters.is_empty() {
-        report.step(opts, "automatic etcd snapshot before the membership change");
-        match membership::auto_snapshot(cluster, "add", opts).await {
-            Ok(p) => report.snapshot = Some(p),
-            Err(e) => return Err(report.fail("snapshot", e)),
+    async fn snapshot(&mut self) -> Result<(), Failure> {
+        if !self.masters_join {
+            return Ok(());
         }
-        // the config grows one master at a time, so that it always matches etcd
-        for m in &new_masters {
-            let Some(node) = nodes.iter().find(|n| n.host() == m.hostname) else {
+        self.step("automatic etcd snapshot before the membership change");
+        let p = membership::auto_snapshot(self.cluster, "add", self.opts)
+            .await
+            .map_err(|e| Failure::new("snapshot", e))?;
+        self.log.report.snapshot = Some(p);
+        Ok(())
+    }
+
+    /// The new masters join etcd one at a time; the config grows with each, so that it
+    /// always matches etcd.
+    async fn etcd_join(&mut self) -> Result<(), Failure> {
+        for m in self.new_masters() {
+            let Some(i) = self.nodes.iter().position(|n| n.host() == m.hostname) else {
                 continue;
             };
-            report.step(
-                opts,
-                format!(
-                    "etcd member {} joins",
-                    m.etcdid.as_deref().unwrap_or_default()
-                ),
-            );
-            if let Err(e) = join_master(merged, node, &endpoints, &cred, opts, &mut report).await {
-                return Err(report.fail("etcd member add", vec![e]));
-            }
-            endpoints.push(etcd_component::client_url(m));
-            let entry: Vec<NewEntry> = entries
+            self.step(format!(
+                "etcd member {} joins",
+                m.etcdid.as_deref().unwrap_or_default()
+            ));
+            let cred = self.cred()?.clone();
+            join_master(
+                self.merged,
+                &self.nodes[i],
+                &self.endpoints,
+                &cred,
+                self.opts,
+                &mut self.log.report,
+            )
+            .await
+            .map_err(|e| Failure::one("etcd member add", e))?;
+            self.endpoints.push(etcd_component::client_url(&m));
+            let entry: Vec<NewEntry> = self
+                .entries
                 .iter()
                 .filter(|e| e.hostname == m.hostname)
                 .cloned()
                 .collect();
-            match write_back::write_back(&cluster.config_dir, &entry, &[]) {
-                Ok(w) => report.config_written.push(w),
-                Err(e) => {
-                    return Err(report.fail(
-                        "config write-back",
-                        vec![StepError::new("control host", "cluster-configuration.yaml", e)
-                            .hint("the member joined etcd: add its entry to cluster-configuration.yaml by hand, then run `k8s-manage deploy`")],
-                    ));
-                }
-            }
-            written.insert(m.hostname.clone());
+            let w = write_back::write_back(&self.cluster.config_dir, &entry, &[]).map_err(|e| {
+                Failure::one(
+                    "config write-back",
+                    StepError::new("control host", "cluster-configuration.yaml", e)
+                        .hint("the member joined etcd: add its entry to cluster-configuration.yaml by hand, then run `k8s-manage deploy`"),
+                )
+            })?;
+            self.log.report.config_written.push(w);
+            self.written.insert(m.hostname.clone());
         }
+        Ok(())
     }
 
-    drop(nodes);
-    for (what, scope) in deploy_stages(cluster, &names, !new_masters.is_empty()) {
-        report.step(opts, format!("deploying {what}"));
-        // a stage scoped to some nodes is a repair of them (no add-ons, no state)
-        let deployed = match scope {
-            Some(hosts) => super::deploy::repair(merged, hosts, opts).await,
-            None => super::deploy::deploy(merged, opts).await,
-        };
-        let (ok, mut dr) = match deployed {
-            Ok(r) => (true, r),
-            Err(r) => (false, r),
-        };
-        dr.action = "deploy".into();
-        report.deploy = Some(dr.clone());
-        if ok {
-            continue;
+    /// The deploys of this phase ([`deploy_stages`]); a stage scoped to some nodes is a
+    /// repair of them (no add-ons, no state).
+    async fn deploy(&mut self, phase: &str) -> Result<(), Failure> {
+        // the deploys connect on their own
+        self.nodes.clear();
+        for stage in deploy_stages(self.cluster, &self.names, self.masters_join) {
+            if stage.phase != phase {
+                continue;
+            }
+            self.step(format!("deploying {}", stage.what));
+            let deployed = match &stage.scope {
+                Some(hosts) => super::deploy::repair(self.merged, hosts.clone(), self.opts).await,
+                None => super::deploy::deploy(self.merged, self.opts).await,
+            };
+            let (ok, mut dr) = match deployed {
+                Ok(r) => (true, r),
+                Err(r) => (false, r),
+            };
+            dr.action = "deploy".into();
+            let error = (!ok).then(|| {
+                StepError::new(
+                    "cluster",
+                    "deploy",
+                    format!(
+                        "{}: {} failed: {}",
+                        stage.what,
+                        dr.failed_phase.clone().unwrap_or_default(),
+                        dr.errors
+                            .iter()
+                            .map(|e| e.to_string())
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    ),
+                )
+                .hint(if self.written.is_empty() {
+                    "fix the cause and run the same `add` again"
+                } else {
+                    "the new masters are etcd members and in cluster-configuration.yaml: fix the cause and run `k8s-manage deploy`"
+                })
+            });
+            self.log.report.deploy = Some(dr);
+            if let Some(e) = error {
+                self.log.report.nodes = self
+                    .new
+                    .iter()
+                    .map(|m| MemberChange {
+                        host: m.hostname.clone(),
+                        role: m.role.to_string(),
+                        result: if self.written.contains(&m.hostname) {
+                            "etcd member, control plane not deployed".into()
+                        } else {
+                            "failed".into()
+                        },
+                        ..Default::default()
+                    })
+                    .collect();
+                return Err(Failure::one("deploy", e));
+            }
         }
-        let mut r = report.fail(
-            "deploy",
-            vec![StepError::new(
-                "cluster",
-                "deploy",
-                format!(
-                    "{what}: {} failed: {}",
-                    dr.failed_phase.clone().unwrap_or_default(),
-                    dr.errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")
-                ),
-            )
-            .hint(if written.is_empty() {
-                "fix the cause and run the same `add` again"
-            } else {
-                "the new masters are etcd members and in cluster-configuration.yaml: fix the cause and run `k8s-manage deploy`"
-            })],
-        );
-        r.nodes = new
+        Ok(())
+    }
+
+    /// The machines not written yet go into cluster-configuration.yaml; the report gets
+    /// the etcd members and the nodes that joined.
+    async fn config_update(&mut self) -> Result<(), Failure> {
+        let rest: Vec<NewEntry> = self
+            .entries
+            .iter()
+            .filter(|e| !self.written.contains(&e.hostname))
+            .cloned()
+            .collect();
+        if !rest.is_empty() {
+            self.step("writing cluster-configuration.yaml (with a backup)");
+            let w = write_back::write_back(&self.cluster.config_dir, &rest, &[]).map_err(|e| {
+                Failure::one(
+                    "config write-back",
+                    StepError::new("control host", "cluster-configuration.yaml", e).hint(
+                        "the nodes joined: add their entries to cluster-configuration.yaml by hand",
+                    ),
+                )
+            })?;
+            self.log.report.config_written.push(w);
+        }
+        if let Ok(names) = membership::member_names(&self.endpoints, self.cred()?).await {
+            self.log.report.etcd_members = names;
+        }
+        let joined: Vec<MemberChange> = self
+            .new
             .iter()
             .map(|m| MemberChange {
                 host: m.hostname.clone(),
                 role: m.role.to_string(),
-                result: if written.contains(&m.hostname) {
-                    "etcd member, control plane not deployed".into()
-                } else {
-                    "failed".into()
-                },
+                result: "joined".into(),
                 ..Default::default()
             })
             .collect();
-        return Err(r);
+        self.log.report.nodes.extend(joined);
+        Ok(())
     }
-
-    let rest: Vec<NewEntry> = entries
-        .iter()
-        .filter(|e| !written.contains(&e.hostname))
-        .cloned()
-        .collect();
-    if !rest.is_empty() {
-        report.step(opts, "writing cluster-configuration.yaml (with a backup)");
-        match write_back::write_back(&cluster.config_dir, &rest, &[]) {
-            Ok(w) => report.config_written.push(w),
-            Err(e) => {
-                return Err(report.fail(
-                    "config write-back",
-                    vec![StepError::new("control host", "cluster-configuration.yaml", e)
-                        .hint("the nodes joined: add their entries to cluster-configuration.yaml by hand")],
-                ));
-            }
-        }
-    }
-    if let Ok(names) = membership::member_names(&endpoints, &cred).await {
-        report.etcd_members = names;
-    }
-    for m in &new {
-        report.nodes.push(MemberChange {
-            host: m.hostname.clone(),
-            role: m.role.to_string(),
-            result: "joined".into(),
-            ..Default::default()
-        });
-    }
-    Ok(report.finish())
 }
 
 fn step_err(node: &Node, step: &str) -> impl Fn(String) -> StepError + use<> {
@@ -269,8 +419,17 @@ fn step_err(node: &Node, step: &str) -> impl Fn(String) -> StepError + use<> {
     move |e| StepError::new(&host, &step, e)
 }
 
-/// The deploys after the etcd changes, in order: (what, the nodes it touches; `None` =
-/// all, rolling where containers are replaced). Workers only: the new nodes. Masters: the
+/// One deploy after the etcd changes: the phase of [`ADD`] it belongs to, what it
+/// deploys (for the progress and the report), and the nodes it touches (`None` = all,
+/// rolling where containers are replaced).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeployStage {
+    pub phase: &'static str,
+    pub what: String,
+    pub scope: Option<BTreeSet<String>>,
+}
+
+/// The deploys after the etcd changes, in order. Workers only: the new nodes. Masters: the
 /// new nodes first (so the new apiservers answer), then every other existing node that is
 /// not a master (their load balancers learn the new apiservers), then the whole cluster,
 /// which rolls the existing masters one at a time (their `--etcd-servers`, certificate and
@@ -279,18 +438,20 @@ pub fn deploy_stages(
     cluster: &Cluster,
     new: &BTreeSet<String>,
     masters_join: bool,
-) -> Vec<(String, Option<BTreeSet<String>>)> {
+) -> Vec<DeployStage> {
     if !masters_join {
-        return vec![(
-            "the new nodes (existing nodes unchanged)".into(),
-            Some(new.clone()),
-        )];
+        return vec![DeployStage {
+            phase: "deploy-new",
+            what: "the new nodes (existing nodes unchanged)".into(),
+            scope: Some(new.clone()),
+        }];
     }
-    let mut out = vec![(
-        "the new nodes: the new masters' control plane, their load balancers and node agents"
-            .to_string(),
-        Some(new.clone()),
-    )];
+    let mut out = vec![DeployStage {
+        phase: "deploy-new",
+        what: "the new nodes: the new masters' control plane, their load balancers and node agents"
+            .into(),
+        scope: Some(new.clone()),
+    }];
     let others: BTreeSet<String> = cluster
         .machines
         .iter()
@@ -298,15 +459,17 @@ pub fn deploy_stages(
         .map(|m| m.hostname.clone())
         .collect();
     if !others.is_empty() {
-        out.push((
-            "the load balancers of the other nodes (the new apiservers as backends)".into(),
-            Some(others),
-        ));
+        out.push(DeployStage {
+            phase: "lb-backends",
+            what: "the load balancers of the other nodes (the new apiservers as backends)".into(),
+            scope: Some(others),
+        });
     }
-    out.push((
-        "the merged cluster: the existing masters one at a time (--etcd-servers, apiserver certificate, load balancers)".into(),
-        None,
-    ));
+    out.push(DeployStage {
+        phase: "roll-masters",
+        what: "the merged cluster: the existing masters one at a time (--etcd-servers, apiserver certificate, load balancers)".into(),
+        scope: None,
+    });
     out
 }
 
@@ -595,7 +758,8 @@ mod tests {
         let new: BTreeSet<String> = ["worker-9".to_string()].into();
         let s = deploy_stages(&c, &new, false);
         assert_eq!(s.len(), 1);
-        assert_eq!(s[0].1.as_ref(), Some(&new));
+        assert_eq!(s[0].phase, "deploy-new");
+        assert_eq!(s[0].scope.as_ref(), Some(&new));
     }
 
     #[test]
@@ -604,8 +768,17 @@ mod tests {
         let new: BTreeSet<String> = ["master-9".to_string()].into();
         let s = deploy_stages(&c, &new, true);
         assert_eq!(s.len(), 3, "{s:?}");
-        assert_eq!(s[0].1.as_ref(), Some(&new));
-        let others = s[1].1.clone().unwrap();
+        let phases: Vec<&str> = s.iter().map(|x| x.phase).collect();
+        assert_eq!(phases, ["deploy-new", "lb-backends", "roll-masters"]);
+        // every stage belongs to a phase of the list, in the list's order
+        let order: Vec<&str> = ADD.phases.iter().map(|p| p.id).collect();
+        let pos: Vec<usize> = phases
+            .iter()
+            .map(|p| order.iter().position(|o| o == p).unwrap())
+            .collect();
+        assert!(pos.windows(2).all(|w| w[0] < w[1]), "{pos:?}");
+        assert_eq!(s[0].scope.as_ref(), Some(&new));
+        let others = s[1].scope.clone().unwrap();
         let want: BTreeSet<String> = c
             .machines
             .iter()
@@ -614,6 +787,6 @@ mod tests {
             .collect();
         assert!(!want.is_empty());
         assert_eq!(others, want, "every existing worker and proxy, no master");
-        assert_eq!(s[2].1, None, "the last one is the whole cluster");
+        assert_eq!(s[2].scope, None, "the last one is the whole cluster");
     }
 }

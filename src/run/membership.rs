@@ -3,6 +3,7 @@
 //! snapshot taken before etcd membership changes.
 
 use super::deploy::DeployOptions;
+use super::engine::{Failure, PhaseLog, Walked};
 use super::fleet::{self, Node, StepError, blocking};
 use super::report::Report;
 use crate::config::write_back::Written;
@@ -55,6 +56,35 @@ pub struct MembershipReport {
     pub seconds: f64,
     #[serde(skip)]
     started: Option<Instant>,
+}
+
+/// The log `add` and `remove` keep while the runner walks their phases: the membership
+/// report, with what each phase walked beside it.
+pub struct MembershipLog {
+    pub report: MembershipReport,
+    walked: Vec<Walked>,
+}
+
+impl MembershipLog {
+    pub fn new(report: MembershipReport) -> MembershipLog {
+        MembershipLog {
+            report,
+            walked: Vec::new(),
+        }
+    }
+}
+
+impl PhaseLog for MembershipLog {
+    fn walked(&mut self) -> &mut Vec<Walked> {
+        &mut self.walked
+    }
+    fn failed(&mut self, f: Failure) {
+        self.report.ok = false;
+        self.report.failed_phase = Some(f.phase);
+        self.report.errors.extend(f.errors);
+    }
+    fn passed(&mut self, _seconds: f64) {}
+    fn timed(&mut self, _times: Vec<super::phase_clock::PhaseTime>) {}
 }
 
 impl MembershipReport {

@@ -12,9 +12,9 @@
 //! stops after the checks: each later phase says what it would do.
 
 use super::deploy::DeployOptions;
-use super::engine::{self, Failure, PhaseLog, Phases, Walked};
+use super::engine::{self, Failure, Phases};
 use super::fleet::{Node, StepError};
-use super::membership::{self, MemberChange, MembershipReport};
+use super::membership::{self, MemberChange, MembershipLog, MembershipReport};
 use crate::components::etcd as etcd_component;
 use crate::etcd::members;
 use crate::etcd::quorum;
@@ -57,10 +57,7 @@ pub async fn remove(
         removed,
         force,
         opts,
-        log: RemoveLog {
-            report,
-            walked: Vec::new(),
-        },
+        log: MembershipLog::new(report),
         pki,
         reachable: Vec::new(),
         cred: None,
@@ -75,25 +72,6 @@ pub async fn remove(
     }
 }
 
-/// The membership report, with what each phase walked beside it.
-struct RemoveLog {
-    report: MembershipReport,
-    walked: Vec<Walked>,
-}
-
-impl PhaseLog for RemoveLog {
-    fn walked(&mut self) -> &mut Vec<Walked> {
-        &mut self.walked
-    }
-    fn failed(&mut self, f: Failure) {
-        self.report.ok = false;
-        self.report.failed_phase = Some(f.phase);
-        self.report.errors.extend(f.errors);
-    }
-    fn passed(&mut self, _seconds: f64) {}
-    fn timed(&mut self, _times: Vec<super::phase_clock::PhaseTime>) {}
-}
-
 /// One removal as it goes through the phases.
 struct Leave<'a> {
     cluster: &'a Cluster,
@@ -101,7 +79,7 @@ struct Leave<'a> {
     removed: &'a [Machine],
     force: bool,
     opts: &'a DeployOptions,
-    log: RemoveLog,
+    log: MembershipLog,
     pki: Pki,
     reachable: Vec<Node>,
     cred: Option<crate::etcd::EtcdCredentials>,
@@ -112,7 +90,7 @@ struct Leave<'a> {
 }
 
 impl Phases for Leave<'_> {
-    type Log = RemoveLog;
+    type Log = MembershipLog;
 
     async fn run(&mut self, phase: &'static PhaseSpec) -> Result<(), Failure> {
         match phase.id {
@@ -145,7 +123,7 @@ impl Phases for Leave<'_> {
         }
     }
 
-    fn log(&mut self) -> &mut RemoveLog {
+    fn log(&mut self) -> &mut MembershipLog {
         &mut self.log
     }
 
