@@ -5,7 +5,6 @@
 //! schemas check shapes and types; `validate` remains the judge of everything else.
 
 use super::keys::{self, Key, Value};
-use crate::model::images::KNOWN_IMAGES;
 use crate::service::databases::{self, section::Read};
 use serde_json::{Map, Value as Json, json};
 
@@ -47,7 +46,7 @@ fn value_schema(v: Value, entry: &Json) -> Json {
         Value::Bool => json!({"anyOf": [{"type": "boolean"}, {"enum": ["true", "false"]}]}),
         Value::Flag => json!({}),
         Value::Images => {
-            let props: Map<String, Json> = KNOWN_IMAGES
+            let props: Map<String, Json> = keys::KNOWN_IMAGES
                 .iter()
                 .map(|(name, what)| {
                     (

@@ -4,41 +4,6 @@
 use super::version::{KubeVersion, default_pause_version};
 use std::collections::BTreeMap;
 
-/// Image names the tool knows, with what each is for.
-pub const KNOWN_IMAGES: &[(&str, &str)] = &[
-    ("etcd", "etcd on masters"),
-    ("kube-apiserver", "API server on masters"),
-    ("kube-controller-manager", "controller manager on masters"),
-    ("kube-scheduler", "scheduler on masters"),
-    ("kube-proxy", "kube-proxy on every node"),
-    (
-        "kubelet",
-        "kubelet and cri-dockerd on every node (one image carrying both)",
-    ),
-    ("pause", "pod sandbox image used by cri-dockerd"),
-    (
-        "haproxy",
-        "local API load balancer on every node and the proxy-node load balancer",
-    ),
-    ("coredns", "cluster DNS add-on"),
-    ("flannel", "flannel CNI daemon"),
-    ("flannel-cni-plugin", "flannel CNI plugin installer"),
-    ("dashboard", "Kubernetes dashboard"),
-    ("dashboard-metrics-scraper", "dashboard metrics scraper"),
-    (
-        "nvidia-device-plugin",
-        "NVIDIA device plugin on GPU nodes (machine-sku with gpu)",
-    ),
-    (
-        "local-path-provisioner",
-        "local-path-provisioner (local-path-provisioner: true)",
-    ),
-    (
-        "local-path-helper",
-        "busybox the local-path-provisioner's helper pods run to make and remove volume directories",
-    ),
-];
-
 /// The default registry when `docker-registry` is not set.
 pub const DEFAULT_REGISTRY: &str = "registry.k8s.io";
 
