@@ -17,12 +17,12 @@ use super::deploy::DeployOptions;
 use super::fleet::{Node, StepError, fan_out};
 use super::membership::{self, MemberChange, MembershipReport};
 use crate::components::etcd::{self as etcd_component, BootstrapState, EtcdBootstrap};
-use crate::config::write_back::{self, NewEntry};
+use crate::config::write_back::NewEntry;
 use crate::etcd::members::{self, Join, Leader, Member};
 use crate::etcd::quorum::{self, Refused};
 use crate::executor::docker::ensure::{self, EnsureOptions};
 use crate::executor::docker::{images, waits};
-use crate::model::{Cluster, Role};
+use crate::model::{Cluster, Role, checked_edit};
 use crate::render::node as render_node;
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -168,7 +168,7 @@ pub async fn add(
                 .filter(|e| e.hostname == m.hostname)
                 .cloned()
                 .collect();
-            match write_back::write_back(&cluster.config_dir, &entry, &[]) {
+            match checked_edit::write_back(&cluster.config_dir, &entry, &[]) {
                 Ok(w) => report.config_written.push(w),
                 Err(e) => {
                     return Err(report.fail(
@@ -239,7 +239,7 @@ pub async fn add(
         .collect();
     if !rest.is_empty() {
         report.step(opts, "writing cluster-configuration.yaml (with a backup)");
-        match write_back::write_back(&cluster.config_dir, &rest, &[]) {
+        match checked_edit::write_back(&cluster.config_dir, &rest, &[]) {
             Ok(w) => report.config_written.push(w),
             Err(e) => {
                 return Err(report.fail(
