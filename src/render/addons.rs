@@ -624,14 +624,6 @@ mod tests {
                 .unwrap()
                 .contains("rm -rf \"$VOL_DIR\"")
         );
-        // Deploy's verify waits for the provisioner like the other add-ons.
-        let waits = crate::run::addons_ready::workloads(&out);
-        assert!(
-            waits
-                .iter()
-                .any(|w| w.name == "local-path-provisioner" && w.namespace == "local-path-storage"),
-            "{waits:?}"
-        );
         c.images.remove("local-path-helper");
         let e = err(&c);
         assert!(
