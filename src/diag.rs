@@ -1,11 +1,19 @@
 //! Diagnostics: every problem found in the input, with file, line, column, what is wrong
 //! and how to fix it. Validation collects all of them and reports them at once.
 
-use crate::config::yaml_tree::Pos;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
+
+/// A position in a source file (1-based line and column; byte range into the text).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Pos {
+    pub line: u32,
+    pub column: u32,
+    pub byte_offset: usize,
+    pub byte_len: usize,
+}
 
 /// How bad a diagnostic is: errors stop every command, warnings are shown and allowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]

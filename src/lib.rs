@@ -11,6 +11,7 @@ pub mod executor;
 pub mod image;
 pub mod init;
 pub mod kubeapi;
+pub mod local_file;
 pub mod logging;
 pub mod model;
 pub mod pki;

@@ -5,9 +5,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
 
-use k8s_manage::render::addons::{
-    AddonContext, IMAGE_KEYS, RenderedManifest, default_addon_images, render_addons,
-};
+use k8s_manage::model::images::default_addon_images;
+use k8s_manage::render::addons::{AddonContext, IMAGE_KEYS, RenderedManifest, render_addons};
 use serde_json::Value;
 
 fn context(version: &str, flannel: bool, dashboard_node: Option<&str>) -> AddonContext {

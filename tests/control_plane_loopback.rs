@@ -109,7 +109,7 @@ fn rendered_etcd_and_apiserver_work_together_and_addons_apply() {
     let master = node::render_node(&c, &pki, &c.machines[0]).unwrap();
     let root = t.path().join("node");
     for f in &master.files {
-        k8s_manage::render::write::write_file(
+        k8s_manage::local_file::write_file(
             &root.join(f.path.trim_start_matches('/')),
             f.contents.as_bytes(),
             f.mode,

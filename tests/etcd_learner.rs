@@ -41,7 +41,7 @@ fn localize(args: &[String], root: &Path, ports: &[(String, String)]) -> Vec<Str
 
 fn write_files(a: &NodeArtifacts, root: &Path) {
     for f in &a.files {
-        k8s_manage::render::write::write_file(
+        k8s_manage::local_file::write_file(
             &root.join(f.path.trim_start_matches('/')),
             f.contents.as_bytes(),
             f.mode,

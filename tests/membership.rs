@@ -2,7 +2,8 @@
 //! validation, restore) and the refusals that happen before anything changes.
 
 use assert_cmd::Command;
-use k8s_manage::config::write_back::{self, NewEntry};
+use k8s_manage::config::write_back::NewEntry;
+use k8s_manage::model::checked_edit;
 use predicates::prelude::*;
 use std::path::{Path, PathBuf};
 
@@ -32,7 +33,7 @@ fn backups(dir: &Path) -> Vec<PathBuf> {
 fn write_back_keeps_a_backup_and_the_rest_of_the_file() {
     let (_t, dir) = example();
     let before = cluster_text(&dir);
-    let w = write_back::write_back(&dir, &[], &["worker-2".into()]).unwrap();
+    let w = checked_edit::write_back(&dir, &[], &["worker-2".into()]).unwrap();
     let after = cluster_text(&dir);
     assert_eq!(std::fs::read_to_string(&w.backup).unwrap(), before);
     assert!(
@@ -57,7 +58,7 @@ fn write_back_keeps_a_backup_and_the_rest_of_the_file() {
             ("k8s-role".into(), "worker".into()),
         ],
     };
-    write_back::write_back(&dir, &[e], &[]).unwrap();
+    checked_edit::write_back(&dir, &[e], &[]).unwrap();
     assert!(cluster_text(&dir).ends_with(
         "    k8s-role: proxy\n  - hostname: worker-9\n    hostip: 10.10.0.29\n    k8s-role: worker\n"
     ));
@@ -77,7 +78,7 @@ fn write_back_that_does_not_validate_is_rolled_back() {
             ("k8s-role".into(), "worker".into()),
         ],
     };
-    let err = write_back::write_back(&dir, &[e], &[]).unwrap_err();
+    let err = checked_edit::write_back(&dir, &[e], &[]).unwrap_err();
     assert!(
         err.contains("does not validate") && err.contains("restored"),
         "{err}"

@@ -10,6 +10,7 @@ use common::*;
 use k8s_manage::config::write_back;
 use k8s_manage::diag::Diagnostics;
 use k8s_manage::model::build::{self, NodeListUse};
+use k8s_manage::model::checked_edit;
 use k8s_manage::model::{Cluster, Role};
 use k8s_manage::plan;
 use std::path::{Path, PathBuf};
@@ -198,7 +199,7 @@ fn add_reads_entries_without_k8s_role_as_workers() {
         "{:?}",
         e[0].fields
     );
-    let merged = write_back::preview(&dir, &e, &[]).unwrap();
+    let merged = checked_edit::preview(&dir, &e, &[]).unwrap();
     let added = merged.machine("worker-06").unwrap();
     assert_eq!((added.role, added.ssh.port), (Role::Worker, 22));
 

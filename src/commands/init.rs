@@ -6,7 +6,7 @@ use crate::init::{self, InitError, Options};
 use std::path::Path;
 
 pub fn run(dir: &Path, opts: &Options, color: bool) -> i32 {
-    match init::run(dir, opts, color) {
+    match init::run(dir, opts, color, &mut |w| err(w)) {
         Ok(written) => {
             for p in &written {
                 out(&format!("wrote {}\n", p.display()));

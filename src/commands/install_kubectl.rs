@@ -84,7 +84,7 @@ pub fn install_kubectl(
             "bak-{}",
             time::OffsetDateTime::now_utc().unix_timestamp()
         ));
-        if let Err(e) = crate::render::write::write_file(&backup, existing.as_bytes(), 0o600) {
+        if let Err(e) = crate::local_file::write_file(&backup, existing.as_bytes(), 0o600) {
             err(&format!(
                 "error: cannot keep a backup {}: {e}; nothing was changed\n",
                 backup.display()
@@ -92,7 +92,7 @@ pub fn install_kubectl(
             return exit::FAILED;
         }
     }
-    if let Err(e) = crate::render::write::write_file(&target, merged.as_bytes(), 0o600) {
+    if let Err(e) = crate::local_file::write_file(&target, merged.as_bytes(), 0o600) {
         err(&format!("error: cannot write {}: {e}\n", target.display()));
         return exit::FAILED;
     }

@@ -6,6 +6,7 @@ use super::output::{err, json, out};
 use super::run_setup::{connect_options, load, policy, runtime};
 use crate::cli::{OutputFormat, RunArgs};
 use crate::config::write_back;
+use crate::model::checked_edit;
 use crate::model::{Role, build};
 use crate::run::{self, deploy::DeployOptions, membership::MembershipReport};
 use std::path::Path;
@@ -79,7 +80,7 @@ pub fn add(dir: &Path, list: &Path, a: &RunArgs, dry_run: bool, color: bool) -> 
             return exit::INVALID;
         }
     };
-    let merged = match write_back::preview(dir, &entries, &[]) {
+    let merged = match checked_edit::preview(dir, &entries, &[]) {
         Ok(c) => c,
         Err(e) => {
             err(&format!(
@@ -134,7 +135,7 @@ pub fn remove(
         ));
         return exit::INVALID;
     }
-    let reduced = match write_back::preview(dir, &[], &hosts) {
+    let reduced = match checked_edit::preview(dir, &[], &hosts) {
         Ok(c) => c,
         Err(e) => {
             err(&format!(

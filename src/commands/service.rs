@@ -239,7 +239,7 @@ fn render(dir: &Path, which: &str, out_dir: &Path, color: bool) -> i32 {
             let p = out_dir.join(svc).join(&f.name);
             // Secrets (passwords, licenses) are for root's eyes only
             let mode = if f.holds_secret() { 0o600 } else { 0o644 };
-            let write = crate::render::write::write_file(&p, f.text.as_bytes(), mode);
+            let write = crate::local_file::write_file(&p, f.text.as_bytes(), mode);
             if let Err(e) = write {
                 err(&format!(
                     "error: cannot write {}: {e}\n  fix: choose an --out folder you can write to\n",

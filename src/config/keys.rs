@@ -25,7 +25,7 @@ pub enum Value {
     Bool,
     /// Present (any value, even none) or absent.
     Flag,
-    /// A mapping of image name (see `model::images::KNOWN_IMAGES`) to image reference.
+    /// A mapping of image name (see [`KNOWN_IMAGES`]) to image reference.
     Images,
     /// `component: {flag: value}`.
     ExtraArgs,
@@ -74,6 +74,47 @@ const fn legacy(name: &'static str, value: Value, help: &'static str) -> Key {
 
 /// The roles a machine can have.
 pub const ROLES: &[&str] = &["master", "worker", "proxy"];
+
+/// Image names the tool knows, with what each is for.
+pub const KNOWN_IMAGES: &[(&str, &str)] = &[
+    ("etcd", "etcd on masters"),
+    ("kube-apiserver", "API server on masters"),
+    ("kube-controller-manager", "controller manager on masters"),
+    ("kube-scheduler", "scheduler on masters"),
+    ("kube-proxy", "kube-proxy on every node"),
+    (
+        "kubelet",
+        "kubelet and cri-dockerd on every node (one image carrying both)",
+    ),
+    ("pause", "pod sandbox image used by cri-dockerd"),
+    (
+        "haproxy",
+        "local API load balancer on every node and the proxy-node load balancer",
+    ),
+    ("coredns", "cluster DNS add-on"),
+    ("flannel", "flannel CNI daemon"),
+    ("flannel-cni-plugin", "flannel CNI plugin installer"),
+    ("dashboard", "Kubernetes dashboard"),
+    ("dashboard-metrics-scraper", "dashboard metrics scraper"),
+    (
+        "nvidia-device-plugin",
+        "NVIDIA device plugin on GPU nodes (machine-sku with gpu)",
+    ),
+    (
+        "local-path-provisioner",
+        "local-path-provisioner (local-path-provisioner: true)",
+    ),
+    (
+        "local-path-helper",
+        "busybox the local-path-provisioner's helper pods run to make and remove volume directories",
+    ),
+];
+
+/// The cri-dockerd release the node-agent image carries unless `cri-dockerd-version` says
+/// otherwise (the one the sandbox builds and tests).
+/// The newest cri-dockerd release whose checksum a trusted source publishes (the built-in
+/// table's newest row), so that `image node-agent` works with an untouched config.
+pub const DEFAULT_CRI_DOCKERD_VERSION: &str = "0.3.26";
 
 /// `cluster-configuration.yaml`, top level (other keys are kept and ignored).
 pub const CLUSTER_KEYS: &[Key] = &[
@@ -256,7 +297,7 @@ pub const KUBERNETES_KEYS: &[Key] = &[
     key(
         "cri-dockerd-version",
         Value::Text,
-        crate::model::node_agent::DEFAULT_CRI_DOCKERD_VERSION,
+        DEFAULT_CRI_DOCKERD_VERSION,
         "the cri-dockerd release in the node-agent image (0.3.16 or later)",
     ),
     key(

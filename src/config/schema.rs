@@ -1,23 +1,21 @@
 //! JSON Schemas (draft-07) of the config files for editors (yaml-language-server), made
 //! from the definitions validation uses: the key tables of `config::keys` for the cluster,
-//! Kubernetes and node-list files, and the reads the databases' validators make (recorded
-//! by `service::databases::section::schema`) for `services-configuration.yaml`. The
-//! schemas check shapes and types; `validate` remains the judge of everything else.
+//! Kubernetes and node-list files (`service::schema` makes the one of
+//! `services-configuration.yaml` with the helpers here). The schemas check shapes and
+//! types; `validate` remains the judge of everything else.
 
 use super::keys::{self, Key, Value};
-use crate::model::images::KNOWN_IMAGES;
-use crate::service::databases::{self, section::Read};
 use serde_json::{Map, Value as Json, json};
 
 const DRAFT: &str = "http://json-schema.org/draft-07/schema#";
 
 /// A single YAML value (not a mapping or a list); null is "not set".
-fn scalar() -> Json {
+pub(crate) fn scalar() -> Json {
     json!({"type": ["string", "number", "boolean", "null"]})
 }
 
 /// A whole number in the range, or the same digits as text (`sshport: "22"`).
-fn int(min: u32, max: u32) -> Json {
+pub(crate) fn int(min: u32, max: u32) -> Json {
     json!({"anyOf": [
         {"type": "integer", "minimum": min, "maximum": max},
         {"type": "string", "pattern": "^\\s*[0-9]+\\s*$"},
@@ -47,7 +45,7 @@ fn value_schema(v: Value, entry: &Json) -> Json {
         Value::Bool => json!({"anyOf": [{"type": "boolean"}, {"enum": ["true", "false"]}]}),
         Value::Flag => json!({}),
         Value::Images => {
-            let props: Map<String, Json> = KNOWN_IMAGES
+            let props: Map<String, Json> = keys::KNOWN_IMAGES
                 .iter()
                 .map(|(name, what)| {
                     (
@@ -103,7 +101,8 @@ fn machine(required: &[&str]) -> Json {
     object(keys::MACHINE_KEYS, true, required, &json!({}))
 }
 
-fn document(title: &str, mut body: Json) -> Json {
+/// `body` as a whole schema document with its `$schema` and `title`.
+pub(crate) fn document(title: &str, mut body: Json) -> Json {
     if let Json::Object(m) = &mut body {
         m.insert("$schema".into(), Json::String(DRAFT.into()));
         m.insert("title".into(), Json::String(title.into()));
@@ -144,108 +143,4 @@ pub fn node_list() -> Json {
         );
     }
     document("k8s-manage node list", s)
-}
-
-fn read_schema(r: Read) -> Json {
-    match r {
-        Read::Section => json!({"type": ["object", "null"], "properties": {}}),
-        Read::Text => scalar(),
-        Read::Int(min, max) => int(min, max),
-        Read::Quantity => {
-            json!({"type": ["string", "integer", "null"], "pattern": "^[0-9]+(Ki|Mi|Gi|Ti|k|M|G|T)?$"})
-        }
-        Read::Cpu => {
-            json!({"type": ["string", "number", "null"], "pattern": "^([0-9]+m|[0-9]*\\.?[0-9]+)$"})
-        }
-        Read::Name(max) => json!({
-            "type": ["string", "null"],
-            "maxLength": max,
-            "pattern": "^[a-z]([-a-z0-9]*[a-z0-9])?$"
-        }),
-    }
-}
-
-/// Put the schema of `path` (`a.b.c`) into `root`, creating the sections on the way.
-fn insert(root: &mut Json, path: &[&str], schema: Json) {
-    let Some((first, rest)) = path.split_first() else {
-        return;
-    };
-    let props = root
-        .as_object_mut()
-        .and_then(|m| {
-            m.entry("properties").or_insert_with(|| json!({}));
-            m.get_mut("properties")
-        })
-        .and_then(Json::as_object_mut)
-        .expect("a section schema has properties");
-    if rest.is_empty() {
-        match props.get_mut(*first) {
-            // a section read before: keep its properties
-            Some(existing) if existing.get("properties").is_some() => {}
-            _ => {
-                props.insert(first.to_string(), schema);
-            }
-        }
-        return;
-    }
-    let child = props
-        .entry(first.to_string())
-        .or_insert_with(|| read_schema(Read::Section));
-    insert(child, rest, schema);
-}
-
-/// `services-configuration.yaml`: `cluster.docker-registry-info` and one section per
-/// built-in database, as their validators read them; other sections (the config dir's own
-/// services) are free.
-pub fn services() -> Json {
-    let mut root = json!({"type": "object", "properties": {}});
-    let registry: Map<String, Json> = crate::service::config::REGISTRY_KEYS
-        .iter()
-        .map(|(k, help)| {
-            (
-                k.to_string(),
-                json!({"type": ["string", "number", "null"], "description": help}),
-            )
-        })
-        .collect();
-    insert(
-        &mut root,
-        &["cluster"],
-        json!({"type": ["object", "null"], "properties": {
-            "docker-registry-info": {"type": ["object", "null"], "properties": registry}
-        }}),
-    );
-    for db in databases::DATABASES {
-        let reads = databases::section::schema::recording(|| {
-            let mut d = crate::diag::Diagnostics::default();
-            let name: std::sync::Arc<str> = std::sync::Arc::from("schema.yaml");
-            if let Some(f) = crate::config::source::SourceFile::parse(
-                name,
-                "schema.yaml".into(),
-                format!("{db}: {{}}\n"),
-                &mut d,
-            ) {
-                let cfg = crate::service::ServicesConfig {
-                    file: Some(f),
-                    values: json!({ db: {} }),
-                };
-                databases::validate(db, &cfg, &mut d);
-            }
-        });
-        for (path, read) in reads {
-            let parts: Vec<&str> = path.split('.').collect();
-            insert(&mut root, &parts, read_schema(read));
-        }
-    }
-    document("k8s-manage services-configuration.yaml", root)
-}
-
-/// Every schema with its file stem.
-pub fn all() -> Vec<(&'static str, Json)> {
-    vec![
-        ("cluster-configuration", cluster()),
-        ("kubernetes-configuration", kubernetes()),
-        ("node-list", node_list()),
-        ("services-configuration", services()),
-    ]
 }

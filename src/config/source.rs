@@ -1,7 +1,7 @@
 //! One input file: its display name, its text and its parsed, located YAML tree.
 
-use super::yaml_tree::{Kind, Node, Pos};
-use crate::diag::{At, Diagnostic, Diagnostics};
+use super::yaml_tree::{Kind, Node};
+use crate::diag::{At, Diagnostic, Diagnostics, Pos};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

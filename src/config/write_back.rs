@@ -11,13 +11,14 @@
 //! - Before writing, the old file is copied to
 //!   `DIR/.k8s-manage/backups/cluster-configuration.yaml.<UTC timestamp>`; the new text is
 //!   written atomically (temporary file beside it, then rename), re-read and validated, and
-//!   the backup is put back when it does not hold exactly the expected machines.
+//!   the backup is put back when it does not hold exactly the expected machines. What
+//!   validates is the model's to say: `model::checked_edit` passes it in.
 
+use super::raw::RawConfig;
 use super::source::SourceFile;
 use super::yaml_tree::{Kind, Node};
 use super::{CLUSTER_FILE, node_list};
 use crate::diag::Diagnostics;
-use crate::model::{Cluster, build};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -382,24 +383,25 @@ pub fn edit_text(text: &str, add: &[NewEntry], remove: &[String]) -> Result<Stri
     Ok(out)
 }
 
-/// The cluster the edited config would describe, validated (nothing is written).
-pub fn preview(dir: &Path, add: &[NewEntry], remove: &[String]) -> Result<Cluster, String> {
+/// The raw config the edited `cluster-configuration.yaml` would give, read with the rest of
+/// the config dir (nothing is written); problems of the read go to `diags`.
+pub fn edited_raw(
+    dir: &Path,
+    add: &[NewEntry],
+    remove: &[String],
+    diags: &mut Diagnostics,
+) -> Result<RawConfig, String> {
     let path = dir.join(CLUSTER_FILE);
     let text = std::fs::read_to_string(&path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let edited = edit_text(&text, add, remove).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut diags = Diagnostics::default();
-    let mut raw = super::read_dir(dir, &mut diags);
+    let mut raw = super::read_dir(dir, diags);
     let name: std::sync::Arc<str> = format!("{} (as it would be written)", path.display()).into();
-    let file = SourceFile::parse(name, path.clone(), edited, &mut diags);
+    let file = SourceFile::parse(name, path.clone(), edited, diags);
     if let Some(f) = &file {
-        raw.cluster = super::cluster_file::read(f, &mut diags);
+        raw.cluster = super::cluster_file::read(f, diags);
     }
-    let cluster = build::build(&raw, &mut diags);
-    match cluster {
-        Some(c) if !diags.has_errors() => Ok(c),
-        _ => Err(diags.render_text(false)),
-    }
+    Ok(raw)
 }
 
 fn utc_stamp() -> String {
@@ -435,22 +437,23 @@ fn write_atomic(path: &Path, text: &str) -> Result<(), String> {
 
 /// Apply the change to `DIR/cluster-configuration.yaml`: backup, atomic write, re-load and
 /// validate (the machine set must be the old one minus `remove` plus `add`), else the
-/// backup is put back and the error says why.
-pub fn write_back(dir: &Path, add: &[NewEntry], remove: &[String]) -> Result<Written, String> {
+/// backup is put back and the error says why. `machines` loads and validates a config dir
+/// and names its machines; its error is the rendered diagnostics.
+pub fn write_back_checked(
+    dir: &Path,
+    add: &[NewEntry],
+    remove: &[String],
+    machines: impl Fn(&Path) -> Result<BTreeSet<String>, String>,
+) -> Result<Written, String> {
     let path = dir.join(CLUSTER_FILE);
     let text = std::fs::read_to_string(&path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let before = build::load(dir)
-        .map_err(|d| {
-            format!(
-                "{} does not validate before the change:\n{}",
-                path.display(),
-                d.render_text(false)
-            )
-        })?
-        .cluster;
-    let mut expected: BTreeSet<String> =
-        before.machines.iter().map(|m| m.hostname.clone()).collect();
+    let mut expected = machines(dir).map_err(|d| {
+        format!(
+            "{} does not validate before the change:\n{d}",
+            path.display()
+        )
+    })?;
     for r in remove {
         expected.remove(r);
     }
@@ -475,14 +478,8 @@ pub fn write_back(dir: &Path, add: &[NewEntry], remove: &[String]) -> Result<Wri
     })?;
     write_atomic(&path, &edited)?;
 
-    let check = match build::load(dir) {
-        Ok(l) => {
-            let got: BTreeSet<String> = l
-                .cluster
-                .machines
-                .iter()
-                .map(|m| m.hostname.clone())
-                .collect();
+    let check = match machines(dir) {
+        Ok(got) => {
             if got == expected {
                 Ok(())
             } else {
@@ -491,10 +488,7 @@ pub fn write_back(dir: &Path, add: &[NewEntry], remove: &[String]) -> Result<Wri
                 ))
             }
         }
-        Err(d) => Err(format!(
-            "the written file does not validate:\n{}",
-            d.render_text(false)
-        )),
+        Err(d) => Err(format!("the written file does not validate:\n{d}")),
     };
     if let Err(e) = check {
         let restored = write_atomic(&path, &text);

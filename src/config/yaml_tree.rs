@@ -2,18 +2,10 @@
 //! so that every later error can point at file:line:column. Parsing is done by
 //! serde-saphyr; this module only records what it reports.
 
+use crate::diag::Pos;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
 use std::fmt;
-
-/// A position in a source file (1-based line and column; byte range into the text).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Pos {
-    pub line: u32,
-    pub column: u32,
-    pub byte_offset: usize,
-    pub byte_len: usize,
-}
 
 /// One YAML node with its position.
 #[derive(Debug, Clone, PartialEq)]

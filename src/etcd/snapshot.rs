@@ -114,7 +114,7 @@ pub async fn save(
     std::fs::rename(&tmp, &final_path)
         .map_err(|e| format!("cannot rename to {}: {e}", final_path.display()))?;
     let sha256 = hex::encode(hasher.finalize());
-    crate::render::write::write_file(
+    crate::local_file::write_file(
         &dir.join(format!("{name}.db.sha256")),
         format!("{sha256}  {name}.db\n").as_bytes(),
         0o600,

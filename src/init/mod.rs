@@ -36,8 +36,9 @@ pub enum InitError {
     Io(String),
 }
 
-/// Build the spec from the options (and the quick-start file).
-fn spec(o: &Options, color: bool) -> Result<Spec, InitError> {
+/// Build the spec from the options (and the quick-start file); the quick-start file's
+/// warnings go to `warn`.
+fn spec(o: &Options, color: bool, warn: &mut dyn FnMut(&str)) -> Result<Spec, InitError> {
     let bad = |m: String| InitError::Input(m);
     let version = match &o.kubernetes_version {
         None => version::DEFAULT_VERSION,
@@ -83,7 +84,7 @@ fn spec(o: &Options, color: bool) -> Result<Spec, InitError> {
             return Err(bad(diags.render_text(color)));
         };
         if !diags.list.is_empty() {
-            crate::commands::output::err(&diags.render_text(color));
+            warn(&diags.render_text(color));
         }
         s.masters = q.machines[..1].to_vec();
         s.workers = q.machines[1..].to_vec();
@@ -165,9 +166,15 @@ fn write(path: &Path, text: &str, private: bool) -> std::io::Result<()> {
     f.sync_all()
 }
 
-/// Write the config dir `dir`; returns the files written.
-pub fn run(dir: &Path, o: &Options, color: bool) -> Result<Vec<PathBuf>, InitError> {
-    let s = spec(o, color)?;
+/// Write the config dir `dir`; returns the files written. Warnings about the input (the
+/// quick-start file's) go to `warn` as they are found, before anything is written.
+pub fn run(
+    dir: &Path,
+    o: &Options,
+    color: bool,
+    warn: &mut dyn FnMut(&str),
+) -> Result<Vec<PathBuf>, InitError> {
+    let s = spec(o, color, warn)?;
     let files = contents(&s, o.from.is_some());
     if !o.force {
         let existing: Vec<String> = files
@@ -223,12 +230,12 @@ mod tests {
 
     #[test]
     fn even_masters_and_overlaps_are_refused() {
-        let e = match spec(&opts("10.0.0.1,10.0.0.2", ""), false) {
+        let e = match spec(&opts("10.0.0.1,10.0.0.2", ""), false, &mut |_| {}) {
             Err(InitError::Input(m)) => m,
             other => panic!("{other:?}"),
         };
         assert!(e.contains("give 1 or 3"), "{e}");
-        let e = match spec(&opts("10.0.0.1", "10.0.0.1-10.0.0.3"), false) {
+        let e = match spec(&opts("10.0.0.1", "10.0.0.1-10.0.0.3"), false, &mut |_| {}) {
             Err(InitError::Input(m)) => m,
             other => panic!("{other:?}"),
         };
@@ -240,6 +247,7 @@ mod tests {
         let s = spec(
             &opts("10.0.0.11,10.0.0.12,10.0.0.13", "10.0.0.21-10.0.0.22"),
             false,
+            &mut |_| {},
         )
         .unwrap();
         let commented = |text: &str, line: &str| {

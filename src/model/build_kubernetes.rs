@@ -5,6 +5,7 @@ use super::images;
 use super::network::nth_host;
 use super::version::{self, KubeVersion, VersionProblem};
 use super::{KubernetesSettings, NetworkPlugin};
+use crate::config::keys::KNOWN_IMAGES;
 use crate::config::raw::RawKubernetes;
 use crate::config::reader::Located;
 use crate::diag::{Diagnostic, Diagnostics};
@@ -319,8 +320,8 @@ pub fn build(raw: &RawKubernetes, diags: &mut Diagnostics) -> KubernetesSettings
         overrides.insert("kubelet".into(), l.value.clone());
     }
     for (name, l) in &raw.images {
-        if !images::KNOWN_IMAGES.iter().any(|(k, _)| k == name) {
-            let known: Vec<&str> = images::KNOWN_IMAGES.iter().map(|(k, _)| *k).collect();
+        if !KNOWN_IMAGES.iter().any(|(k, _)| k == name) {
+            let known: Vec<&str> = KNOWN_IMAGES.iter().map(|(k, _)| *k).collect();
             diags.push(
                 Diagnostic::warning(
                     l.at.clone(),

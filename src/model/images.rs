@@ -4,41 +4,6 @@
 use super::version::{KubeVersion, default_pause_version};
 use std::collections::BTreeMap;
 
-/// Image names the tool knows, with what each is for.
-pub const KNOWN_IMAGES: &[(&str, &str)] = &[
-    ("etcd", "etcd on masters"),
-    ("kube-apiserver", "API server on masters"),
-    ("kube-controller-manager", "controller manager on masters"),
-    ("kube-scheduler", "scheduler on masters"),
-    ("kube-proxy", "kube-proxy on every node"),
-    (
-        "kubelet",
-        "kubelet and cri-dockerd on every node (one image carrying both)",
-    ),
-    ("pause", "pod sandbox image used by cri-dockerd"),
-    (
-        "haproxy",
-        "local API load balancer on every node and the proxy-node load balancer",
-    ),
-    ("coredns", "cluster DNS add-on"),
-    ("flannel", "flannel CNI daemon"),
-    ("flannel-cni-plugin", "flannel CNI plugin installer"),
-    ("dashboard", "Kubernetes dashboard"),
-    ("dashboard-metrics-scraper", "dashboard metrics scraper"),
-    (
-        "nvidia-device-plugin",
-        "NVIDIA device plugin on GPU nodes (machine-sku with gpu)",
-    ),
-    (
-        "local-path-provisioner",
-        "local-path-provisioner (local-path-provisioner: true)",
-    ),
-    (
-        "local-path-helper",
-        "busybox the local-path-provisioner's helper pods run to make and remove volume directories",
-    ),
-];
-
 /// The default registry when `docker-registry` is not set.
 pub const DEFAULT_REGISTRY: &str = "registry.k8s.io";
 
@@ -56,6 +21,38 @@ pub fn default_node_agent_image(registry: &str, version: &str) -> String {
 
 /// The registry host of the default node-agent image.
 pub const NODE_AGENT_HOST: &str = "k8s-manage.local";
+
+/// Upstream images, pinned, for every key of the add-on templates
+/// (`render::addons::IMAGE_KEYS`).
+pub fn default_addon_images() -> BTreeMap<String, String> {
+    [
+        ("coredns", "registry.k8s.io/coredns/coredns:v1.14.2"),
+        ("flannel", "ghcr.io/flannel-io/flannel:v0.28.4"),
+        (
+            "flannel-cni-plugin",
+            "ghcr.io/flannel-io/flannel-cni-plugin:v1.9.1-flannel1",
+        ),
+        ("dashboard", "docker.io/kubernetesui/dashboard:v2.7.0"),
+        (
+            "dashboard-metrics-scraper",
+            "docker.io/kubernetesui/metrics-scraper:v1.0.8",
+        ),
+        (
+            "nvidia-device-plugin",
+            "nvcr.io/nvidia/k8s-device-plugin:v0.20.0",
+        ),
+        (
+            "local-path-provisioner",
+            "docker.io/rancher/local-path-provisioner:v0.0.30",
+        ),
+        // What the provisioner's helper pods run (`sh`, `mkdir`, `rm`) to make and remove
+        // a volume's directory; upstream names plain `busybox`, pinned here.
+        ("local-path-helper", "docker.io/library/busybox:1.37.0"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
 
 /// Compute every image from the registry and versions, then apply overrides.
 pub fn resolve(
@@ -82,8 +79,8 @@ pub fn resolve(
         format!("{r}/pause:{}", default_pause_version(version)),
     );
     m.insert("haproxy".into(), "docker.io/library/haproxy:3.0".into());
-    // Add-on images: pinned where the add-on templates live.
-    m.extend(crate::render::addons::default_addon_images());
+    // Add-on images: upstream, pinned.
+    m.extend(default_addon_images());
     if r != DEFAULT_REGISTRY {
         // A private registry (an offline rack) mirrors CoreDNS under its own prefix.
         if let Some(v) = m.get_mut("coredns") {

@@ -5,6 +5,7 @@
 pub mod build;
 pub mod build_kubernetes;
 pub mod build_machines;
+pub mod checked_edit;
 pub mod gpu;
 pub mod host_paths;
 pub mod images;

@@ -2,16 +2,11 @@
 //! `release-mirror`, `cri-dockerd-version`, `node-agent-base-image` and
 //! `node-agent-checksums` of the `kubernetes:` section, checked.
 
+use crate::config::keys::DEFAULT_CRI_DOCKERD_VERSION;
 use crate::config::raw::{RawChecksumPin, RawKubernetes};
 use crate::diag::{At, Diagnostic, Diagnostics};
 use serde::Serialize;
 use std::path::PathBuf;
-
-/// The cri-dockerd release the node-agent image carries unless `cri-dockerd-version` says
-/// otherwise (the one the sandbox builds and tests).
-/// The newest cri-dockerd release whose checksum a trusted source publishes (the built-in
-/// table's newest row), so that `image node-agent` works with an untouched config.
-pub const DEFAULT_CRI_DOCKERD_VERSION: &str = "0.3.26";
 
 /// The image the node-agent image is built on unless `node-agent-base-image` says otherwise.
 pub const DEFAULT_BASE_IMAGE: &str = "docker.io/library/debian:bookworm-slim";

@@ -47,7 +47,7 @@ pub struct AddonContext {
     pub dashboard_node: Option<String>,
     /// Number of CoreDNS replicas (at least 1).
     pub coredns_replicas: u32,
-    /// Image per add-on component; keys are [`IMAGE_KEYS`]. See [`default_addon_images`].
+    /// Image per add-on component; keys are [`IMAGE_KEYS`]. See [`default_addon_images`](crate::model::images::default_addon_images).
     pub images: BTreeMap<String, String>,
     /// Render NVIDIA's device plugin: the cluster has GPU machines and the user did not
     /// turn it off.
@@ -174,37 +174,6 @@ const TEMPLATES: [(&str, &str); 6] = [
         include_str!("../../templates/cluster/50-local-path-provisioner.yaml"),
     ),
 ];
-
-/// Upstream images, pinned, for every key in [`IMAGE_KEYS`].
-pub fn default_addon_images() -> BTreeMap<String, String> {
-    [
-        ("coredns", "registry.k8s.io/coredns/coredns:v1.14.2"),
-        ("flannel", "ghcr.io/flannel-io/flannel:v0.28.4"),
-        (
-            "flannel-cni-plugin",
-            "ghcr.io/flannel-io/flannel-cni-plugin:v1.9.1-flannel1",
-        ),
-        ("dashboard", "docker.io/kubernetesui/dashboard:v2.7.0"),
-        (
-            "dashboard-metrics-scraper",
-            "docker.io/kubernetesui/metrics-scraper:v1.0.8",
-        ),
-        (
-            "nvidia-device-plugin",
-            "nvcr.io/nvidia/k8s-device-plugin:v0.20.0",
-        ),
-        (
-            "local-path-provisioner",
-            "docker.io/rancher/local-path-provisioner:v0.0.30",
-        ),
-        // What the provisioner's helper pods run (`sh`, `mkdir`, `rm`) to make and remove
-        // a volume's directory; upstream names plain `busybox`, pinned here.
-        ("local-path-helper", "docker.io/library/busybox:1.37.0"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect()
-}
 
 /// Renders every add-on that applies to `ctx`, in apply order.
 pub fn render_addons(ctx: &AddonContext) -> Result<Vec<RenderedManifest>, AddonError> {
@@ -522,6 +491,7 @@ fn check_output(template: &'static str, content: &str) -> Result<(), AddonError>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::images::default_addon_images;
 
     fn ctx() -> AddonContext {
         AddonContext {
@@ -653,14 +623,6 @@ mod tests {
                 .as_str()
                 .unwrap()
                 .contains("rm -rf \"$VOL_DIR\"")
-        );
-        // Deploy's verify waits for the provisioner like the other add-ons.
-        let waits = crate::run::addons_ready::workloads(&out);
-        assert!(
-            waits
-                .iter()
-                .any(|w| w.name == "local-path-provisioner" && w.namespace == "local-path-storage"),
-            "{waits:?}"
         );
         c.images.remove("local-path-helper");
         let e = err(&c);

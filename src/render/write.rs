@@ -4,24 +4,8 @@
 
 use super::addons::RenderedManifest;
 use super::node::NodeArtifacts;
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use crate::local_file::write_file;
 use std::path::{Path, PathBuf};
-
-/// Write a file with a mode, creating parent folders (0700 when the file is secret).
-pub fn write_file(path: &Path, contents: &[u8], mode: u32) -> std::io::Result<()> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    let _ = std::fs::remove_file(path);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(path)?;
-    f.write_all(contents)?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-}
 
 /// Everything written, for the report.
 #[derive(Debug, Default)]

@@ -20,12 +20,12 @@ use super::engine::{self, Failure, Phases};
 use super::fleet::{Node, StepError, fan_out};
 use super::membership::{self, MemberChange, MembershipLog, MembershipReport};
 use crate::components::etcd::{self as etcd_component, BootstrapState, EtcdBootstrap};
-use crate::config::write_back::{self, NewEntry};
+use crate::config::write_back::NewEntry;
 use crate::etcd::members::{self, Join, Leader, Member};
 use crate::etcd::quorum::{self, Refused};
 use crate::executor::docker::ensure::{self, EnsureOptions};
 use crate::executor::docker::{images, waits};
-use crate::model::{Cluster, Machine, Role};
+use crate::model::{Cluster, Machine, Role, checked_edit};
 use crate::pki::Pki;
 use crate::plan::phases::{ADD, PhaseSpec};
 use crate::render::node as render_node;
@@ -300,7 +300,7 @@ impl Joining<'_> {
                 .filter(|e| e.hostname == m.hostname)
                 .cloned()
                 .collect();
-            let w = write_back::write_back(&self.cluster.config_dir, &entry, &[]).map_err(|e| {
+            let w = checked_edit::write_back(&self.cluster.config_dir, &entry, &[]).map_err(|e| {
                 Failure::one(
                     "config write-back",
                     StepError::new("control host", "cluster-configuration.yaml", e)
@@ -386,14 +386,15 @@ impl Joining<'_> {
             .collect();
         if !rest.is_empty() {
             self.step("writing cluster-configuration.yaml (with a backup)");
-            let w = write_back::write_back(&self.cluster.config_dir, &rest, &[]).map_err(|e| {
-                Failure::one(
+            let w =
+                checked_edit::write_back(&self.cluster.config_dir, &rest, &[]).map_err(|e| {
+                    Failure::one(
                     "config write-back",
                     StepError::new("control host", "cluster-configuration.yaml", e).hint(
                         "the nodes joined: add their entries to cluster-configuration.yaml by hand",
                     ),
                 )
-            })?;
+                })?;
             self.log.report.config_written.push(w);
         }
         if let Ok(names) = membership::member_names(&self.endpoints, self.cred()?).await {

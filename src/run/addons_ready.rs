@@ -301,4 +301,17 @@ mod tests {
             "/apis/apps/v1/namespaces/kube-flannel/daemonsets/ds"
         );
     }
+
+    #[test]
+    fn the_local_path_provisioner_is_waited_for_like_the_other_add_ons() {
+        let cluster = crate::model::test_cluster::one_master("  local-path-provisioner: true\n");
+        let manifests = crate::render::cluster::manifests(&cluster).expect("renders");
+        let waits = workloads(&manifests);
+        assert!(
+            waits
+                .iter()
+                .any(|w| w.name == "local-path-provisioner" && w.namespace == "local-path-storage"),
+            "{waits:?}"
+        );
+    }
 }

@@ -25,7 +25,7 @@ pub const DOWNLOAD_READ_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(900);
 
 fn install_to(bytes: &[u8], dest: &Path) -> Result<(), String> {
-    crate::render::write::write_file(dest, bytes, 0o755)
+    crate::local_file::write_file(dest, bytes, 0o755)
         .map_err(|e| format!("cannot write {}: {e}", dest.display()))
 }
 

@@ -293,7 +293,7 @@ impl<'a> Leave<'a> {
     fn config_update(&mut self) -> Result<(), Failure> {
         self.step("writing cluster-configuration.yaml (with a backup)");
         let hosts: Vec<String> = self.removed.iter().map(|m| m.hostname.clone()).collect();
-        let w = crate::config::write_back::write_back(&self.cluster.config_dir, &[], &hosts)
+        let w = crate::model::checked_edit::write_back(&self.cluster.config_dir, &[], &hosts)
             .map_err(|e| {
                 Failure::one(
                     "config write-back",

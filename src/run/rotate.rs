@@ -113,7 +113,7 @@ fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
             copy_tree(&entry.path(), &dest)?;
         } else if kind.is_file() {
             let bytes = std::fs::read(entry.path())?;
-            crate::render::write::write_file(&dest, &bytes, 0o600)?;
+            crate::local_file::write_file(&dest, &bytes, 0o600)?;
         }
     }
     Ok(())

@@ -66,7 +66,7 @@ pub fn write(cluster: &Cluster, pki: &Pki, nodes: &[Node]) -> Result<(), String>
             .collect(),
     };
     let json = serde_json::to_vec_pretty(&state).map_err(|e| e.to_string())?;
-    crate::render::write::write_file(&dir.join("state.json"), &json, 0o600)
+    crate::local_file::write_file(&dir.join("state.json"), &json, 0o600)
         .map_err(|e| format!("cannot write {}: {e}", dir.join("state.json").display()))?;
     let (cert, key) = pki
         .client_credential(&KubeconfigUser::Admin)
@@ -80,6 +80,6 @@ pub fn write(cluster: &Cluster, pki: &Pki, nodes: &[Node]) -> Result<(), String>
         "kubernetes-admin",
     );
     let p = admin_kubeconfig_path(cluster);
-    crate::render::write::write_file(&p, kc.as_bytes(), 0o600)
+    crate::local_file::write_file(&p, kc.as_bytes(), 0o600)
         .map_err(|e| format!("cannot write {}: {e}", p.display()))
 }

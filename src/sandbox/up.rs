@@ -208,7 +208,7 @@ pub async fn up(opts: &UpOptions, progress: &dyn Fn(&str)) -> Result<SandboxInfo
         // the config dir's own known_hosts gets the nodes' real keys too: nothing to trust
         // on first use (which, without a terminal, needs --accept-new-host-keys)
         let config_known = dir.join(".k8s-manage").join("known_hosts");
-        crate::render::write::write_file(&config_known, keys::known_hosts(&entries).as_bytes(), 0o600)
+        crate::local_file::write_file(&config_known, keys::known_hosts(&entries).as_bytes(), 0o600)
             .io("writing", &config_known)?;
         let create_time = create_start.elapsed();
 

@@ -4,7 +4,7 @@
 //! config dir's), `resolve` orders them by prerequisites, `render` fills in their Tera
 //! templates, `steps` is the step format, `suggest` the "did you mean" hints, `run` executes steps through the Kubernetes API,
 //! `exec` runs a command in a pod, `databases` holds the built-in databases' validation and
-//! scale planners.
+//! scale planners, `schema` makes the JSON Schema of `services-configuration.yaml`.
 
 pub mod actions;
 pub mod config;
@@ -15,6 +15,7 @@ pub mod registry;
 pub mod render;
 pub mod resolve;
 pub mod run;
+pub mod schema;
 pub mod steps;
 pub mod suggest;
 

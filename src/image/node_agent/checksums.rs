@@ -192,7 +192,7 @@ mod tests {
         assert!(known(Artifact::Kubelet, "v1.31.0", "amd64").is_some());
         // The default cri-dockerd is the table's newest row, so an untouched config builds;
         // no source has a 0.4.x checksum.
-        let default = crate::model::node_agent::DEFAULT_CRI_DOCKERD_VERSION;
+        let default = crate::config::keys::DEFAULT_CRI_DOCKERD_VERSION;
         for arch in ["amd64", "arm64"] {
             assert!(
                 known(Artifact::CriDockerd, default, arch).is_some(),

@@ -27,7 +27,7 @@ pub enum Read {
 }
 
 /// Recording the reads the databases' validators make, so the services' JSON Schema is made
-/// from the validators themselves (`config::schema`).
+/// from the validators themselves (`service::schema`).
 pub mod schema {
     use super::Read;
     use std::cell::RefCell;
