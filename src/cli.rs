@@ -105,6 +105,7 @@ pub enum PlanAction {
     Repair,
     Etcdfix,
     Upgrade,
+    CertRotate,
 }
 
 #[derive(Debug, Subcommand)]
@@ -176,7 +177,7 @@ pub enum Command {
         /// The config dir: cluster-configuration.yaml, kubernetes-configuration.yaml, ...
         #[arg(short = 'p', long = "path", value_name = "DIR")]
         path: PathBuf,
-        /// deploy (default), clean, add, remove, repair or etcdfix.
+        /// deploy (default), upgrade, cert-rotate, clean, add, remove, repair or etcdfix.
         #[arg(value_enum, default_value_t = PlanAction::Deploy)]
         action: PlanAction,
         /// The node list that add, remove, repair and etcdfix need.

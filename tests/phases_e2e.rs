@@ -1,4 +1,4 @@
-//! `plan` and `--dry-run` walk the same phases: for deploy, upgrade and repair, a dry run on
+//! `plan` and `--dry-run` walk the same phases: for deploy, upgrade, cert rotate and repair, a dry run on
 //! fresh sandbox nodes (1 master + 1 worker, nothing deployed) goes through exactly the
 //! phases the plan lists, in order, on the same nodes, with the same files, images and
 //! containers (a fresh node has none of them, so every step of the plan is due). Phases
@@ -127,6 +127,24 @@ fn plan_and_dry_run_walk_the_same_phases() {
     assert_eq!(ids, ["connect", "version-skew"]);
     let up_plan = plan::build("upgrade", &c, None).unwrap();
     assert_eq!(up_plan.phases[1].id, "version-skew");
+
+    // cert rotate (its PKI made as render makes it): `reissue` first, on the control
+    // host, and a dry run writes no backup; then deploy's phases, as the plan lists them
+    let pki_dir = c.state_dir().join("pki");
+    k8s_manage::pki::Pki::load_or_create(
+        &pki_dir,
+        &k8s_manage::render::node::pki_request(&c, time::OffsetDateTime::now_utc()),
+    )
+    .unwrap();
+    let p = plan::build("cert-rotate", &c, None).unwrap();
+    assert_eq!(p.phases[0].id, "reissue");
+    let r = sb
+        .rt
+        .block_on(deploy::cert_rotate(&c, deploy::Reissue::default(), &opts));
+    let r = r.unwrap_or_else(|r| r);
+    assert_same("cert-rotate", &p, &r);
+    assert!(!c.state_dir().join("backups").exists());
+    std::fs::remove_dir_all(&pki_dir).unwrap();
 
     // repair of the worker: the plan's phases on that node only
     let worker = c

@@ -51,7 +51,6 @@ fn rotate(
     dry_run: bool,
     color: bool,
 ) -> i32 {
-    use crate::run::rolling::RollMode;
     let unknown = crate::pki::rotation::unknown_services(services);
     if !unknown.is_empty() {
         err(&format!(
@@ -61,65 +60,15 @@ fn rotate(
         ));
         return exit::INVALID;
     }
-    let cluster = match super::run_setup::load(dir, color, a.output) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let now = time::OffsetDateTime::now_utc();
-    let rotated = match crate::run::rotate::rotate_pki(&cluster, services, ca, dry_run, now) {
-        Ok(r) => r,
-        Err(e) => {
-            err(&format!("error: {e}\n"));
-            return exit::FAILED;
-        }
-    };
-    let scope = if services.is_empty() {
-        "every leaf certificate".to_string()
-    } else {
-        format!("the certificates of {}", services.join(", "))
-    };
-    err(&format!(
-        "==> {} {} certificate(s) ({scope}{}){}\n",
-        if dry_run { "would reissue" } else { "reissued" },
-        rotated.reissued.len(),
-        if ca { ", with new CAs" } else { "" },
-        rotated
-            .backup
-            .as_ref()
-            .map(|b| format!("; previous files kept in {}", b.display()))
-            .unwrap_or_default()
-    ));
-    if ca {
-        err(
-            "==> new CAs: every certificate and kubeconfig changes, so EVERY component restarts, all at once and without drain; the API is down until the apiservers are back\n",
-        );
-    } else if rotated.all_at_once {
-        err(&format!(
-            "==> {} certificate(s) had already expired ({}): the old credentials cannot reach the API or etcd, so the affected containers restart all at once (etcd members together), without drain\n",
-            rotated.expired.len(),
-            rotated.expired.join(", ")
-        ));
-    }
     let mode = super::deploy::Mode {
-        action: "cert rotate",
-        repair_list: None,
-        rolling: if rotated.all_at_once {
-            RollMode::Never
-        } else {
-            RollMode::Auto
-        },
         roll: Some(roll),
-        upgrade: None,
-        relay: true,
-        pki: Some(std::sync::Arc::new(rotated.pki)),
+        reissue: Some(crate::run::deploy::Reissue {
+            services: services.to_vec(),
+            new_cas: ca,
+        }),
+        ..super::deploy::Mode::plain("cert rotate")
     };
-    let code = super::deploy::run_deploy(dir, a, dry_run, None, mode, color);
-    if code == exit::FAILED && !dry_run {
-        err(
-            "the new certificates are in place on the control host: fix the cause and run `k8s-manage deploy -p DIR` to finish (rotating again would reissue them once more)\n",
-        );
-    }
-    code
+    super::deploy::run_deploy(dir, a, dry_run, None, mode, color)
 }
 
 fn check(dir: &Path, warn_days: u32, output: OutputFormat) -> i32 {

@@ -1,5 +1,5 @@
-//! `deploy`, `upgrade` and `repair` (and `cert rotate` through [`run_deploy`]): the
-//! deploy phases with live progress, the report printed, the exit status.
+//! `deploy`, `upgrade`, `repair` and `cert rotate` (through [`run_deploy`]): each
+//! action's phase list with live progress, the report printed, the exit status.
 
 use super::exit;
 use super::output::{err, json, out};
@@ -28,20 +28,21 @@ pub(crate) struct Mode<'a> {
     pub roll: Option<&'a RollArgs>,
     /// `upgrade`: Some(allow_downgrade).
     pub upgrade: Option<bool>,
-    pub pki: Option<Arc<crate::pki::Pki>>,
+    /// `cert rotate`: what its first phase reissues.
+    pub reissue: Option<run::deploy::Reissue>,
     /// `deploy --relay`: pass an image bundle node to node.
     pub relay: bool,
 }
 
 impl Mode<'_> {
-    fn plain(action: &'static str) -> Mode<'static> {
+    pub(crate) fn plain(action: &'static str) -> Mode<'static> {
         Mode {
             action,
             repair_list: None,
             rolling: RollMode::Auto,
             roll: None,
             upgrade: None,
-            pki: None,
+            reissue: None,
             relay: true,
         }
     }
@@ -102,6 +103,8 @@ pub(crate) fn run_deploy(
     color: bool,
 ) -> i32 {
     let repair_list = mode.repair_list;
+    let reissue = mode.reissue.clone();
+    let rotating = reissue.is_some();
     let cluster = match load(dir, color, a.output) {
         Ok(c) => c,
         Err(code) => return code,
@@ -145,7 +148,6 @@ pub(crate) fn run_deploy(
         rolling: mode.rolling,
         max_unavailable: mode.roll.map_or(1, |r| r.max_unavailable.max(1)),
         drain: mode.roll.is_none_or(|r| !r.no_drain),
-        pki: mode.pki,
         action: mode.action,
         ..DeployOptions::new(progress, node_progress)
     };
@@ -153,12 +155,13 @@ pub(crate) fn run_deploy(
         tokio::select! {
             r = async {
                 // each action runs its own phase list
-                match (repair, mode.upgrade) {
-                    (Some(hosts), _) => run::deploy::repair(&cluster, hosts, &opts).await,
-                    (None, Some(allow_downgrade)) => {
+                match (repair, mode.upgrade, reissue) {
+                    (Some(hosts), _, _) => run::deploy::repair(&cluster, hosts, &opts).await,
+                    (None, Some(allow_downgrade), _) => {
                         run::deploy::upgrade(&cluster, allow_downgrade, &opts).await
                     }
-                    (None, None) => run::deploy::deploy(&cluster, &opts).await,
+                    (None, None, Some(r)) => run::deploy::cert_rotate(&cluster, r, &opts).await,
+                    (None, None, None) => run::deploy::deploy(&cluster, &opts).await,
                 }
             } => Some(r),
             _ = tokio::signal::ctrl_c() => None,
@@ -179,6 +182,11 @@ pub(crate) fn run_deploy(
         }
         Some(Err(r)) => {
             print_report(&r, a.output);
+            if rotating && !dry_run && r.failed_phase.as_deref() != Some("reissue") {
+                err(
+                    "the new certificates are in place on the control host: fix the cause and run `k8s-manage deploy -p DIR` to finish (rotating again would reissue them once more)\n",
+                );
+            }
             exit::FAILED
         }
         None => {

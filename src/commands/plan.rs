@@ -16,6 +16,7 @@ pub fn action_name(a: PlanAction) -> &'static str {
         PlanAction::Repair => "repair",
         PlanAction::Etcdfix => "etcdfix",
         PlanAction::Upgrade => "upgrade",
+        PlanAction::CertRotate => "cert-rotate",
     }
 }
 

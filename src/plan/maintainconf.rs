@@ -69,6 +69,10 @@ pub const SOURCES: &[(&str, &str)] = &[
     ("repair", include_str!("../../maintainconf/repair.yaml")),
     ("etcdfix", include_str!("../../maintainconf/etcdfix.yaml")),
     ("upgrade", include_str!("../../maintainconf/upgrade.yaml")),
+    (
+        "cert-rotate",
+        include_str!("../../maintainconf/cert-rotate.yaml"),
+    ),
 ];
 
 /// Read a `maintainconf/<action>.yaml` text.

@@ -305,6 +305,34 @@ pub const UPGRADE: ActionSpec = ActionSpec {
     ],
 };
 
+pub const CERT_ROTATE: ActionSpec = ActionSpec {
+    action: "cert-rotate",
+    comment: "What `cert rotate` does: the PKI is backed up and the selected certificates reissued on\nthe control host, then deploy's phases push the new files and restart exactly the containers\nwhose files changed: rolling while the old certificates still work, all at once (no drain)\nwith new CAs (--ca) or when certificates had already expired.",
+    summary: "Reissue the cluster's certificates and restart what uses them.",
+    targets: Targets::All,
+    exactly_one: false,
+    roles_allowed: &[],
+    phases: &[
+        cluster(
+            "reissue",
+            "back up the PKI (DIR/.k8s-manage/backups/pki-<UTC time>) and reissue the selected certificates from it (new CAs too with --ca)",
+        ),
+        CONNECT,
+        PREFLIGHT,
+        FILES,
+        IMAGES,
+        ETCD,
+        ETCD_HEALTH,
+        APISERVER,
+        LOAD_BALANCERS,
+        CONTROL_PLANE,
+        NODE_AGENTS,
+        ADDONS,
+        VERIFY,
+        STATE,
+    ],
+};
+
 pub const REPAIR: ActionSpec = ActionSpec {
     action: "repair",
     comment: "What `repair -f NODES` does: bring each listed node back to its desired state. Healthy\ncontainers are left running (a master's etcd and apiserver are never stopped first); missing,\nstopped, unhealthy or different ones are re-created, in the order of the component table.\nNo add-ons, no state; verify looks at the listed nodes only.",
@@ -498,7 +526,16 @@ pub const CLEAN: ActionSpec = ActionSpec {
 };
 
 /// Every action, in the order `plan` lists them.
-pub const ACTIONS: &[ActionSpec] = &[DEPLOY, UPGRADE, CLEAN, ADD, REMOVE, REPAIR, ETCDFIX];
+pub const ACTIONS: &[ActionSpec] = &[
+    DEPLOY,
+    UPGRADE,
+    CERT_ROTATE,
+    CLEAN,
+    ADD,
+    REMOVE,
+    REPAIR,
+    ETCDFIX,
+];
 
 /// The action named `name`.
 pub fn action(name: &str) -> Option<&'static ActionSpec> {

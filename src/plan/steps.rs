@@ -84,6 +84,10 @@ pub enum Step {
     UpdateConfig {
         file: String,
     },
+    /// `cert rotate`: the PKI copied to a backup folder, then the certificates reissued.
+    ReissueCertificates {
+        backup: String,
+    },
     /// `add` with masters: the merged cluster deployed, these existing masters rolled one
     /// at a time.
     RollMasters {
@@ -162,6 +166,9 @@ impl Step {
             }
             Step::WriteState { files } => format!("write {}", files.join(", ")),
             Step::UpdateConfig { file } => format!("update {file} (timestamped backup kept)"),
+            Step::ReissueCertificates { backup } => format!(
+                "copy .k8s-manage/pki to {backup} (folders 0700, files 0600), then reissue the selected certificates from the CA (every leaf unless --service; new CAs with --ca)"
+            ),
             Step::RollMasters { masters } => format!(
                 "deploy the merged cluster, replacing {} one at a time (--etcd-servers, apiserver certificate, load balancers), each healthy before the next",
                 masters.join(", ")
@@ -415,6 +422,9 @@ pub fn cluster_steps(
             ],
         }],
         "forget-state" => vec![Step::ForgetState],
+        "reissue" => vec![Step::ReissueCertificates {
+            backup: ".k8s-manage/backups/pki-<UTC time>".into(),
+        }],
         "version-skew" => vec![Step::CheckVersionSkew {
             to: k.version.to_string(),
         }],

@@ -20,7 +20,9 @@ use crate::executor::docker::images;
 use crate::kubeapi::KubeClient;
 use crate::model::{Cluster, Machine};
 use crate::pki::Pki;
-use crate::plan::phases::{self, ActionSpec, Component, DEPLOY, Gate, PhaseSpec, REPAIR, UPGRADE};
+use crate::plan::phases::{
+    self, ActionSpec, CERT_ROTATE, Component, DEPLOY, Gate, PhaseSpec, REPAIR, UPGRADE,
+};
 use crate::plan::{Change, Step};
 use crate::render::addons::{self as render_addons, RenderedManifest};
 use crate::render::{cluster as render_cluster, node as render_node};
@@ -69,7 +71,28 @@ pub async fn upgrade(
     run.go(&UPGRADE).await
 }
 
-/// One run of deploy, repair or upgrade: what the phases share.
+/// What `cert rotate` reissues: the certificates of these services (every leaf when
+/// empty), and new CAs too.
+#[derive(Debug, Clone, Default)]
+pub struct Reissue {
+    pub services: Vec<String>,
+    pub new_cas: bool,
+}
+
+/// Run `cert rotate`: [`CERT_ROTATE`]'s `reissue` (on the control host: the PKI backed up,
+/// the certificates reissued), then deploy's phases with the new PKI. Rolling while the
+/// old certificates still work; all at once with new CAs or expired certificates.
+pub async fn cert_rotate(
+    cluster: &Cluster,
+    reissue: Reissue,
+    opts: &DeployOptions,
+) -> Result<Report, Report> {
+    let mut run = Run::new(cluster, opts);
+    run.reissue = Some(reissue);
+    run.go(&CERT_ROTATE).await
+}
+
+/// One run of deploy, repair, upgrade or cert rotate: what the phases share.
 struct Run<'a> {
     cluster: &'a Cluster,
     opts: DeployOptions,
@@ -79,6 +102,8 @@ struct Run<'a> {
     only: Option<BTreeSet<String>>,
     /// `upgrade --allow-downgrade`.
     allow_downgrade: bool,
+    /// `cert rotate`: what the `reissue` phase reissues.
+    reissue: Option<Reissue>,
     pki: Option<Arc<Pki>>,
     /// Certificates that have expired (their names), for the hint of a failing phase.
     expired: Vec<String>,
@@ -111,6 +136,7 @@ impl<'a> Run<'a> {
             clock,
             only: None,
             allow_downgrade: false,
+            reissue: None,
             pki: None,
             expired: Vec::new(),
             manifests: Vec::new(),
@@ -131,6 +157,69 @@ impl<'a> Run<'a> {
             Ok(()) => Ok(run.report),
             Err(()) => Err(run.report),
         }
+    }
+
+    /// `cert rotate`'s first phase, on the control host: the PKI backed up and the selected
+    /// certificates reissued; the later phases render with the new PKI, all at once when
+    /// the old and new credentials cannot talk to each other. What it did, and how the
+    /// restart goes, is said in the report's warnings.
+    fn reissue(&mut self) -> Result<(), Failure> {
+        let r = self.reissue.clone().unwrap_or_default();
+        self.progress("reissuing certificates on the control host (the PKI backed up first)");
+        let now = time::OffsetDateTime::now_utc();
+        let rotated =
+            super::rotate::rotate_pki(self.cluster, &r.services, r.new_cas, self.opts.dry_run, now)
+                .map_err(|e| {
+                    Failure::one(
+                        "reissue",
+                        StepError::new("control host", "reissue certificates", e),
+                    )
+                })?;
+        let scope = if r.services.is_empty() {
+            "every leaf certificate".to_string()
+        } else {
+            format!("the certificates of {}", r.services.join(", "))
+        };
+        let mut said = vec![format!(
+            "{} {} certificate(s) ({scope}{}){}",
+            if self.opts.dry_run {
+                "would reissue"
+            } else {
+                "reissued"
+            },
+            rotated.reissued.len(),
+            if r.new_cas { ", with new CAs" } else { "" },
+            rotated
+                .backup
+                .as_ref()
+                .map(|b| format!("; previous files kept in {}", b.display()))
+                .unwrap_or_default()
+        )];
+        if r.new_cas {
+            said.push("new CAs: every certificate and kubeconfig changes, so EVERY component restarts, all at once and without drain; the API is down until the apiservers are back".into());
+        } else if rotated.all_at_once {
+            said.push(format!(
+                "{} certificate(s) had already expired ({}): the old credentials cannot reach the API or etcd, so the affected containers restart all at once (etcd members together), without drain",
+                rotated.expired.len(),
+                rotated.expired.join(", ")
+            ));
+        }
+        self.report.warnings.extend(said);
+        if rotated.all_at_once {
+            self.opts.rolling = RollMode::Never;
+        }
+        self.opts.pki = Some(Arc::new(rotated.pki));
+        engine::walked(
+            &mut self.report,
+            "cluster",
+            vec![Step::ReissueCertificates {
+                backup: rotated
+                    .backup
+                    .map(|b| b.display().to_string())
+                    .unwrap_or_else(|| ".k8s-manage/backups/pki-<UTC time>".into()),
+            }],
+        );
+        Ok(())
     }
 
     fn progress(&self, line: &str) {
@@ -639,6 +728,7 @@ impl Phases for Run<'_> {
     type Log = Report;
     async fn run(&mut self, phase: &'static PhaseSpec) -> Result<(), Failure> {
         match phase.id {
+            "reissue" => self.reissue(),
             "connect" => self.connect().await,
             "version-skew" => self.version_skew().await,
             "preflight" => self.preflight().await,
