@@ -8,84 +8,43 @@ use super::output::{err, json, out};
 use super::run_setup::{load, runtime};
 use crate::cli::{OutputFormat, ServiceArgs, ServiceCommand};
 use crate::diag::Diagnostics;
-use crate::kubeapi::KubeClient;
-use crate::model::Cluster;
-use crate::pki::Pki;
-use crate::render::node::pki_request;
 use crate::service::actions::{self, Action, ActionReport, ServiceRun};
-use crate::service::config::registry_settings;
 use crate::service::databases::{self, ScaleRequest};
-use crate::service::registry::{self, Origin, Registry};
-use crate::service::render::{RenderContext, RenderedFile, images_of, render_service};
+use crate::service::error::{ErrorKind, ServiceError};
+use crate::service::prepare::{
+    self, Loaded, admin_client, render_selected, unconfigured_skipped, validate_selected,
+};
+use crate::service::registry::Origin;
+use crate::service::render::{images_of, render_service};
+use crate::service::resolve;
 use crate::service::run::{RunOptions, StepRunner, ref_path};
-use crate::service::{ServicesConfig, resolve};
 use serde::Serialize;
 use std::path::Path;
 use std::time::Duration;
-
-/// Everything a service command needs, validated.
-pub struct Loaded {
-    pub cluster: Cluster,
-    pub config: ServicesConfig,
-    pub registry: Registry,
-    pub context: RenderContext,
-}
 
 /// Load the cluster model, services-configuration.yaml and the registry; print every
 /// problem and return exit 2 when there is any error.
 pub fn load_services(dir: &Path, color: bool, format: OutputFormat) -> Result<Loaded, i32> {
     let cluster = load(dir, color, format)?;
     let mut diags = Diagnostics::default();
-    let config = ServicesConfig::read(dir, &mut diags);
-    let registry = registry::load(dir, &mut diags);
-    resolve::check(&registry, &mut diags);
-    let settings = registry_settings(&config, &mut diags);
-    if diags.has_errors() {
+    let loaded = Loaded::read(dir, cluster, &mut diags);
+    let Some(loaded) = loaded else {
         err(&diags.render_text(color));
         return Err(exit::INVALID);
-    }
+    };
     if !diags.list.is_empty() && format == OutputFormat::Text {
         err(&diags.render_text(color));
     }
-    let context = RenderContext::new(&cluster, &config, &settings, &registry);
-    Ok(Loaded {
-        cluster,
-        config,
-        registry,
-        context,
-    })
+    Ok(loaded)
 }
 
-/// Split `names` into (kept, skipped): built-in databases with no section in
-/// services-configuration.yaml are skipped, unless a kept service needs them.
-fn unconfigured_skipped(l: &Loaded, names: Vec<String>) -> (Vec<String>, Vec<String>) {
-    let configured =
-        |n: &str| !databases::DATABASES.contains(&n) || l.config.values.get(n).is_some();
-    let needed = |n: &str| {
-        names.iter().any(|other| {
-            configured(other)
-                && l.registry
-                    .service(other)
-                    .is_some_and(|s| s.prerequisites.iter().any(|p| p.value == n))
-        })
-    };
-    names
-        .iter()
-        .cloned()
-        .partition(|n| configured(n) || needed(n))
-}
-
-/// The databases' own validation of the selected services.
-fn validate_selected(l: &Loaded, names: &[String], color: bool) -> Result<(), i32> {
-    let mut diags = Diagnostics::default();
-    for n in names {
-        databases::validate(n, &l.config, &mut diags);
+/// Print a service error; its exit status.
+fn fail(e: &ServiceError, color: bool) -> i32 {
+    err(&e.render(color));
+    match e.kind {
+        ErrorKind::Invalid => exit::INVALID,
+        ErrorKind::Failed => exit::FAILED,
     }
-    if diags.has_errors() {
-        err(&diags.render_text(color));
-        return Err(exit::INVALID);
-    }
-    Ok(())
 }
 
 pub fn run(cmd: ServiceCommand, color: bool) -> i32 {
@@ -191,47 +150,14 @@ fn list(dir: &Path, format: OutputFormat, color: bool) -> i32 {
     exit::OK
 }
 
-/// Render the given services; every failure is printed, exit 2.
-fn render_all(l: &Loaded, names: &[String]) -> Result<Vec<(String, Vec<RenderedFile>)>, i32> {
-    let mut all = Vec::new();
-    let mut failed = false;
-    for n in names {
-        let Some(svc) = l.registry.service(n) else {
-            continue;
-        };
-        match render_service(svc, &l.context) {
-            Ok(files) => all.push((n.clone(), files)),
-            Err(e) => {
-                err(&format!(
-                    "error: {e}\n  fix: correct the template or the value it reads from services-configuration.yaml\n"
-                ));
-                failed = true;
-            }
-        }
-    }
-    if failed { Err(exit::INVALID) } else { Ok(all) }
-}
-
 fn render(dir: &Path, which: &str, out_dir: &Path, color: bool) -> i32 {
     let l = match load_services(dir, color, OutputFormat::Text) {
         Ok(l) => l,
         Err(c) => return c,
     };
-    let mut diags = Diagnostics::default();
-    let names = match resolve::start_order(&l.registry, which, &mut diags) {
-        Ok(n) => n,
-        Err(e) => {
-            err(&diags.render_text(color));
-            err(&format!("error: {e}\n"));
-            return exit::INVALID;
-        }
-    };
-    if let Err(c) = validate_selected(&l, &names, color) {
-        return c;
-    }
-    let rendered = match render_all(&l, &names) {
+    let rendered = match prepare::render_in_start_order(&l, which) {
         Ok(r) => r,
-        Err(c) => return c,
+        Err(e) => return fail(&e, color),
     };
     let mut count = 0;
     for (svc, files) in &rendered {
@@ -256,19 +182,6 @@ fn render(dir: &Path, which: &str, out_dir: &Path, color: bool) -> i32 {
         out_dir.display()
     ));
     exit::OK
-}
-
-fn admin_client(cluster: &Cluster, timeout: Duration) -> Result<KubeClient, String> {
-    let dir = cluster.state_dir().join("pki");
-    if !dir.join("ca.crt").is_file() {
-        return Err(format!(
-            "no PKI in {}: the cluster was not deployed from this config dir (run `k8s-manage deploy -p DIR` first)",
-            dir.display()
-        ));
-    }
-    let pki = Pki::load_read_only(&dir, &pki_request(cluster, time::OffsetDateTime::now_utc()))
-        .map_err(|e| e.to_string())?;
-    KubeClient::admin(&pki, &cluster.api_url(), timeout)
 }
 
 fn progress(s: &str) {
@@ -361,12 +274,12 @@ fn act(action: Action, a: &ServiceArgs, color: bool) -> i32 {
             skipped.join(", ")
         ));
     }
-    if let Err(c) = validate_selected(&l, &names, color) {
-        return c;
+    if let Err(e) = validate_selected(&l, &names) {
+        return fail(&e, color);
     }
-    let rendered = match render_all(&l, &names) {
+    let rendered = match render_selected(&l, &names) {
         Ok(r) => r,
-        Err(c) => return c,
+        Err(e) => return fail(&e, color),
     };
     // Fill in every step before anything runs.
     let plans = match actions::plan_services(action, &l.registry, &l.context, rendered) {
@@ -430,12 +343,12 @@ fn scale(a: &ServiceArgs, replicas: u32, component: Option<String>, color: bool)
         ));
         return exit::INVALID;
     };
-    if let Err(c) = validate_selected(&l, std::slice::from_ref(&name), color) {
-        return c;
+    if let Err(e) = validate_selected(&l, std::slice::from_ref(&name)) {
+        return fail(&e, color);
     }
-    let files = match render_all(&l, std::slice::from_ref(&svc.name)) {
+    let files = match render_selected(&l, std::slice::from_ref(&svc.name)) {
         Ok(mut r) => r.pop().map(|(_, f)| f).unwrap_or_default(),
-        Err(c) => return c,
+        Err(e) => return fail(&e, color),
     };
     let refuse = |r: databases::Refusal| {
         err(&format!(
