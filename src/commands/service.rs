@@ -8,8 +8,8 @@ use super::output::{err, json, out};
 use super::run_setup::{load, runtime};
 use crate::cli::{OutputFormat, ServiceArgs, ServiceCommand};
 use crate::diag::Diagnostics;
-use crate::service::actions::{self, Action, ActionReport, ServiceRun};
-use crate::service::databases::{self, ScaleRequest};
+use crate::service::actions::{self, Action, ActionReport};
+use crate::service::databases;
 use crate::service::error::{ErrorKind, ServiceError};
 use crate::service::prepare::{
     self, Loaded, admin_client, render_selected, unconfigured_skipped, validate_selected,
@@ -17,7 +17,8 @@ use crate::service::prepare::{
 use crate::service::registry::Origin;
 use crate::service::render::{images_of, render_service};
 use crate::service::resolve;
-use crate::service::run::{RunOptions, StepRunner, ref_path};
+use crate::service::run::{RunOptions, StepRunner};
+use crate::service::scale::{self, ScaleOptions};
 use serde::Serialize;
 use std::path::Path;
 use std::time::Duration;
@@ -329,120 +330,15 @@ fn scale(a: &ServiceArgs, replicas: u32, component: Option<String>, color: bool)
         Ok(l) => l,
         Err(c) => return c,
     };
-    let name = a.service.clone();
-    let Some(svc) = l.registry.service(&name) else {
-        err(&format!(
-            "error: `service scale` needs one service with -s; `{name}` is not a known service{}\n",
-            crate::service::suggest::did_you_mean(&name, &l.registry.service_names())
-        ));
-        return exit::INVALID;
-    };
-    let Some(planner) = databases::planner(&name) else {
-        err(&format!(
-            "error: service `{name}` cannot be scaled: it has no scale planner\n  fix: change its replica counts in services-configuration.yaml and run `service deploy -s {name}`\n"
-        ));
-        return exit::INVALID;
-    };
-    if let Err(e) = validate_selected(&l, std::slice::from_ref(&name)) {
-        return fail(&e, color);
-    }
-    let files = match render_selected(&l, std::slice::from_ref(&svc.name)) {
-        Ok(mut r) => r.pop().map(|(_, f)| f).unwrap_or_default(),
-        Err(e) => return fail(&e, color),
-    };
-    let refuse = |r: databases::Refusal| {
-        err(&format!(
-            "error: scale of `{name}` refused: {}{}\n",
-            r.reason,
-            r.fix.map(|f| format!("\n  fix: {f}")).unwrap_or_default()
-        ));
-        exit::INVALID
-    };
-    let target = match planner.scale_target(&l.config, component.as_deref()) {
-        Ok(t) => t,
-        Err(r) => return refuse(r),
-    };
-    let client = match admin_client(&l.cluster, Duration::from_secs(30)) {
-        Ok(c) => c,
-        Err(e) => {
-            err(&format!("error: {e}\n"));
-            return exit::FAILED;
-        }
-    };
-    let Some(rt) = runtime() else {
-        return exit::FAILED;
-    };
-    let mut docs = Vec::new();
-    for f in &files {
-        if let Ok(d) = crate::kubeapi::parse_manifest(&f.name, &f.text) {
-            docs.extend(d);
-        }
-    }
-    let custom = crate::kubeapi::CustomKinds::from_docs(&docs);
-    let current = match ref_path(&target, &custom) {
-        Ok(p) => match rt.block_on(client.get_object(&p)) {
-            Ok(Some(obj)) => match planner.replicas_of(&obj) {
-                Some(n) => n,
-                None => {
-                    err(&format!("error: {target} shows no replica count\n"));
-                    return exit::FAILED;
-                }
-            },
-            Ok(None) => {
-                err(&format!(
-                    "error: {target} does not exist\n  fix: deploy the service first (`service deploy -s {name}`)\n"
-                ));
-                return exit::FAILED;
-            }
-            Err(e) => {
-                err(&format!("error: {e}\n"));
-                return exit::FAILED;
-            }
-        },
-        Err(e) => {
-            err(&format!("error: {e}\n"));
-            return exit::INVALID;
-        }
-    };
-    let req = ScaleRequest {
+    let opts = ScaleOptions {
+        service: a.service.clone(),
         component,
-        current,
-        target: replicas,
-        cluster_domain: l.cluster.kubernetes.cluster_domain.clone(),
-    };
-    let steps = match planner.scale_plan(&l.config, &req) {
-        Ok(s) => s,
-        Err(r) => return refuse(r),
-    };
-    let mut report = ActionReport {
-        action: "scale",
+        replicas,
         dry_run: a.dry_run,
-        server_dry_run: false,
-        services: vec![ServiceRun::planned(&name, &steps)],
-        skipped: Vec::new(),
-        ok: true,
-        error: None,
+        wait_seconds: a.wait_seconds,
     };
-    progress(&format!(
-        "scale {name}: {target} from {current} to {replicas} ({} step(s))",
-        steps.len()
-    ));
-    if a.dry_run {
-        return finish(&report, a.output);
+    match scale::scale(&l, &opts, &progress) {
+        Ok(r) => finish(&r, a.output),
+        Err(e) => fail(&e, color),
     }
-    let opts = RunOptions {
-        wait: Duration::from_secs(a.wait_seconds.max(1)),
-        poll: Duration::from_secs(2),
-        server_dry_run: false,
-    };
-    let runner = StepRunner {
-        client: &client,
-        opts: &opts,
-        progress: &progress,
-    };
-    let (reports, ok) = rt.block_on(runner.run(&name, &files, &steps));
-    report.services[0].reports = reports;
-    report.services[0].ok = ok;
-    report.ok = ok;
-    finish(&report, a.output)
 }

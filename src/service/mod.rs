@@ -1,11 +1,11 @@
 //! The service layer: services deployed onto the cluster from a registry of declarative
 //! descriptions (`docs/SERVICES.md`). `actions` runs deploy, stop, delete and refresh,
-//! `prepare` loads, validates and renders what the service commands work on, and `error`
-//! is their error. `registry` reads the services (built-in, embedded, plus the config
-//! dir's), `resolve` orders them by prerequisites, `render` fills in their Tera templates,
-//! `steps` is the step format, `suggest` the "did you mean" hints, `run` executes steps
-//! through the Kubernetes API, `exec` runs a command in a pod, `databases` holds the
-//! built-in databases' validation and scale planners.
+//! `scale` resizes a database, `prepare` loads, validates and renders what they work on,
+//! and `error` is their error. `registry` reads the services (built-in, embedded, plus the
+//! config dir's), `resolve` orders them by prerequisites, `render` fills in their Tera
+//! templates, `steps` is the step format, `suggest` the "did you mean" hints, `run`
+//! executes steps through the Kubernetes API, `exec` runs a command in a pod, `databases`
+//! holds the built-in databases' validation and scale planners.
 
 pub mod actions;
 pub mod config;
@@ -18,6 +18,7 @@ pub mod registry;
 pub mod render;
 pub mod resolve;
 pub mod run;
+pub mod scale;
 pub mod steps;
 pub mod suggest;
 
