@@ -1,27 +1,22 @@
 //! `service list|render|deploy|stop|delete|refresh|scale`: load the registry and
-//! services-configuration.yaml (exit 2 on any located problem), render every selected
-//! service before touching the cluster, then run its steps through the Kubernetes API
-//! with progress per service and step.
+//! services-configuration.yaml (exit 2 on any located problem), call the service layer
+//! (`service::actions`, `service::scale`, `service::prepare`), print its progress on
+//! stderr and its report or error, and return the exit status.
 
 use super::exit;
 use super::output::{err, json, out};
-use super::run_setup::{load, runtime};
+use super::run_setup::load;
 use crate::cli::{OutputFormat, ServiceArgs, ServiceCommand};
 use crate::diag::Diagnostics;
-use crate::service::actions::{self, Action, ActionReport};
+use crate::service::actions::{self, Action, ActionOptions, ActionReport};
 use crate::service::databases;
 use crate::service::error::{ErrorKind, ServiceError};
-use crate::service::prepare::{
-    self, Loaded, admin_client, render_selected, unconfigured_skipped, validate_selected,
-};
+use crate::service::prepare::{self, Loaded};
 use crate::service::registry::Origin;
 use crate::service::render::{images_of, render_service};
-use crate::service::resolve;
-use crate::service::run::{RunOptions, StepRunner};
 use crate::service::scale::{self, ScaleOptions};
 use serde::Serialize;
 use std::path::Path;
-use std::time::Duration;
 
 /// Load the cluster model, services-configuration.yaml and the registry; print every
 /// problem and return exit 2 when there is any error.
@@ -228,103 +223,28 @@ fn finish(r: &ActionReport, format: OutputFormat) -> i32 {
 }
 
 fn act(action: Action, a: &ServiceArgs, color: bool) -> i32 {
-    if a.server_dry_run && !matches!(action, Action::Start | Action::Refresh) {
-        err(&format!(
-            "error: --server-dry-run checks what deploy and refresh would apply; `service {}` has nothing to check that way\n  fix: leave out --server-dry-run, or use --dry-run to see the steps\n",
-            action.name()
-        ));
-        return exit::INVALID;
+    if let Err(e) = actions::check_server_dry_run(action.name(), a.server_dry_run) {
+        return fail(&e, color);
     }
     let l = match load_services(&a.path, color, a.output) {
         Ok(l) => l,
         Err(c) => return c,
     };
-    let mut diags = Diagnostics::default();
-    let order = match action {
-        Action::Start | Action::Refresh => {
-            resolve::start_order(&l.registry, &a.service, &mut diags)
-        }
-        Action::Stop | Action::Delete => resolve::stop_order(&l.registry, &a.service, &mut diags),
-    };
-    let names = match order {
-        Ok(n) => n,
-        Err(e) => {
-            if diags.has_errors() {
-                err(&diags.render_text(color));
-            }
-            err(&format!("error: {e}\n"));
-            return exit::INVALID;
-        }
-    };
-    // Refresh touches only the named service(s), not their prerequisites.
-    let names: Vec<String> = if action == Action::Refresh && a.service != "all" {
-        vec![a.service.clone()]
-    } else {
-        names
-    };
-    // `-s all` means every service this cluster is configured for: a built-in database
-    // without its section is skipped (unless a chosen service needs it), and said so.
-    let (names, skipped) = if a.service == "all" {
-        unconfigured_skipped(&l, names)
-    } else {
-        (names, Vec::new())
-    };
-    if !skipped.is_empty() {
-        err(&format!(
-            "note: skipping {} (no section in services-configuration.yaml; name one with -s to see what it needs)\n",
-            skipped.join(", ")
-        ));
-    }
-    if let Err(e) = validate_selected(&l, &names) {
-        return fail(&e, color);
-    }
-    let rendered = match render_selected(&l, &names) {
-        Ok(r) => r,
-        Err(e) => return fail(&e, color),
-    };
-    // Fill in every step before anything runs.
-    let plans = match actions::plan_services(action, &l.registry, &l.context, rendered) {
-        Ok(p) => p,
-        Err(e) => {
-            err(&format!("error: {e}\n  fix: correct the step's template\n"));
-            return exit::INVALID;
-        }
-    };
-    let mut report = ActionReport::planned(action, a.dry_run, a.server_dry_run, &plans, skipped);
-    if a.dry_run {
-        return finish(&report, a.output);
-    }
-    let client = match admin_client(&l.cluster, Duration::from_secs(30)) {
-        Ok(c) => c,
-        Err(e) => {
-            report.ok = false;
-            report.error = Some(e);
-            return finish(&report, a.output);
-        }
-    };
-    let Some(rt) = runtime() else {
-        return exit::FAILED;
-    };
-    let opts = RunOptions {
-        wait: Duration::from_secs(a.wait_seconds.max(1)),
-        poll: Duration::from_secs(2),
+    let opts = ActionOptions {
+        service: a.service.clone(),
+        dry_run: a.dry_run,
         server_dry_run: a.server_dry_run,
+        wait_seconds: a.wait_seconds,
     };
-    let runner = StepRunner {
-        client: &client,
-        opts: &opts,
-        progress: &progress,
-    };
-    rt.block_on(actions::run_services(&runner, action, &plans, &mut report));
-    finish(&report, a.output)
+    match actions::perform(action, &l, &opts, &progress) {
+        Ok(r) => finish(&r, a.output),
+        Err(e) => fail(&e, color),
+    }
 }
 
 fn scale(a: &ServiceArgs, replicas: u32, component: Option<String>, color: bool) -> i32 {
-    if a.server_dry_run {
-        err(
-            "error: --server-dry-run checks what deploy and refresh would apply; `service scale` has nothing to check that way\n  fix: leave out --server-dry-run, or use --dry-run to see the steps\n",
-        );
-        return exit::INVALID;
+    if let Err(e) = actions::check_server_dry_run("scale", a.server_dry_run) {
+        return fail(&e, color);
     }
     let l = match load_services(&a.path, color, a.output) {
         Ok(l) => l,
