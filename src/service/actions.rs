@@ -69,7 +69,7 @@ impl Action {
 }
 
 /// One service in a report: its planned steps and what each did.
-#[derive(Serialize)]
+#[derive(Debug, Serialize)]
 pub struct ServiceRun {
     pub name: String,
     pub steps: Vec<String>,
@@ -79,7 +79,7 @@ pub struct ServiceRun {
 
 /// What a service action did (or, with a dry run, would do): the report `--output json`
 /// prints.
-#[derive(Serialize)]
+#[derive(Debug, Serialize)]
 pub struct ActionReport {
     pub action: &'static str,
     pub dry_run: bool,
@@ -283,4 +283,81 @@ fn select(
     } else {
         (names, Vec::new())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::error::ErrorKind;
+    use crate::service::prepare::test_support::{IOTDB, WEB, loaded};
+    use std::sync::Mutex;
+
+    fn ask(service: &str, dry_run: bool) -> ActionOptions {
+        ActionOptions {
+            service: service.into(),
+            dry_run,
+            server_dry_run: false,
+            wait_seconds: 1,
+        }
+    }
+
+    #[test]
+    fn server_dry_run_is_for_deploy_and_refresh_only() {
+        assert!(check_server_dry_run("deploy", true).is_ok());
+        assert!(check_server_dry_run("refresh", true).is_ok());
+        assert!(check_server_dry_run("scale", false).is_ok());
+        let e = check_server_dry_run("stop", true).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Invalid);
+        assert_eq!(
+            e.message,
+            "error: --server-dry-run checks what deploy and refresh would apply; `service stop` has nothing to check that way\n  fix: leave out --server-dry-run, or use --dry-run to see the steps\n"
+        );
+    }
+
+    #[test]
+    fn a_dry_run_plans_every_step_without_a_cluster() {
+        let (_dir, l) = loaded(&[("services-configuration.yaml", IOTDB)]);
+        let r = perform(Action::Start, &l, &ask("iotdb", true), &|_| {}).unwrap();
+        assert!(r.ok && r.dry_run && r.error.is_none());
+        assert_eq!(r.action, "deploy");
+        assert_eq!(r.services.len(), 1);
+        assert_eq!(r.services[0].name, "iotdb");
+        assert!(!r.services[0].steps.is_empty());
+        assert!(r.services[0].reports.is_empty());
+    }
+
+    #[test]
+    fn all_skips_the_unconfigured_databases_and_says_so() {
+        let (_dir, l) = loaded(&WEB);
+        let notes = Mutex::new(Vec::new());
+        let progress = |s: &str| notes.lock().unwrap().push(s.to_string());
+        let r = perform(Action::Stop, &l, &ask("all", true), &progress).unwrap();
+        let names: Vec<&str> = r.services.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["web"]);
+        assert_eq!(r.skipped.len(), 4, "{:?}", r.skipped);
+        let notes = notes.into_inner().unwrap();
+        assert_eq!(notes.len(), 1);
+        assert!(notes[0].starts_with("note: skipping "), "{notes:?}");
+    }
+
+    #[test]
+    fn an_unknown_service_is_invalid_input() {
+        let (_dir, l) = loaded(&WEB);
+        let e = perform(Action::Delete, &l, &ask("wbe", true), &|_| {}).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Invalid);
+        assert!(e.diagnostics.is_none());
+        assert!(
+            e.message.starts_with("error: ") && e.message.contains("wbe"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_undeployed_cluster_is_a_failed_report() {
+        let (_dir, l) = loaded(&WEB);
+        let r = perform(Action::Start, &l, &ask("web", false), &|_| {}).unwrap();
+        assert!(!r.ok);
+        let e = r.error.as_deref().unwrap();
+        assert!(e.starts_with("no PKI in "), "{e}");
+    }
 }

@@ -147,3 +147,39 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, ServiceError> {
         .build()
         .map_err(|_| ServiceError::failed(""))
 }
+
+/// Unit-test support: a [`Loaded`] for the one-master test cluster from config-dir files.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::Loaded;
+    use crate::diag::Diagnostics;
+
+    /// An `iotdb:` section (datanodes 3, data replication factor 2).
+    pub const IOTDB: &str = "iotdb:\n  namespace: iotdb\n  storage-class: local-path\n  data-replication-factor: 2\n  datanode:\n    replicas: 3\n";
+
+    /// A service of the config dir's own, `web` (a ConfigMap), with no scale planner.
+    pub const WEB: [(&str, &str); 3] = [
+        ("services/service.yaml", "servicelist:\n  - web\n"),
+        ("services/web/service.yaml", "template-list: [cm.yaml]\n"),
+        (
+            "services/web/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\n  namespace: default\n",
+        ),
+    ];
+
+    /// The inputs loaded from a config dir holding `files` (relative path, text); panics
+    /// on a problem. The config dir has no PKI: the cluster was never deployed.
+    pub fn loaded(files: &[(&str, &str)]) -> (tempfile::TempDir, Loaded) {
+        let dir = tempfile::tempdir().unwrap();
+        for (rel, text) in files {
+            let p = dir.path().join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+        let cluster = crate::model::test_cluster::one_master("");
+        let mut diags = Diagnostics::default();
+        let l = Loaded::read(dir.path(), cluster, &mut diags)
+            .unwrap_or_else(|| panic!("{}", diags.render_text(false)));
+        (dir, l)
+    }
+}

@@ -162,3 +162,116 @@ fn refused(name: &str, r: Refusal) -> ServiceError {
         r.fix.map(|f| format!("\n  fix: {f}")).unwrap_or_default()
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::error::ErrorKind;
+    use crate::service::prepare::test_support::{IOTDB, WEB, loaded};
+
+    fn ask(service: &str, component: Option<&str>, replicas: u32) -> ScaleOptions {
+        ScaleOptions {
+            service: service.into(),
+            component: component.map(String::from),
+            replicas,
+            dry_run: true,
+            wait_seconds: 1,
+        }
+    }
+
+    fn refusal(files: &[(&str, &str)], o: &ScaleOptions) -> ServiceError {
+        let (_dir, l) = loaded(files);
+        match scale(&l, o, &|_| {}) {
+            Ok(_) => panic!("scale of {} was not refused", o.service),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn an_unknown_service_is_invalid_input_with_a_suggestion() {
+        let e = refusal(&[], &ask("iotbd", None, 3));
+        assert_eq!(e.kind, ErrorKind::Invalid);
+        assert!(
+            e.message.starts_with(
+                "error: `service scale` needs one service with -s; `iotbd` is not a known service"
+            ) && e.message.contains("iotdb")
+                && e.message.ends_with('\n'),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_service_without_a_planner_is_invalid_input_with_the_fix() {
+        let e = refusal(&WEB, &ask("web", None, 3));
+        assert_eq!(e.kind, ErrorKind::Invalid);
+        assert_eq!(
+            e.message,
+            "error: service `web` cannot be scaled: it has no scale planner\n  fix: change its replica counts in services-configuration.yaml and run `service deploy -s web`\n"
+        );
+    }
+
+    #[test]
+    fn an_invalid_section_is_located_invalid_input() {
+        let files = [(
+            "services-configuration.yaml",
+            "iotdb:\n  namespace: iotdb\n  datanode:\n    replicas: many\n",
+        )];
+        let e = refusal(&files, &ask("iotdb", None, 3));
+        assert_eq!(e.kind, ErrorKind::Invalid);
+        let d = e.diagnostics.as_ref().expect("located problems");
+        assert!(d.has_errors() && e.message.is_empty(), "{e}");
+        assert!(
+            e.render(false).contains("services-configuration.yaml:4:"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_component_is_refused_before_the_cluster_is_asked() {
+        let files = [("services-configuration.yaml", IOTDB)];
+        let e = refusal(&files, &ask("iotdb", Some("broker"), 3));
+        assert_eq!(e.kind, ErrorKind::Invalid);
+        assert_eq!(
+            e.message,
+            "error: scale of `iotdb` refused: `iotdb` has no component `broker`\n  fix: use --component datanode or --component confignode\n"
+        );
+    }
+
+    #[test]
+    fn an_undeployed_cluster_is_a_failure() {
+        let files = [("services-configuration.yaml", IOTDB)];
+        let e = refusal(&files, &ask("iotdb", None, 4));
+        assert_eq!(e.kind, ErrorKind::Failed);
+        assert!(
+            e.message.starts_with("error: no PKI in ")
+                && e.message
+                    .ends_with("(run `k8s-manage deploy -p DIR` first)\n"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_refused_count_is_invalid_input_with_the_planners_fix() {
+        let files = [("services-configuration.yaml", IOTDB)];
+        let (_dir, l) = loaded(&files);
+        let o = ask("iotdb", None, 5000);
+        let p = prepare(&l, &o).expect("iotdb is scalable");
+        assert_eq!(p.target.name, "iotdb-datanode");
+        let e = plan(&l, p.planner, &o, 3).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Invalid);
+        assert_eq!(
+            e.message,
+            "error: scale of `iotdb` refused: refusing to scale iotdb: the target is 5000, more than the 1000 members k8s-manage plans for\n  fix: give --replicas from 0 to 1000\n"
+        );
+        // Below the data replication factor: refused with the planner's own reason.
+        let e = plan(&l, p.planner, &ask("iotdb", None, 1), 3).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Invalid);
+        assert!(
+            e.message.starts_with("error: scale of `iotdb` refused: "),
+            "{e}"
+        );
+        // An allowed count is planned.
+        let steps = plan(&l, p.planner, &ask("iotdb", None, 4), 3).unwrap();
+        assert!(!steps.is_empty());
+    }
+}
