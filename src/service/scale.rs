@@ -7,9 +7,9 @@ use super::databases::{self, Refusal, ScalePlanner, ScaleRequest};
 use super::error::ServiceError;
 use super::prepare::{Loaded, admin_client, render_selected, runtime, validate_selected};
 use super::render::RenderedFile;
-use super::run::{RunOptions, StepRunner, ref_path};
+use super::run::{RunOptions, StepRunner, custom_kinds, ref_path};
 use super::steps::{ObjectRef, Step};
-use crate::kubeapi::{CustomKinds, KubeClient, parse_manifest};
+use crate::kubeapi::{KubeClient, parse_manifest};
 use std::time::Duration;
 
 /// What `service scale` is asked: `-s`, `--component`, `--replicas`, `--dry-run`,
@@ -121,7 +121,8 @@ async fn current_replicas(
             docs.extend(d);
         }
     }
-    let custom = CustomKinds::from_docs(&docs);
+    // A custom resource's kind may come from an operator's CRD on the cluster.
+    let custom = custom_kinds(client, &docs).await;
     let target = &p.target;
     let path =
         ref_path(target, &custom).map_err(|e| ServiceError::invalid(format!("error: {e}\n")))?;
