@@ -14,7 +14,9 @@
 //!    --server-dry-run` sends every rendered manifest and custom resource through the real
 //!    admission and schemas (the database images cannot run here); a custom resource comes
 //!    back from a server dry run with every field it was sent (nothing pruned), and a
-//!    misspelt field is refused.
+//!    misspelt field is refused. `service scale` reads the current size from the API
+//!    server: a database not deployed is refused with its missing object named, and a
+//!    dry run plans from the size a StatefulSet has there.
 
 #[path = "common/cluster_sandbox.rs"]
 mod cluster_sandbox;
@@ -507,6 +509,54 @@ fn databases_by_server_dry_run(dir: &Path, k: &Kubectl) {
             .collect();
         assert!(ours.is_empty(), "{db}: a dry run stored {ours:?}");
     }
+
+    // Scale reads the current size from the API server: a database that is not deployed
+    // is a failure (exit 1) that names its missing scale target (a StatefulSet, or a
+    // custom resource of a CRD the server has) and says to deploy it first.
+    for db in DATABASES {
+        let (code, v, stderr) = svc(&["scale", "-s", db, "--replicas", "2", "--dry-run"], dir);
+        assert_eq!(code, 1, "{db}: {v:#}\n{stderr}");
+        assert!(
+            stderr.contains(&format!(
+                " does not exist\n  fix: deploy the service first (`service deploy -s {db}`)\n"
+            )),
+            "{db}: {stderr}"
+        );
+    }
+    // With the target there, a dry run plans from the size the server has (the pods can
+    // be scheduled nowhere: only the object counts).
+    let busybox = k8s_manage::sandbox::upstream::BUSYBOX_IMAGE;
+    k.apply(&format!(
+        "apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: iotdb-datanode\n  namespace: iotdb\n\
+         spec:\n  replicas: 3\n  serviceName: iotdb-datanode-headless\n  \
+         selector: {{matchLabels: {{app: scale-probe}}}}\n  template:\n    \
+         metadata: {{labels: {{app: scale-probe}}}}\n    spec:\n      \
+         nodeSelector: {{k8s-manage.test/nowhere: \"true\"}}\n      \
+         containers: [{{name: main, image: {busybox}, imagePullPolicy: Never}}]\n"
+    ));
+    let (code, v, stderr) = svc(
+        &["scale", "-s", "iotdb", "--replicas", "4", "--dry-run"],
+        dir,
+    );
+    assert_eq!(code, 0, "{v:#}\n{stderr}");
+    assert!(
+        stderr.contains("scale iotdb: StatefulSet iotdb/iotdb-datanode from 3 to 4 ("),
+        "{stderr}"
+    );
+    assert_eq!(v["action"], "scale", "{v:#}");
+    assert_eq!(v["dry_run"], true, "{v:#}");
+    assert!(
+        !v["services"][0]["steps"].as_array().unwrap().is_empty(),
+        "{v:#}"
+    );
+    k.ok(&[
+        "delete",
+        "statefulset",
+        "-n",
+        "iotdb",
+        "iotdb-datanode",
+        "--wait=true",
+    ]);
 
     // Each custom resource comes back from a server dry run with every field it was sent
     // (a plain create as a server dry run, with field validation off so that pruning would

@@ -1,91 +1,46 @@
 //! `service list|render|deploy|stop|delete|refresh|scale`: load the registry and
-//! services-configuration.yaml (exit 2 on any located problem), render every selected
-//! service before touching the cluster, then run its steps through the Kubernetes API
-//! with progress per service and step.
+//! services-configuration.yaml (exit 2 on any located problem), call the service layer
+//! (`service::actions`, `service::scale`, `service::prepare`), print its progress on
+//! stderr and its report or error, and return the exit status.
 
 use super::exit;
 use super::output::{err, json, out};
-use super::run_setup::{load, runtime};
+use super::run_setup::load;
 use crate::cli::{OutputFormat, ServiceArgs, ServiceCommand};
 use crate::diag::Diagnostics;
-use crate::kubeapi::KubeClient;
-use crate::model::Cluster;
-use crate::pki::Pki;
-use crate::render::node::pki_request;
-use crate::service::actions::{self, Action, ActionReport, ServiceRun};
-use crate::service::config::registry_settings;
-use crate::service::databases::{self, ScaleRequest};
-use crate::service::registry::{self, Origin, Registry};
-use crate::service::render::{RenderContext, RenderedFile, images_of, render_service};
-use crate::service::run::{RunOptions, StepRunner, ref_path};
-use crate::service::{ServicesConfig, resolve};
+use crate::service::actions::{self, Action, ActionOptions, ActionReport};
+use crate::service::databases;
+use crate::service::error::{ErrorKind, ServiceError};
+use crate::service::prepare::{self, Loaded};
+use crate::service::registry::Origin;
+use crate::service::render::{images_of, render_service};
+use crate::service::scale::{self, ScaleOptions};
 use serde::Serialize;
 use std::path::Path;
-use std::time::Duration;
-
-/// Everything a service command needs, validated.
-pub struct Loaded {
-    pub cluster: Cluster,
-    pub config: ServicesConfig,
-    pub registry: Registry,
-    pub context: RenderContext,
-}
 
 /// Load the cluster model, services-configuration.yaml and the registry; print every
 /// problem and return exit 2 when there is any error.
 pub fn load_services(dir: &Path, color: bool, format: OutputFormat) -> Result<Loaded, i32> {
     let cluster = load(dir, color, format)?;
     let mut diags = Diagnostics::default();
-    let config = ServicesConfig::read(dir, &mut diags);
-    let registry = registry::load(dir, &mut diags);
-    resolve::check(&registry, &mut diags);
-    let settings = registry_settings(&config, &mut diags);
-    if diags.has_errors() {
+    let loaded = Loaded::read(dir, cluster, &mut diags);
+    let Some(loaded) = loaded else {
         err(&diags.render_text(color));
         return Err(exit::INVALID);
-    }
+    };
     if !diags.list.is_empty() && format == OutputFormat::Text {
         err(&diags.render_text(color));
     }
-    let context = RenderContext::new(&cluster, &config, &settings, &registry);
-    Ok(Loaded {
-        cluster,
-        config,
-        registry,
-        context,
-    })
+    Ok(loaded)
 }
 
-/// Split `names` into (kept, skipped): built-in databases with no section in
-/// services-configuration.yaml are skipped, unless a kept service needs them.
-fn unconfigured_skipped(l: &Loaded, names: Vec<String>) -> (Vec<String>, Vec<String>) {
-    let configured =
-        |n: &str| !databases::DATABASES.contains(&n) || l.config.values.get(n).is_some();
-    let needed = |n: &str| {
-        names.iter().any(|other| {
-            configured(other)
-                && l.registry
-                    .service(other)
-                    .is_some_and(|s| s.prerequisites.iter().any(|p| p.value == n))
-        })
-    };
-    names
-        .iter()
-        .cloned()
-        .partition(|n| configured(n) || needed(n))
-}
-
-/// The databases' own validation of the selected services.
-fn validate_selected(l: &Loaded, names: &[String], color: bool) -> Result<(), i32> {
-    let mut diags = Diagnostics::default();
-    for n in names {
-        databases::validate(n, &l.config, &mut diags);
+/// Print a service error; its exit status.
+fn fail(e: &ServiceError, color: bool) -> i32 {
+    err(&e.render(color));
+    match e.kind {
+        ErrorKind::Invalid => exit::INVALID,
+        ErrorKind::Failed => exit::FAILED,
     }
-    if diags.has_errors() {
-        err(&diags.render_text(color));
-        return Err(exit::INVALID);
-    }
-    Ok(())
 }
 
 pub fn run(cmd: ServiceCommand, color: bool) -> i32 {
@@ -191,47 +146,14 @@ fn list(dir: &Path, format: OutputFormat, color: bool) -> i32 {
     exit::OK
 }
 
-/// Render the given services; every failure is printed, exit 2.
-fn render_all(l: &Loaded, names: &[String]) -> Result<Vec<(String, Vec<RenderedFile>)>, i32> {
-    let mut all = Vec::new();
-    let mut failed = false;
-    for n in names {
-        let Some(svc) = l.registry.service(n) else {
-            continue;
-        };
-        match render_service(svc, &l.context) {
-            Ok(files) => all.push((n.clone(), files)),
-            Err(e) => {
-                err(&format!(
-                    "error: {e}\n  fix: correct the template or the value it reads from services-configuration.yaml\n"
-                ));
-                failed = true;
-            }
-        }
-    }
-    if failed { Err(exit::INVALID) } else { Ok(all) }
-}
-
 fn render(dir: &Path, which: &str, out_dir: &Path, color: bool) -> i32 {
     let l = match load_services(dir, color, OutputFormat::Text) {
         Ok(l) => l,
         Err(c) => return c,
     };
-    let mut diags = Diagnostics::default();
-    let names = match resolve::start_order(&l.registry, which, &mut diags) {
-        Ok(n) => n,
-        Err(e) => {
-            err(&diags.render_text(color));
-            err(&format!("error: {e}\n"));
-            return exit::INVALID;
-        }
-    };
-    if let Err(c) = validate_selected(&l, &names, color) {
-        return c;
-    }
-    let rendered = match render_all(&l, &names) {
+    let rendered = match prepare::render_in_start_order(&l, which) {
         Ok(r) => r,
-        Err(c) => return c,
+        Err(e) => return fail(&e, color),
     };
     let mut count = 0;
     for (svc, files) in &rendered {
@@ -256,19 +178,6 @@ fn render(dir: &Path, which: &str, out_dir: &Path, color: bool) -> i32 {
         out_dir.display()
     ));
     exit::OK
-}
-
-fn admin_client(cluster: &Cluster, timeout: Duration) -> Result<KubeClient, String> {
-    let dir = cluster.state_dir().join("pki");
-    if !dir.join("ca.crt").is_file() {
-        return Err(format!(
-            "no PKI in {}: the cluster was not deployed from this config dir (run `k8s-manage deploy -p DIR` first)",
-            dir.display()
-        ));
-    }
-    let pki = Pki::load_read_only(&dir, &pki_request(cluster, time::OffsetDateTime::now_utc()))
-        .map_err(|e| e.to_string())?;
-    KubeClient::admin(&pki, &cluster.api_url(), timeout)
 }
 
 fn progress(s: &str) {
@@ -314,222 +223,42 @@ fn finish(r: &ActionReport, format: OutputFormat) -> i32 {
 }
 
 fn act(action: Action, a: &ServiceArgs, color: bool) -> i32 {
-    if a.server_dry_run && !matches!(action, Action::Start | Action::Refresh) {
-        err(&format!(
-            "error: --server-dry-run checks what deploy and refresh would apply; `service {}` has nothing to check that way\n  fix: leave out --server-dry-run, or use --dry-run to see the steps\n",
-            action.name()
-        ));
-        return exit::INVALID;
+    if let Err(e) = actions::check_server_dry_run(action.name(), a.server_dry_run) {
+        return fail(&e, color);
     }
     let l = match load_services(&a.path, color, a.output) {
         Ok(l) => l,
         Err(c) => return c,
     };
-    let mut diags = Diagnostics::default();
-    let order = match action {
-        Action::Start | Action::Refresh => {
-            resolve::start_order(&l.registry, &a.service, &mut diags)
-        }
-        Action::Stop | Action::Delete => resolve::stop_order(&l.registry, &a.service, &mut diags),
-    };
-    let names = match order {
-        Ok(n) => n,
-        Err(e) => {
-            if diags.has_errors() {
-                err(&diags.render_text(color));
-            }
-            err(&format!("error: {e}\n"));
-            return exit::INVALID;
-        }
-    };
-    // Refresh touches only the named service(s), not their prerequisites.
-    let names: Vec<String> = if action == Action::Refresh && a.service != "all" {
-        vec![a.service.clone()]
-    } else {
-        names
-    };
-    // `-s all` means every service this cluster is configured for: a built-in database
-    // without its section is skipped (unless a chosen service needs it), and said so.
-    let (names, skipped) = if a.service == "all" {
-        unconfigured_skipped(&l, names)
-    } else {
-        (names, Vec::new())
-    };
-    if !skipped.is_empty() {
-        err(&format!(
-            "note: skipping {} (no section in services-configuration.yaml; name one with -s to see what it needs)\n",
-            skipped.join(", ")
-        ));
-    }
-    if let Err(c) = validate_selected(&l, &names, color) {
-        return c;
-    }
-    let rendered = match render_all(&l, &names) {
-        Ok(r) => r,
-        Err(c) => return c,
-    };
-    // Fill in every step before anything runs.
-    let plans = match actions::plan_services(action, &l.registry, &l.context, rendered) {
-        Ok(p) => p,
-        Err(e) => {
-            err(&format!("error: {e}\n  fix: correct the step's template\n"));
-            return exit::INVALID;
-        }
-    };
-    let mut report = ActionReport::planned(action, a.dry_run, a.server_dry_run, &plans, skipped);
-    if a.dry_run {
-        return finish(&report, a.output);
-    }
-    let client = match admin_client(&l.cluster, Duration::from_secs(30)) {
-        Ok(c) => c,
-        Err(e) => {
-            report.ok = false;
-            report.error = Some(e);
-            return finish(&report, a.output);
-        }
-    };
-    let Some(rt) = runtime() else {
-        return exit::FAILED;
-    };
-    let opts = RunOptions {
-        wait: Duration::from_secs(a.wait_seconds.max(1)),
-        poll: Duration::from_secs(2),
+    let opts = ActionOptions {
+        service: a.service.clone(),
+        dry_run: a.dry_run,
         server_dry_run: a.server_dry_run,
+        wait_seconds: a.wait_seconds,
     };
-    let runner = StepRunner {
-        client: &client,
-        opts: &opts,
-        progress: &progress,
-    };
-    rt.block_on(actions::run_services(&runner, action, &plans, &mut report));
-    finish(&report, a.output)
+    match actions::perform(action, &l, &opts, &progress) {
+        Ok(r) => finish(&r, a.output),
+        Err(e) => fail(&e, color),
+    }
 }
 
 fn scale(a: &ServiceArgs, replicas: u32, component: Option<String>, color: bool) -> i32 {
-    if a.server_dry_run {
-        err(
-            "error: --server-dry-run checks what deploy and refresh would apply; `service scale` has nothing to check that way\n  fix: leave out --server-dry-run, or use --dry-run to see the steps\n",
-        );
-        return exit::INVALID;
+    if let Err(e) = actions::check_server_dry_run("scale", a.server_dry_run) {
+        return fail(&e, color);
     }
     let l = match load_services(&a.path, color, a.output) {
         Ok(l) => l,
         Err(c) => return c,
     };
-    let name = a.service.clone();
-    let Some(svc) = l.registry.service(&name) else {
-        err(&format!(
-            "error: `service scale` needs one service with -s; `{name}` is not a known service{}\n",
-            crate::service::suggest::did_you_mean(&name, &l.registry.service_names())
-        ));
-        return exit::INVALID;
-    };
-    let Some(planner) = databases::planner(&name) else {
-        err(&format!(
-            "error: service `{name}` cannot be scaled: it has no scale planner\n  fix: change its replica counts in services-configuration.yaml and run `service deploy -s {name}`\n"
-        ));
-        return exit::INVALID;
-    };
-    if let Err(c) = validate_selected(&l, std::slice::from_ref(&name), color) {
-        return c;
-    }
-    let files = match render_all(&l, std::slice::from_ref(&svc.name)) {
-        Ok(mut r) => r.pop().map(|(_, f)| f).unwrap_or_default(),
-        Err(c) => return c,
-    };
-    let refuse = |r: databases::Refusal| {
-        err(&format!(
-            "error: scale of `{name}` refused: {}{}\n",
-            r.reason,
-            r.fix.map(|f| format!("\n  fix: {f}")).unwrap_or_default()
-        ));
-        exit::INVALID
-    };
-    let target = match planner.scale_target(&l.config, component.as_deref()) {
-        Ok(t) => t,
-        Err(r) => return refuse(r),
-    };
-    let client = match admin_client(&l.cluster, Duration::from_secs(30)) {
-        Ok(c) => c,
-        Err(e) => {
-            err(&format!("error: {e}\n"));
-            return exit::FAILED;
-        }
-    };
-    let Some(rt) = runtime() else {
-        return exit::FAILED;
-    };
-    let mut docs = Vec::new();
-    for f in &files {
-        if let Ok(d) = crate::kubeapi::parse_manifest(&f.name, &f.text) {
-            docs.extend(d);
-        }
-    }
-    let custom = crate::kubeapi::CustomKinds::from_docs(&docs);
-    let current = match ref_path(&target, &custom) {
-        Ok(p) => match rt.block_on(client.get_object(&p)) {
-            Ok(Some(obj)) => match planner.replicas_of(&obj) {
-                Some(n) => n,
-                None => {
-                    err(&format!("error: {target} shows no replica count\n"));
-                    return exit::FAILED;
-                }
-            },
-            Ok(None) => {
-                err(&format!(
-                    "error: {target} does not exist\n  fix: deploy the service first (`service deploy -s {name}`)\n"
-                ));
-                return exit::FAILED;
-            }
-            Err(e) => {
-                err(&format!("error: {e}\n"));
-                return exit::FAILED;
-            }
-        },
-        Err(e) => {
-            err(&format!("error: {e}\n"));
-            return exit::INVALID;
-        }
-    };
-    let req = ScaleRequest {
+    let opts = ScaleOptions {
+        service: a.service.clone(),
         component,
-        current,
-        target: replicas,
-        cluster_domain: l.cluster.kubernetes.cluster_domain.clone(),
-    };
-    let steps = match planner.scale_plan(&l.config, &req) {
-        Ok(s) => s,
-        Err(r) => return refuse(r),
-    };
-    let mut report = ActionReport {
-        action: "scale",
+        replicas,
         dry_run: a.dry_run,
-        server_dry_run: false,
-        services: vec![ServiceRun::planned(&name, &steps)],
-        skipped: Vec::new(),
-        ok: true,
-        error: None,
+        wait_seconds: a.wait_seconds,
     };
-    progress(&format!(
-        "scale {name}: {target} from {current} to {replicas} ({} step(s))",
-        steps.len()
-    ));
-    if a.dry_run {
-        return finish(&report, a.output);
+    match scale::scale(&l, &opts, &progress) {
+        Ok(r) => finish(&r, a.output),
+        Err(e) => fail(&e, color),
     }
-    let opts = RunOptions {
-        wait: Duration::from_secs(a.wait_seconds.max(1)),
-        poll: Duration::from_secs(2),
-        server_dry_run: false,
-    };
-    let runner = StepRunner {
-        client: &client,
-        opts: &opts,
-        progress: &progress,
-    };
-    let (reports, ok) = rt.block_on(runner.run(&name, &files, &steps));
-    report.services[0].reports = reports;
-    report.services[0].ok = ok;
-    report.ok = ok;
-    finish(&report, a.output)
 }

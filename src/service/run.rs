@@ -64,6 +64,24 @@ pub fn ref_path(o: &ObjectRef, custom: &CustomKinds) -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
+/// The custom kinds of the service's own CRDs (in `docs`, its rendered documents); when a
+/// document's kind is neither built in nor among them, also those of the cluster's CRDs
+/// (an operator installed them, as for ClickHouse and DolphinDB).
+pub async fn custom_kinds(client: &KubeClient, docs: &[Value]) -> CustomKinds {
+    let own = CustomKinds::from_docs(docs);
+    let unknown = docs
+        .iter()
+        .any(|d| object_of("", d, &own).is_err() && d.get("kind").is_some());
+    if !unknown {
+        return own;
+    }
+    match client.custom_resource_definitions().await {
+        Ok(crds) => CustomKinds::from_docs(docs.iter().chain(crds.iter())),
+        // The apply of such a document then names its kind as unknown.
+        Err(_) => own,
+    }
+}
+
 impl StepRunner<'_> {
     /// Run `steps` in order; stops at the first failure. Returns every step's report.
     pub async fn run(
@@ -115,22 +133,8 @@ impl StepRunner<'_> {
         (reports, true)
     }
 
-    /// The custom kinds of the service's own CRDs; when a document's kind is neither
-    /// built in nor among them, also those of the cluster's CRDs (an operator installed
-    /// them, as for ClickHouse and DolphinDB).
     async fn custom_kinds(&self, docs: &[Value]) -> CustomKinds {
-        let own = CustomKinds::from_docs(docs);
-        let unknown = docs
-            .iter()
-            .any(|d| object_of("", d, &own).is_err() && d.get("kind").is_some());
-        if !unknown {
-            return own;
-        }
-        match self.client.custom_resource_definitions().await {
-            Ok(crds) => CustomKinds::from_docs(docs.iter().chain(crds.iter())),
-            // The apply of such a document then names its kind as unknown.
-            Err(_) => own,
-        }
+        custom_kinds(self.client, docs).await
     }
 
     async fn one(
