@@ -114,11 +114,7 @@ impl Phases for Joining<'_> {
             "etcd-join" => self.etcd_join().await,
             id @ ("deploy-new" | "lb-backends" | "roll-masters") => self.deploy(id).await,
             "config-update" => self.config_update().await,
-            id => Err(Failure::one(
-                id,
-                StepError::new("control host", id, "no runner for this phase")
-                    .hint("a defect of k8s-manage: the phase list names a phase add cannot run"),
-            )),
+            id => Err(Failure::one(id, engine::no_runner("add", id))),
         }
     }
 
@@ -143,12 +139,7 @@ impl Joining<'_> {
     }
 
     fn cred(&self) -> Result<&crate::etcd::EtcdCredentials, Failure> {
-        self.cred.as_ref().ok_or_else(|| {
-            Failure::one(
-                "etcd credentials",
-                StepError::new("control host", "etcd credentials", "not loaded"),
-            )
-        })
+        membership::loaded(&self.cred)
     }
 
     /// Certificates for the new machines (from the existing CA), then connect to them:

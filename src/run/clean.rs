@@ -109,11 +109,7 @@ impl Phases for Clean<'_> {
                 self.forget_state();
                 Ok(())
             }
-            id => Err(vec![StepError::new(
-                "control host",
-                id,
-                "no runner for this phase (a defect of k8s-manage: the phase list names a phase clean cannot run)",
-            )]),
+            id => Err(vec![engine::no_runner("clean", id)]),
         };
         done.map_err(|errors| Failure::new(phase.id, errors))
     }

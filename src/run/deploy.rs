@@ -740,12 +740,7 @@ impl Phases for Run<'_> {
             "state" => self.state().await,
             id => match phases::component(id) {
                 Some(c) => self.component(c).await,
-                None => Err(Failure::one(
-                    id,
-                    StepError::new("control host", id, "no runner for this phase").hint(
-                        "a defect of k8s-manage: the phase list names a phase deploy cannot run",
-                    ),
-                )),
+                None => Err(Failure::one(id, engine::no_runner("deploy", id))),
             },
         }
     }

@@ -32,6 +32,14 @@ impl Failure {
     }
 }
 
+/// The error of a phase id an action's runner has no method for: a defect of k8s-manage
+/// (its list names a phase the runner does not know), never the user's.
+pub fn no_runner(action: &str, phase: &str) -> StepError {
+    StepError::new("control host", phase, "no runner for this phase").hint(format!(
+        "a defect of k8s-manage: the phase list names a phase {action} cannot run"
+    ))
+}
+
 impl From<(String, Vec<StepError>)> for Failure {
     fn from((phase, errors): (String, Vec<StepError>)) -> Failure {
         Failure { phase, errors }

@@ -264,11 +264,7 @@ impl Phases for Rebuild<'_> {
             "etcd-replace" => self.replace().await,
             "etcd-rejoin" => self.rejoin().await,
             "etcd-wait" => self.wait().await,
-            id => Err(err(
-                "control host",
-                id,
-                "no runner for this phase (a defect of k8s-manage: the phase list names a phase etcdfix cannot run)",
-            )),
+            id => Err(vec![engine::no_runner("etcdfix", id)]),
         };
         done.map_err(|errors| Failure::new(phase.id, errors))
     }

@@ -87,6 +87,19 @@ impl PhaseLog for MembershipLog {
     fn timed(&mut self, _times: Vec<super::phase_clock::PhaseTime>) {}
 }
 
+/// The etcd credentials a membership run loaded in its checks; a later phase that finds
+/// none fails (the checks did not run).
+pub fn loaded(
+    cred: &Option<crate::etcd::EtcdCredentials>,
+) -> Result<&crate::etcd::EtcdCredentials, Failure> {
+    cred.as_ref().ok_or_else(|| {
+        Failure::one(
+            "etcd credentials",
+            StepError::new("control host", "etcd credentials", "not loaded"),
+        )
+    })
+}
+
 impl MembershipReport {
     pub fn new(action: &str, cluster: &Cluster, dry_run: bool) -> MembershipReport {
         MembershipReport {

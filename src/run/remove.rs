@@ -115,11 +115,7 @@ impl Phases for Leave<'_> {
                 Ok(())
             }
             "delete-node" => self.delete_nodes().await,
-            id => Err(Failure::one(
-                id,
-                StepError::new("control host", id, "no runner for this phase")
-                    .hint("a defect of k8s-manage: the phase list names a phase remove cannot run"),
-            )),
+            id => Err(Failure::one(id, engine::no_runner("remove", id))),
         }
     }
 
@@ -147,12 +143,7 @@ impl<'a> Leave<'a> {
     }
 
     fn cred(&self) -> Result<&crate::etcd::EtcdCredentials, Failure> {
-        self.cred.as_ref().ok_or_else(|| {
-            Failure::one(
-                "etcd credentials",
-                StepError::new("control host", "etcd credentials", "not loaded"),
-            )
-        })
+        membership::loaded(&self.cred)
     }
 
     async fn connect(&mut self) -> Result<(), Failure> {
