@@ -256,6 +256,34 @@ pub fn component(phase: &str) -> Option<&'static Component> {
     COMPONENTS.iter().find(|c| c.phase.id == phase)
 }
 
+/// `cert rotate`'s own phase, before deploy's.
+pub const REISSUE: PhaseSpec = cluster(
+    "reissue",
+    "back up the PKI (DIR/.k8s-manage/backups/pki-<UTC time>) and reissue the selected certificates from it (new CAs too with --ca)",
+);
+
+/// Deploy's phases from `preflight` on, after the ones an action puts first: deploy,
+/// upgrade and cert rotate share them, so that they cannot drift apart.
+macro_rules! deploy_phases {
+    ($($first:expr),+) => {
+        &[
+            $($first,)+
+            PREFLIGHT,
+            FILES,
+            IMAGES,
+            ETCD,
+            ETCD_HEALTH,
+            APISERVER,
+            LOAD_BALANCERS,
+            CONTROL_PLANE,
+            NODE_AGENTS,
+            ADDONS,
+            VERIFY,
+            STATE,
+        ]
+    };
+}
+
 pub const DEPLOY: ActionSpec = ActionSpec {
     action: "deploy",
     comment: "What `deploy` does, phase by phase, and on which roles.",
@@ -263,21 +291,7 @@ pub const DEPLOY: ActionSpec = ActionSpec {
     targets: Targets::All,
     exactly_one: false,
     roles_allowed: &[],
-    phases: &[
-        CONNECT,
-        PREFLIGHT,
-        FILES,
-        IMAGES,
-        ETCD,
-        ETCD_HEALTH,
-        APISERVER,
-        LOAD_BALANCERS,
-        CONTROL_PLANE,
-        NODE_AGENTS,
-        ADDONS,
-        VERIFY,
-        STATE,
-    ],
+    phases: deploy_phases![CONNECT],
 };
 
 pub const UPGRADE: ActionSpec = ActionSpec {
@@ -287,22 +301,7 @@ pub const UPGRADE: ActionSpec = ActionSpec {
     targets: Targets::All,
     exactly_one: false,
     roles_allowed: &[],
-    phases: &[
-        CONNECT,
-        VERSION_SKEW,
-        PREFLIGHT,
-        FILES,
-        IMAGES,
-        ETCD,
-        ETCD_HEALTH,
-        APISERVER,
-        LOAD_BALANCERS,
-        CONTROL_PLANE,
-        NODE_AGENTS,
-        ADDONS,
-        VERIFY,
-        STATE,
-    ],
+    phases: deploy_phases![CONNECT, VERSION_SKEW],
 };
 
 pub const CERT_ROTATE: ActionSpec = ActionSpec {
@@ -312,25 +311,7 @@ pub const CERT_ROTATE: ActionSpec = ActionSpec {
     targets: Targets::All,
     exactly_one: false,
     roles_allowed: &[],
-    phases: &[
-        cluster(
-            "reissue",
-            "back up the PKI (DIR/.k8s-manage/backups/pki-<UTC time>) and reissue the selected certificates from it (new CAs too with --ca)",
-        ),
-        CONNECT,
-        PREFLIGHT,
-        FILES,
-        IMAGES,
-        ETCD,
-        ETCD_HEALTH,
-        APISERVER,
-        LOAD_BALANCERS,
-        CONTROL_PLANE,
-        NODE_AGENTS,
-        ADDONS,
-        VERIFY,
-        STATE,
-    ],
+    phases: deploy_phases![REISSUE, CONNECT],
 };
 
 pub const REPAIR: ActionSpec = ActionSpec {
