@@ -106,6 +106,7 @@ pub enum PlanAction {
     Etcdfix,
     Upgrade,
     CertRotate,
+    Restore,
 }
 
 #[derive(Debug, Subcommand)]
@@ -177,7 +178,7 @@ pub enum Command {
         /// The config dir: cluster-configuration.yaml, kubernetes-configuration.yaml, ...
         #[arg(short = 'p', long = "path", value_name = "DIR")]
         path: PathBuf,
-        /// deploy (default), upgrade, cert-rotate, clean, add, remove, repair or etcdfix.
+        /// deploy (default), upgrade, cert-rotate, clean, add, remove, repair, etcdfix or restore.
         #[arg(value_enum, default_value_t = PlanAction::Deploy)]
         action: PlanAction,
         /// The node list that add, remove, repair and etcdfix need.

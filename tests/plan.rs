@@ -179,3 +179,51 @@ fn adding_an_existing_machine_is_refused() {
             .any(|d| d.message.contains("already in the cluster"))
     );
 }
+
+#[test]
+fn restore_works_on_the_masters_then_repairs_every_node() {
+    let (_t, _d, c) = cluster(3, 2, true);
+    let p = plan::build("restore", &c, None).unwrap();
+    let order: Vec<&str> = p.phases.iter().map(|x| x.id.as_str()).collect();
+    assert_eq!(
+        order,
+        [
+            "snapshot-check",
+            "connect",
+            "snapshot-copy",
+            "snapshot",
+            "stop",
+            "move-aside",
+            "restore",
+            "etcd-start",
+            "etcd-health",
+            "repair",
+        ]
+    );
+    let masters = vec!["master-1", "master-2", "master-3"];
+    for phase in [
+        "connect",
+        "snapshot-copy",
+        "stop",
+        "move-aside",
+        "restore",
+        "etcd-start",
+    ] {
+        assert_eq!(nodes_of(&p, phase), masters, "{phase}");
+    }
+    assert_eq!(nodes_of(&p, "repair").len(), 6);
+    let restore = p.phases.iter().find(|x| x.id == "restore").unwrap();
+    assert!(matches!(
+        &restore.nodes[0].steps[..],
+        [Step::EtcdRestore { name, .. }] if name == "etcd1"
+    ));
+    let stop = p.phases.iter().find(|x| x.id == "stop").unwrap();
+    assert!(matches!(
+        &stop.nodes[0].steps[..],
+        [Step::StopContainers { names }] if names.last().map(String::as_str) == Some("etcd")
+    ));
+    assert!(matches!(
+        plan::build("restore", &c, Some(&[])),
+        Err(PlanError::RejectsNodeList(_))
+    ));
+}

@@ -17,6 +17,7 @@ pub fn action_name(a: PlanAction) -> &'static str {
         PlanAction::Etcdfix => "etcdfix",
         PlanAction::Upgrade => "upgrade",
         PlanAction::CertRotate => "cert-rotate",
+        PlanAction::Restore => "restore",
     }
 }
 

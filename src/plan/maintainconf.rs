@@ -73,6 +73,7 @@ pub const SOURCES: &[(&str, &str)] = &[
         "cert-rotate",
         include_str!("../../maintainconf/cert-rotate.yaml"),
     ),
+    ("restore", include_str!("../../maintainconf/restore.yaml")),
 ];
 
 /// Read a `maintainconf/<action>.yaml` text.

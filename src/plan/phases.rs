@@ -506,6 +506,53 @@ pub const CLEAN: ActionSpec = ActionSpec {
     ],
 };
 
+pub const RESTORE: ActionSpec = ActionSpec {
+    action: "restore",
+    comment: "What `etcd snapshot restore --name NAME` does: the answer to lost quorum. Nothing changes on\nthe masters before the snapshot's checksum is right and every master holds a checked copy;\neach master's old data is moved aside (kept); etcd starts from the snapshot on every master,\nthen the control plane comes back. Everything written after the snapshot is lost.",
+    summary: "Restore an etcd snapshot on every master and bring the control plane back.",
+    targets: Targets::All,
+    exactly_one: false,
+    roles_allowed: &[],
+    phases: &[
+        cluster(
+            "snapshot-check",
+            "check the snapshot on the control host against the sha256 recorded when it was taken",
+        ),
+        node("connect", "connect", MASTERS),
+        node(
+            "snapshot-copy",
+            "make sure every master holds a copy with that sha256 (copied where missing or different)",
+            MASTERS,
+        ),
+        cluster(
+            "snapshot",
+            "snapshot auto-restore-<UTC time> of the current state first, when an etcd member still answers",
+        ),
+        node(
+            "stop",
+            "stop kube-apiserver, kube-controller-manager and kube-scheduler, then etcd, on every master",
+            MASTERS,
+        ),
+        node(
+            "move-aside",
+            "move the etcd data dir's contents aside to <dir>.before-restore-<UTC time> (kept)",
+            MASTERS,
+        ),
+        node(
+            "restore",
+            "restore the snapshot inside the etcd image (etcdutl, or etcdctl on 3.4) with the member's name, peer URL, every master and the cluster token",
+            MASTERS,
+        ),
+        node("etcd-start", "start etcd on every master", MASTERS),
+        ETCD_HEALTH,
+        node(
+            "repair",
+            "bring the control plane back: repair on every node (stopped containers started again, /readyz, nodes Ready)",
+            ALL,
+        ),
+    ],
+};
+
 /// Every action, in the order `plan` lists them.
 pub const ACTIONS: &[ActionSpec] = &[
     DEPLOY,
@@ -516,6 +563,7 @@ pub const ACTIONS: &[ActionSpec] = &[
     REMOVE,
     REPAIR,
     ETCDFIX,
+    RESTORE,
 ];
 
 /// The action named `name`.

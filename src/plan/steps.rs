@@ -94,6 +94,29 @@ pub enum Step {
         masters: Vec<String>,
     },
     ForgetState,
+    /// `restore`: the control host's snapshot file against its recorded sha256.
+    CheckSnapshot {
+        file: String,
+    },
+    /// `restore`: a checked copy of the snapshot on the node.
+    CopySnapshot {
+        path: String,
+    },
+    /// Stop these containers, in this order (they are kept, not removed).
+    StopContainers {
+        names: Vec<String>,
+    },
+    /// Move a directory's contents aside (kept).
+    MoveAside {
+        from: String,
+        to: String,
+    },
+    /// `restore`: the snapshot restored into the node's empty etcd data dir as this member.
+    EtcdRestore {
+        snapshot: String,
+        name: String,
+        peer_url: String,
+    },
 }
 
 /// What happens to a container.
@@ -176,6 +199,21 @@ impl Step {
             Step::ForgetState => {
                 "remove state.json and admin.kubeconfig from the control host".into()
             }
+            Step::CheckSnapshot { file } => {
+                format!("refuse unless {file} has the sha256 recorded when it was taken")
+            }
+            Step::CopySnapshot { path } => format!(
+                "copy the snapshot to {path} unless a copy with its sha256 is there, then check the copy"
+            ),
+            Step::StopContainers { names } => format!("stop {}", names.join(", ")),
+            Step::MoveAside { from, to } => format!("move the contents of {from} to {to} (kept)"),
+            Step::EtcdRestore {
+                snapshot,
+                name,
+                peer_url,
+            } => format!(
+                "restore {snapshot} as member {name} ({peer_url}) inside the etcd image (etcdutl, or etcdctl on 3.4), then put it in place as the data dir"
+            ),
         }
     }
 }
@@ -234,6 +272,21 @@ pub fn roll_masters(_action: &str, cluster: &Cluster, targets: &[&Machine]) -> V
         .map(|m| m.hostname.clone())
         .collect();
     vec![Step::RollMasters { masters }]
+}
+
+/// Containers started again as they were (restore: stopped, then the same spec).
+fn recreated(steps: Vec<Step>) -> Vec<Step> {
+    steps
+        .into_iter()
+        .map(|s| match s {
+            Step::EnsureContainer { name, image, .. } => Step::EnsureContainer {
+                name,
+                image,
+                change: Change::Recreate,
+            },
+            other => other,
+        })
+        .collect()
 }
 
 fn apiserver_addresses(cluster: &Cluster) -> Vec<String> {
@@ -365,6 +418,43 @@ pub fn node_steps(phase: &str, cluster: &Cluster, m: &Machine) -> Vec<Step> {
         "stop-containers" => vec![Step::RemoveContainers {
             label: format!("{}={}", components::spec::LABEL_CLUSTER, k.cluster_name),
         }],
+        // restore
+        "snapshot-copy" => vec![Step::CopySnapshot {
+            path: format!("{}/<NAME>.db", crate::etcd::snapshot::NODE_SNAPSHOT_DIR),
+        }],
+        "stop" => vec![Step::StopContainers {
+            names: [
+                "kube-scheduler",
+                "kube-controller-manager",
+                "kube-apiserver",
+                "etcd",
+            ]
+            .map(String::from)
+            .to_vec(),
+        }],
+        "move-aside" => vec![Step::MoveAside {
+            from: k.etcd_data_path.clone(),
+            to: format!("{}.before-restore-<UTC time>", k.etcd_data_path),
+        }],
+        "restore" => vec![Step::EtcdRestore {
+            snapshot: "<NAME>".into(),
+            name: m.etcdid.clone().unwrap_or_else(|| m.hostname.clone()),
+            peer_url: etcd::peer_url(m),
+        }],
+        "etcd-start" => recreated(containers_named(cluster, m, &["etcd"])),
+        "repair" => {
+            let mut steps = recreated(containers_named(
+                cluster,
+                m,
+                &[
+                    "kube-apiserver",
+                    "kube-controller-manager",
+                    "kube-scheduler",
+                ],
+            ));
+            steps.extend(node_steps("verify", cluster, m));
+            steps
+        }
         "remove-dirs" => {
             let mut paths: Vec<String> = components::paths::OWNED_DIRS
                 .iter()
@@ -422,6 +512,9 @@ pub fn cluster_steps(
             ],
         }],
         "forget-state" => vec![Step::ForgetState],
+        "snapshot-check" => vec![Step::CheckSnapshot {
+            file: ".k8s-manage/snapshots/<NAME>.db".into(),
+        }],
         "reissue" => vec![Step::ReissueCertificates {
             backup: ".k8s-manage/backups/pki-<UTC time>".into(),
         }],

@@ -1,16 +1,22 @@
-//! `etcd snapshot restore --name NAME`: the answer to lost quorum. Refuses a snapshot whose
-//! sha256 does not match the one recorded when it was taken; makes sure every master holds
-//! a checked copy; takes a last snapshot of the current state when a member still answers;
-//! stops kube-apiserver, kube-controller-manager and kube-scheduler, then etcd, on every
-//! master; moves each etcd data dir's contents aside (`<dir>.before-restore-<time>`, kept);
-//! restores the snapshot on each master inside the etcd image (`etcdutl`, or `etcdctl` on
-//! 3.4) with the member's name, peer URL, the full initial cluster and the cluster token of
-//! its container spec; starts etcd everywhere, waits for quorum (bounded), and brings the
-//! control plane back with the deploy machinery in repair mode (`/readyz`, nodes Ready).
+//! `etcd snapshot restore --name NAME`: the answer to lost quorum, [`RESTORE`]'s phases
+//! (`maintainconf/restore.yaml`) through the one runner, in this order: `snapshot-check`
+//! refuses a snapshot whose sha256 does not match the one recorded when it was taken;
+//! `connect`; `snapshot-copy` makes sure every master holds a checked copy; `snapshot`
+//! takes a last snapshot of the current state when a member still answers; `stop` stops
+//! kube-apiserver, kube-controller-manager and kube-scheduler, then etcd, on every master;
+//! `move-aside` moves each etcd data dir's contents aside (`<dir>.before-restore-<time>`,
+//! kept); `restore` restores the snapshot on each master inside the etcd image (`etcdutl`,
+//! or `etcdctl` on 3.4) with the member's name, peer URL, the full initial cluster and the
+//! cluster token of its container spec; `etcd-start` starts etcd everywhere and
+//! `etcd-health` waits for quorum (bounded); `repair` brings the control plane back with
+//! the deploy machinery in repair mode (`/readyz`, nodes Ready). A dry run runs the first
+//! three (it checks, copies nothing) and says what each later one would do.
 
 use super::deploy::{self, DeployOptions, NodeProgress};
+use super::engine::{self, ActionLog, Failure, Phases};
 use super::etcd_nodes;
 use super::fleet::{Node, StepError, blocking, fan_out};
+use super::phase_clock::PhaseClock;
 use super::report::Report;
 use crate::components::etcd::{self as etcd_component};
 use crate::etcd::restore::{RestoreParams, RestoreTool, aside_dir, restore_command};
@@ -19,6 +25,7 @@ use crate::etcd::{self, EtcdHealth};
 use crate::executor::docker::jobs::{self, Job, JobError};
 use crate::executor::docker::{ensure, logs, remove, waits};
 use crate::model::Cluster;
+use crate::plan::phases::{PhaseSpec, RESTORE};
 use crate::ssh::snippets::etcd::{self as etcd_script, MOVED};
 use crate::ssh::snippets::files;
 use crate::ssh::{ConnectOptions, HostKeyPolicy};
@@ -159,7 +166,8 @@ async fn ensure_copy(
     }
 }
 
-fn phase<T>(results: Vec<Result<T, StepError>>) -> Result<Vec<T>, Vec<StepError>> {
+/// Every node's result, or every error.
+fn all_ok<T>(results: Vec<Result<T, StepError>>) -> Result<Vec<T>, Vec<StepError>> {
     let mut ok = Vec::new();
     let mut errs = Vec::new();
     for r in results {
@@ -171,27 +179,39 @@ fn phase<T>(results: Vec<Result<T, StepError>>) -> Result<Vec<T>, Vec<StepError>
     if errs.is_empty() { Ok(ok) } else { Err(errs) }
 }
 
-/// Restore `name` on one master: move the data aside, restore into a staging dir inside
-/// the etcd image, put the result in place. (moved-aside dir, tool used)
+/// Move one master's etcd data dir's contents aside to `<dir>.before-restore-<when>`:
+/// the moved-aside dir, `None` when the data dir was empty.
+async fn move_aside(
+    cluster: &Cluster,
+    node: &Node,
+    when: &str,
+) -> Result<Option<String>, StepError> {
+    let k = &cluster.kubernetes;
+    let data_dir = &k.etcd_data_path;
+    let aside = aside_dir(data_dir, "before-restore", when);
+    let out = etcd_nodes::root(
+        node,
+        "move the etcd data dir aside",
+        etcd_script::move_aside(data_dir, &aside, k.etcd_moved_aside_kept),
+        Duration::from_secs(600),
+    )
+    .await?;
+    Ok(out.contains(MOVED).then_some(aside))
+}
+
+/// Restore `name` on one master whose data dir was moved aside: restore into a staging
+/// dir inside the etcd image, put the result in place. The tool used.
 async fn restore_member(
     cluster: &Cluster,
     node: &Node,
     name: &str,
     when: &str,
-) -> Result<(Option<String>, RestoreTool), StepError> {
+) -> Result<RestoreTool, StepError> {
     let host = node.host();
     let k = &cluster.kubernetes;
     let data_dir = k.etcd_data_path.clone();
     let aside = aside_dir(&data_dir, "before-restore", when);
     let staging = aside_dir(&data_dir, "restore", when);
-    let out = etcd_nodes::root(
-        node,
-        "move the etcd data dir aside",
-        etcd_script::move_aside(&data_dir, &aside, k.etcd_moved_aside_kept),
-        Duration::from_secs(600),
-    )
-    .await?;
-    let moved = out.contains(MOVED).then(|| aside.clone());
     etcd_nodes::root(
         node,
         "prepare the restore dir",
@@ -241,7 +261,7 @@ async fn restore_member(
                     Duration::from_secs(600),
                 )
                 .await?;
-                return Ok((moved, tool));
+                return Ok(tool);
             }
             Ok(o) => {
                 return Err(StepError::new(
@@ -275,120 +295,297 @@ async fn restore_member(
     .hint("use an etcd image that ships etcdutl (etcd 3.5+) or etcdctl (3.4), like registry.k8s.io/etcd"))
 }
 
-/// Restore snapshot `name` on every master and bring the control plane back.
+/// Restore snapshot `name` on every master and bring the control plane back:
+/// [`RESTORE`]'s phases in order through the one runner.
 pub async fn restore(
     cluster: &Cluster,
     name: &str,
     opts: &RestoreOptions,
 ) -> Result<RestoreReport, Vec<StepError>> {
     let started = Instant::now();
-    let progress = opts.progress.clone();
-    progress(&format!(
-        "checking snapshot {name} against its recorded sha256"
-    ));
-    let sha = verify_local(cluster, name).map_err(|e| vec![e])?;
-    let mut report = RestoreReport {
-        action: "etcd snapshot restore".into(),
-        ok: false,
-        dry_run: opts.dry_run,
-        snapshot: name.into(),
-        sha256: sha.clone(),
-        taken_at: taken_at(cluster, name).map(|t| format!("{} UTC", stamp(t))),
-        pre_restore_snapshot: None,
-        warnings: Vec::new(),
-        steps: vec![format!(
-            "snapshot {name}: sha256 {sha} matches the recorded one"
-        )],
+    let clock = PhaseClock::start();
+    let run = Restore {
+        cluster,
+        name,
+        opts,
+        progress: clock.wrap(opts.progress.clone()),
+        report: RestoreReport {
+            action: "etcd snapshot restore".into(),
+            ok: false,
+            dry_run: opts.dry_run,
+            snapshot: name.into(),
+            sha256: String::new(),
+            taken_at: None,
+            pre_restore_snapshot: None,
+            warnings: Vec::new(),
+            steps: Vec::new(),
+            nodes: Vec::new(),
+            health: None,
+            control_plane: None,
+            seconds: 0.0,
+        },
+        log: ActionLog::default(),
+        data: Arc::new(Vec::new()),
+        cred: None,
         nodes: Vec::new(),
-        health: None,
-        control_plane: None,
-        seconds: 0.0,
+        endpoints: cluster.masters().map(etcd_component::client_url).collect(),
+        when: String::new(),
     };
-    let data = Arc::new(std::fs::read(snapshot_path(cluster, name)).map_err(|e| {
-        vec![StepError::new(
-            "control host",
-            "read snapshot",
-            e.to_string(),
-        )]
-    })?);
+    let (mut run, result) = engine::run(&RESTORE, &clock, run).await;
+    match result {
+        Ok(()) => {
+            run.report.seconds = started.elapsed().as_secs_f64();
+            Ok(run.report)
+        }
+        Err(()) => Err(run.log.failure.map(|f| f.errors).unwrap_or_default()),
+    }
+}
 
-    let pki = etcd_nodes::load_pki(cluster).map_err(|e| vec![e])?;
-    let masters: Vec<_> = cluster.masters().collect();
-    let rendered = etcd_nodes::render(cluster, &pki, &masters).map_err(|e| vec![e])?;
-    let cred = rendered
-        .first()
-        .and_then(|(_, a)| a.etcd_credentials())
-        .ok_or_else(|| {
+/// What each phase of [`RESTORE`] is, by its id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    SnapshotCheck,
+    Connect,
+    SnapshotCopy,
+    Snapshot,
+    Stop,
+    MoveAside,
+    Restore,
+    EtcdStart,
+    EtcdHealth,
+    Repair,
+}
+
+impl Part {
+    /// The part that runs phase `id`; `None`: no runner for it.
+    fn of(id: &str) -> Option<Part> {
+        Some(match id {
+            "snapshot-check" => Part::SnapshotCheck,
+            "connect" => Part::Connect,
+            "snapshot-copy" => Part::SnapshotCopy,
+            "snapshot" => Part::Snapshot,
+            "stop" => Part::Stop,
+            "move-aside" => Part::MoveAside,
+            "restore" => Part::Restore,
+            "etcd-start" => Part::EtcdStart,
+            "etcd-health" => Part::EtcdHealth,
+            "repair" => Part::Repair,
+            _ => return None,
+        })
+    }
+}
+
+/// One restore as it goes through the phases: what each phase leaves for the next (the
+/// snapshot's bytes, the etcd credentials, the nodes, the time stamp of the moved-aside
+/// dirs).
+struct Restore<'a> {
+    cluster: &'a Cluster,
+    name: &'a str,
+    opts: &'a RestoreOptions,
+    /// The options' progress, timed per phase.
+    progress: Arc<dyn Fn(&str) + Send + Sync>,
+    report: RestoreReport,
+    log: ActionLog,
+    /// The checked snapshot file.
+    data: Arc<Vec<u8>>,
+    cred: Option<etcd::EtcdCredentials>,
+    nodes: Vec<Node>,
+    /// Every master's client URL.
+    endpoints: Vec<String>,
+    /// The UTC time stamp of the moved-aside and staging dirs.
+    when: String,
+}
+
+impl Phases for Restore<'_> {
+    type Log = ActionLog;
+
+    async fn run(&mut self, phase: &'static PhaseSpec) -> Result<(), Failure> {
+        let Some(part) = Part::of(phase.id) else {
+            return Err(Failure::one(
+                phase.id,
+                StepError::new(
+                    "control host",
+                    phase.id,
+                    "no runner for this phase (a defect of k8s-manage: the phase list names a phase restore cannot run)",
+                ),
+            ));
+        };
+        let done = match part {
+            Part::SnapshotCheck => self.snapshot_check(),
+            Part::Connect => self.connect().await,
+            Part::SnapshotCopy => self.snapshot_copy().await,
+            // a dry run stops after the copies are checked: each later phase only says
+            // what it would do
+            p if self.opts.dry_run => {
+                if let Some(line) = self.would(p) {
+                    self.report.steps.push(line);
+                }
+                engine::live_only(&mut self.log);
+                Ok(())
+            }
+            Part::Snapshot => self.snapshot().await,
+            Part::Stop => self.stop().await,
+            Part::MoveAside => self.move_aside().await,
+            Part::Restore => self.restore().await,
+            Part::EtcdStart => self.etcd_start().await,
+            Part::EtcdHealth => self.etcd_health().await,
+            Part::Repair => self.repair().await,
+        };
+        done.map_err(|errors| Failure::new(phase.id, errors))
+    }
+
+    fn log(&mut self) -> &mut ActionLog {
+        &mut self.log
+    }
+
+    fn finish(&mut self) {
+        self.report.ok = true;
+    }
+}
+
+type PhaseResult = Result<(), Vec<StepError>>;
+
+impl Restore<'_> {
+    fn progress(&self, line: &str) {
+        (self.progress)(line)
+    }
+
+    fn cred(&self) -> Result<&etcd::EtcdCredentials, Vec<StepError>> {
+        self.cred.as_ref().ok_or_else(|| {
             vec![StepError::new(
                 "control host",
                 "etcd credentials",
-                "no master, or the healthcheck client certificate was not rendered",
+                "not connected",
             )]
-        })?;
-    progress(&format!("connecting to {} masters", masters.len()));
-    let nodes = etcd_nodes::connect(
-        cluster,
-        rendered,
-        opts.host_keys,
-        &opts.connect,
-        opts.parallel,
-        "restore",
-    )
-    .await?;
-    let all: Vec<&Node> = nodes.iter().collect();
-
-    progress("making sure every master holds a checked copy");
-    let copies = phase(
-        fan_out(&all, opts.parallel, |n| {
-            ensure_copy(
-                n,
-                name,
-                &sha,
-                data.clone(),
-                opts.dry_run,
-                cluster.kubernetes.etcd_snapshot_copies_kept,
-            )
         })
-        .await,
-    )?;
-    for (n, copy) in nodes.iter().zip(copies) {
-        report.nodes.push(RestoredNode {
-            host: n.host().into(),
-            member: n.machine.etcdid.clone().unwrap_or_default(),
-            copy,
-            ..Default::default()
-        });
-    }
-    let data_dir = &cluster.kubernetes.etcd_data_path;
-    if opts.dry_run {
-        report.steps.extend([
-            "would take a snapshot of the current state first when a member still answers".to_string(),
-            "would stop kube-apiserver, kube-controller-manager and kube-scheduler, then etcd, on every master".to_string(),
-            format!("would move the contents of {data_dir} aside to {data_dir}.before-restore-<UTC time> on every master (kept)"),
-            format!("would restore {name} on every master with etcdutl (etcdctl on 3.4) from the etcd image"),
-            "would start etcd everywhere, wait for quorum, then bring the control plane back (repair)".to_string(),
-        ]);
-        report.ok = true;
-        report.seconds = started.elapsed().as_secs_f64();
-        return Ok(report);
     }
 
-    // the current state, when it can still be read
-    let endpoints: Vec<String> = cluster.masters().map(etcd_component::client_url).collect();
-    let now_health = etcd::check(&endpoints, &cred, Duration::from_secs(3)).await;
-    if now_health.healthy_count() > 0 {
+    /// What a dry run says for a phase it passes by (the last line covers the phases
+    /// after `etcd-start` too).
+    fn would(&self, part: Part) -> Option<String> {
+        let (name, data_dir) = (self.name, &self.cluster.kubernetes.etcd_data_path);
+        Some(match part {
+            Part::Snapshot => {
+                "would take a snapshot of the current state first when a member still answers"
+                    .to_string()
+            }
+            Part::Stop => "would stop kube-apiserver, kube-controller-manager and kube-scheduler, then etcd, on every master".to_string(),
+            Part::MoveAside => format!("would move the contents of {data_dir} aside to {data_dir}.before-restore-<UTC time> on every master (kept)"),
+            Part::Restore => format!("would restore {name} on every master with etcdutl (etcdctl on 3.4) from the etcd image"),
+            Part::EtcdStart => "would start etcd everywhere, wait for quorum, then bring the control plane back (repair)".to_string(),
+            Part::EtcdHealth | Part::Repair => return None,
+            // these run in a dry run too
+            Part::SnapshotCheck | Part::Connect | Part::SnapshotCopy => return None,
+        })
+    }
+
+    /// 1. The control host's file against its recorded sha256, then read.
+    fn snapshot_check(&mut self) -> PhaseResult {
+        let (cluster, name) = (self.cluster, self.name);
+        self.progress(&format!(
+            "checking snapshot {name} against its recorded sha256"
+        ));
+        let sha = verify_local(cluster, name).map_err(|e| vec![e])?;
+        self.report.taken_at = taken_at(cluster, name).map(|t| format!("{} UTC", stamp(t)));
+        self.report.steps.push(format!(
+            "snapshot {name}: sha256 {sha} matches the recorded one"
+        ));
+        self.report.sha256 = sha;
+        self.data = Arc::new(std::fs::read(snapshot_path(cluster, name)).map_err(|e| {
+            vec![StepError::new(
+                "control host",
+                "read snapshot",
+                e.to_string(),
+            )]
+        })?);
+        Ok(())
+    }
+
+    /// 2. Every master's files (for the etcd credentials and etcd's container), then
+    ///    SSH and Docker on each.
+    async fn connect(&mut self) -> PhaseResult {
+        let cluster = self.cluster;
+        let pki = etcd_nodes::load_pki(cluster).map_err(|e| vec![e])?;
+        let masters: Vec<_> = cluster.masters().collect();
+        let rendered = etcd_nodes::render(cluster, &pki, &masters).map_err(|e| vec![e])?;
+        let cred = rendered
+            .first()
+            .and_then(|(_, a)| a.etcd_credentials())
+            .ok_or_else(|| {
+                vec![StepError::new(
+                    "control host",
+                    "etcd credentials",
+                    "no master, or the healthcheck client certificate was not rendered",
+                )]
+            })?;
+        self.progress(&format!("connecting to {} masters", masters.len()));
+        self.nodes = etcd_nodes::connect(
+            cluster,
+            rendered,
+            self.opts.host_keys,
+            &self.opts.connect,
+            self.opts.parallel,
+            "restore",
+        )
+        .await?;
+        self.cred = Some(cred);
+        Ok(())
+    }
+
+    /// 3. A checked copy on every master (a dry run only checks).
+    async fn snapshot_copy(&mut self) -> PhaseResult {
+        self.progress("making sure every master holds a checked copy");
+        let (name, sha, data) = (self.name, self.report.sha256.as_str(), &self.data);
+        let (dry_run, keep) = (
+            self.opts.dry_run,
+            self.cluster.kubernetes.etcd_snapshot_copies_kept,
+        );
+        let all: Vec<&Node> = self.nodes.iter().collect();
+        let copies = all_ok(
+            fan_out(&all, self.opts.parallel, |n| {
+                ensure_copy(n, name, sha, data.clone(), dry_run, keep)
+            })
+            .await,
+        )?;
+        for (n, copy) in self.nodes.iter().zip(copies) {
+            self.report.nodes.push(RestoredNode {
+                host: n.host().into(),
+                member: n.machine.etcdid.clone().unwrap_or_default(),
+                copy,
+                ..Default::default()
+            });
+        }
+        Ok(())
+    }
+
+    /// 4. The current state, when it can still be read (a warning when not).
+    async fn snapshot(&mut self) -> PhaseResult {
+        let now_health = etcd::check(&self.endpoints, self.cred()?, Duration::from_secs(3)).await;
+        if now_health.healthy_count() == 0 {
+            self.report
+                .warnings
+                .push("no etcd member answers: no snapshot of the current state was taken".into());
+            return Ok(());
+        }
         let pre = snapshot::auto_name("restore");
-        progress(&format!("taking snapshot {pre} of the current state first"));
-        match super::snapshot::save(cluster, &pre, opts.host_keys, &opts.connect, opts.parallel)
-            .await
+        self.progress(&format!("taking snapshot {pre} of the current state first"));
+        let opts = self.opts;
+        match super::snapshot::save(
+            self.cluster,
+            &pre,
+            opts.host_keys,
+            &opts.connect,
+            opts.parallel,
+        )
+        .await
         {
             Ok(_) => {
-                report
+                self.report
                     .steps
                     .push(format!("snapshot {pre} of the state before the restore"));
-                report.pre_restore_snapshot = Some(pre);
+                self.report.pre_restore_snapshot = Some(pre);
             }
-            Err(errs) => report.warnings.push(format!(
+            Err(errs) => self.report.warnings.push(format!(
                 "no snapshot of the current state could be taken: {}",
                 errs.iter()
                     .map(|e| e.to_string())
@@ -396,128 +593,329 @@ pub async fn restore(
                     .join("; ")
             )),
         }
-    } else {
-        report
-            .warnings
-            .push("no etcd member answers: no snapshot of the current state was taken".into());
+        Ok(())
     }
 
-    let cluster_name = cluster.kubernetes.cluster_name.clone();
-    let stop = |names: &'static [&'static str]| {
-        let cluster_name = cluster_name.clone();
-        let np = opts.node_progress.clone();
-        fan_out(&all, opts.parallel, move |n| {
-            let (cluster_name, np) = (cluster_name.clone(), np.clone());
-            async move {
+    /// Stop these containers, in order, on every master.
+    async fn stop_everywhere(&self, names: &'static [&'static str]) -> PhaseResult {
+        let cluster_name = self.cluster.kubernetes.cluster_name.as_str();
+        let np = &self.opts.node_progress;
+        let all: Vec<&Node> = self.nodes.iter().collect();
+        all_ok(
+            fan_out(&all, self.opts.parallel, |n| async move {
                 for c in names {
                     np(n.host(), &format!("stopping {c}"));
-                    remove::stop_named(n.docker(), c, &cluster_name, remove::DEFAULT_STOP_TIMEOUT)
+                    remove::stop_named(n.docker(), c, cluster_name, remove::DEFAULT_STOP_TIMEOUT)
                         .await
                         .map_err(|e| StepError::new(n.host(), &format!("stop {c}"), e))?;
                 }
                 Ok(())
-            }
-        })
-    };
-    progress("stopping kube-apiserver, kube-controller-manager and kube-scheduler on every master");
-    phase(
-        stop(&[
+            })
+            .await,
+        )
+        .map(|_| ())
+    }
+
+    /// 5. The control plane, then etcd, stopped on every master.
+    async fn stop(&mut self) -> PhaseResult {
+        self.progress(
+            "stopping kube-apiserver, kube-controller-manager and kube-scheduler on every master",
+        );
+        self.stop_everywhere(&[
             "kube-scheduler",
             "kube-controller-manager",
             "kube-apiserver",
         ])
-        .await,
-    )?;
-    report
-        .steps
-        .push("stopped kube-apiserver, kube-controller-manager and kube-scheduler".into());
-    progress("stopping etcd on every master");
-    phase(stop(&["etcd"]).await)?;
-    report.steps.push("stopped etcd on every master".into());
-
-    progress(&format!("restoring {name} into {data_dir} on every master"));
-    let when = stamp(time::OffsetDateTime::now_utc());
-    let restored = phase(
-        fan_out(&all, opts.parallel, |n| {
-            (opts.node_progress)(n.host(), "restoring");
-            restore_member(cluster, n, name, &when)
-        })
-        .await,
-    )?;
-    for (r, (moved, tool)) in report.nodes.iter_mut().zip(restored) {
-        r.moved_aside = moved;
-        r.tool = Some(tool);
+        .await?;
+        self.report
+            .steps
+            .push("stopped kube-apiserver, kube-controller-manager and kube-scheduler".into());
+        self.progress("stopping etcd on every master");
+        self.stop_everywhere(&["etcd"]).await?;
+        self.report
+            .steps
+            .push("stopped etcd on every master".into());
+        Ok(())
     }
-    report.steps.push(format!(
-        "restored {name} on every master; old data kept in {}",
-        aside_dir(data_dir, "before-restore", &when)
-    ));
 
-    progress("starting etcd on every master");
-    phase(
-        fan_out(&all, opts.parallel, |n| async move {
-            let spec = n
-                .artifacts
-                .containers
-                .iter()
-                .find(|c| c.name == "etcd")
-                .ok_or_else(|| StepError::new(n.host(), "container etcd", "not rendered"))?;
-            ensure::ensure_container(n.docker(), spec, &ensure::EnsureOptions::default())
-                .await
-                .map_err(|e| StepError::new(n.host(), "container etcd", e.to_string()))?;
-            waits::wait_running(n.docker(), "etcd", Duration::from_secs(3), opts.wait)
-                .await
-                .map_err(|e| StepError::new(n.host(), "container etcd", e.to_string()))
-        })
-        .await,
-    )?;
-    progress("waiting for etcd quorum");
-    let health = etcd::wait_healthy(&endpoints, &cred, opts.wait)
-        .await
-        .map_err(|h| {
-            vec![StepError::new(
-                "etcd",
-                "wait healthy",
-                format!("etcd is not healthy {:?} after the restore: {}", opts.wait, h.problems()),
+    /// 6. Each data dir's contents moved aside (kept). The progress line says the
+    ///    whole restore (this phase and the next).
+    async fn move_aside(&mut self) -> PhaseResult {
+        let (cluster, name) = (self.cluster, self.name);
+        self.progress(&format!(
+            "restoring {name} into {} on every master",
+            cluster.kubernetes.etcd_data_path
+        ));
+        self.when = stamp(time::OffsetDateTime::now_utc());
+        let (when, np) = (self.when.as_str(), &self.opts.node_progress);
+        let all: Vec<&Node> = self.nodes.iter().collect();
+        let moved = all_ok(
+            fan_out(&all, self.opts.parallel, |n| {
+                np(n.host(), "restoring");
+                move_aside(cluster, n, when)
+            })
+            .await,
+        )?;
+        for (r, m) in self.report.nodes.iter_mut().zip(moved) {
+            r.moved_aside = m;
+        }
+        Ok(())
+    }
+
+    /// 7. The snapshot restored into each (now empty) data dir.
+    async fn restore(&mut self) -> PhaseResult {
+        let (cluster, name, when) = (self.cluster, self.name, self.when.as_str());
+        let all: Vec<&Node> = self.nodes.iter().collect();
+        let tools = all_ok(
+            fan_out(&all, self.opts.parallel, |n| {
+                restore_member(cluster, n, name, when)
+            })
+            .await,
+        )?;
+        for (r, tool) in self.report.nodes.iter_mut().zip(tools) {
+            r.tool = Some(tool);
+        }
+        self.report.steps.push(format!(
+            "restored {name} on every master; old data kept in {}",
+            aside_dir(
+                &cluster.kubernetes.etcd_data_path,
+                "before-restore",
+                &self.when
             )
-            .hint("read `docker logs etcd` on the masters (also in DIR/.k8s-manage/logs); the old data dirs are kept beside the data dir")]
-        })?;
-    report.steps.push("etcd healthy with a leader".into());
-    report.health = Some(health);
+        ));
+        Ok(())
+    }
 
-    progress("bringing the control plane back (repair on every node)");
-    // the stopped containers are only started again (same spec): no rolling, no drain
-    let dopts = DeployOptions {
-        parallel: opts.parallel,
-        host_keys: opts.host_keys,
-        connect: opts.connect.clone(),
-        wait: opts.wait,
-        rolling: super::rolling::RollMode::Never,
-        drain: false,
-        action: "repair",
-        ..DeployOptions::new(opts.progress.clone(), opts.node_progress.clone())
-    };
-    let every: std::collections::BTreeSet<String> = cluster
-        .machines
-        .iter()
-        .map(|m| m.hostname.clone())
-        .collect();
-    match deploy::repair(cluster, every, &dopts).await {
-        Ok(r) => {
-            report
-                .steps
-                .push("control plane back: /readyz ok, nodes registered and Ready".into());
-            report.control_plane = Some(r);
-        }
-        Err(r) => {
-            let mut errs = r.errors.clone();
-            if errs.is_empty() {
-                errs.push(StepError::new("control plane", "repair", "failed"));
+    /// 8. etcd started again (same spec) on every master.
+    async fn etcd_start(&mut self) -> PhaseResult {
+        self.progress("starting etcd on every master");
+        let wait = self.opts.wait;
+        let all: Vec<&Node> = self.nodes.iter().collect();
+        all_ok(
+            fan_out(&all, self.opts.parallel, |n| async move {
+                let spec = n
+                    .artifacts
+                    .containers
+                    .iter()
+                    .find(|c| c.name == "etcd")
+                    .ok_or_else(|| StepError::new(n.host(), "container etcd", "not rendered"))?;
+                ensure::ensure_container(n.docker(), spec, &ensure::EnsureOptions::default())
+                    .await
+                    .map_err(|e| StepError::new(n.host(), "container etcd", e.to_string()))?;
+                waits::wait_running(n.docker(), "etcd", Duration::from_secs(3), wait)
+                    .await
+                    .map_err(|e| StepError::new(n.host(), "container etcd", e.to_string()))
+            })
+            .await,
+        )?;
+        Ok(())
+    }
+
+    /// 9. Quorum (bounded).
+    async fn etcd_health(&mut self) -> PhaseResult {
+        self.progress("waiting for etcd quorum");
+        let wait = self.opts.wait;
+        let health = etcd::wait_healthy(&self.endpoints, self.cred()?, wait)
+            .await
+            .map_err(|h| {
+                vec![StepError::new(
+                    "etcd",
+                    "wait healthy",
+                    format!("etcd is not healthy {wait:?} after the restore: {}", h.problems()),
+                )
+                .hint("read `docker logs etcd` on the masters (also in DIR/.k8s-manage/logs); the old data dirs are kept beside the data dir")]
+            })?;
+        self.report.steps.push("etcd healthy with a leader".into());
+        self.report.health = Some(health);
+        Ok(())
+    }
+
+    /// 10. The control plane back: repair on every node.
+    async fn repair(&mut self) -> PhaseResult {
+        self.progress("bringing the control plane back (repair on every node)");
+        let opts = self.opts;
+        // the stopped containers are only started again (same spec): no rolling, no drain
+        let dopts = DeployOptions {
+            parallel: opts.parallel,
+            host_keys: opts.host_keys,
+            connect: opts.connect.clone(),
+            wait: opts.wait,
+            rolling: super::rolling::RollMode::Never,
+            drain: false,
+            action: "repair",
+            ..DeployOptions::new(opts.progress.clone(), opts.node_progress.clone())
+        };
+        let every: std::collections::BTreeSet<String> = self
+            .cluster
+            .machines
+            .iter()
+            .map(|m| m.hostname.clone())
+            .collect();
+        match deploy::repair(self.cluster, every, &dopts).await {
+            Ok(r) => {
+                self.report
+                    .steps
+                    .push("control plane back: /readyz ok, nodes registered and Ready".into());
+                self.report.control_plane = Some(r);
+                Ok(())
             }
-            return Err(errs);
+            Err(r) => {
+                let mut errs = r.errors.clone();
+                if errs.is_empty() {
+                    errs.push(StepError::new("control plane", "repair", "failed"));
+                }
+                Err(errs)
+            }
         }
     }
-    report.ok = true;
-    report.seconds = started.elapsed().as_secs_f64();
-    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::phases::ActionSpec;
+    use std::sync::Mutex;
+
+    /// RESTORE without its first three phases: what a dry run passes by.
+    const AFTER_THE_CHECKS: ActionSpec = ActionSpec {
+        phases: RESTORE.phases.split_at(3).1,
+        ..RESTORE
+    };
+
+    /// A phase the runner cannot run.
+    const UNKNOWN: ActionSpec = ActionSpec {
+        phases: &[PhaseSpec {
+            id: "no-such-phase",
+            ..RESTORE.phases[0]
+        }],
+        ..RESTORE
+    };
+
+    fn options(dry_run: bool, lines: Arc<Mutex<Vec<String>>>) -> RestoreOptions {
+        RestoreOptions {
+            dry_run,
+            parallel: 4,
+            host_keys: HostKeyPolicy::default(),
+            connect: ConnectOptions::default(),
+            wait: Duration::from_secs(1),
+            progress: Arc::new(move |l: &str| lines.lock().unwrap().push(l.to_string())),
+            node_progress: Arc::new(|_: &str, _: &str| {}),
+        }
+    }
+
+    fn run_on<'a>(
+        action: &ActionSpec,
+        cluster: &'a Cluster,
+        opts: &'a RestoreOptions,
+    ) -> (Restore<'a>, Result<(), ()>) {
+        let clock = PhaseClock::start();
+        let run = Restore {
+            cluster,
+            name: "snap1",
+            opts,
+            progress: clock.wrap(opts.progress.clone()),
+            report: RestoreReport {
+                action: "etcd snapshot restore".into(),
+                ok: false,
+                dry_run: opts.dry_run,
+                snapshot: "snap1".into(),
+                sha256: String::new(),
+                taken_at: None,
+                pre_restore_snapshot: None,
+                warnings: Vec::new(),
+                steps: Vec::new(),
+                nodes: Vec::new(),
+                health: None,
+                control_plane: None,
+                seconds: 0.0,
+            },
+            log: ActionLog::default(),
+            data: Arc::new(Vec::new()),
+            cred: None,
+            nodes: Vec::new(),
+            endpoints: Vec::new(),
+            when: String::new(),
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(engine::run(action, &clock, run))
+    }
+
+    #[test]
+    fn the_runner_runs_every_phase_of_the_list_in_this_order() {
+        let ids: Vec<&str> = RESTORE.phases.iter().map(|p| p.id).collect();
+        assert_eq!(
+            ids,
+            [
+                "snapshot-check",
+                "connect",
+                "snapshot-copy",
+                "snapshot",
+                "stop",
+                "move-aside",
+                "restore",
+                "etcd-start",
+                "etcd-health",
+                "repair",
+            ]
+        );
+        for id in ids {
+            assert!(Part::of(id).is_some(), "no runner for phase {id}");
+        }
+        assert_eq!(Part::of("no-such-phase"), None);
+        let def = crate::plan::phases::definition("restore").unwrap();
+        let planned: Vec<&str> = def.phases.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(
+            planned,
+            RESTORE.phases.iter().map(|p| p.id).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn a_phase_the_runner_cannot_run_fails_naming_it() {
+        let cluster = crate::model::test_cluster::one_master("");
+        let opts = options(false, Arc::default());
+        let (run, result) = run_on(&UNKNOWN, &cluster, &opts);
+        assert!(result.is_err());
+        let f = run.log.failure.expect("a failure");
+        assert_eq!(f.phase, "no-such-phase");
+        assert!(
+            f.errors[0].to_string().contains("no runner for this phase"),
+            "{:?}",
+            f.errors
+        );
+        assert!(!run.report.ok);
+    }
+
+    #[test]
+    fn a_dry_run_says_what_each_phase_after_the_checks_would_do() {
+        assert_eq!(AFTER_THE_CHECKS.phases[0].id, "snapshot");
+        let cluster = crate::model::test_cluster::one_master("");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let opts = options(true, lines.clone());
+        let (run, result) = run_on(&AFTER_THE_CHECKS, &cluster, &opts);
+        assert!(result.is_ok());
+        assert!(run.report.ok);
+        let d = &cluster.kubernetes.etcd_data_path;
+        assert_eq!(
+            run.report.steps,
+            [
+                "would take a snapshot of the current state first when a member still answers"
+                    .to_string(),
+                "would stop kube-apiserver, kube-controller-manager and kube-scheduler, then etcd, on every master".to_string(),
+                format!("would move the contents of {d} aside to {d}.before-restore-<UTC time> on every master (kept)"),
+                "would restore snap1 on every master with etcdutl (etcdctl on 3.4) from the etcd image".to_string(),
+                "would start etcd everywhere, wait for quorum, then bring the control plane back (repair)".to_string(),
+            ]
+        );
+        assert!(run.report.warnings.is_empty());
+        // nothing was done, nothing said on the progress line
+        assert!(lines.lock().unwrap().is_empty());
+        assert!(run.log.walked.iter().all(|w| w.live_only));
+        let walked: Vec<&str> = run.log.walked.iter().map(|w| w.phase.as_str()).collect();
+        let ids: Vec<&str> = AFTER_THE_CHECKS.phases.iter().map(|p| p.id).collect();
+        assert_eq!(walked, ids);
+    }
 }
