@@ -403,11 +403,7 @@ impl Phases for Restore<'_> {
         let Some(part) = Part::of(phase.id) else {
             return Err(Failure::one(
                 phase.id,
-                StepError::new(
-                    "control host",
-                    phase.id,
-                    "no runner for this phase (a defect of k8s-manage: the phase list names a phase restore cannot run)",
-                ),
+                engine::no_runner("restore", phase.id),
             ));
         };
         let done = match part {
