@@ -304,33 +304,7 @@ pub async fn restore(
 ) -> Result<RestoreReport, Vec<StepError>> {
     let started = Instant::now();
     let clock = PhaseClock::start();
-    let run = Restore {
-        cluster,
-        name,
-        opts,
-        progress: clock.wrap(opts.progress.clone()),
-        report: RestoreReport {
-            action: "etcd snapshot restore".into(),
-            ok: false,
-            dry_run: opts.dry_run,
-            snapshot: name.into(),
-            sha256: String::new(),
-            taken_at: None,
-            pre_restore_snapshot: None,
-            warnings: Vec::new(),
-            steps: Vec::new(),
-            nodes: Vec::new(),
-            health: None,
-            control_plane: None,
-            seconds: 0.0,
-        },
-        log: ActionLog::default(),
-        data: Arc::new(Vec::new()),
-        cred: None,
-        nodes: Vec::new(),
-        endpoints: cluster.masters().map(etcd_component::client_url).collect(),
-        when: String::new(),
-    };
+    let run = Restore::new(cluster, name, opts, &clock);
     let (mut run, result) = engine::run(&RESTORE, &clock, run).await;
     match result {
         Ok(()) => {
@@ -338,40 +312,6 @@ pub async fn restore(
             Ok(run.report)
         }
         Err(()) => Err(run.log.failure.map(|f| f.errors).unwrap_or_default()),
-    }
-}
-
-/// What each phase of [`RESTORE`] is, by its id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Part {
-    SnapshotCheck,
-    Connect,
-    SnapshotCopy,
-    Snapshot,
-    Stop,
-    MoveAside,
-    Restore,
-    EtcdStart,
-    EtcdHealth,
-    Repair,
-}
-
-impl Part {
-    /// The part that runs phase `id`; `None`: no runner for it.
-    fn of(id: &str) -> Option<Part> {
-        Some(match id {
-            "snapshot-check" => Part::SnapshotCheck,
-            "connect" => Part::Connect,
-            "snapshot-copy" => Part::SnapshotCopy,
-            "snapshot" => Part::Snapshot,
-            "stop" => Part::Stop,
-            "move-aside" => Part::MoveAside,
-            "restore" => Part::Restore,
-            "etcd-start" => Part::EtcdStart,
-            "etcd-health" => Part::EtcdHealth,
-            "repair" => Part::Repair,
-            _ => return None,
-        })
     }
 }
 
@@ -396,36 +336,69 @@ struct Restore<'a> {
     when: String,
 }
 
+impl<'a> Restore<'a> {
+    /// A restore of snapshot `name` before its first phase; `clock` times its progress.
+    fn new(
+        cluster: &'a Cluster,
+        name: &'a str,
+        opts: &'a RestoreOptions,
+        clock: &PhaseClock,
+    ) -> Restore<'a> {
+        Restore {
+            cluster,
+            name,
+            opts,
+            progress: clock.wrap(opts.progress.clone()),
+            report: RestoreReport {
+                action: "etcd snapshot restore".into(),
+                ok: false,
+                dry_run: opts.dry_run,
+                snapshot: name.into(),
+                sha256: String::new(),
+                taken_at: None,
+                pre_restore_snapshot: None,
+                warnings: Vec::new(),
+                steps: Vec::new(),
+                nodes: Vec::new(),
+                health: None,
+                control_plane: None,
+                seconds: 0.0,
+            },
+            log: ActionLog::default(),
+            data: Arc::new(Vec::new()),
+            cred: None,
+            nodes: Vec::new(),
+            endpoints: cluster.masters().map(etcd_component::client_url).collect(),
+            when: String::new(),
+        }
+    }
+}
+
 impl Phases for Restore<'_> {
     type Log = ActionLog;
 
     async fn run(&mut self, phase: &'static PhaseSpec) -> Result<(), Failure> {
-        let Some(part) = Part::of(phase.id) else {
-            return Err(Failure::one(
-                phase.id,
-                engine::no_runner("restore", phase.id),
-            ));
-        };
-        let done = match part {
-            Part::SnapshotCheck => self.snapshot_check(),
-            Part::Connect => self.connect().await,
-            Part::SnapshotCopy => self.snapshot_copy().await,
+        let done = match phase.id {
+            "snapshot-check" => self.snapshot_check(),
+            "connect" => self.connect().await,
+            "snapshot-copy" => self.snapshot_copy().await,
             // a dry run stops after the copies are checked: each later phase only says
             // what it would do
-            p if self.opts.dry_run => {
-                if let Some(line) = self.would(p) {
+            id if self.opts.dry_run => {
+                if let Some(line) = self.would(id) {
                     self.report.steps.push(line);
                 }
                 engine::live_only(&mut self.log);
                 Ok(())
             }
-            Part::Snapshot => self.snapshot().await,
-            Part::Stop => self.stop().await,
-            Part::MoveAside => self.move_aside().await,
-            Part::Restore => self.restore().await,
-            Part::EtcdStart => self.etcd_start().await,
-            Part::EtcdHealth => self.etcd_health().await,
-            Part::Repair => self.repair().await,
+            "snapshot" => self.snapshot().await,
+            "stop" => self.stop().await,
+            "move-aside" => self.move_aside().await,
+            "restore" => self.restore().await,
+            "etcd-start" => self.etcd_start().await,
+            "etcd-health" => self.etcd_health().await,
+            "repair" => self.repair().await,
+            id => Err(vec![engine::no_runner("restore", id)]),
         };
         done.map_err(|errors| Failure::new(phase.id, errors))
     }
@@ -458,20 +431,18 @@ impl Restore<'_> {
 
     /// What a dry run says for a phase it passes by (the last line covers the phases
     /// after `etcd-start` too).
-    fn would(&self, part: Part) -> Option<String> {
+    fn would(&self, phase: &str) -> Option<String> {
         let (name, data_dir) = (self.name, &self.cluster.kubernetes.etcd_data_path);
-        Some(match part {
-            Part::Snapshot => {
+        Some(match phase {
+            "snapshot" => {
                 "would take a snapshot of the current state first when a member still answers"
                     .to_string()
             }
-            Part::Stop => "would stop kube-apiserver, kube-controller-manager and kube-scheduler, then etcd, on every master".to_string(),
-            Part::MoveAside => format!("would move the contents of {data_dir} aside to {data_dir}.before-restore-<UTC time> on every master (kept)"),
-            Part::Restore => format!("would restore {name} on every master with etcdutl (etcdctl on 3.4) from the etcd image"),
-            Part::EtcdStart => "would start etcd everywhere, wait for quorum, then bring the control plane back (repair)".to_string(),
-            Part::EtcdHealth | Part::Repair => return None,
-            // these run in a dry run too
-            Part::SnapshotCheck | Part::Connect | Part::SnapshotCopy => return None,
+            "stop" => "would stop kube-apiserver, kube-controller-manager and kube-scheduler, then etcd, on every master".to_string(),
+            "move-aside" => format!("would move the contents of {data_dir} aside to {data_dir}.before-restore-<UTC time> on every master (kept)"),
+            "restore" => format!("would restore {name} on every master with etcdutl (etcdctl on 3.4) from the etcd image"),
+            "etcd-start" => "would start etcd everywhere, wait for quorum, then bring the control plane back (repair)".to_string(),
+            _ => return None,
         })
     }
 
@@ -805,68 +776,12 @@ mod tests {
         opts: &'a RestoreOptions,
     ) -> (Restore<'a>, Result<(), ()>) {
         let clock = PhaseClock::start();
-        let run = Restore {
-            cluster,
-            name: "snap1",
-            opts,
-            progress: clock.wrap(opts.progress.clone()),
-            report: RestoreReport {
-                action: "etcd snapshot restore".into(),
-                ok: false,
-                dry_run: opts.dry_run,
-                snapshot: "snap1".into(),
-                sha256: String::new(),
-                taken_at: None,
-                pre_restore_snapshot: None,
-                warnings: Vec::new(),
-                steps: Vec::new(),
-                nodes: Vec::new(),
-                health: None,
-                control_plane: None,
-                seconds: 0.0,
-            },
-            log: ActionLog::default(),
-            data: Arc::new(Vec::new()),
-            cred: None,
-            nodes: Vec::new(),
-            endpoints: Vec::new(),
-            when: String::new(),
-        };
+        let run = Restore::new(cluster, "snap1", opts, &clock);
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
         rt.block_on(engine::run(action, &clock, run))
-    }
-
-    #[test]
-    fn the_runner_runs_every_phase_of_the_list_in_this_order() {
-        let ids: Vec<&str> = RESTORE.phases.iter().map(|p| p.id).collect();
-        assert_eq!(
-            ids,
-            [
-                "snapshot-check",
-                "connect",
-                "snapshot-copy",
-                "snapshot",
-                "stop",
-                "move-aside",
-                "restore",
-                "etcd-start",
-                "etcd-health",
-                "repair",
-            ]
-        );
-        for id in ids {
-            assert!(Part::of(id).is_some(), "no runner for phase {id}");
-        }
-        assert_eq!(Part::of("no-such-phase"), None);
-        let def = crate::plan::phases::definition("restore").unwrap();
-        let planned: Vec<&str> = def.phases.iter().map(|p| p.id.as_str()).collect();
-        assert_eq!(
-            planned,
-            RESTORE.phases.iter().map(|p| p.id).collect::<Vec<_>>()
-        );
     }
 
     #[test]
