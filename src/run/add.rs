@@ -237,12 +237,7 @@ impl Joining<'_> {
                 let would: Vec<MemberChange> = self
                     .new
                     .iter()
-                    .map(|m| MemberChange {
-                        host: m.hostname.clone(),
-                        role: m.role.to_string(),
-                        result: "would join".into(),
-                        ..Default::default()
-                    })
+                    .map(|m| MemberChange::of(m, "would join"))
                     .collect();
                 self.log.report.nodes.extend(would);
             }
@@ -349,15 +344,15 @@ impl Joining<'_> {
                 self.log.report.nodes = self
                     .new
                     .iter()
-                    .map(|m| MemberChange {
-                        host: m.hostname.clone(),
-                        role: m.role.to_string(),
-                        result: if self.written.contains(&m.hostname) {
-                            "etcd member, control plane not deployed".into()
-                        } else {
-                            "failed".into()
-                        },
-                        ..Default::default()
+                    .map(|m| {
+                        MemberChange::of(
+                            m,
+                            if self.written.contains(&m.hostname) {
+                                "etcd member, control plane not deployed"
+                            } else {
+                                "failed"
+                            },
+                        )
                     })
                     .collect();
                 return Err(Failure::one("deploy", e));
@@ -394,12 +389,7 @@ impl Joining<'_> {
         let joined: Vec<MemberChange> = self
             .new
             .iter()
-            .map(|m| MemberChange {
-                host: m.hostname.clone(),
-                role: m.role.to_string(),
-                result: "joined".into(),
-                ..Default::default()
-            })
+            .map(|m| MemberChange::of(m, "joined"))
             .collect();
         self.log.report.nodes.extend(joined);
         Ok(())

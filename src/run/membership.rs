@@ -27,6 +27,18 @@ pub struct MemberChange {
     pub notes: Vec<String>,
 }
 
+impl MemberChange {
+    /// Machine `m` with this result, no notes.
+    pub fn of(m: &Machine, result: &str) -> MemberChange {
+        MemberChange {
+            host: m.hostname.clone(),
+            role: m.role.to_string(),
+            result: result.into(),
+            ..Default::default()
+        }
+    }
+}
+
 /// The report of `add` or `remove`.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct MembershipReport {

@@ -221,11 +221,9 @@ impl<'a> Leave<'a> {
                         vec!["unreachable: its host would not be cleaned".into()]
                     };
                     self.log.report.nodes.push(MemberChange {
-                        host: m.hostname.clone(),
-                        role: m.role.to_string(),
-                        result: "would be removed".into(),
                         host_cleaned: Some(false),
                         notes: note,
+                        ..MemberChange::of(m, "would be removed")
                     });
                 }
             }
@@ -375,15 +373,13 @@ impl<'a> Leave<'a> {
             let reachable = self.is_reachable(&m.hostname);
             let cleaned = reachable && !errs.iter().any(|e| e.host == m.hostname);
             self.log.report.nodes.push(MemberChange {
-                host: m.hostname.clone(),
-                role: m.role.to_string(),
-                result: "removed".into(),
                 host_cleaned: Some(cleaned),
                 notes: if reachable {
                     vec![]
                 } else {
                     vec!["host not cleaned: it could not be reached (clean it by hand before it joins anything again)".into()]
                 },
+                ..MemberChange::of(m, "removed")
             });
         }
         if errs.is_empty() {
