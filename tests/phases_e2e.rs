@@ -1,4 +1,5 @@
-//! `plan` and `--dry-run` walk the same phases: for deploy, upgrade, cert rotate and repair, a dry run on
+//! `plan` and `--dry-run` walk the same phases: for deploy, upgrade, cert rotate, repair
+//! and etcd snapshot restore, a dry run on
 //! fresh sandbox nodes (1 master + 1 worker, nothing deployed) goes through exactly the
 //! phases the plan lists, in order, on the same nodes, with the same files, images and
 //! containers (a fresh node has none of them, so every step of the plan is due). Phases
@@ -10,6 +11,7 @@ use k8s_manage::plan::{self, Plan};
 use k8s_manage::run::deploy::{self, DeployOptions};
 use k8s_manage::run::engine::Walked;
 use k8s_manage::run::report::Report;
+use k8s_manage::run::restore;
 use k8s_manage::ssh::HostKeyPolicy;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -51,10 +53,14 @@ fn planned(p: &Plan) -> Vec<(String, BTreeMap<String, Vec<plan::Step>>)> {
 /// acts in a dry run the same nodes, and for files, images and containers the same steps.
 fn assert_same(action: &str, p: &Plan, r: &Report) {
     assert!(r.ok, "{action} dry run failed: {}", r.render_text());
+    assert_walked(action, p, &r.walked);
+}
+
+/// A walk against the plan (see [`assert_same`]).
+fn assert_walked(action: &str, p: &Plan, walked: &[Walked]) {
     // a phase of the list with no node to act on (etcd when only a worker is repaired) is
     // not in the plan either
-    let walked: Vec<&Walked> = r
-        .walked
+    let walked: Vec<&Walked> = walked
         .iter()
         .filter(|w| w.live_only || !w.nodes.is_empty())
         .collect();
@@ -82,6 +88,8 @@ fn assert_same(action: &str, p: &Plan, r: &Report) {
             "control-plane",
             "node-agents",
             "connect",
+            "snapshot-check",
+            "snapshot-copy",
         ]
         .contains(&id.as_str())
         {
@@ -131,11 +139,7 @@ fn plan_and_dry_run_walk_the_same_phases() {
     // cert rotate (its PKI made as render makes it): `reissue` first, on the control
     // host, and a dry run writes no backup; then deploy's phases, as the plan lists them
     let pki_dir = c.state_dir().join("pki");
-    k8s_manage::pki::Pki::load_or_create(
-        &pki_dir,
-        &k8s_manage::render::node::pki_request(&c, time::OffsetDateTime::now_utc()),
-    )
-    .unwrap();
+    pki_for(&c);
     let p = plan::build("cert-rotate", &c, None).unwrap();
     assert_eq!(p.phases[0].id, "reissue");
     let r = sb
@@ -175,4 +179,59 @@ fn plan_and_dry_run_walk_the_same_phases() {
         }
     }
     assert_same("repair", &p, &r);
+
+    // etcd snapshot restore of a snapshot on the control host (a dry run checks its
+    // sha256, connects to the masters and checks their copies, then passes the rest by):
+    // the plan's phases, with the snapshot's name for the plan's <NAME>
+    let snapshots = c.state_dir().join("snapshots");
+    std::fs::create_dir_all(&snapshots).unwrap();
+    let bytes = b"not a real etcd snapshot: a dry run only checks its sha256".to_vec();
+    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+    std::fs::write(snapshots.join("h14.db"), &bytes).unwrap();
+    std::fs::write(snapshots.join("h14.db.sha256"), format!("{sha}  h14.db\n")).unwrap();
+    pki_for(&c);
+    let mut p = plan::build("restore", &c, None).unwrap();
+    for ph in &mut p.phases {
+        for n in &mut ph.nodes {
+            for s in &mut n.steps {
+                match s {
+                    plan::Step::CheckSnapshot { file }
+                    | plan::Step::CopySnapshot { path: file } => {
+                        *file = file.replace("<NAME>", "h14")
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    let ropts = restore::RestoreOptions {
+        dry_run: true,
+        parallel: opts.parallel,
+        host_keys: opts.host_keys,
+        connect: opts.connect.clone(),
+        wait: opts.wait,
+        progress: opts.progress.clone(),
+        node_progress: opts.node_progress.clone(),
+    };
+    let r = sb
+        .rt
+        .block_on(restore::restore(&c, "h14", &ropts))
+        .unwrap_or_else(|e| panic!("restore dry run failed: {e:?}"));
+    assert!(r.ok && r.dry_run);
+    assert_walked("restore", &p, &r.walked);
+    // the masters hold no copy: the dry run says it would copy, and copies nothing
+    assert!(
+        r.nodes.iter().all(|n| n.copy == "would copy"),
+        "{:?}",
+        r.nodes
+    );
+}
+
+/// The cluster's PKI as render makes it (load or create).
+fn pki_for(c: &k8s_manage::model::Cluster) {
+    k8s_manage::pki::Pki::load_or_create(
+        &c.state_dir().join("pki"),
+        &k8s_manage::render::node::pki_request(c, time::OffsetDateTime::now_utc()),
+    )
+    .unwrap();
 }

@@ -25,6 +25,7 @@ use crate::etcd::{self, EtcdHealth};
 use crate::executor::docker::jobs::{self, Job, JobError};
 use crate::executor::docker::{ensure, logs, remove, waits};
 use crate::model::Cluster;
+use crate::plan::Step;
 use crate::plan::phases::{PhaseSpec, RESTORE};
 use crate::ssh::snippets::etcd::{self as etcd_script, MOVED};
 use crate::ssh::snippets::files;
@@ -80,6 +81,10 @@ pub struct RestoreReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub control_plane: Option<Report>,
     pub seconds: f64,
+    /// What each phase walked through, as `plan restore` lists it (not in the JSON: the
+    /// steps above say it in words).
+    #[serde(skip)]
+    pub walked: Vec<engine::Walked>,
 }
 
 /// The snapshot file on the control host.
@@ -363,6 +368,7 @@ impl<'a> Restore<'a> {
                 health: None,
                 control_plane: None,
                 seconds: 0.0,
+                walked: Vec::new(),
             },
             log: ActionLog::default(),
             data: Arc::new(Vec::new()),
@@ -409,6 +415,7 @@ impl Phases for Restore<'_> {
 
     fn finish(&mut self) {
         self.report.ok = true;
+        self.report.walked = self.log.walked.clone();
     }
 }
 
@@ -458,6 +465,13 @@ impl Restore<'_> {
             "snapshot {name}: sha256 {sha} matches the recorded one"
         ));
         self.report.sha256 = sha;
+        engine::walked(
+            &mut self.log,
+            "cluster",
+            vec![Step::CheckSnapshot {
+                file: format!(".k8s-manage/snapshots/{name}.db"),
+            }],
+        );
         self.data = Arc::new(std::fs::read(snapshot_path(cluster, name)).map_err(|e| {
             vec![StepError::new(
                 "control host",
@@ -486,6 +500,17 @@ impl Restore<'_> {
                 )]
             })?;
         self.progress(&format!("connecting to {} masters", masters.len()));
+        for m in &masters {
+            engine::walked(
+                &mut self.log,
+                &m.hostname,
+                vec![Step::Connect {
+                    user: m.ssh.username.clone(),
+                    address: m.hostip.to_string(),
+                    port: m.ssh.port,
+                }],
+            );
+        }
         self.nodes = etcd_nodes::connect(
             cluster,
             rendered,
@@ -515,6 +540,13 @@ impl Restore<'_> {
             .await,
         )?;
         for (n, copy) in self.nodes.iter().zip(copies) {
+            engine::walked(
+                &mut self.log,
+                n.host(),
+                vec![Step::CopySnapshot {
+                    path: format!("{NODE_SNAPSHOT_DIR}/{name}.db"),
+                }],
+            );
             self.report.nodes.push(RestoredNode {
                 host: n.host().into(),
                 member: n.machine.etcdid.clone().unwrap_or_default(),
