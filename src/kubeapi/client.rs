@@ -337,42 +337,57 @@ impl KubeClient {
     ) -> Result<Vec<Applied>, KubeError> {
         let mut out = Vec::new();
         for doc in docs {
-            let target = object_of(file, doc, custom)?;
-            let path = format!(
-                "{}?fieldManager={field_manager}{}",
-                target.path,
-                mode.query()
+            out.push(
+                self.apply_one(file, doc, field_manager, custom, mode)
+                    .await?,
             );
-            let body = serde_json::to_vec(doc).map_err(|e| KubeError::Manifest {
-                file: file.into(),
-                message: e.to_string(),
-            })?;
-            let (status, returned) = self
-                .send(
-                    reqwest::Method::PATCH,
-                    &path,
-                    Some(("application/apply-patch+yaml", body)),
-                )
-                .await?;
-            let custom_kind = resource_of(
-                doc.get("apiVersion").and_then(Value::as_str).unwrap_or(""),
-                &target.kind,
-            )
-            .is_none();
-            let lost = if mode == ApplyMode::ServerDryRun && custom_kind {
-                lost_fields(doc, &returned)
-            } else {
-                Vec::new()
-            };
-            out.push(Applied {
-                kind: target.kind,
-                namespace: target.namespace,
-                name: target.name,
-                created: status == 201,
-                lost_fields: lost,
-            });
         }
         Ok(out)
+    }
+
+    /// Server-side apply of one document of `file`.
+    pub(super) async fn apply_one(
+        &self,
+        file: &str,
+        doc: &Value,
+        field_manager: &str,
+        custom: &CustomKinds,
+        mode: ApplyMode,
+    ) -> Result<Applied, KubeError> {
+        let target = object_of(file, doc, custom)?;
+        let path = format!(
+            "{}?fieldManager={field_manager}{}",
+            target.path,
+            mode.query()
+        );
+        let body = serde_json::to_vec(doc).map_err(|e| KubeError::Manifest {
+            file: file.into(),
+            message: e.to_string(),
+        })?;
+        let (status, returned) = self
+            .send(
+                reqwest::Method::PATCH,
+                &path,
+                Some(("application/apply-patch+yaml", body)),
+            )
+            .await?;
+        let custom_kind = resource_of(
+            doc.get("apiVersion").and_then(Value::as_str).unwrap_or(""),
+            &target.kind,
+        )
+        .is_none();
+        let lost = if mode == ApplyMode::ServerDryRun && custom_kind {
+            lost_fields(doc, &returned)
+        } else {
+            Vec::new()
+        };
+        Ok(Applied {
+            kind: target.kind,
+            namespace: target.namespace,
+            name: target.name,
+            created: status == 201,
+            lost_fields: lost,
+        })
     }
 
     /// Every CustomResourceDefinition the cluster has (for kinds a service applies whose

@@ -1,7 +1,9 @@
-//! The Kubernetes API, as the tool uses it: readiness, server-side apply of its manifests,
+//! The Kubernetes API, as the tool uses it: readiness, server-side apply of its manifests
+//! (add-ons in tiers, [`apply_tiers`]),
 //! node registration and labels, what draining a node needs (cordon, pods, eviction), and
 //! deleting a pod (`remove --force`).
 
+pub mod apply_tiers;
 pub mod client;
 pub mod drain;
 pub mod pods;

@@ -17,7 +17,7 @@ use super::rolling::{self, RollMode};
 use crate::components::paths;
 use crate::executor::docker::ensure::Action;
 use crate::executor::docker::images;
-use crate::kubeapi::KubeClient;
+use crate::kubeapi::{KubeClient, apply_tiers};
 use crate::model::{Cluster, Machine};
 use crate::pki::Pki;
 use crate::plan::phases::{
@@ -911,21 +911,21 @@ fn expiry_warnings(pki: &Pki, report: &mut Report) -> Vec<String> {
     expired
 }
 
-/// Apply rendered add-ons in order (server-side apply, field manager `k8s-manage`),
-/// counting the objects applied into `applied`; the first failure names its file.
+/// Apply rendered add-ons (server-side apply, field manager `k8s-manage`) in tiers
+/// ([`apply_tiers`]), counting the objects applied into `applied`; a failure names its
+/// file.
 async fn apply_addons(
     api: &KubeClient,
     list: &[RenderedManifest],
     applied: &mut usize,
 ) -> Result<(), StepError> {
-    for m in list {
-        let done = api
-            .apply_manifest(&m.file_name, &m.content, "k8s-manage")
-            .await
-            .map_err(|e| {
-                StepError::new("cluster", &format!("apply {}", m.file_name), e.to_string())
-            })?;
-        *applied += done.len();
-    }
+    let manifests: Vec<(&str, &str)> = list
+        .iter()
+        .map(|m| (m.file_name.as_str(), m.content.as_str()))
+        .collect();
+    let done = apply_tiers::apply_manifests(api, &manifests, "k8s-manage")
+        .await
+        .map_err(|(file, e)| StepError::new("cluster", &format!("apply {file}"), e.to_string()))?;
+    *applied += done.len();
     Ok(())
 }
