@@ -1240,3 +1240,70 @@ fn docker_tunnels_take_turns_within_their_limit() {
     drop(tw);
     assert_eq!(limit.active(), 0);
 }
+
+/// `connect_all_with_docker` opens each host's command session and its Docker tunnel's
+/// session at the same time: both work and reach the host's own engine; and when the
+/// second connection is shown another host key than the first (a relay that sends the
+/// first connection to master1 and later ones to worker1; which of the two sessions
+/// arrives first is a race, and either way the keys differ) the tunnel is refused as a
+/// changed key, with nothing sent to the other host, while the command session stands.
+#[test]
+fn sessions_and_tunnels_opened_side_by_side_check_the_same_host_key() {
+    let lab = lab();
+    let limit = ssh::TunnelLimit::new(4);
+    let targets = vec![
+        target("master1", lab.master, "root"),
+        target("worker1", lab.worker, "root"),
+    ];
+    let known = known_copy("side-by-side");
+    let connected = ssh::connect_all_with_docker(
+        &targets,
+        &known,
+        HostKeyPolicy::AcceptNew,
+        &quiet(),
+        0,
+        &limit,
+    );
+    let rt = runtime();
+    for (c, want) in connected.iter().zip(["master1", "worker1"]) {
+        assert_eq!(c.name, want);
+        let s = c.session.as_ref().unwrap();
+        assert_eq!(
+            s.run("name", "hostname", T).unwrap().stdout_str().trim(),
+            want
+        );
+        let d = c.docker.as_ref().unwrap().as_ref().unwrap();
+        let name = rt.block_on(d.info()).unwrap().name;
+        assert_eq!(name.as_deref(), Some(want));
+    }
+    drop(connected);
+
+    let port = switching_relay(lab.master, lab.worker);
+    let t = Target {
+        address: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        port,
+        ..target("master1", lab.master, "root")
+    };
+    let known = KnownHosts::new(lab.scratch.join("known_hosts-relay-side-by-side"));
+    let limit = ssh::TunnelLimit::new(4);
+    let mut connected = ssh::connect_all_with_docker(
+        std::slice::from_ref(&t),
+        &known,
+        HostKeyPolicy::AcceptNew,
+        &quiet(),
+        0,
+        &limit,
+    );
+    let c = connected.remove(0);
+    let s = c
+        .session
+        .expect("the first session logs in (its key is new)");
+    let err = c.docker.expect("a tunnel result").unwrap_err();
+    assert!(
+        matches!(err, SshError::HostKeyMismatch { ref host, .. } if host == "master1"),
+        "not a host key mismatch: {err}"
+    );
+    assert_eq!(s.run("still", "echo ok", T).unwrap().stdout_str(), "ok\n");
+    // the refused session gave its bridge slot back
+    assert_eq!(limit.active(), 0);
+}

@@ -107,38 +107,24 @@ pub fn connect_each(
         .iter()
         .map(|(m, _)| Target::from_machine(m))
         .collect();
-    let results = crate::ssh::connect_all(&targets, known, policy, opts, parallel);
     let parallel = if parallel == 0 {
         crate::ssh::DEFAULT_PARALLEL
     } else {
         parallel
     };
-    // Docker tunnels: `parallel` threads open them, and at most `parallel` of their
-    // bridges (a second SSH session and a thread each) run at any time.
+    // Docker tunnels: at most `parallel` of their bridges (a second SSH session and a
+    // thread each) run at any time.
     let limit = TunnelLimit::new(parallel);
-    let mut sessions: Vec<Option<Session>> = Vec::new();
-    let mut connected: Vec<Result<(), StepError>> = Vec::new();
-    for ((m, _), (_, r)) in machines.iter().zip(results) {
-        match r {
-            Ok(s) => {
-                sessions.push(Some(s));
-                connected.push(Ok(()));
-            }
-            Err(e) => {
-                sessions.push(None);
-                connected.push(Err(StepError::from_ssh(&m.hostname, "connect", &e)));
-            }
-        }
-    }
-    let tunnels = open_tunnels(&sessions, &limit, parallel);
-    sessions
+    let connected =
+        crate::ssh::connect_all_with_docker(&targets, known, policy, opts, parallel, &limit);
+    connected
         .into_iter()
-        .zip(tunnels)
-        .zip(connected)
         .zip(machines)
-        .map(|(((s, t), c), (machine, a))| {
-            c?;
-            let (Some(s), Some(t)) = (s, t) else {
+        .map(|(c, (machine, a))| {
+            let s = c
+                .session
+                .map_err(|e| StepError::from_ssh(&machine.hostname, "connect", &e))?;
+            let Some(t) = c.docker else {
                 return Err(StepError::new(
                     &machine.hostname,
                     "docker API over SSH",
@@ -167,32 +153,6 @@ pub fn connect_each(
             }
         })
         .collect()
-}
-
-/// Open the Docker tunnel of every session, `parallel` at a time, counted against `limit`.
-fn open_tunnels(
-    sessions: &[Option<Session>],
-    limit: &Arc<TunnelLimit>,
-    parallel: usize,
-) -> Vec<Option<Result<DockerTunnel, SshError>>> {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let next = AtomicUsize::new(0);
-    let out: std::sync::Mutex<Vec<Option<Result<DockerTunnel, SshError>>>> =
-        std::sync::Mutex::new(sessions.iter().map(|_| None).collect());
-    std::thread::scope(|scope| {
-        for _ in 0..parallel.min(sessions.len()).max(1) {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(slot) = sessions.get(i) else { break };
-                    let Some(s) = slot else { continue };
-                    let t = s.docker_limited(limit);
-                    out.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(t);
-                }
-            });
-        }
-    });
-    out.into_inner().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Run `f` on every node in `nodes` with at most `parallel` at once; all results, in order.

@@ -14,6 +14,7 @@ use super::auth::authenticate;
 use super::error::{SshError, connect_hint};
 pub(crate) use super::host_key::{HostCheck, blob_type};
 use super::host_key::{prefer_host_key_types, verify_host_key};
+use super::host_pin::HostPin;
 use super::known_hosts::KnownHosts;
 use super::{ConnectOptions, DEFAULT_PARALLEL, HostKeyPolicy, Session, Target};
 
@@ -37,12 +38,23 @@ pub(crate) fn establish(
     check: &HostCheck<'_>,
     opts: &ConnectOptions,
 ) -> Result<Established, SshError> {
+    establish_publishing(t, check, opts, None)
+}
+
+/// [`establish`], handing the host key to `publish` as soon as it is checked (before the
+/// login), for a second session opened at the same time (`host_pin.rs`).
+pub(crate) fn establish_publishing(
+    t: &Target,
+    check: &HostCheck<'_>,
+    opts: &ConnectOptions,
+    publish: Option<&HostPin>,
+) -> Result<Established, SshError> {
     let start = Instant::now();
     let attempts = opts.attempts.max(1);
     let mut wait = opts.backoff;
     let mut last = String::new();
     for n in 1..=attempts {
-        match attempt(t, check, opts, n) {
+        match attempt(t, check, opts, n, publish) {
             Ok(e) => {
                 super::requests::login();
                 tracing::debug!(host = %t.name, attempt = n, elapsed = ?start.elapsed(), "SSH session ready");
@@ -75,6 +87,7 @@ fn attempt(
     check: &HostCheck<'_>,
     opts: &ConnectOptions,
     n: u32,
+    publish: Option<&HostPin>,
 ) -> Result<Established, Failure> {
     let addr = t.socket_addr();
     let tcp = TcpStream::connect_timeout(&addr, opts.connect_timeout).map_err(|e| {
@@ -126,6 +139,9 @@ fn attempt(
         None => return Err(fatal("the server presented no host key".into())),
     };
     verify_host_key(t, check, opts, &host_key).map_err(Failure::Fatal)?;
+    if let Some(pin) = publish {
+        pin.set(&host_key);
+    }
     authenticate(&sess, t, opts).map_err(Failure::Fatal)?;
     if !opts.keepalive.is_zero() {
         sess.set_keepalive(

@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::bridge::{BridgeState, open_channel};
+use super::connect::Established;
 use super::error::SshError;
 use super::nonblock::retry;
 use super::session::Session;
@@ -123,12 +124,33 @@ impl Session {
                 ),
             ));
         }
-        // the slot is given back by the bridge's end, or here on failure
+        let est = self
+            .sibling()
+            .establish()
+            .inspect_err(|_| limit.release())?;
+        self.docker_over(est, limit)
+    }
+
+    /// The tunnel over `est`, a second session to this host, logged in, that showed this
+    /// session's host key; its slot of `limit` is taken already (given back by the
+    /// bridge's end, or here on failure).
+    pub(crate) fn docker_over(
+        &self,
+        est: Established,
+        limit: &Arc<TunnelLimit>,
+    ) -> Result<DockerTunnel, SshError> {
+        let host = self.host().to_string();
         let release = |e: SshError| {
             limit.release();
             e
         };
-        let est = self.sibling().establish().map_err(release)?;
+        if est.host_key != self.shared.host_key {
+            return Err(release(SshError::io(
+                &host,
+                "Docker tunnel",
+                "the second session was shown another host key than the first",
+            )));
+        }
         // One channel first: a refusal is reported here, with its cause, not as a vague
         // client error later.
         match open_channel(&est, Instant::now() + super::bridge::OPEN_TIMEOUT) {

@@ -1,13 +1,16 @@
 //! Checking the server's host key: against known_hosts under a [`HostKeyPolicy`]
 //! (recording new keys and saying so, refusing changed ones), or against the key a first
-//! session presented. Also asks the server for the recorded key type first.
+//! session presented (or, for a session opened beside it, presents: `host_pin.rs`). Also
+//! asks the server for the recorded key type first.
 
 use std::path::Path;
 use std::sync::Mutex;
+use std::time::Instant;
 
 use ssh2::MethodType;
 
 use super::error::SshError;
+use super::host_pin::{HostPin, NoPin};
 use super::known_hosts::{KnownHosts, fingerprint};
 use super::{ConnectOptions, HostKeyPolicy, Target};
 
@@ -25,6 +28,15 @@ pub(crate) enum HostCheck<'a> {
     Pinned {
         blob: &'a [u8],
         known_hosts_path: &'a Path,
+    },
+    /// It must be exactly the key a first session, opened at the same time, checks
+    /// against `known` (asked for the same key types, so both are shown the same key);
+    /// waits for it until `deadline`.
+    Awaited {
+        known: &'a KnownHosts,
+        policy: HostKeyPolicy,
+        pin: &'a HostPin,
+        deadline: Instant,
     },
 }
 
@@ -45,14 +57,18 @@ pub(crate) fn blob_type(blob: &[u8]) -> String {
 /// with several host keys presents the recorded one.
 pub(crate) fn prefer_host_key_types(sess: &ssh2::Session, t: &Target, check: &HostCheck<'_>) {
     let types: Vec<String> = match check {
-        HostCheck::Known { known, policy } if *policy != HostKeyPolicy::InsecureIgnore => known
-            .lookup(t.address, t.port)
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|k| !k.revoked)
-            .map(|k| k.key_type)
-            .collect(),
-        HostCheck::Known { .. } => Vec::new(),
+        HostCheck::Known { known, policy } | HostCheck::Awaited { known, policy, .. }
+            if *policy != HostKeyPolicy::InsecureIgnore =>
+        {
+            known
+                .lookup(t.address, t.port)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|k| !k.revoked)
+                .map(|k| k.key_type)
+                .collect()
+        }
+        HostCheck::Known { .. } | HostCheck::Awaited { .. } => Vec::new(),
         HostCheck::Pinned { blob, .. } => vec![blob_type(blob)],
     };
     if types.is_empty() {
@@ -93,6 +109,34 @@ pub(crate) fn verify_host_key(
     let got = format!("{} {}", blob_type(blob), fingerprint(blob));
     let addr = t.socket_addr();
     let (known, policy) = match check {
+        HostCheck::Awaited {
+            known,
+            pin,
+            deadline,
+            ..
+        } => {
+            let pinned = pin.wait(*deadline).map_err(|why| {
+                SshError::io(
+                    &t.name,
+                    "second session",
+                    match why {
+                        NoPin::FirstFailed => "the first session to this host failed",
+                        NoPin::TimedOut => {
+                            "the first session to this host did not check its key in time"
+                        }
+                    },
+                )
+            })?;
+            return verify_host_key(
+                t,
+                &HostCheck::Pinned {
+                    blob: &pinned,
+                    known_hosts_path: known.path(),
+                },
+                opts,
+                blob,
+            );
+        }
         HostCheck::Pinned {
             blob: pinned,
             known_hosts_path,

@@ -16,6 +16,8 @@
 //!   while the tunnel is used, at most [`TunnelLimit`]'s count of them at once.
 //! - [`connect_all`] connects to many hosts with bounded concurrency and returns one result
 //!   per host, in order: an unreachable host is an error, never dropped.
+//!   [`connect_all_with_docker`] does the same with each host's Docker tunnel, its session
+//!   opened beside the first one (the same host key required before it logs in).
 //!
 //! Secrets (passwords) never appear in argv, logs, `Debug` output or error messages: sudo
 //! gets the password on stdin, only after it printed its prompt.
@@ -26,11 +28,13 @@
 mod auth;
 mod bridge;
 mod connect;
+mod connect_docker;
 mod docker;
 mod error;
 mod exec;
 mod files;
 mod host_key;
+mod host_pin;
 mod keepalive;
 mod known_hosts;
 mod nonblock;
@@ -49,6 +53,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use connect::connect_all;
+pub use connect_docker::{Connected, connect_all_with_docker};
 pub use docker::{DOCKER_SOCKET, DockerTunnel};
 pub use error::SshError;
 pub use exec::Output;

@@ -8,6 +8,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
 use super::connect::{self, HostCheck};
+use super::host_pin::HostPin;
 use super::known_hosts::fingerprint;
 use super::{ConnectOptions, HostKeyPolicy, KnownHosts, SshError, Target};
 
@@ -89,8 +90,20 @@ impl Session {
         policy: HostKeyPolicy,
         opts: &ConnectOptions,
     ) -> Result<Session, SshError> {
+        Session::connect_publishing(t, known, policy, opts, None)
+    }
+
+    /// [`Session::connect`], handing the checked host key to `publish` before the login
+    /// (for the Docker tunnel's session, opened at the same time).
+    pub(crate) fn connect_publishing(
+        t: &Target,
+        known: &KnownHosts,
+        policy: HostKeyPolicy,
+        opts: &ConnectOptions,
+        publish: Option<&HostPin>,
+    ) -> Result<Session, SshError> {
         let check = HostCheck::Known { known, policy };
-        let est = connect::establish(t, &check, opts)?;
+        let est = connect::establish_publishing(t, &check, opts, publish)?;
         let shared = Arc::new(Shared {
             sess: est.sess,
             fd: est.fd,
