@@ -15,9 +15,13 @@
 //! the product, `phases[].ssh` in `--output json`) and the round trips on its critical path
 //! (the added time over the added RTT).
 //!
+//! With `--baseline BIN` each no-op re-deploy of the binary under test is paired with one
+//! of BIN (an earlier build of k8s-manage) on the same cluster, interleaved, and both are
+//! printed with the ratio of their medians (the baseline runs first in each pair).
+//!
 //! Run: `cargo run --release --example deploy_bench -- [--sizes 5,8] [--noop-runs 5]
-//! [--rtts 0] [--add-size 7] [--add-runs 3] [--prefix bench-deploy] [--keep] [--max-nodes 8]
-//! [--proxy]`
+//! [--rtts 0] [--baseline BIN] [--add-size 7] [--add-runs 3] [--prefix bench-deploy] [--keep]
+//! [--max-nodes 8] [--proxy]`
 //! (`--proxy`: every sandbox gets a proxy node besides its masters and workers) (needs a
 //! Docker engine; the first `sandbox up` builds the upstream images). A sandbox larger than
 //! [`bench_support::max_real_nodes`] (8 on this 2-core machine) is refused, and each one
@@ -160,16 +164,25 @@ fn size_scenario(rt: &tokio::runtime::Runtime, bin: &Path, name: &str, nodes: u3
         .filter_map(|v| v.trim().parse().ok())
         .collect();
     let subnet = latency::sandbox_subnet(name);
+    let baseline: Option<PathBuf> = arg("--baseline").map(PathBuf::from);
     let mut by_rtt: Vec<(u64, Vec<Ran>, Vec<Value>)> = Vec::new();
+    let mut base_by_rtt: Vec<(u64, Vec<Ran>, Vec<Value>)> = Vec::new();
     for &rtt in &rtts {
         let _delay = latency::Latency::start(&subnet, rtt, 18019);
         let (mut ran, mut reports) = (Vec::new(), Vec::new());
+        let (mut base_ran, mut base_reports) = (Vec::new(), Vec::new());
         for _ in 0..runs {
+            if let Some(b) = &baseline {
+                let (r, rep) = run_measured(b, &["deploy"], &dir);
+                base_ran.push(r);
+                base_reports.push(rep);
+            }
             let (r, rep) = run_measured(bin, &["deploy"], &dir);
             ran.push(r);
             reports.push(rep);
         }
         by_rtt.push((rtt, ran, reports));
+        base_by_rtt.push((rtt, base_ran, base_reports));
     }
     println!(
         "{nodes} nodes (3 masters + {} workers{}): deploy from nothing, until every node is Ready and the add-ons' pods run, {:.1}s; k8s-manage's own CPU {:.2}s = {:.3}s/node, peak RSS {:.0} MiB = {:.2} MiB/node [{}]",
@@ -193,12 +206,33 @@ fn size_scenario(rt: &tokio::runtime::Runtime, bin: &Path, name: &str, nodes: u3
         100.0 * idle / cores(),
         cores()
     );
+    let mut tables = vec![("", &by_rtt)];
+    if baseline.is_some() {
+        tables.insert(0, (" (baseline)", &base_by_rtt));
+    }
+    for (which, by_rtt) in tables {
+        noop_rows(nodes, all, which, by_rtt);
+    }
+    if baseline.is_some() {
+        for ((rtt, ran, _), (_, base, _)) in by_rtt.iter().zip(&base_by_rtt) {
+            let walls = |r: &[Ran]| stats(&r.iter().map(|r| r.wall).collect::<Vec<_>>()).0;
+            println!(
+                "{nodes} nodes: no-op re-deploy, RTT {rtt} ms: this build / baseline, medians: {:.2}×",
+                walls(ran) / walls(base)
+            );
+        }
+    }
+    down(rt, name);
+}
+
+/// The no-op rows of one binary (`which`: "" or " (baseline)"), per RTT.
+fn noop_rows(nodes: u32, all: u32, which: &str, by_rtt: &[(u64, Vec<Ran>, Vec<Value>)]) {
     for (i, (rtt, ran, reports)) in by_rtt.iter().enumerate() {
         let walls: Vec<Duration> = ran.iter().map(|r| r.wall).collect();
         let (med, min, max) = stats(&walls);
         let m = |f: fn(&Ran) -> f64| median(&ran.iter().map(f).collect::<Vec<_>>());
         println!(
-            "{nodes} nodes: no-op re-deploy, RTT {rtt} ms: median {med:.2}s ({min:.2}–{max:.2}, {} runs); k8s-manage's own CPU {:.2}s = {:.3}s/node, peak RSS {:.0} MiB = {:.2} MiB/node [{}]",
+            "{nodes} nodes: no-op re-deploy{which}, RTT {rtt} ms: median {med:.2}s ({min:.2}–{max:.2}, {} runs); k8s-manage's own CPU {:.2}s = {:.3}s/node, peak RSS {:.0} MiB = {:.2} MiB/node [{}]",
             ran.len(),
             m(|r| r.own_cpu),
             m(|r| r.own_cpu) / all as f64,
@@ -211,13 +245,12 @@ fn size_scenario(rt: &tokio::runtime::Runtime, bin: &Path, name: &str, nodes: u3
             (lo.as_slice(), (*rtt - *lo_rtt) as f64 / 1000.0)
         });
         print_phases(
-            &format!("no-op re-deploy, RTT {rtt} ms"),
+            &format!("no-op re-deploy{which}, RTT {rtt} ms"),
             reports,
             all,
             critical,
         );
     }
-    down(rt, name);
 }
 
 /// `add` of one worker to a cluster of `nodes` vs a full re-deploy with it appended.
