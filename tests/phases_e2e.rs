@@ -9,10 +9,10 @@ use k8s_manage::model::build::{self, NodeListUse};
 use k8s_manage::plan::{self, Plan};
 use k8s_manage::run::deploy::{self, DeployOptions};
 use k8s_manage::run::engine::Walked;
+use k8s_manage::run::options::{Progress, Reach};
 use k8s_manage::run::report::Report;
 use k8s_manage::ssh::HostKeyPolicy;
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 #[path = "common/cluster_sandbox.rs"]
 mod cluster_sandbox;
@@ -22,8 +22,11 @@ use cluster_sandbox::{cluster, up};
 fn options() -> DeployOptions {
     DeployOptions {
         dry_run: true,
-        host_keys: HostKeyPolicy::AcceptNew,
-        ..DeployOptions::new(Arc::new(|_: &str| {}), Arc::new(|_: &str, _: &str| {}))
+        reach: Reach {
+            host_keys: HostKeyPolicy::AcceptNew,
+            ..Reach::default()
+        },
+        ..DeployOptions::new(Progress::silent())
     }
 }
 

@@ -4,10 +4,11 @@
 
 use super::exit;
 use super::output::{err, json, out};
-use super::run_setup::{connect_options, load, policy, runtime};
+use super::run_setup::{load, reach, runtime};
 use crate::cli::{OutputFormat, RunArgs};
 use crate::model::build;
 use crate::run::fleet::StepError;
+use crate::run::options::Progress;
 use crate::run::{self, etcd_nodes, etcdfix, restore};
 use std::io::IsTerminal;
 use std::path::Path;
@@ -75,9 +76,7 @@ pub fn etcdfix(dir: &Path, file: &Path, a: &RunArgs, dry_run: bool, color: bool)
     };
     let opts = etcdfix::EtcdfixOptions {
         dry_run,
-        parallel: a.parallel,
-        host_keys: policy(a),
-        connect: connect_options(),
+        reach: reach(a),
         wait: Duration::from_secs(a.wait_seconds),
         progress: progress(a),
     };
@@ -184,12 +183,9 @@ pub fn restore(dir: &Path, name: &str, a: &RunArgs, yes: bool, dry_run: bool, co
     };
     let opts = restore::RestoreOptions {
         dry_run,
-        parallel: a.parallel,
-        host_keys: policy(a),
-        connect: connect_options(),
+        reach: reach(a),
         wait: Duration::from_secs(a.wait_seconds),
-        progress: progress(a),
-        node_progress: Arc::new(|_: &str, _: &str| {}),
+        progress: Progress::phases_only(progress(a)),
     };
     let result = rt.block_on(async {
         tokio::select! {
@@ -253,12 +249,13 @@ pub fn snapshot_save(dir: &Path, name: Option<String>, a: &RunArgs, color: bool)
     let Some(rt) = runtime() else {
         return exit::FAILED;
     };
+    let reach = reach(a);
     match rt.block_on(run::snapshot::save(
         &cluster,
         &name,
-        policy(a),
-        &connect_options(),
-        a.parallel,
+        reach.host_keys,
+        &reach.connect,
+        reach.parallel,
     )) {
         Ok(r) => {
             match a.output {
