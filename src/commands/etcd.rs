@@ -249,14 +249,7 @@ pub fn snapshot_save(dir: &Path, name: Option<String>, a: &RunArgs, color: bool)
     let Some(rt) = runtime() else {
         return exit::FAILED;
     };
-    let reach = reach(a);
-    match rt.block_on(run::snapshot::save(
-        &cluster,
-        &name,
-        reach.host_keys,
-        &reach.connect,
-        reach.parallel,
-    )) {
+    match rt.block_on(run::snapshot::save(&cluster, &name, &reach(a))) {
         Ok(r) => {
             match a.output {
                 OutputFormat::Json => json(&r),

@@ -133,14 +133,7 @@ impl Clean<'_> {
             .map(|m| (m.clone(), NodeArtifacts::none(m)))
             .collect();
         let known = KnownHosts::in_config_dir(&cluster.config_dir);
-        self.nodes = fleet::connect(
-            &machines,
-            &known,
-            self.opts.reach.host_keys,
-            &self.opts.reach.connect,
-            self.opts.reach.parallel,
-            &run_dir,
-        )?;
+        self.nodes = fleet::connect(&machines, &known, &self.opts.reach, &run_dir)?;
         for n in &self.nodes {
             self.cleaned.insert(
                 n.host().to_string(),

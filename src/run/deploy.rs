@@ -309,15 +309,10 @@ impl<'a> Run<'a> {
             );
         }
         let known = KnownHosts::in_config_dir(&self.cluster.config_dir);
-        let (policy, copts, parallel) = (
-            self.opts.reach.host_keys,
-            self.opts.reach.connect.clone(),
-            self.opts.reach.parallel,
-        );
-        self.nodes =
-            blocking(move || fleet::connect(&rendered, &known, policy, &copts, parallel, &run_dir))
-                .await
-                .map_err(|errs| Failure::new("connect", errs))?;
+        let reach = self.opts.reach.clone();
+        self.nodes = blocking(move || fleet::connect(&rendered, &known, &reach, &run_dir))
+            .await
+            .map_err(|errs| Failure::new("connect", errs))?;
         Ok(())
     }
 

@@ -392,15 +392,8 @@ impl Rebuild<'_> {
     async fn connect(&mut self) -> PhaseResult {
         self.progress(&format!("connecting to {}", self.host()));
         let rendered = self.rendered.take().unwrap_or_default();
-        let mut nodes = etcd_nodes::connect(
-            self.cluster,
-            rendered,
-            self.opts.reach.host_keys,
-            &self.opts.reach.connect,
-            self.opts.reach.parallel,
-            "etcdfix",
-        )
-        .await?;
+        let mut nodes =
+            etcd_nodes::connect(self.cluster, rendered, &self.opts.reach, "etcdfix").await?;
         if nodes.is_empty() {
             return Err(err(self.host(), "connect", "no node connected"));
         }
@@ -412,14 +405,7 @@ impl Rebuild<'_> {
     async fn snapshot(&mut self) -> PhaseResult {
         let snap_name = crate::etcd::snapshot::auto_name("etcdfix");
         self.progress(&format!("taking snapshot {snap_name}"));
-        let snap = super::snapshot::save(
-            self.cluster,
-            &snap_name,
-            self.opts.reach.host_keys,
-            &self.opts.reach.connect,
-            self.opts.reach.parallel,
-        )
-        .await?;
+        let snap = super::snapshot::save(self.cluster, &snap_name, &self.opts.reach).await?;
         self.report.steps.push(format!(
             "snapshot {} ({} bytes)",
             snap_name, snap.snapshot.bytes

@@ -246,13 +246,8 @@ pub async fn connect_each(
 ) -> Vec<Result<Node, StepError>> {
     let run_dir = super::logs::run_dir(&cluster.state_dir(), action);
     let known = KnownHosts::in_config_dir(&cluster.config_dir);
-    let (policy, copts, parallel) = (
-        opts.reach.host_keys,
-        opts.reach.connect.clone(),
-        opts.reach.parallel,
-    );
-    blocking(move || fleet::connect_each(&machines, &known, policy, &copts, parallel, &run_dir))
-        .await
+    let reach = opts.reach.clone();
+    blocking(move || fleet::connect_each(&machines, &known, &reach, &run_dir)).await
 }
 
 /// Take the automatic snapshot (from a healthy member, copied to every master of `cluster`).
@@ -262,14 +257,7 @@ pub async fn auto_snapshot(
     opts: &DeployOptions,
 ) -> Result<String, Vec<StepError>> {
     let name = crate::etcd::snapshot::auto_name(action);
-    let r = super::snapshot::save(
-        cluster,
-        &name,
-        opts.reach.host_keys,
-        &opts.reach.connect,
-        opts.reach.parallel,
-    )
-    .await?;
+    let r = super::snapshot::save(cluster, &name, &opts.reach).await?;
     Ok(r.snapshot.path.display().to_string())
 }
 

@@ -484,15 +484,7 @@ impl Restore<'_> {
                 )]
             })?;
         self.progress(&format!("connecting to {} masters", masters.len()));
-        self.nodes = etcd_nodes::connect(
-            cluster,
-            rendered,
-            self.opts.reach.host_keys,
-            &self.opts.reach.connect,
-            self.opts.reach.parallel,
-            "restore",
-        )
-        .await?;
+        self.nodes = etcd_nodes::connect(cluster, rendered, &self.opts.reach, "restore").await?;
         self.cred = Some(cred);
         Ok(())
     }
@@ -535,15 +527,7 @@ impl Restore<'_> {
         let pre = snapshot::auto_name("restore");
         self.progress(&format!("taking snapshot {pre} of the current state first"));
         let opts = self.opts;
-        match super::snapshot::save(
-            self.cluster,
-            &pre,
-            opts.reach.host_keys,
-            &opts.reach.connect,
-            opts.reach.parallel,
-        )
-        .await
-        {
+        match super::snapshot::save(self.cluster, &pre, &opts.reach).await {
             Ok(_) => {
                 self.report
                     .steps

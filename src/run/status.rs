@@ -379,15 +379,9 @@ pub async fn status(cluster: &Cluster, opts: &StatusOptions) -> Status {
         .as_ref()
         .map(|t| t.path().to_path_buf())
         .unwrap_or_else(std::env::temp_dir);
-    let (policy, copts, parallel) = (
-        opts.reach.host_keys,
-        opts.reach.connect.clone(),
-        opts.reach.parallel,
-    );
-    let connected = fleet::blocking(move || {
-        fleet::connect_each(&machines, &known, policy, &copts, parallel, &log_dir)
-    })
-    .await;
+    let reach = opts.reach.clone();
+    let connected =
+        fleet::blocking(move || fleet::connect_each(&machines, &known, &reach, &log_dir)).await;
     let mut reachable: Vec<Node> = Vec::new();
     let mut unreachable: BTreeMap<String, String> = BTreeMap::new();
     for (m, r) in cluster.machines.iter().zip(connected) {
