@@ -4,7 +4,7 @@
 
 use super::exit;
 use super::output::{err, json, out};
-use super::run_setup::{load, reach, runtime};
+use super::run_setup::{load, phase_lines, reach, runtime};
 use crate::cli::{OutputFormat, RunArgs};
 use crate::model::build;
 use crate::run::fleet::StepError;
@@ -12,17 +12,7 @@ use crate::run::options::Progress;
 use crate::run::{self, etcd_nodes, etcdfix, restore};
 use std::io::IsTerminal;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
-
-fn progress(a: &RunArgs) -> Arc<dyn Fn(&str) + Send + Sync> {
-    let text = a.output == OutputFormat::Text;
-    Arc::new(move |s: &str| {
-        if text {
-            err(&format!("==> {s}\n"));
-        }
-    })
-}
 
 /// Print the errors (stderr always; a JSON object on stdout with `--output json`).
 fn failed(action: &str, errors: &[StepError], a: &RunArgs) -> i32 {
@@ -78,7 +68,7 @@ pub fn etcdfix(dir: &Path, file: &Path, a: &RunArgs, dry_run: bool, color: bool)
         dry_run,
         reach: reach(a),
         wait: Duration::from_secs(a.wait_seconds),
-        progress: progress(a),
+        progress: phase_lines(a),
     };
     let result = rt.block_on(async {
         tokio::select! {
@@ -185,7 +175,7 @@ pub fn restore(dir: &Path, name: &str, a: &RunArgs, yes: bool, dry_run: bool, co
         dry_run,
         reach: reach(a),
         wait: Duration::from_secs(a.wait_seconds),
-        progress: Progress::phases_only(progress(a)),
+        progress: Progress::phases_only(phase_lines(a)),
     };
     let result = rt.block_on(async {
         tokio::select! {

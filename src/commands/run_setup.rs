@@ -1,12 +1,13 @@
 //! What every command that reaches nodes sets up first: the cluster loaded from the config
 //! dir (warnings printed), how to reach the nodes (how many at once and the host-key policy
-//! from the flags, the connect options that ask on a terminal), and the async runtime.
+//! from the flags, the connect options that ask on a terminal), the phase lines on stderr,
+//! and the async runtime.
 
 use super::exit;
 use super::output::err;
 use crate::cli::{OutputFormat, RunArgs};
 use crate::model::{Cluster, build};
-use crate::run::options::Reach;
+use crate::run::options::{PhaseProgress, Reach};
 use crate::ssh::{ConnectOptions, HostKeyPolicy};
 use std::path::Path;
 use std::sync::Arc;
@@ -57,6 +58,16 @@ pub(crate) fn reach(a: &RunArgs) -> Reach {
         host_keys: policy(a),
         connect: connect_options(),
     }
+}
+
+/// Phase lines (`==> ...`) on stderr with text output; none with JSON.
+pub(crate) fn phase_lines(a: &RunArgs) -> PhaseProgress {
+    let text = a.output == OutputFormat::Text;
+    Arc::new(move |s: &str| {
+        if text {
+            err(&format!("==> {s}\n"));
+        }
+    })
 }
 
 pub(crate) fn runtime() -> Option<tokio::runtime::Runtime> {
