@@ -10,11 +10,11 @@ use k8s_manage::model::build::{self, NodeListUse};
 use k8s_manage::plan::{self, Plan};
 use k8s_manage::run::deploy::{self, DeployOptions};
 use k8s_manage::run::engine::Walked;
+use k8s_manage::run::options::{Progress, Reach};
 use k8s_manage::run::report::Report;
 use k8s_manage::run::restore;
 use k8s_manage::ssh::HostKeyPolicy;
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 #[path = "common/cluster_sandbox.rs"]
 mod cluster_sandbox;
@@ -24,8 +24,11 @@ use cluster_sandbox::{cluster, up};
 fn options() -> DeployOptions {
     DeployOptions {
         dry_run: true,
-        host_keys: HostKeyPolicy::AcceptNew,
-        ..DeployOptions::new(Arc::new(|_: &str| {}), Arc::new(|_: &str, _: &str| {}))
+        reach: Reach {
+            host_keys: HostKeyPolicy::AcceptNew,
+            ..Reach::default()
+        },
+        ..DeployOptions::new(Progress::silent())
     }
 }
 
@@ -206,12 +209,9 @@ fn plan_and_dry_run_walk_the_same_phases() {
     }
     let ropts = restore::RestoreOptions {
         dry_run: true,
-        parallel: opts.parallel,
-        host_keys: opts.host_keys,
-        connect: opts.connect.clone(),
+        reach: opts.reach.clone(),
         wait: opts.wait,
         progress: opts.progress.clone(),
-        node_progress: opts.node_progress.clone(),
     };
     let r = sb
         .rt

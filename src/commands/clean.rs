@@ -3,7 +3,7 @@
 
 use super::exit;
 use super::output::{err, json, out};
-use super::run_setup::{connect_options, load, policy, runtime};
+use super::run_setup::{load, reach, runtime};
 use crate::cli::{OutputFormat, RunArgs};
 use crate::model::Cluster;
 use crate::run::{self, clean::CleanOptions};
@@ -50,9 +50,7 @@ pub fn clean(
     let opts = CleanOptions {
         dry_run,
         no_snapshot,
-        parallel: a.parallel,
-        host_keys: policy(a),
-        connect: connect_options(),
+        reach: reach(a),
         progress: Arc::new(|line: &str| err(&format!("==> {line}\n"))),
         note: Arc::new(|line: &str| err(&format!("{line}\n"))),
     };

@@ -4,10 +4,11 @@
 use super::exit;
 use super::output::{err, json, out};
 use super::progress::NodeBars;
-use super::run_setup::{connect_options, load, policy, runtime};
+use super::run_setup::{load, reach, runtime};
 use crate::cli::{OutputFormat, RollArgs, RunArgs};
 use crate::model::build;
-use crate::run::{self, deploy::DeployOptions, rolling::RollMode};
+use crate::run::options::{DeployOptions, ImageSupply, Progress, Rollout};
+use crate::run::{self, rolling::RollMode};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -139,17 +140,19 @@ pub(crate) fn run_deploy(
     let node_progress: run::deploy::NodeProgress = Arc::new(move |h: &str, s: &str| b2.node(h, s));
     let opts = DeployOptions {
         dry_run,
-        parallel: a.parallel,
-        host_keys: policy(a),
-        connect: connect_options(),
-        images,
-        relay: mode.relay,
+        reach: reach(a),
+        images: ImageSupply {
+            bundle: images,
+            relay: mode.relay,
+        },
         wait: Duration::from_secs(a.wait_seconds),
-        rolling: mode.rolling,
-        max_unavailable: mode.roll.map_or(1, |r| r.max_unavailable.max(1)),
-        drain: mode.roll.is_none_or(|r| !r.no_drain),
+        rollout: Rollout {
+            mode: mode.rolling,
+            max_unavailable: mode.roll.map_or(1, |r| r.max_unavailable.max(1)),
+            drain: mode.roll.is_none_or(|r| !r.no_drain),
+        },
         action: mode.action,
-        ..DeployOptions::new(progress, node_progress)
+        ..DeployOptions::new(Progress::new(progress, node_progress))
     };
     let result = rt.block_on(async {
         tokio::select! {

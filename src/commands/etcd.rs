@@ -4,24 +4,15 @@
 
 use super::exit;
 use super::output::{err, json, out};
-use super::run_setup::{connect_options, load, policy, runtime};
+use super::run_setup::{load, phase_lines, reach, runtime};
 use crate::cli::{OutputFormat, RunArgs};
 use crate::model::build;
 use crate::run::fleet::StepError;
+use crate::run::options::Progress;
 use crate::run::{self, etcd_nodes, etcdfix, restore};
 use std::io::IsTerminal;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
-
-fn progress(a: &RunArgs) -> Arc<dyn Fn(&str) + Send + Sync> {
-    let text = a.output == OutputFormat::Text;
-    Arc::new(move |s: &str| {
-        if text {
-            err(&format!("==> {s}\n"));
-        }
-    })
-}
 
 /// Print the errors (stderr always; a JSON object on stdout with `--output json`).
 fn failed(action: &str, errors: &[StepError], a: &RunArgs) -> i32 {
@@ -75,11 +66,9 @@ pub fn etcdfix(dir: &Path, file: &Path, a: &RunArgs, dry_run: bool, color: bool)
     };
     let opts = etcdfix::EtcdfixOptions {
         dry_run,
-        parallel: a.parallel,
-        host_keys: policy(a),
-        connect: connect_options(),
+        reach: reach(a),
         wait: Duration::from_secs(a.wait_seconds),
-        progress: progress(a),
+        progress: phase_lines(a),
     };
     let result = rt.block_on(async {
         tokio::select! {
@@ -184,12 +173,9 @@ pub fn restore(dir: &Path, name: &str, a: &RunArgs, yes: bool, dry_run: bool, co
     };
     let opts = restore::RestoreOptions {
         dry_run,
-        parallel: a.parallel,
-        host_keys: policy(a),
-        connect: connect_options(),
+        reach: reach(a),
         wait: Duration::from_secs(a.wait_seconds),
-        progress: progress(a),
-        node_progress: Arc::new(|_: &str, _: &str| {}),
+        progress: Progress::phases_only(phase_lines(a)),
     };
     let result = rt.block_on(async {
         tokio::select! {
@@ -253,13 +239,7 @@ pub fn snapshot_save(dir: &Path, name: Option<String>, a: &RunArgs, color: bool)
     let Some(rt) = runtime() else {
         return exit::FAILED;
     };
-    match rt.block_on(run::snapshot::save(
-        &cluster,
-        &name,
-        policy(a),
-        &connect_options(),
-        a.parallel,
-    )) {
+    match rt.block_on(run::snapshot::save(&cluster, &name, &reach(a))) {
         Ok(r) => {
             match a.output {
                 OutputFormat::Json => json(&r),

@@ -3,33 +3,24 @@
 
 use super::exit;
 use super::output::{err, json, out};
-use super::run_setup::{connect_options, load, policy, runtime};
+use super::run_setup::{load, phase_lines, reach, runtime};
 use crate::cli::{OutputFormat, RunArgs};
 use crate::config::write_back;
 use crate::model::checked_edit;
 use crate::model::{Role, build};
-use crate::run::{self, deploy::DeployOptions, membership::MembershipReport};
+use crate::run::options::{DeployOptions, Progress};
+use crate::run::{self, membership::MembershipReport};
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 fn options(a: &RunArgs, dry_run: bool) -> DeployOptions {
-    let text = a.output == OutputFormat::Text;
-    let progress: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(move |s: &str| {
-        if text {
-            err(&format!("==> {s}\n"));
-        }
-    });
-    let node_progress: run::deploy::NodeProgress = Arc::new(|_: &str, _: &str| {});
     // the deploy that follows a membership change rolls replacements (one master at a
     // time, workers drained first) as `deploy` does
     DeployOptions {
         dry_run,
-        parallel: a.parallel,
-        host_keys: policy(a),
-        connect: connect_options(),
+        reach: reach(a),
         wait: Duration::from_secs(a.wait_seconds),
-        ..DeployOptions::new(progress, node_progress)
+        ..DeployOptions::new(Progress::phases_only(phase_lines(a)))
     }
 }
 

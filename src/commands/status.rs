@@ -2,7 +2,7 @@
 
 use super::exit;
 use super::output::{json, out};
-use super::run_setup::{connect_options, load, policy, runtime};
+use super::run_setup::{load, reach, runtime};
 use crate::cli::{OutputFormat, RunArgs};
 use crate::run::status::{StatusOptions, status};
 use std::path::Path;
@@ -17,9 +17,7 @@ pub fn run(dir: &Path, a: &RunArgs, color: bool) -> i32 {
         return exit::FAILED;
     };
     let opts = StatusOptions {
-        parallel: a.parallel,
-        host_keys: policy(a),
-        connect: connect_options(),
+        reach: reach(a),
         timeout: Duration::from_secs(a.wait_seconds.clamp(1, 10)),
     };
     let report = rt.block_on(status(&cluster, &opts));

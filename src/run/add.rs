@@ -177,7 +177,7 @@ impl Joining<'_> {
         self.step("preflight checks on the new nodes");
         let all: Vec<&Node> = self.nodes.iter().collect();
         let merged = self.merged;
-        let pre = fan_out(&all, self.opts.parallel, |n| async move {
+        let pre = fan_out(&all, self.opts.reach.parallel, |n| async move {
             super::preflight::check(merged, n)
                 .await
                 .map_err(|mut e| e.remove(0))
@@ -603,10 +603,10 @@ async fn join_master(
         version,
         ..
     } = decide_join(merged, endpoints, cred, m).await?;
-    (opts.node_progress)(node.host(), "files");
+    (opts.progress.node)(node.host(), "files");
     super::sync_files::sync(node, false).await?;
     let image = merged.kubernetes.images["etcd"].clone();
-    (opts.node_progress)(node.host(), "etcd image");
+    (opts.progress.node)(node.host(), "etcd image");
     if !images::image_present(node.docker(), &image)
         .await
         .map_err(|e| step_err(node, "images")(e.to_string()))?
@@ -621,7 +621,7 @@ async fn join_master(
                 opts,
                 format!("etcd member {name} added as a learner: it does not vote, so the quorum does not change while it starts and catches up"),
             );
-            (opts.node_progress)(node.host(), "etcd member add --learner");
+            (opts.progress.node)(node.host(), "etcd member add --learner");
             let (added, list) = member_add(&mut leader, &peer, true, node, opts).await?;
             (added, list, true)
         }
@@ -630,7 +630,7 @@ async fn join_master(
             pauses_quorum,
         } => {
             report.step(opts, voter_add_notice(&version, &name, pauses_quorum));
-            (opts.node_progress)(node.host(), "etcd member add");
+            (opts.progress.node)(node.host(), "etcd member add");
             let (added, list) = member_add(&mut leader, &peer, false, node, opts).await?;
             (added, list, false)
         }
@@ -661,7 +661,7 @@ async fn join_master(
             .find(|f| f.path == p)
             .map(|f| f.contents.clone().into_bytes())
     });
-    (opts.node_progress)(node.host(), "container etcd");
+    (opts.progress.node)(node.host(), "container etcd");
     let action = ensure::ensure_container(node.docker(), &spec, &EnsureOptions::default())
         .await
         .map_err(|e| step_err(node, "container etcd")(e.to_string()))?;
@@ -671,7 +671,7 @@ async fn join_master(
         .await
         .map_err(|e| step_err(node, "container etcd")(e.to_string()))?;
     let url = etcd_component::client_url(m);
-    (opts.node_progress)(node.host(), "etcd catching up");
+    (opts.progress.node)(node.host(), "etcd catching up");
     let index = members::wait_caught_up(&url, &leader.endpoint, cred, opts.wait)
         .await
         .map_err(|e| {
@@ -683,7 +683,7 @@ async fn join_master(
         format!("etcd member {name} caught up with the leader (raft index {index})"),
     );
     if learner {
-        (opts.node_progress)(node.host(), "etcd member promote");
+        (opts.progress.node)(node.host(), "etcd member promote");
         let (after, refusals) = members::promote_when_ready(&mut leader, &member, opts.wait)
             .await
             .map_err(|e| {

@@ -8,13 +8,14 @@
 
 use super::engine::{self, ActionLog, Failure, Phases};
 use super::fleet::{self, Node, StepError, blocking, fan_out};
+use super::options::{PhaseProgress, Reach};
 use crate::components::paths;
 use crate::etcd::snapshot::Snapshot;
 use crate::executor::docker::{observe, remove};
 use crate::model::{Cluster, Role};
 use crate::plan::phases::{CLEAN, PhaseSpec};
 use crate::render::node::NodeArtifacts;
-use crate::ssh::{ConnectOptions, HostKeyPolicy, KnownHosts, snippets};
+use crate::ssh::{KnownHosts, snippets};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,13 +26,11 @@ pub struct CleanOptions {
     pub dry_run: bool,
     /// Take no etcd snapshot first (`--no-snapshot`).
     pub no_snapshot: bool,
-    pub parallel: usize,
-    pub host_keys: HostKeyPolicy,
-    pub connect: ConnectOptions,
+    pub reach: Reach,
     /// One line per phase (its title).
-    pub progress: Arc<dyn Fn(&str) + Send + Sync>,
+    pub progress: PhaseProgress,
     /// What the snapshot phase decided (taken, or why not).
-    pub note: Arc<dyn Fn(&str) + Send + Sync>,
+    pub note: PhaseProgress,
 }
 
 /// What `clean` did: per node what went (as far as it got), the snapshot kept, and the
@@ -134,14 +133,7 @@ impl Clean<'_> {
             .map(|m| (m.clone(), NodeArtifacts::none(m)))
             .collect();
         let known = KnownHosts::in_config_dir(&cluster.config_dir);
-        self.nodes = fleet::connect(
-            &machines,
-            &known,
-            self.opts.host_keys,
-            &self.opts.connect,
-            self.opts.parallel,
-            &run_dir,
-        )?;
+        self.nodes = fleet::connect(&machines, &known, &self.opts.reach, &run_dir)?;
         for n in &self.nodes {
             self.cleaned.insert(
                 n.host().to_string(),
@@ -200,7 +192,7 @@ impl Clean<'_> {
     async fn stop_containers(&mut self) -> PhaseResult {
         let (cluster, dry_run) = (self.cluster, self.opts.dry_run);
         let all: Vec<&Node> = self.nodes.iter().collect();
-        let results = fan_out(&all, self.opts.parallel, |n| {
+        let results = fan_out(&all, self.opts.reach.parallel, |n| {
             containers_of(cluster, n, dry_run)
         })
         .await;
@@ -215,7 +207,10 @@ impl Clean<'_> {
     async fn remove_dirs(&mut self) -> PhaseResult {
         let (cluster, dry_run) = (self.cluster, self.opts.dry_run);
         let all: Vec<&Node> = self.nodes.iter().collect();
-        let results = fan_out(&all, self.opts.parallel, |n| dirs_on(cluster, n, dry_run)).await;
+        let results = fan_out(&all, self.opts.reach.parallel, |n| {
+            dirs_on(cluster, n, dry_run)
+        })
+        .await;
         self.record(results, |c, dirs| c.dirs = dirs)
     }
 

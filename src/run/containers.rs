@@ -57,7 +57,7 @@ impl Containers<'_> {
             .iter()
             .filter(|c| names.contains(&c.name.as_str()))
         {
-            (opts.node_progress)(node.host(), &format!("container {}", spec.name));
+            (opts.progress.node)(node.host(), &format!("container {}", spec.name));
             let action = ensure::ensure_container(
                 node.docker(),
                 spec,

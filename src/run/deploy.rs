@@ -50,7 +50,7 @@ pub async fn repair(
     opts: &DeployOptions,
 ) -> Result<Report, Report> {
     let mut opts = opts.clone();
-    opts.rolling = RollMode::Never;
+    opts.rollout.mode = RollMode::Never;
     let mut run = Run::new(cluster, &opts);
     run.only = Some(hosts);
     run.report.action = "repair".into();
@@ -65,7 +65,7 @@ pub async fn upgrade(
     opts: &DeployOptions,
 ) -> Result<Report, Report> {
     let mut opts = opts.clone();
-    opts.rolling = RollMode::Always;
+    opts.rollout.mode = RollMode::Always;
     let mut run = Run::new(cluster, &opts);
     run.allow_downgrade = allow_downgrade;
     run.go(&UPGRADE).await
@@ -128,7 +128,7 @@ impl<'a> Run<'a> {
     fn new(cluster: &'a Cluster, opts: &DeployOptions) -> Run<'a> {
         let clock = super::phase_clock::PhaseClock::start();
         let mut timed = opts.clone();
-        timed.progress = clock.wrap(opts.progress.clone());
+        timed.progress.phase = clock.wrap(opts.progress.phase.clone());
         Run {
             cluster,
             report: Report::new(opts.action, cluster, opts.dry_run),
@@ -206,7 +206,7 @@ impl<'a> Run<'a> {
         }
         self.report.warnings.extend(said);
         if rotated.all_at_once {
-            self.opts.rolling = RollMode::Never;
+            self.opts.rollout.mode = RollMode::Never;
         }
         self.opts.pki = Some(Arc::new(rotated.pki));
         engine::walked(
@@ -223,7 +223,7 @@ impl<'a> Run<'a> {
     }
 
     fn progress(&self, line: &str) {
-        (self.opts.progress)(line)
+        (self.opts.progress.phase)(line)
     }
 
     fn all(&self) -> Vec<&Node> {
@@ -309,15 +309,10 @@ impl<'a> Run<'a> {
             );
         }
         let known = KnownHosts::in_config_dir(&self.cluster.config_dir);
-        let (policy, copts, parallel) = (
-            self.opts.host_keys,
-            self.opts.connect.clone(),
-            self.opts.parallel,
-        );
-        self.nodes =
-            blocking(move || fleet::connect(&rendered, &known, policy, &copts, parallel, &run_dir))
-                .await
-                .map_err(|errs| Failure::new("connect", errs))?;
+        let reach = self.opts.reach.clone();
+        self.nodes = blocking(move || fleet::connect(&rendered, &known, &reach, &run_dir))
+            .await
+            .map_err(|errs| Failure::new("connect", errs))?;
         Ok(())
     }
 
@@ -340,7 +335,7 @@ impl<'a> Run<'a> {
     async fn preflight(&mut self) -> Result<(), Failure> {
         self.progress("preflight checks");
         let cluster = self.cluster;
-        let pre = fan_out(&self.all(), self.opts.parallel, |n| async move {
+        let pre = fan_out(&self.all(), self.opts.reach.parallel, |n| async move {
             super::preflight::check(cluster, n)
                 .await
                 .map_err(|mut e| e.remove(0))
@@ -357,7 +352,7 @@ impl<'a> Run<'a> {
     async fn files(&mut self) -> Result<(), Failure> {
         self.progress("certificates and configuration files");
         let dry_run = self.opts.dry_run;
-        let files = fan_out(&self.all(), self.opts.parallel, |n| async move {
+        let files = fan_out(&self.all(), self.opts.reach.parallel, |n| async move {
             super::sync_files::sync(n, dry_run).await.map(|c| (n, c))
         })
         .await;
@@ -381,11 +376,11 @@ impl<'a> Run<'a> {
 
     async fn images(&mut self) -> Result<(), Failure> {
         self.progress("container images");
-        let (parallel, dry_run) = (self.opts.parallel, self.opts.dry_run);
-        let mut bundle = self.opts.images.as_ref();
+        let (parallel, dry_run) = (self.opts.reach.parallel, self.opts.dry_run);
+        let mut bundle = self.opts.images.bundle.as_ref();
         // Image relay (issue 7): the nodes missing images get the bundle node to node; the
         // per-node step below then finds them present.
-        if let (Some(path), true, false) = (bundle, self.opts.relay, dry_run) {
+        if let (Some(path), true, false) = (bundle, self.opts.images.relay, dry_run) {
             let relay = super::relay::RelayOptions::default();
             super::relay::deliver_bundle(&self.all(), path, parallel, &relay)
                 .await
@@ -413,13 +408,13 @@ impl<'a> Run<'a> {
     /// so whether the component table rolls.
     async fn observe(&mut self) -> Result<(), Failure> {
         self.observed = true;
-        self.rolled = if self.opts.rolling == RollMode::Never {
+        self.rolled = if self.opts.rollout.mode == RollMode::Never {
             None
         } else {
-            let r = rolling::observe_replacements(&self.all(), self.opts.parallel)
+            let r = rolling::observe_replacements(&self.all(), self.opts.reach.parallel)
                 .await
                 .map_err(|e| Failure::new("observe", e))?;
-            rolling::rolls(self.opts.rolling, &r).then_some(r)
+            rolling::rolls(self.opts.rollout.mode, &r).then_some(r)
         };
         self.report.update = Some(
             if self.rolled.is_some() {
@@ -441,8 +436,8 @@ impl<'a> Run<'a> {
                 let opts = &self.opts;
                 self.progress(&format!(
                     "rolling update: masters one at a time, then at most {} other node(s) at a time{}",
-                    opts.max_unavailable.max(1),
-                    if opts.drain {
+                    opts.rollout.max_unavailable.max(1),
+                    if opts.rollout.drain {
                         ", each drained first"
                     } else {
                         ", without drain (--no-drain)"
@@ -468,7 +463,7 @@ impl<'a> Run<'a> {
         self.progress(c.progress);
         let nodes: Vec<&Node> = self.nodes.iter().filter(|n| c.on(n.machine.role)).collect();
         let containers = &self.containers();
-        let r = fan_out(&nodes, self.opts.parallel, |n| async move {
+        let r = fan_out(&nodes, self.opts.reach.parallel, |n| async move {
             containers
                 .ensure(n, c.containers, Duration::ZERO)
                 .await
@@ -484,7 +479,7 @@ impl<'a> Run<'a> {
             let (cluster, wait) = (self.cluster, self.opts.wait);
             let pki = self.pki()?.clone();
             let pki = &pki;
-            let r = fan_out(&nodes, self.opts.parallel, |n| async move {
+            let r = fan_out(&nodes, self.opts.reach.parallel, |n| async move {
                 let url = format!(
                     "https://{}",
                     paths::host_port(n.machine.hostip, cluster.kubernetes.api_port)
@@ -647,7 +642,7 @@ impl<'a> Run<'a> {
         })?;
         let (ca, kc) = (pki.ca_cert_pem().to_string(), &kubelet_client);
         let ca = &ca;
-        let parallel = self.opts.parallel;
+        let parallel = self.opts.reach.parallel;
         let r = fan_out(&self.all(), parallel, |n| {
             super::verify::node_endpoints(ca, kc, n)
         })
@@ -751,7 +746,7 @@ impl Phases for Run<'_> {
 
     fn finish(&mut self) {
         for n in &self.nodes {
-            (self.opts.node_progress)(n.host(), "done");
+            (self.opts.progress.node)(n.host(), "done");
         }
         let Ok(t) = self.tally.lock() else { return };
         for n in &self.nodes {

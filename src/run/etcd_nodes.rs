@@ -4,13 +4,14 @@
 //! checked, and a bounded wait for an etcd leader.
 
 use super::fleet::{self, Node, StepError, blocking};
+use super::options::Reach;
 use crate::components::{self, etcd::EtcdBootstrap, spec::ContainerSpec};
 use crate::etcd::EtcdCredentials;
 use crate::etcd::members::{Leader, connect_leader};
 use crate::model::{Cluster, Machine};
 use crate::pki::Pki;
 use crate::render::node::{self as render_node, NodeArtifacts};
-use crate::ssh::{ConnectOptions, HostKeyPolicy, KnownHosts};
+use crate::ssh::KnownHosts;
 use std::time::{Duration, Instant};
 
 /// The existing PKI, read only: etcd maintenance never issues certificates.
@@ -49,15 +50,13 @@ pub fn render(
 pub async fn connect(
     cluster: &Cluster,
     rendered: Vec<(Machine, NodeArtifacts)>,
-    policy: HostKeyPolicy,
-    opts: &ConnectOptions,
-    parallel: usize,
+    reach: &Reach,
     action: &str,
 ) -> Result<Vec<Node>, Vec<StepError>> {
     let run_dir = super::logs::run_dir(&cluster.state_dir(), action);
     let known = KnownHosts::in_config_dir(&cluster.config_dir);
-    let opts = opts.clone();
-    blocking(move || fleet::connect(&rendered, &known, policy, &opts, parallel, &run_dir)).await
+    let reach = reach.clone();
+    blocking(move || fleet::connect(&rendered, &known, &reach, &run_dir)).await
 }
 
 /// The etcd container of `m` for this bootstrap, sealed like `render_node` seals it (the

@@ -12,6 +12,7 @@
 use super::engine::{self, ActionLog, Failure, Phases};
 use super::etcd_nodes;
 use super::fleet::{Node, StepError};
+use super::options::{PhaseProgress, Reach};
 use super::snapshot::SaveReport;
 use crate::components::etcd::{self as etcd_component, BootstrapState, EtcdBootstrap};
 use crate::etcd::members::{self, Leader, Member};
@@ -23,7 +24,6 @@ use crate::executor::docker::{ensure, images, remove, waits};
 use crate::model::{Cluster, Machine, Role};
 use crate::plan::phases::{ETCDFIX, PhaseSpec};
 use crate::ssh::snippets::etcd::{self as etcd_script, MOVED};
-use crate::ssh::{ConnectOptions, HostKeyPolicy};
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,13 +32,11 @@ use std::time::{Duration, Instant};
 #[derive(Clone)]
 pub struct EtcdfixOptions {
     pub dry_run: bool,
-    pub parallel: usize,
-    pub host_keys: HostKeyPolicy,
-    pub connect: ConnectOptions,
+    pub reach: Reach,
     /// Bound for each wait (leader, member running, caught up, all healthy).
     pub wait: Duration,
     /// One line per phase.
-    pub progress: Arc<dyn Fn(&str) + Send + Sync>,
+    pub progress: PhaseProgress,
 }
 
 /// What `etcdfix` did (or, with `dry_run`, would do).
@@ -394,15 +392,8 @@ impl Rebuild<'_> {
     async fn connect(&mut self) -> PhaseResult {
         self.progress(&format!("connecting to {}", self.host()));
         let rendered = self.rendered.take().unwrap_or_default();
-        let mut nodes = etcd_nodes::connect(
-            self.cluster,
-            rendered,
-            self.opts.host_keys,
-            &self.opts.connect,
-            self.opts.parallel,
-            "etcdfix",
-        )
-        .await?;
+        let mut nodes =
+            etcd_nodes::connect(self.cluster, rendered, &self.opts.reach, "etcdfix").await?;
         if nodes.is_empty() {
             return Err(err(self.host(), "connect", "no node connected"));
         }
@@ -414,14 +405,7 @@ impl Rebuild<'_> {
     async fn snapshot(&mut self) -> PhaseResult {
         let snap_name = crate::etcd::snapshot::auto_name("etcdfix");
         self.progress(&format!("taking snapshot {snap_name}"));
-        let snap = super::snapshot::save(
-            self.cluster,
-            &snap_name,
-            self.opts.host_keys,
-            &self.opts.connect,
-            self.opts.parallel,
-        )
-        .await?;
+        let snap = super::snapshot::save(self.cluster, &snap_name, &self.opts.reach).await?;
         self.report.steps.push(format!(
             "snapshot {} ({} bytes)",
             snap_name, snap.snapshot.bytes

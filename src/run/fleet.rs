@@ -4,11 +4,10 @@
 //! all nodes concurrently.
 
 use super::logs::NodeLog;
+use super::options::Reach;
 use crate::model::Machine;
 use crate::render::node::NodeArtifacts;
-use crate::ssh::{
-    ConnectOptions, DockerTunnel, HostKeyPolicy, KnownHosts, Session, SshError, Target, TunnelLimit,
-};
+use crate::ssh::{DockerTunnel, KnownHosts, Session, SshError, Target, TunnelLimit};
 use std::future::Future;
 use std::sync::Arc;
 
@@ -73,14 +72,12 @@ impl Node {
 pub fn connect(
     machines: &[(Machine, NodeArtifacts)],
     known: &KnownHosts,
-    policy: HostKeyPolicy,
-    opts: &ConnectOptions,
-    parallel: usize,
+    reach: &Reach,
     run_dir: &std::path::Path,
 ) -> Result<Vec<Node>, Vec<StepError>> {
     let mut errors = Vec::new();
     let mut nodes = Vec::new();
-    for r in connect_each(machines, known, policy, opts, parallel, run_dir) {
+    for r in connect_each(machines, known, reach, run_dir) {
         match r {
             Ok(n) => nodes.push(n),
             Err(e) => errors.push(e),
@@ -98,25 +95,29 @@ pub fn connect(
 pub fn connect_each(
     machines: &[(Machine, NodeArtifacts)],
     known: &KnownHosts,
-    policy: HostKeyPolicy,
-    opts: &ConnectOptions,
-    parallel: usize,
+    reach: &Reach,
     run_dir: &std::path::Path,
 ) -> Vec<Result<Node, StepError>> {
     let targets: Vec<Target> = machines
         .iter()
         .map(|(m, _)| Target::from_machine(m))
         .collect();
-    let parallel = if parallel == 0 {
+    let parallel = if reach.parallel == 0 {
         crate::ssh::DEFAULT_PARALLEL
     } else {
-        parallel
+        reach.parallel
     };
     // Docker tunnels: at most `parallel` of their bridges (a second SSH session and a
     // thread each) run at any time.
     let limit = TunnelLimit::new(parallel);
-    let connected =
-        crate::ssh::connect_all_with_docker(&targets, known, policy, opts, parallel, &limit);
+    let connected = crate::ssh::connect_all_with_docker(
+        &targets,
+        known,
+        reach.host_keys,
+        &reach.connect,
+        parallel,
+        &limit,
+    );
     connected
         .into_iter()
         .zip(machines)

@@ -136,7 +136,7 @@ impl MembershipReport {
     /// Record a step (and show it as progress).
     pub fn step(&mut self, opts: &DeployOptions, s: impl Into<String>) {
         let s = s.into();
-        (opts.progress)(&s);
+        (opts.progress.phase)(&s);
         self.steps.push(s);
     }
 
@@ -246,9 +246,8 @@ pub async fn connect_each(
 ) -> Vec<Result<Node, StepError>> {
     let run_dir = super::logs::run_dir(&cluster.state_dir(), action);
     let known = KnownHosts::in_config_dir(&cluster.config_dir);
-    let (policy, copts, parallel) = (opts.host_keys, opts.connect.clone(), opts.parallel);
-    blocking(move || fleet::connect_each(&machines, &known, policy, &copts, parallel, &run_dir))
-        .await
+    let reach = opts.reach.clone();
+    blocking(move || fleet::connect_each(&machines, &known, &reach, &run_dir)).await
 }
 
 /// Take the automatic snapshot (from a healthy member, copied to every master of `cluster`).
@@ -258,8 +257,7 @@ pub async fn auto_snapshot(
     opts: &DeployOptions,
 ) -> Result<String, Vec<StepError>> {
     let name = crate::etcd::snapshot::auto_name(action);
-    let r =
-        super::snapshot::save(cluster, &name, opts.host_keys, &opts.connect, opts.parallel).await?;
+    let r = super::snapshot::save(cluster, &name, &opts.reach).await?;
     Ok(r.snapshot.path.display().to_string())
 }
 

@@ -236,7 +236,7 @@ impl<'a> Leave<'a> {
         let api = membership::admin_api(&self.pki, &self.cluster.api_url())
             .map_err(|e| Failure::one("drain", e))?;
         for m in self.removed {
-            (self.opts.node_progress)(&m.hostname, "drain");
+            (self.opts.progress.node)(&m.hostname, "drain");
             let d = super::remove_drain::drain(
                 &api,
                 &m.nodename,
@@ -330,9 +330,12 @@ impl<'a> Leave<'a> {
     /// The reachable hosts' containers; a host that fails is noted, not cleaned further.
     async fn stop_containers(&mut self) {
         self.step("cleaning the removed hosts");
-        let errors =
-            super::clean::remove_containers(self.cluster, &self.reachable, self.opts.parallel)
-                .await;
+        let errors = super::clean::remove_containers(
+            self.cluster,
+            &self.reachable,
+            self.opts.reach.parallel,
+        )
+        .await;
         self.clean_errors.extend(errors);
     }
 
@@ -345,7 +348,7 @@ impl<'a> Leave<'a> {
             .iter()
             .filter(|n| !failed.iter().any(|h| h == n.host()))
             .collect();
-        let errors = super::clean::remove_dirs(self.cluster, &left, self.opts.parallel).await;
+        let errors = super::clean::remove_dirs(self.cluster, &left, self.opts.reach.parallel).await;
         self.clean_errors.extend(errors);
     }
 

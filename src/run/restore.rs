@@ -12,10 +12,11 @@
 //! the deploy machinery in repair mode (`/readyz`, nodes Ready). A dry run runs the first
 //! three (it checks, copies nothing) and says what each later one would do.
 
-use super::deploy::{self, DeployOptions, NodeProgress};
+use super::deploy::{self, DeployOptions};
 use super::engine::{self, ActionLog, Failure, Phases};
 use super::etcd_nodes;
 use super::fleet::{Node, StepError, blocking, fan_out};
+use super::options::{Progress, Reach, Rollout};
 use super::phase_clock::PhaseClock;
 use super::report::Report;
 use crate::components::etcd::{self as etcd_component};
@@ -29,7 +30,6 @@ use crate::plan::Step;
 use crate::plan::phases::{PhaseSpec, RESTORE};
 use crate::ssh::snippets::etcd::{self as etcd_script, MOVED};
 use crate::ssh::snippets::files;
-use crate::ssh::{ConnectOptions, HostKeyPolicy};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -39,12 +39,10 @@ use std::time::{Duration, Instant};
 #[derive(Clone)]
 pub struct RestoreOptions {
     pub dry_run: bool,
-    pub parallel: usize,
-    pub host_keys: HostKeyPolicy,
-    pub connect: ConnectOptions,
+    pub reach: Reach,
+    /// Bound for each wait (etcd healthy, the control plane back).
     pub wait: Duration,
-    pub progress: Arc<dyn Fn(&str) + Send + Sync>,
-    pub node_progress: NodeProgress,
+    pub progress: Progress,
 }
 
 /// One master's part of the restore.
@@ -353,7 +351,7 @@ impl<'a> Restore<'a> {
             cluster,
             name,
             opts,
-            progress: clock.wrap(opts.progress.clone()),
+            progress: clock.wrap(opts.progress.phase.clone()),
             report: RestoreReport {
                 action: "etcd snapshot restore".into(),
                 ok: false,
@@ -511,15 +509,7 @@ impl Restore<'_> {
                 }],
             );
         }
-        self.nodes = etcd_nodes::connect(
-            cluster,
-            rendered,
-            self.opts.host_keys,
-            &self.opts.connect,
-            self.opts.parallel,
-            "restore",
-        )
-        .await?;
+        self.nodes = etcd_nodes::connect(cluster, rendered, &self.opts.reach, "restore").await?;
         self.cred = Some(cred);
         Ok(())
     }
@@ -534,7 +524,7 @@ impl Restore<'_> {
         );
         let all: Vec<&Node> = self.nodes.iter().collect();
         let copies = all_ok(
-            fan_out(&all, self.opts.parallel, |n| {
+            fan_out(&all, self.opts.reach.parallel, |n| {
                 ensure_copy(n, name, sha, data.clone(), dry_run, keep)
             })
             .await,
@@ -569,15 +559,7 @@ impl Restore<'_> {
         let pre = snapshot::auto_name("restore");
         self.progress(&format!("taking snapshot {pre} of the current state first"));
         let opts = self.opts;
-        match super::snapshot::save(
-            self.cluster,
-            &pre,
-            opts.host_keys,
-            &opts.connect,
-            opts.parallel,
-        )
-        .await
-        {
+        match super::snapshot::save(self.cluster, &pre, &opts.reach).await {
             Ok(_) => {
                 self.report
                     .steps
@@ -598,10 +580,10 @@ impl Restore<'_> {
     /// Stop these containers, in order, on every master.
     async fn stop_everywhere(&self, names: &'static [&'static str]) -> PhaseResult {
         let cluster_name = self.cluster.kubernetes.cluster_name.as_str();
-        let np = &self.opts.node_progress;
+        let np = &self.opts.progress.node;
         let all: Vec<&Node> = self.nodes.iter().collect();
         all_ok(
-            fan_out(&all, self.opts.parallel, |n| async move {
+            fan_out(&all, self.opts.reach.parallel, |n| async move {
                 for c in names {
                     np(n.host(), &format!("stopping {c}"));
                     remove::stop_named(n.docker(), c, cluster_name, remove::DEFAULT_STOP_TIMEOUT)
@@ -646,10 +628,10 @@ impl Restore<'_> {
             cluster.kubernetes.etcd_data_path
         ));
         self.when = stamp(time::OffsetDateTime::now_utc());
-        let (when, np) = (self.when.as_str(), &self.opts.node_progress);
+        let (when, np) = (self.when.as_str(), &self.opts.progress.node);
         let all: Vec<&Node> = self.nodes.iter().collect();
         let moved = all_ok(
-            fan_out(&all, self.opts.parallel, |n| {
+            fan_out(&all, self.opts.reach.parallel, |n| {
                 np(n.host(), "restoring");
                 move_aside(cluster, n, when)
             })
@@ -666,7 +648,7 @@ impl Restore<'_> {
         let (cluster, name, when) = (self.cluster, self.name, self.when.as_str());
         let all: Vec<&Node> = self.nodes.iter().collect();
         let tools = all_ok(
-            fan_out(&all, self.opts.parallel, |n| {
+            fan_out(&all, self.opts.reach.parallel, |n| {
                 restore_member(cluster, n, name, when)
             })
             .await,
@@ -691,7 +673,7 @@ impl Restore<'_> {
         let wait = self.opts.wait;
         let all: Vec<&Node> = self.nodes.iter().collect();
         all_ok(
-            fan_out(&all, self.opts.parallel, |n| async move {
+            fan_out(&all, self.opts.reach.parallel, |n| async move {
                 let spec = n
                     .artifacts
                     .containers
@@ -735,14 +717,15 @@ impl Restore<'_> {
         let opts = self.opts;
         // the stopped containers are only started again (same spec): no rolling, no drain
         let dopts = DeployOptions {
-            parallel: opts.parallel,
-            host_keys: opts.host_keys,
-            connect: opts.connect.clone(),
+            reach: opts.reach.clone(),
             wait: opts.wait,
-            rolling: super::rolling::RollMode::Never,
-            drain: false,
+            rollout: Rollout {
+                mode: super::rolling::RollMode::Never,
+                drain: false,
+                ..Rollout::default()
+            },
             action: "repair",
-            ..DeployOptions::new(opts.progress.clone(), opts.node_progress.clone())
+            ..DeployOptions::new(opts.progress.clone())
         };
         let every: std::collections::BTreeSet<String> = self
             .cluster
@@ -793,12 +776,14 @@ mod tests {
     fn options(dry_run: bool, lines: Arc<Mutex<Vec<String>>>) -> RestoreOptions {
         RestoreOptions {
             dry_run,
-            parallel: 4,
-            host_keys: HostKeyPolicy::default(),
-            connect: ConnectOptions::default(),
+            reach: Reach {
+                parallel: 4,
+                ..Reach::default()
+            },
             wait: Duration::from_secs(1),
-            progress: Arc::new(move |l: &str| lines.lock().unwrap().push(l.to_string())),
-            node_progress: Arc::new(|_: &str, _: &str| {}),
+            progress: Progress::phases_only(Arc::new(move |l: &str| {
+                lines.lock().unwrap().push(l.to_string())
+            })),
         }
     }
 

@@ -121,7 +121,7 @@ impl Roll<'_> {
             .iter()
             .filter(|n| n.machine.role != Role::Master)
             .collect();
-        let progress = &self.opts.progress;
+        let progress = &self.opts.progress.phase;
         for (i, m) in masters.iter().enumerate() {
             progress(&format!(
                 "rolling master {} ({}/{}){}",
@@ -134,7 +134,7 @@ impl Roll<'_> {
                 .await
                 .map_err(|e| (format!("rolling {}", m.host()), vec![e]))?;
         }
-        let size = self.opts.max_unavailable.max(1);
+        let size = self.opts.rollout.max_unavailable.max(1);
         let groups = batches(&others, size);
         for (i, group) in groups.iter().enumerate() {
             let names: Vec<&str> = group.iter().map(|n| n.host()).collect();
@@ -193,8 +193,8 @@ impl Roll<'_> {
         let mut api = None;
         if agents_replaced && live {
             let c = self.api(n.host()).await?;
-            if opts.drain {
-                (opts.node_progress)(n.host(), "draining");
+            if opts.rollout.drain {
+                (opts.progress.node)(n.host(), "draining");
                 match drain::drain(&c, n.host(), &node_name, wait).await? {
                     Some(evicted) => n.log.line(&format!(
                         "drained node {node_name}: {evicted} pod(s) evicted"
@@ -229,11 +229,11 @@ impl Roll<'_> {
             let changed = containers::changed(&done) && live;
             match c.gate {
                 Gate::EtcdHealthy if changed => {
-                    (opts.node_progress)(n.host(), "waiting for etcd members");
+                    (opts.progress.node)(n.host(), "waiting for etcd members");
                     self.etcd_healthy(n).await?;
                 }
                 Gate::ApiserverReady if changed => {
-                    (opts.node_progress)(n.host(), "waiting for kube-apiserver /readyz");
+                    (opts.progress.node)(n.host(), "waiting for kube-apiserver /readyz");
                     let url = format!(
                         "https://{}",
                         paths::host_port(n.machine.hostip, self.cluster.kubernetes.api_port)
@@ -243,9 +243,16 @@ impl Roll<'_> {
                 }
                 Gate::NodeReady => {
                     if let (Some(c), Some(before)) = (&api, &before) {
-                        (opts.node_progress)(n.host(), "waiting for the node to be Ready");
-                        drain::back_ready(c, n.host(), &node_name, before, wait, opts.drain)
-                            .await?;
+                        (opts.progress.node)(n.host(), "waiting for the node to be Ready");
+                        drain::back_ready(
+                            c,
+                            n.host(),
+                            &node_name,
+                            before,
+                            wait,
+                            opts.rollout.drain,
+                        )
+                        .await?;
                     }
                 }
                 _ => {}

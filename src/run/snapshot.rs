@@ -2,13 +2,14 @@
 //! with its checksum, copy it to every master and check the copies.
 
 use super::fleet::{self, StepError, blocking};
+use super::options::Reach;
 use crate::components::etcd as etcd_component;
 use crate::etcd::snapshot::{self, NODE_SNAPSHOT_DIR, Snapshot};
 use crate::model::Cluster;
 use crate::pki::Pki;
 use crate::render::node::{self as render_node, NodeArtifacts};
+use crate::ssh::KnownHosts;
 use crate::ssh::snippets::{etcd as etcd_script, files};
-use crate::ssh::{ConnectOptions, HostKeyPolicy, KnownHosts};
 use std::time::Duration;
 
 /// What `save` did.
@@ -86,9 +87,7 @@ pub async fn take(cluster: &Cluster, name: &str) -> Result<Snapshot, StepError> 
 pub async fn save(
     cluster: &Cluster,
     name: &str,
-    policy: HostKeyPolicy,
-    connect: &ConnectOptions,
-    parallel: usize,
+    reach: &Reach,
 ) -> Result<SaveReport, Vec<StepError>> {
     let snap = take(cluster, name).await.map_err(|e| vec![e])?;
 
@@ -99,9 +98,8 @@ pub async fn save(
         .map(|m| (m.clone(), NodeArtifacts::none(m)))
         .collect();
     let known = KnownHosts::in_config_dir(&cluster.config_dir);
-    let (copts, rd) = (connect.clone(), run_dir.clone());
-    let nodes =
-        blocking(move || fleet::connect(&machines, &known, policy, &copts, parallel, &rd)).await?;
+    let (to, rd, parallel) = (reach.clone(), run_dir.clone(), reach.parallel);
+    let nodes = blocking(move || fleet::connect(&machines, &known, &to, &rd)).await?;
     let data = std::sync::Arc::new(
         std::fs::read(&snap.path)
             .map_err(|e| vec![StepError::new("control host", "snapshot", e.to_string())])?,

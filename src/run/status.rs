@@ -6,6 +6,7 @@
 //! soonest certificate expiry. Changes nothing: the PKI is read into memory, never written.
 
 use super::fleet::{self, Node, StepError, fan_out};
+use super::options::Reach;
 use crate::components::{component_names, etcd, spec::LABEL_SPEC_HASH};
 use crate::executor::docker::observe;
 use crate::kubeapi::KubeClient;
@@ -13,7 +14,7 @@ use crate::model::{Cluster, Role};
 use crate::pki::Pki;
 use crate::pki::expiry::{CertExpiry, expiry};
 use crate::render::node::{self as render_node, NodeArtifacts};
-use crate::ssh::{ConnectOptions, HostKeyPolicy, KnownHosts};
+use crate::ssh::KnownHosts;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -24,9 +25,7 @@ pub const CERT_WARN_DAYS: u32 = 30;
 /// How to run.
 #[derive(Clone)]
 pub struct StatusOptions {
-    pub parallel: usize,
-    pub host_keys: HostKeyPolicy,
-    pub connect: ConnectOptions,
+    pub reach: Reach,
     /// Bound for each network question (etcd, API).
     pub timeout: Duration,
 }
@@ -380,11 +379,9 @@ pub async fn status(cluster: &Cluster, opts: &StatusOptions) -> Status {
         .as_ref()
         .map(|t| t.path().to_path_buf())
         .unwrap_or_else(std::env::temp_dir);
-    let (policy, copts, parallel) = (opts.host_keys, opts.connect.clone(), opts.parallel);
-    let connected = fleet::blocking(move || {
-        fleet::connect_each(&machines, &known, policy, &copts, parallel, &log_dir)
-    })
-    .await;
+    let reach = opts.reach.clone();
+    let connected =
+        fleet::blocking(move || fleet::connect_each(&machines, &known, &reach, &log_dir)).await;
     let mut reachable: Vec<Node> = Vec::new();
     let mut unreachable: BTreeMap<String, String> = BTreeMap::new();
     for (m, r) in cluster.machines.iter().zip(connected) {
@@ -411,7 +408,7 @@ pub async fn status(cluster: &Cluster, opts: &StatusOptions) -> Status {
     let refs: Vec<&Node> = reachable.iter().collect();
     let wanted_ref = &wanted;
     let empty_ref = &empty;
-    let observed = fan_out(&refs, opts.parallel, |n| async move {
+    let observed = fan_out(&refs, opts.reach.parallel, |n| async move {
         let w = wanted_ref.get(n.host()).unwrap_or(empty_ref);
         node_containers(cluster, n, w, have_hashes).await
     })
@@ -464,7 +461,7 @@ pub async fn status(cluster: &Cluster, opts: &StatusOptions) -> Status {
         .copied()
         .filter(|n| cluster.gpu_of(&n.machine).is_some())
         .collect();
-    let probed = fan_out(&gpu_refs, opts.parallel, |n| async move {
+    let probed = fan_out(&gpu_refs, opts.reach.parallel, |n| async move {
         super::gpu_preflight::probe(n, None).await
     })
     .await;
