@@ -35,8 +35,11 @@ mod node_image;
 mod nodes;
 mod preload;
 mod probe;
+mod product;
+mod product_facts;
 mod registry;
 mod registry_tls;
+mod role;
 mod rootfs;
 mod status;
 mod up;
@@ -46,24 +49,26 @@ pub use components::{
     ComponentImages, ETCD_IMAGE, HAPROXY_IMAGE, REGISTRY_IMAGE, build_component_images,
 };
 pub use config_files::{
-    CLUSTER_FILE, Components, KUBERNETES_FILE, KUBERNETES_VERSION, README_FILE, referenced_images,
-    referenced_images_for,
+    CLUSTER_FILE, Components, KUBERNETES_FILE, KUBERNETES_VERSION, README_FILE,
 };
 pub use debian_base::{DEBIAN_BASE_IMAGE, debian_base_image};
 pub use down::{DownReport, down};
 pub use engine::connect as connect_engine;
 pub use error::SandboxError;
 pub use node_image::{NODE_REPO, node_image_reference};
-pub use nodes::{NodeInfo, Role};
+pub use nodes::NodeInfo;
 pub use preload::{PRELOAD_PARALLELISM, PRELOAD_TIMEOUT, docker_short_name, load_into_sandbox};
 pub use probe::{ExecOutput, Login, ssh_exec};
+pub use product::{K8sManageFacts, build_images, referenced_images, referenced_images_for, up};
+pub use product_facts::ProductFacts;
 pub use registry::{
     REGISTRY_HOST, REGISTRY_PORT, SandboxRegistry, push_to_registry, registry_address,
     start_registry,
 };
+pub use role::Role;
 pub use rootfs::default_cache_dir;
 pub use status::{NodeStatus, status};
-pub use up::{DEFAULT_NAME, READY_TIMEOUT, SandboxInfo, UpOptions, UpTimings, build_images, up};
+pub use up::{DEFAULT_NAME, READY_TIMEOUT, SandboxInfo, UpOptions, UpTimings};
 
 /// Make sure the node image exists (building it when missing; needs root then), without
 /// starting anything. Its reference.

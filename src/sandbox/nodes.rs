@@ -11,10 +11,8 @@ use ipnet::Ipv4Net;
 
 use super::archive::TarBuilder;
 use super::error::{DockerContext, IoContext, SandboxError};
+use super::role::Role;
 use super::{engine, labels, network};
-
-/// What a node is in the cluster (`k8s-role`): the model's role.
-pub use crate::model::Role;
 
 /// One node of a sandbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
