@@ -79,7 +79,7 @@ pub const RUNC_WRAPPER_PATH: &str = "usr/local/sbin/sandbox-runc";
 /// runc would abort every pod. A property of the simulated machine only: nothing of it
 /// reaches what deploy gives a real server.
 pub const RUNC_WRAPPER: &str = r#"#!/bin/sh
-# Written by `k8s-manage sandbox up`: see src/sandbox/nodes.rs (RUNC_WRAPPER).
+# Written by `k8s-manage sandbox up`: see sandbox/src/nodes.rs (RUNC_WRAPPER).
 bundle=""
 previous=""
 for arg in "$@"; do

@@ -13,8 +13,7 @@ pub mod junit;
 pub mod modules;
 mod pause;
 
-pub use crate::sandbox::product::upstream::{build_upstream_images, upstream_references};
 pub use images::{
-    BUSYBOX_IMAGE, ETCD_VERSION, FLANNEL_CNI_PLUGIN_IMAGE, NODE_AGENT_CNI_DIR, conformance_suite,
-    kubectl,
+    BUSYBOX_IMAGE, ETCD_VERSION, FLANNEL_CNI_PLUGIN_IMAGE, NODE_AGENT_CNI_DIR,
+    build_upstream_images, conformance_suite, kubectl, upstream_references,
 };

@@ -64,9 +64,7 @@ pub fn referenced_images_for(
         super::components::HAPROXY_IMAGE.to_string(),
         super::components::REGISTRY_IMAGE.to_string(),
     ];
-    images.extend(super::upstream::images::upstream_references(
-        product, versions,
-    )?);
+    images.extend(super::upstream::upstream_references(product, versions)?);
     Ok(images)
 }
 
@@ -292,8 +290,8 @@ pub fn write(input: &ConfigInput<'_>) -> Result<Vec<PathBuf>, SandboxError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sandbox::nodes::plan;
-    use crate::sandbox::product_facts::StandIn;
+    use crate::nodes::plan;
+    use crate::product_facts::StandIn;
     use serde::Deserialize;
 
     #[derive(Deserialize)]
@@ -418,10 +416,7 @@ mod tests {
         assert_eq!((service, pod), (net("172.20.0.0/16"), net("172.24.0.0/16")));
         for s in SERVICE_RANGES {
             for p in POD_RANGES {
-                assert!(
-                    !crate::sandbox::network::overlaps(&net(s), &net(p)),
-                    "{s} {p}"
-                );
+                assert!(!crate::network::overlaps(&net(s), &net(p)), "{s} {p}");
             }
         }
     }

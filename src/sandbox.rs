@@ -1,14 +1,16 @@
-//! The product's side of the sandbox: its facts ([`K8sManageFacts`]), the calls that need
-//! them with those facts filled in (so callers never pass them), and the tests that hold
-//! the facts the sandbox keeps as its own (the roles, the node agent's CNI folder) to the
-//! product's.
+//! The sandbox (the `k8s-manage-sandbox` crate, `sandbox/`: simulated bare-metal servers
+//! for trying k8s-manage and for its end-to-end tests), with the product's facts filled in.
+//!
+//! Everything of the crate is here under the same names; the calls that need to know what
+//! the product pulls ([`up`], [`build_images`], [`referenced_images_for`],
+//! [`upstream::upstream_references`], [`upstream::build_upstream_images`]) are the crate's
+//! with [`K8sManageFacts`] passed in, so callers (the `sandbox` command, the tests) never
+//! pass it themselves. The tests below hold the facts the sandbox keeps as its own (the
+//! roles, the node agent's CNI folder) to the product's.
 
 use std::collections::BTreeMap;
 
-use super::{
-    Components, KUBERNETES_VERSION, ProductFacts, SandboxError, SandboxInfo, UpOptions,
-    config_files,
-};
+pub use k8s_manage_sandbox::*;
 
 /// The product's facts for the sandbox: image names as `model::images` resolves them on
 /// the default registry with nothing overridden, versions as `model::version` reads them.
@@ -34,18 +36,18 @@ impl ProductFacts for K8sManageFacts {
     }
 }
 
-/// [`super::up::up`] with the product's image names.
+/// [`k8s_manage_sandbox::up`] with the product's image names.
 pub async fn up(opts: &UpOptions, progress: &dyn Fn(&str)) -> Result<SandboxInfo, SandboxError> {
-    super::up::up(&K8sManageFacts, opts, progress).await
+    k8s_manage_sandbox::up(&K8sManageFacts, opts, progress).await
 }
 
-/// [`super::up::build_images`] with the product's image names.
+/// [`k8s_manage_sandbox::build_images`] with the product's image names.
 pub async fn build_images(
     components: Components,
     versions: &[String],
     progress: &dyn Fn(&str),
 ) -> Result<Vec<String>, SandboxError> {
-    super::up::build_images(&K8sManageFacts, components, versions, progress).await
+    k8s_manage_sandbox::build_images(&K8sManageFacts, components, versions, progress).await
 }
 
 /// Every image the default sandbox config references, which `sandbox up` builds and
@@ -56,31 +58,33 @@ pub fn referenced_images() -> Vec<String> {
         .expect("the default version is buildable")
 }
 
-/// [`config_files::referenced_images_for`] with the product's image names.
+/// [`k8s_manage_sandbox::referenced_images_for`] with the product's image names.
 pub fn referenced_images_for(
     components: Components,
     versions: &[String],
 ) -> Result<Vec<String>, SandboxError> {
-    config_files::referenced_images_for(&K8sManageFacts, components, versions)
+    k8s_manage_sandbox::referenced_images_for(&K8sManageFacts, components, versions)
 }
 
 /// The sandbox's upstream components, with the product's image names.
 pub mod upstream {
-    use super::{K8sManageFacts, SandboxError};
-    use crate::sandbox::upstream::images;
+    pub use k8s_manage_sandbox::upstream::*;
 
-    /// [`images::upstream_references`] with the product's image names.
+    use super::{K8sManageFacts, SandboxError};
+
+    /// [`k8s_manage_sandbox::upstream::upstream_references`] with the product's image names.
     pub fn upstream_references(versions: &[String]) -> Result<Vec<String>, SandboxError> {
-        images::upstream_references(&K8sManageFacts, versions)
+        k8s_manage_sandbox::upstream::upstream_references(&K8sManageFacts, versions)
     }
 
-    /// [`images::build_upstream_images`] with the product's image
+    /// [`k8s_manage_sandbox::upstream::build_upstream_images`] with the product's image
     /// names.
     pub async fn build_upstream_images(
         versions: &[String],
         progress: &dyn Fn(&str),
     ) -> Result<Vec<String>, SandboxError> {
-        images::build_upstream_images(&K8sManageFacts, versions, progress).await
+        k8s_manage_sandbox::upstream::build_upstream_images(&K8sManageFacts, versions, progress)
+            .await
     }
 }
 
@@ -89,7 +93,7 @@ pub mod upstream {
 mod product_agreement {
     use super::*;
     use crate::model;
-    use crate::sandbox::{self, NodeInfo, Role, upstream};
+    use k8s_manage_sandbox as sandbox;
 
     #[test]
     fn the_node_agent_image_holds_the_cni_plugins_where_the_product_looks() {

@@ -16,10 +16,10 @@ use sha2::{Digest, Sha256};
 
 use super::go_build;
 use super::modules::{self, Program};
-use crate::sandbox::closure::MinimalImage;
-use crate::sandbox::error::{IoContext, SandboxError};
-use crate::sandbox::product_facts::ProductFacts;
-use crate::sandbox::{engine, labels, rootfs};
+use crate::closure::MinimalImage;
+use crate::error::{IoContext, SandboxError};
+use crate::product_facts::ProductFacts;
+use crate::{engine, labels, rootfs};
 
 /// Bump when the way images are put together changes.
 const FORMAT_VERSION: &str = "1";
@@ -137,7 +137,7 @@ fn kubernetes_module(version: &str) -> Result<&'static modules::GoModule, Sandbo
         SandboxError::InvalidOptions(format!(
             "the sandbox builds Kubernetes {} from source, not {version}; add a version with \
              sandbox/upstream/add-version.sh kubernetes {version} and a row in \
-             src/sandbox/upstream/modules.rs",
+             sandbox/src/upstream/modules.rs",
             supported()
         ))
     })
@@ -499,7 +499,7 @@ async fn iptables_legacy(image: &mut MinimalImage, tools: &Path) -> Result<(), S
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sandbox::product_facts::StandIn;
+    use crate::product_facts::StandIn;
 
     /// Every image is the product's name for it, but the two the sandbox names itself.
     #[test]

@@ -316,7 +316,7 @@ pub async fn build_images(
         }
         Components::Upstream => {
             components::build_component_images(progress).await?;
-            super::upstream::images::build_upstream_images(product, versions, progress).await?;
+            super::upstream::build_upstream_images(product, versions, progress).await?;
         }
     }
     config_files::referenced_images_for(product, components, versions)
