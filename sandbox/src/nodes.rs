@@ -11,10 +11,8 @@ use ipnet::Ipv4Net;
 
 use super::archive::TarBuilder;
 use super::error::{DockerContext, IoContext, SandboxError};
+use super::role::Role;
 use super::{engine, labels, network};
-
-/// What a node is in the cluster (`k8s-role`): the model's role.
-pub use crate::model::Role;
 
 /// One node of a sandbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,7 +79,7 @@ pub const RUNC_WRAPPER_PATH: &str = "usr/local/sbin/sandbox-runc";
 /// runc would abort every pod. A property of the simulated machine only: nothing of it
 /// reaches what deploy gives a real server.
 pub const RUNC_WRAPPER: &str = r#"#!/bin/sh
-# Written by `k8s-manage sandbox up`: see src/sandbox/nodes.rs (RUNC_WRAPPER).
+# Written by `k8s-manage sandbox up`: see sandbox/src/nodes.rs (RUNC_WRAPPER).
 bundle=""
 previous=""
 for arg in "$@"; do

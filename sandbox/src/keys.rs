@@ -80,16 +80,22 @@ pub fn ensure_client_key(path: &Path, comment: &str) -> Result<KeyPair, SandboxE
     Ok(pair)
 }
 
-/// Write a private key file that is 0600 from its creation on.
-fn write_private(path: &Path, content: &str) -> Result<(), SandboxError> {
+/// Write a file only its owner may read (a private key, a known_hosts), 0600 from its
+/// creation on: whatever was at `path` is removed first, and missing folders are made.
+pub fn write_private(path: &Path, content: &str) -> Result<(), SandboxError> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).io("creating", dir)?;
+    }
+    let _ = fs::remove_file(path);
     let mut file = fs::OpenOptions::new()
-        .create(true)
-        .truncate(true)
         .write(true)
+        .create_new(true)
         .mode(0o600)
         .open(path)
         .io("creating", path)?;
-    file.write_all(content.as_bytes()).io("writing", path)
+    file.write_all(content.as_bytes()).io("writing", path)?;
+    // The umask may have taken bits from the mode asked for.
+    fs::set_permissions(path, fs::Permissions::from_mode(0o600)).io("chmod 0600", path)
 }
 
 /// The known_hosts text for nodes: one `address key-type key` line each.
@@ -129,6 +135,18 @@ mod tests {
         assert_eq!(pub_file.trim(), first.public_openssh);
         let second = ensure_client_key(&path, "test").unwrap();
         assert_eq!(first.public_openssh, second.public_openssh);
+    }
+
+    #[test]
+    fn a_private_file_replaces_a_looser_one_with_mode_0600() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new/known_hosts");
+        write_private(&path, "a\n").unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        write_private(&path, "b\n").unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "b\n");
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
     }
 
     #[test]

@@ -13,8 +13,8 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
 use super::modules::{GoModule, Package};
-use crate::sandbox::error::{IoContext, SandboxError, last_lines};
-use crate::sandbox::rootfs;
+use crate::error::{IoContext, SandboxError, last_lines};
+use crate::rootfs;
 
 /// Bump when the way binaries are built changes, so cached builds are redone.
 const FORMAT_VERSION: &str = "1";
@@ -327,7 +327,7 @@ fn minutes(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sandbox::upstream::modules::{MODULES, Program, only_version};
+    use crate::upstream::modules::{MODULES, Program, only_version};
 
     #[test]
     fn go_versions_are_read() {

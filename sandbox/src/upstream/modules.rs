@@ -59,20 +59,20 @@ impl Program {
     fn packages_file(self) -> &'static str {
         match self {
             Program::Kubernetes => {
-                include_str!("../../../sandbox/upstream/kubernetes/packages")
+                include_str!("../../upstream/kubernetes/packages")
             }
             Program::KubernetesE2e => {
-                include_str!("../../../sandbox/upstream/kubernetes-e2e/packages")
+                include_str!("../../upstream/kubernetes-e2e/packages")
             }
-            Program::E2eImages => include_str!("../../../sandbox/upstream/e2e-images/packages"),
-            Program::Etcd => include_str!("../../../sandbox/upstream/etcd/packages"),
-            Program::CriDockerd => include_str!("../../../sandbox/upstream/cri-dockerd/packages"),
-            Program::Coredns => include_str!("../../../sandbox/upstream/coredns/packages"),
-            Program::Flannel => include_str!("../../../sandbox/upstream/flannel/packages"),
-            Program::CniPlugins => include_str!("../../../sandbox/upstream/cni-plugins/packages"),
-            Program::CniFlannel => include_str!("../../../sandbox/upstream/cni-flannel/packages"),
+            Program::E2eImages => include_str!("../../upstream/e2e-images/packages"),
+            Program::Etcd => include_str!("../../upstream/etcd/packages"),
+            Program::CriDockerd => include_str!("../../upstream/cri-dockerd/packages"),
+            Program::Coredns => include_str!("../../upstream/coredns/packages"),
+            Program::Flannel => include_str!("../../upstream/flannel/packages"),
+            Program::CniPlugins => include_str!("../../upstream/cni-plugins/packages"),
+            Program::CniFlannel => include_str!("../../upstream/cni-flannel/packages"),
             Program::LocalPathProvisioner => {
-                include_str!("../../../sandbox/upstream/local-path-provisioner/packages")
+                include_str!("../../upstream/local-path-provisioner/packages")
             }
         }
     }
@@ -164,20 +164,8 @@ macro_rules! module {
         GoModule {
             program: Program::$program,
             version: $version,
-            go_mod: include_str!(concat!(
-                "../../../sandbox/upstream/",
-                $dir,
-                "/",
-                $version,
-                "/go.mod"
-            )),
-            go_sum: include_str!(concat!(
-                "../../../sandbox/upstream/",
-                $dir,
-                "/",
-                $version,
-                "/go.sum"
-            )),
+            go_mod: include_str!(concat!("../../upstream/", $dir, "/", $version, "/go.mod")),
+            go_sum: include_str!(concat!("../../upstream/", $dir, "/", $version, "/go.sum")),
         }
     };
 }

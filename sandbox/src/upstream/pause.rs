@@ -8,8 +8,8 @@ use tokio::process::Command;
 
 use super::go_build;
 use super::modules::GoModule;
-use crate::sandbox::error::{IoContext, SandboxError};
-use crate::sandbox::rootfs;
+use crate::error::{IoContext, SandboxError};
+use crate::rootfs;
 
 /// `<cache>/upstream/pause-<pause tag>-<module hash>/pause`, compiled when missing. The
 /// tag of `reference` (`registry.k8s.io/pause:3.10.2`) is the version it reports.

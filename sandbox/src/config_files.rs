@@ -7,6 +7,7 @@ use ipnet::Ipv4Net;
 
 use super::error::{IoContext, SandboxError};
 use super::nodes::NodeInfo;
+use super::product_facts::ProductFacts;
 
 /// First line of every file the sandbox writes; a file without it is never overwritten.
 pub const MARKER: &str = "# Written by `k8s-manage sandbox up`";
@@ -49,16 +50,10 @@ pub fn clear_ranges(subnet: Ipv4Net) -> (Ipv4Net, Ipv4Net) {
     (pick(&SERVICE_RANGES), pick(&POD_RANGES))
 }
 
-/// Every image the default sandbox config references, which `sandbox up` builds and
-/// preloads: haproxy and a registry (Debian's), and the upstream components.
-pub fn referenced_images() -> Vec<String> {
-    referenced_images_for(Components::Upstream, &[KUBERNETES_VERSION.to_string()])
-        .expect("the default version is buildable")
-}
-
 /// The images `sandbox up` preloads for `components` and every Kubernetes version in
 /// `versions` (`sandbox up --versions`, for upgrade tests).
 pub fn referenced_images_for(
+    product: &dyn ProductFacts,
     components: Components,
     versions: &[String],
 ) -> Result<Vec<String>, SandboxError> {
@@ -69,7 +64,7 @@ pub fn referenced_images_for(
         super::components::HAPROXY_IMAGE.to_string(),
         super::components::REGISTRY_IMAGE.to_string(),
     ];
-    images.extend(super::upstream::upstream_references(versions)?);
+    images.extend(super::upstream::upstream_references(product, versions)?);
     Ok(images)
 }
 
@@ -295,7 +290,8 @@ pub fn write(input: &ConfigInput<'_>) -> Result<Vec<PathBuf>, SandboxError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sandbox::nodes::plan;
+    use crate::nodes::plan;
+    use crate::product_facts::StandIn;
     use serde::Deserialize;
 
     #[derive(Deserialize)]
@@ -331,17 +327,11 @@ mod tests {
         version: String,
         #[serde(rename = "etcd-version")]
         etcd: String,
-        #[serde(rename = "docker-registry", default = "default_registry")]
-        registry: String,
         images: std::collections::BTreeMap<String, String>,
         #[serde(rename = "service-cluster-ip-range")]
         service: String,
         #[serde(rename = "pod-cluster-ip-range")]
         pod: String,
-    }
-
-    fn default_registry() -> String {
-        crate::model::images::DEFAULT_REGISTRY.into()
     }
 
     fn input<'a>(nodes: &'a [NodeInfo], dir: &'a Path, key: &'a Path) -> ConfigInput<'a> {
@@ -391,7 +381,8 @@ mod tests {
         assert_eq!(k.version, "v1.36.1");
         assert_eq!(k.service, "10.96.0.0/12");
         assert_eq!(k.pod, "10.244.0.0/16");
-        assert_eq!(k.registry, crate::model::images::DEFAULT_REGISTRY);
+        // No registry: the product's default, which the sandbox's images are named after.
+        assert!(!text.contains("docker-registry"), "{text}");
         assert_eq!(k.etcd, super::super::upstream::ETCD_VERSION);
         assert_eq!(k.images.len(), 3, "{text}");
         for needed in [
@@ -425,47 +416,22 @@ mod tests {
         assert_eq!((service, pod), (net("172.20.0.0/16"), net("172.24.0.0/16")));
         for s in SERVICE_RANGES {
             for p in POD_RANGES {
-                assert!(
-                    !crate::sandbox::network::overlaps(&net(s), &net(p)),
-                    "{s} {p}"
-                );
+                assert!(!crate::network::overlaps(&net(s), &net(p)), "{s} {p}");
             }
         }
     }
 
-    /// The product, reading the written config, asks for exactly images the sandbox makes:
-    /// every component and add-on.
+    /// Nodes only: nothing to preload. (That the product, reading the written config, asks
+    /// for exactly the images the sandbox makes is tested on the product's side.)
     #[test]
-    fn the_product_resolves_the_component_images_to_ones_the_sandbox_preloads() {
-        let nodes = plan("sb", 1, 0, false, "172.30.9.0/24".parse().unwrap());
-        let components = [
-            "etcd",
-            "kube-apiserver",
-            "kube-controller-manager",
-            "kube-scheduler",
-            "kube-proxy",
-            "kubelet",
-            "haproxy",
-        ];
-        let add_ons = ["pause", "coredns", "flannel", "flannel-cni-plugin"];
-        let text = kubernetes_configuration(&input(&nodes, Path::new("/x"), Path::new("/k")));
-        let parsed: Kube = serde_saphyr::from_str(&text).unwrap();
-        let k = &parsed.kubernetes;
-        let version = crate::model::version::parse_kube_version(&k.version).unwrap();
-        let resolved = crate::model::images::resolve(&k.registry, version, &k.etcd, &k.images);
-        let preloaded =
-            referenced_images_for(Components::Upstream, std::slice::from_ref(&k.version)).unwrap();
-        for name in components.iter().chain(&add_ons) {
-            assert!(
-                preloaded.contains(&resolved[*name]),
-                "{name}: {} is not among {preloaded:?}",
-                resolved[*name]
-            );
-        }
+    fn nodes_only_preload_nothing() {
+        let versions = [KUBERNETES_VERSION.to_string()];
+        let none = referenced_images_for(&StandIn, Components::None, &versions).unwrap();
+        assert!(none.is_empty());
+        let upstream = referenced_images_for(&StandIn, Components::Upstream, &versions).unwrap();
         assert!(
-            referenced_images_for(Components::None, std::slice::from_ref(&k.version))
-                .unwrap()
-                .is_empty()
+            upstream.contains(&super::super::components::HAPROXY_IMAGE.to_string()),
+            "{upstream:?}"
         );
     }
 

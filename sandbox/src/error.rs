@@ -102,6 +102,13 @@ pub enum SandboxError {
     #[error("SSH key {}: {reason}", .path.display())]
     Key { path: PathBuf, reason: String },
 
+    /// The product names no image for a component the sandbox makes.
+    #[error(
+        "the product names no image for {component} of Kubernetes {version}, so the sandbox \
+         cannot make it under the product's name"
+    )]
+    UnnamedImage { component: String, version: String },
+
     /// A built image is not what its tag promises.
     #[error("image {image}: {reason}")]
     Image { image: String, reason: String },

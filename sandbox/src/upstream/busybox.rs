@@ -15,8 +15,8 @@ use std::path::PathBuf;
 
 use sha2::{Digest, Sha256};
 
-use crate::sandbox::error::{IoContext, SandboxError};
-use crate::sandbox::rootfs;
+use crate::error::{IoContext, SandboxError};
+use crate::rootfs;
 
 /// The busybox release built.
 pub const VERSION: &str = "1.37.0";

@@ -39,10 +39,10 @@ pub const JRE_RECIPE: rootfs::Recipe = rootfs::Recipe {
     post_install: "apt-get clean\nrm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin\n",
 };
 
-const ENTRYPOINT: &str = include_str!("../../sandbox/iotdb/entrypoint.sh");
+const ENTRYPOINT: &str = include_str!("../iotdb/entrypoint.sh");
 
 /// The SQL client compiled into the image (the CLI's stand-in, see the module's doc).
-const SQL_CLIENT_SOURCE: &str = include_str!("../../sandbox/iotdb/IotdbSql.java");
+const SQL_CLIENT_SOURCE: &str = include_str!("../iotdb/IotdbSql.java");
 
 /// Its main class: what `iotdb.cli-class` names in the sandbox's services configuration.
 pub const SQL_CLIENT_CLASS: &str = "k8smanage.sandbox.IotdbSql";

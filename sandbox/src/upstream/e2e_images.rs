@@ -17,9 +17,9 @@ use sha2::{Digest, Sha256};
 
 use super::go_build;
 use super::modules::{self, Program};
-use crate::sandbox::closure::MinimalImage;
-use crate::sandbox::error::SandboxError;
-use crate::sandbox::{engine, labels, rootfs};
+use crate::closure::MinimalImage;
+use crate::error::SandboxError;
+use crate::{engine, labels, rootfs};
 
 /// The registry the sandbox's e2e images are named under (`promoterE2eRegistry` in the
 /// suite's repo list).

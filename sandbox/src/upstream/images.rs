@@ -16,9 +16,10 @@ use sha2::{Digest, Sha256};
 
 use super::go_build;
 use super::modules::{self, Program};
-use crate::sandbox::closure::MinimalImage;
-use crate::sandbox::error::{IoContext, SandboxError};
-use crate::sandbox::{engine, labels, rootfs};
+use crate::closure::MinimalImage;
+use crate::error::{IoContext, SandboxError};
+use crate::product_facts::ProductFacts;
+use crate::{engine, labels, rootfs};
 
 /// Bump when the way images are put together changes.
 const FORMAT_VERSION: &str = "1";
@@ -44,7 +45,10 @@ pub const TOOLS_RECIPE: rootfs::Recipe = rootfs::Recipe {
 
 /// The etcd every sandbox runs (kubeadm's pairing for Kubernetes 1.34 to 1.36).
 pub const ETCD_VERSION: &str = "3.6.8-0";
-pub use crate::components::paths::NODE_AGENT_CNI_DIR;
+/// Where the node agent's image holds the CNI plugins the pod network delegates to:
+/// the product's `components::paths::NODE_AGENT_CNI_DIR`, where its cri-dockerd looks
+/// (a plain path, so kept here; a unit test on the product's side holds the two together).
+pub const NODE_AGENT_CNI_DIR: &str = "/usr/lib/cni";
 /// The sandbox's flannel CNI plugin image (see the module doc).
 pub const FLANNEL_CNI_PLUGIN_IMAGE: &str = "k8s-manage-sandbox/flannel-cni-plugin:v0.9.1";
 /// A small workload image for tests: Debian's busybox.
@@ -88,17 +92,39 @@ struct ImageSpec {
 }
 
 /// The images the product would name for a sandbox cluster of `version` on the default
-/// registry: `component → reference`.
-fn product_images(version: &str) -> Result<BTreeMap<String, String>, SandboxError> {
-    let v = crate::model::version::parse_kube_version(version).map_err(|_| {
-        SandboxError::InvalidOptions(format!("{version:?} is not a Kubernetes version"))
-    })?;
-    Ok(crate::model::images::resolve(
-        crate::model::images::DEFAULT_REGISTRY,
-        v,
-        ETCD_VERSION,
-        &BTreeMap::new(),
-    ))
+/// registry.
+fn product_images(
+    product: &dyn ProductFacts,
+    version: &str,
+) -> Result<ProductImages, SandboxError> {
+    let images = product
+        .default_images(version, ETCD_VERSION)
+        .ok_or_else(|| {
+            SandboxError::InvalidOptions(format!("{version:?} is not a Kubernetes version"))
+        })?;
+    Ok(ProductImages {
+        version: version.to_string(),
+        images,
+    })
+}
+
+/// The product's images for one Kubernetes version: `component → reference`.
+struct ProductImages {
+    version: String,
+    images: BTreeMap<String, String>,
+}
+
+impl ProductImages {
+    /// The reference of `component`'s image; an error when the product names none.
+    fn of(&self, component: &str) -> Result<String, SandboxError> {
+        self.images
+            .get(component)
+            .cloned()
+            .ok_or_else(|| SandboxError::UnnamedImage {
+                component: component.to_string(),
+                version: self.version.clone(),
+            })
+    }
 }
 
 /// The Kubernetes versions the sandbox can build, as a sentence for errors.
@@ -111,34 +137,35 @@ fn kubernetes_module(version: &str) -> Result<&'static modules::GoModule, Sandbo
         SandboxError::InvalidOptions(format!(
             "the sandbox builds Kubernetes {} from source, not {version}; add a version with \
              sandbox/upstream/add-version.sh kubernetes {version} and a row in \
-             src/sandbox/upstream/modules.rs",
+             sandbox/src/upstream/modules.rs",
             supported()
         ))
     })
 }
 
-fn specs_for(version: &str) -> Result<Vec<ImageSpec>, SandboxError> {
+fn specs_for(product: &dyn ProductFacts, version: &str) -> Result<Vec<ImageSpec>, SandboxError> {
     let module = kubernetes_module(version)?;
     let k = Some(module.version);
-    let images = product_images(version)?;
-    let name = |c: &str| images[c].clone();
+    let images = product_images(product, version)?;
     let entry = |e: &str| format!("ENTRYPOINT [\"{e}\"]");
-    let control = |c: &'static str| ImageSpec {
-        reference: name(c),
-        parts: vec![Part::Built(
-            Program::Kubernetes,
-            c,
-            format!("/usr/local/bin/{c}"),
-        )],
-        changes: vec![],
-        kubernetes: k,
+    let control = |c: &'static str| -> Result<ImageSpec, SandboxError> {
+        Ok(ImageSpec {
+            reference: images.of(c)?,
+            parts: vec![Part::Built(
+                Program::Kubernetes,
+                c,
+                format!("/usr/local/bin/{c}"),
+            )],
+            changes: vec![],
+            kubernetes: k,
+        })
     };
     Ok(vec![
-        control("kube-apiserver"),
-        control("kube-controller-manager"),
-        control("kube-scheduler"),
+        control("kube-apiserver")?,
+        control("kube-controller-manager")?,
+        control("kube-scheduler")?,
         ImageSpec {
-            reference: name("kube-proxy"),
+            reference: images.of("kube-proxy")?,
             parts: vec![
                 Part::Built(
                     Program::Kubernetes,
@@ -152,13 +179,13 @@ fn specs_for(version: &str) -> Result<Vec<ImageSpec>, SandboxError> {
             kubernetes: k,
         },
         ImageSpec {
-            reference: name("kubelet"),
+            reference: images.of("kubelet")?,
             parts: node_agent_parts(),
             changes: vec![],
             kubernetes: k,
         },
         ImageSpec {
-            reference: name("pause"),
+            reference: images.of("pause")?,
             parts: vec![Part::Pause],
             changes: vec![entry("/pause")],
             kubernetes: k,
@@ -207,11 +234,11 @@ fn node_agent_parts() -> Vec<Part> {
 }
 
 /// Images every version shares.
-fn shared_specs() -> Result<Vec<ImageSpec>, SandboxError> {
-    let images = product_images(modules::kubernetes_versions()[0])?;
+fn shared_specs(product: &dyn ProductFacts) -> Result<Vec<ImageSpec>, SandboxError> {
+    let images = product_images(product, modules::kubernetes_versions()[0])?;
     Ok(vec![
         ImageSpec {
-            reference: images["etcd"].clone(),
+            reference: images.of("etcd")?,
             parts: vec![
                 Part::Built(Program::Etcd, "etcd", "/usr/local/bin/etcd".into()),
                 Part::Built(Program::Etcd, "etcdctl", "/usr/local/bin/etcdctl".into()),
@@ -221,13 +248,13 @@ fn shared_specs() -> Result<Vec<ImageSpec>, SandboxError> {
             kubernetes: None,
         },
         ImageSpec {
-            reference: images["coredns"].clone(),
+            reference: images.of("coredns")?,
             parts: vec![Part::Built(Program::Coredns, "coredns", "/coredns".into())],
             changes: vec!["ENTRYPOINT [\"/coredns\"]".into()],
             kubernetes: None,
         },
         ImageSpec {
-            reference: images["flannel"].clone(),
+            reference: images.of("flannel")?,
             parts: vec![
                 Part::Built(Program::Flannel, "flannel", "/opt/bin/flanneld".into()),
                 Part::IptablesLegacy,
@@ -246,7 +273,7 @@ fn shared_specs() -> Result<Vec<ImageSpec>, SandboxError> {
             kubernetes: None,
         },
         ImageSpec {
-            reference: images["local-path-provisioner"].clone(),
+            reference: images.of("local-path-provisioner")?,
             parts: vec![Part::Built(
                 Program::LocalPathProvisioner,
                 "local-path-provisioner",
@@ -288,10 +315,16 @@ pub async fn conformance_suite(
 }
 
 /// The references of every image [`build_upstream_images`] makes for `versions`.
-pub fn upstream_references(versions: &[String]) -> Result<Vec<String>, SandboxError> {
-    let mut refs: Vec<String> = shared_specs()?.into_iter().map(|s| s.reference).collect();
+pub fn upstream_references(
+    product: &dyn ProductFacts,
+    versions: &[String],
+) -> Result<Vec<String>, SandboxError> {
+    let mut refs: Vec<String> = shared_specs(product)?
+        .into_iter()
+        .map(|s| s.reference)
+        .collect();
     for v in versions {
-        refs.extend(specs_for(v)?.into_iter().map(|s| s.reference));
+        refs.extend(specs_for(product, v)?.into_iter().map(|s| s.reference));
     }
     Ok(refs)
 }
@@ -299,12 +332,13 @@ pub fn upstream_references(versions: &[String]) -> Result<Vec<String>, SandboxEr
 /// Build (or find) the binaries and images of the upstream components for every
 /// Kubernetes version in `versions`. Returns the references made or found.
 pub async fn build_upstream_images(
+    product: &dyn ProductFacts,
     versions: &[String],
     progress: &dyn Fn(&str),
 ) -> Result<Vec<String>, SandboxError> {
-    let mut specs = shared_specs()?;
+    let mut specs = shared_specs(product)?;
     for v in versions {
-        specs.extend(specs_for(v)?);
+        specs.extend(specs_for(product, v)?);
     }
     let docker = engine::connect().await?;
     let mut tools: Option<PathBuf> = None;
@@ -465,30 +499,36 @@ async fn iptables_legacy(image: &mut MinimalImage, tools: &Path) -> Result<(), S
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::product_facts::StandIn;
 
+    /// Every image is the product's name for it, but the two the sandbox names itself.
     #[test]
     fn the_images_are_the_ones_the_product_names() {
-        let refs = upstream_references(&["v1.36.1".to_string()]).unwrap();
-        for want in [
-            "registry.k8s.io/kube-apiserver:v1.36.1",
-            "registry.k8s.io/kube-controller-manager:v1.36.1",
-            "registry.k8s.io/kube-scheduler:v1.36.1",
-            "registry.k8s.io/kube-proxy:v1.36.1",
-            "registry.k8s.io/etcd:3.6.8-0",
-            "registry.k8s.io/pause:3.10.2",
-            "registry.k8s.io/coredns/coredns:v1.14.2",
-            "docker.io/rancher/local-path-provisioner:v0.0.30",
-        ] {
-            assert!(refs.contains(&want.to_string()), "{want} not in {refs:?}");
-        }
-        let product = product_images("v1.36.1").unwrap();
-        assert!(refs.contains(&product["kubelet"]), "{refs:?}");
-        assert!(refs.contains(&product["flannel"]), "{refs:?}");
+        // The first version: the images every version shares are named after it.
+        let version = modules::kubernetes_versions()[0];
+        let refs = upstream_references(&StandIn, &[version.to_string()]).unwrap();
+        let product = product_images(&StandIn, version).unwrap();
+        let mut want: Vec<String> = product.images.values().cloned().collect();
+        want.extend([
+            FLANNEL_CNI_PLUGIN_IMAGE.to_string(),
+            BUSYBOX_IMAGE.to_string(),
+        ]);
+        want.sort();
+        let mut got = refs.clone();
+        got.sort();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn an_image_the_product_does_not_name_is_an_error_not_a_panic() {
+        let images = product_images(&StandIn, "v1.36.1").unwrap();
+        let e = images.of("kube-nothing").unwrap_err();
+        assert!(e.to_string().contains("kube-nothing"), "{e}");
     }
 
     #[test]
     fn an_unbuildable_version_names_the_ones_that_are() {
-        let e = upstream_references(&["v1.31.4".to_string()]).unwrap_err();
+        let e = upstream_references(&StandIn, &["v1.31.4".to_string()]).unwrap_err();
         let text = e.to_string();
         assert!(
             text.contains("v1.36.1") && text.contains("add-version.sh"),
@@ -498,8 +538,8 @@ mod tests {
 
     #[test]
     fn recipes_differ_by_version_and_content() {
-        let a = specs_for("v1.36.1").unwrap();
-        let b = specs_for("v1.35.4").unwrap();
+        let a = specs_for(&StandIn, "v1.36.1").unwrap();
+        let b = specs_for(&StandIn, "v1.35.4").unwrap();
         assert_ne!(recipe_hash(&a[0]), recipe_hash(&b[0]));
         assert_ne!(recipe_hash(&a[0]), recipe_hash(&a[1]));
     }

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use bollard::models::ContainerSummaryStateEnum;
 
 use super::error::SandboxError;
-use super::nodes::Role;
 use super::probe::{self, Login};
+use super::role::Role;
 use super::{engine, labels};
 
 /// The state of one node.

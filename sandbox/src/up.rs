@@ -12,6 +12,7 @@ use super::config_files::{self, Components, ConfigInput};
 use super::error::{IoContext, SandboxError};
 use super::nodes::{self, NodeInfo, NodeSetup};
 use super::probe::{self, Login};
+use super::product_facts::ProductFacts;
 use super::{components, down, engine, keys, network, node_image, preload};
 
 /// Name used when none is given.
@@ -72,7 +73,7 @@ impl UpOptions {
         self.masters + self.workers + u32::from(self.proxy)
     }
 
-    fn validate(&self) -> Result<(), SandboxError> {
+    fn validate(&self, product: &dyn ProductFacts) -> Result<(), SandboxError> {
         let bad = |m: String| Err(SandboxError::InvalidOptions(m));
         let name_ok = !self.name.is_empty()
             && self.name.len() <= 40
@@ -90,7 +91,7 @@ impl UpOptions {
             ));
         }
         for v in &self.versions {
-            if crate::model::version::parse_kube_version(v).is_err() {
+            if !product.accepts_kubernetes_version(v) {
                 return bad(format!(
                     "version {v:?}: write a supported Kubernetes version such as v1.35.4"
                 ));
@@ -150,10 +151,15 @@ pub struct SandboxInfo {
 }
 
 /// Make a sandbox: one container per node, each with sshd and its own dockerd, on its
-/// own network; wait until all answer; write a ready config into `opts.dir`.
-pub async fn up(opts: &UpOptions, progress: &dyn Fn(&str)) -> Result<SandboxInfo, SandboxError> {
+/// own network; wait until all answer; write a ready config into `opts.dir`. The images
+/// are named as `product` pulls them.
+pub async fn up(
+    product: &dyn ProductFacts,
+    opts: &UpOptions,
+    progress: &dyn Fn(&str),
+) -> Result<SandboxInfo, SandboxError> {
     let start = Instant::now();
-    opts.validate()?;
+    opts.validate(product)?;
     let docker = engine::connect().await?;
     ensure_absent(&docker, opts).await?;
     if let Some(subnet) = opts.subnet {
@@ -171,7 +177,7 @@ pub async fn up(opts: &UpOptions, progress: &dyn Fn(&str)) -> Result<SandboxInfo
     // Every image the config will reference exists on this host before any node starts.
     let images_start = Instant::now();
     let versions = opts.kubernetes_versions();
-    let images = build_images(opts.components, &versions, progress).await?;
+    let images = build_images(product, opts.components, &versions, progress).await?;
     let images_time = images_start.elapsed();
 
     let state = dir.join(".k8s-manage").join("sandbox");
@@ -208,8 +214,7 @@ pub async fn up(opts: &UpOptions, progress: &dyn Fn(&str)) -> Result<SandboxInfo
         // the config dir's own known_hosts gets the nodes' real keys too: nothing to trust
         // on first use (which, without a terminal, needs --accept-new-host-keys)
         let config_known = dir.join(".k8s-manage").join("known_hosts");
-        crate::local_file::write_file(&config_known, keys::known_hosts(&entries).as_bytes(), 0o600)
-            .io("writing", &config_known)?;
+        keys::write_private(&config_known, &keys::known_hosts(&entries))?;
         let create_time = create_start.elapsed();
 
         progress(&format!(
@@ -296,8 +301,10 @@ pub async fn up(opts: &UpOptions, progress: &dyn Fn(&str)) -> Result<SandboxInfo
 }
 
 /// Make (or find) every image a sandbox of `components` and `versions` loads into its
-/// nodes, on this host's engine, without making any node; their references.
+/// nodes, on this host's engine, without making any node; their references (named as
+/// `product` pulls them).
 pub async fn build_images(
+    product: &dyn ProductFacts,
     components: Components,
     versions: &[String],
     progress: &dyn Fn(&str),
@@ -309,10 +316,10 @@ pub async fn build_images(
         }
         Components::Upstream => {
             components::build_component_images(progress).await?;
-            super::upstream::build_upstream_images(versions, progress).await?;
+            super::upstream::build_upstream_images(product, versions, progress).await?;
         }
     }
-    config_files::referenced_images_for(components, versions)
+    config_files::referenced_images_for(product, components, versions)
 }
 
 /// Refuse to start over an existing sandbox of the same name, or over Docker objects
