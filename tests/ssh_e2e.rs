@@ -1267,6 +1267,10 @@ fn sessions_and_tunnels_opened_side_by_side_check_the_same_host_key() {
     let rt = runtime();
     for (c, want) in connected.iter().zip(["master1", "worker1"]) {
         assert_eq!(c.name, want);
+        assert!(
+            c.beside,
+            "{want}: the tunnel's session was not opened beside the first"
+        );
         let s = c.session.as_ref().unwrap();
         assert_eq!(
             s.run("name", "hostname", T).unwrap().stdout_str().trim(),

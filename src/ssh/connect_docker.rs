@@ -28,6 +28,9 @@ pub struct Connected {
     pub name: String,
     pub session: Result<Session, SshError>,
     pub docker: Option<Result<DockerTunnel, SshError>>,
+    /// The tunnel's session was opened beside the first; false when it was opened after
+    /// it (the fallback) or not at all.
+    pub beside: bool,
 }
 
 /// Connect to every target with its Docker tunnel, `parallel` hosts at a time (0 means
@@ -74,6 +77,7 @@ pub fn connect_all_with_docker(
                     "the connecting thread ended without a result",
                 )),
                 docker: None,
+                beside: false,
             })
         })
         .collect()
@@ -115,9 +119,11 @@ fn connect_one(
                 name: t.name.clone(),
                 session: Err(e),
                 docker: None,
+                beside: false,
             };
         }
     };
+    let beside = second.is_ok();
     let docker = match second {
         Ok(est) => session.docker_over(est, limit),
         Err(e @ SshError::HostKeyMismatch { .. }) => Err(e),
@@ -130,6 +136,7 @@ fn connect_one(
         name: t.name.clone(),
         session: Ok(session),
         docker: Some(docker),
+        beside,
     }
 }
 
