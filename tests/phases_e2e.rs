@@ -1,5 +1,5 @@
-//! `plan` and `--dry-run` walk the same phases: for deploy, upgrade, cert rotate, repair
-//! and etcd snapshot restore, a dry run on
+//! `plan` and `--dry-run` walk the same phases: for deploy, upgrade, cert rotate, repair,
+//! etcd snapshot restore and clean, a dry run on
 //! fresh sandbox nodes (1 master + 1 worker, nothing deployed) goes through exactly the
 //! phases the plan lists, in order, on the same nodes, with the same files, images and
 //! containers (a fresh node has none of them, so every step of the plan is due). Phases
@@ -12,9 +12,10 @@ use k8s_manage::run::deploy::{self, DeployOptions};
 use k8s_manage::run::engine::Walked;
 use k8s_manage::run::options::{Progress, Reach};
 use k8s_manage::run::report::Report;
-use k8s_manage::run::restore;
+use k8s_manage::run::{clean, restore};
 use k8s_manage::ssh::HostKeyPolicy;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 #[path = "common/cluster_sandbox.rs"]
 mod cluster_sandbox;
@@ -93,6 +94,8 @@ fn assert_walked(action: &str, p: &Plan, walked: &[Walked]) {
             "connect",
             "snapshot-check",
             "snapshot-copy",
+            "stop-containers",
+            "remove-dirs",
         ]
         .contains(&id.as_str())
         {
@@ -224,6 +227,28 @@ fn plan_and_dry_run_walk_the_same_phases() {
         r.nodes.iter().all(|n| n.copy == "would copy"),
         "{:?}",
         r.nodes
+    );
+    // clean: every node connected, then on each the containers by label and the
+    // directories the plan lists (a dry run takes no snapshot and forgets nothing)
+    let p = plan::build("clean", &c, None).unwrap();
+    let copts = clean::CleanOptions {
+        dry_run: true,
+        no_snapshot: false,
+        reach: opts.reach.clone(),
+        progress: Arc::new(|_: &str| {}),
+        note: Arc::new(|_: &str| {}),
+    };
+    let out = sb.rt.block_on(clean::clean(&c, &copts));
+    assert!(
+        out.failure.is_none(),
+        "clean dry run failed: {:?}",
+        out.failure
+    );
+    assert_walked("clean", &p, &out.walked);
+    assert!(out.snapshot.is_none());
+    assert!(
+        c.state_dir().join("pki").exists(),
+        "a dry run removes nothing"
     );
 }
 

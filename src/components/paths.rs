@@ -49,6 +49,23 @@ pub const OWNED_DIRS: &[&str] = &[
     FLANNEL_RUN_DIR,
 ];
 
+/// The kubelet's pod logs and their links, which it leaves behind on a node.
+pub const POD_LOG_DIRS: &[&str] = &["/var/log/pods", "/var/log/containers"];
+
+/// Every directory `clean` and `remove` delete on a node (what `plan` lists and what
+/// runs): the ones the tool owns, the pod logs, and on a master the etcd data dir.
+pub fn removed_dirs(master: bool, etcd_data_path: &str) -> Vec<String> {
+    let mut d: Vec<String> = OWNED_DIRS
+        .iter()
+        .chain(POD_LOG_DIRS)
+        .map(|s| s.to_string())
+        .collect();
+    if master {
+        d.push(etcd_data_path.to_string());
+    }
+    d
+}
+
 /// `host:port` with brackets for IPv6.
 pub fn host_port(ip: std::net::IpAddr, port: u16) -> String {
     match ip {

@@ -455,16 +455,9 @@ pub fn node_steps(phase: &str, cluster: &Cluster, m: &Machine) -> Vec<Step> {
             steps.extend(node_steps("verify", cluster, m));
             steps
         }
-        "remove-dirs" => {
-            let mut paths: Vec<String> = components::paths::OWNED_DIRS
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
-            if m.role == Role::Master {
-                paths.push(k.etcd_data_path.clone());
-            }
-            vec![Step::RemoveDirs { paths }]
-        }
+        "remove-dirs" => vec![Step::RemoveDirs {
+            paths: components::paths::removed_dirs(m.role == Role::Master, &k.etcd_data_path),
+        }],
         _ => Vec::new(),
     }
 }

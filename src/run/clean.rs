@@ -9,10 +9,11 @@
 use super::engine::{self, ActionLog, Failure, Phases};
 use super::fleet::{self, Node, StepError, blocking, fan_out};
 use super::options::{PhaseProgress, Reach};
-use crate::components::paths;
+use crate::components::{self, paths};
 use crate::etcd::snapshot::Snapshot;
 use crate::executor::docker::{observe, remove};
 use crate::model::{Cluster, Role};
+use crate::plan::Step;
 use crate::plan::phases::{CLEAN, PhaseSpec};
 use crate::render::node::NodeArtifacts;
 use crate::ssh::{KnownHosts, snippets};
@@ -39,6 +40,8 @@ pub struct CleanOutcome {
     pub cleaned: Vec<Cleaned>,
     pub snapshot: Option<Snapshot>,
     pub failure: Option<Failure>,
+    /// What each phase walked through, as `plan clean` lists it.
+    pub walked: Vec<engine::Walked>,
 }
 
 /// What was removed from one node.
@@ -49,16 +52,6 @@ pub struct Cleaned {
     /// The kubelet's pod containers (cri-dockerd's), which outlive it.
     pub pod_containers: Vec<String>,
     pub dirs: Vec<String>,
-}
-
-pub fn dirs_of(cluster: &Cluster, role: Role) -> Vec<String> {
-    let mut d: Vec<String> = paths::OWNED_DIRS.iter().map(|s| s.to_string()).collect();
-    d.push("/var/log/pods".into());
-    d.push("/var/log/containers".into());
-    if role == Role::Master {
-        d.push(cluster.kubernetes.etcd_data_path.clone());
-    }
-    d
 }
 
 /// Run [`CLEAN`] on every node of `cluster`.
@@ -78,6 +71,7 @@ pub async fn clean(cluster: &Cluster, opts: &CleanOptions) -> CleanOutcome {
         cleaned: run.cleaned.into_values().collect(),
         snapshot: run.snapshot,
         failure: run.log.failure,
+        walked: run.log.walked,
     }
 }
 
@@ -134,6 +128,17 @@ impl Clean<'_> {
             .collect();
         let known = KnownHosts::in_config_dir(&cluster.config_dir);
         self.nodes = fleet::connect(&machines, &known, &self.opts.reach, &run_dir)?;
+        for m in &cluster.machines {
+            engine::walked(
+                &mut self.log,
+                &m.hostname,
+                vec![Step::Connect {
+                    user: m.ssh.username.clone(),
+                    address: m.hostip.to_string(),
+                    port: m.ssh.port,
+                }],
+            );
+        }
         for n in &self.nodes {
             self.cleaned.insert(
                 n.host().to_string(),
@@ -196,6 +201,20 @@ impl Clean<'_> {
             containers_of(cluster, n, dry_run)
         })
         .await;
+        let label = format!(
+            "{}={}",
+            components::spec::LABEL_CLUSTER,
+            cluster.kubernetes.cluster_name
+        );
+        for (host, _) in results.iter().flatten() {
+            engine::walked(
+                &mut self.log,
+                host,
+                vec![Step::RemoveContainers {
+                    label: label.clone(),
+                }],
+            );
+        }
         self.record(results, |c, (containers, pods)| {
             c.containers = containers;
             c.pod_containers = pods;
@@ -211,6 +230,15 @@ impl Clean<'_> {
             dirs_on(cluster, n, dry_run)
         })
         .await;
+        for (host, dirs) in results.iter().flatten() {
+            engine::walked(
+                &mut self.log,
+                host,
+                vec![Step::RemoveDirs {
+                    paths: dirs.clone(),
+                }],
+            );
+        }
         self.record(results, |c, dirs| c.dirs = dirs)
     }
 
@@ -291,7 +319,10 @@ async fn dirs_on(
     dry_run: bool,
 ) -> Result<(String, Vec<String>), StepError> {
     let host = node.host().to_string();
-    let dirs = dirs_of(cluster, node.machine.role);
+    let dirs = paths::removed_dirs(
+        node.machine.role == Role::Master,
+        &cluster.kubernetes.etcd_data_path,
+    );
     if !dry_run {
         // the links first: the script's status is then the removal's
         let cmd = format!(
