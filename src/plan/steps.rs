@@ -132,6 +132,16 @@ pub enum Change {
 }
 
 impl Step {
+    /// The `connect` step of machine `m` (what `plan` lists and what each action's
+    /// `connect` phase walks).
+    pub fn connect_to(m: &Machine) -> Step {
+        Step::Connect {
+            user: m.ssh.username.clone(),
+            address: m.hostip.to_string(),
+            port: m.ssh.port,
+        }
+    }
+
     /// One line for the text plan.
     pub fn describe(&self) -> String {
         match self {
@@ -300,11 +310,7 @@ fn apiserver_addresses(cluster: &Cluster) -> Vec<String> {
 pub fn node_steps(phase: &str, cluster: &Cluster, m: &Machine) -> Vec<Step> {
     let k = &cluster.kubernetes;
     match phase {
-        "connect" => vec![Step::Connect {
-            user: m.ssh.username.clone(),
-            address: m.hostip.to_string(),
-            port: m.ssh.port,
-        }],
+        "connect" => vec![Step::connect_to(m)],
         "preflight" => {
             let mut checks: Vec<String> = [
                 "Docker engine version",

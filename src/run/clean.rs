@@ -129,15 +129,7 @@ impl Clean<'_> {
         let known = KnownHosts::in_config_dir(&cluster.config_dir);
         self.nodes = fleet::connect(&machines, &known, &self.opts.reach, &run_dir)?;
         for m in &cluster.machines {
-            engine::walked(
-                &mut self.log,
-                &m.hostname,
-                vec![Step::Connect {
-                    user: m.ssh.username.clone(),
-                    address: m.hostip.to_string(),
-                    port: m.ssh.port,
-                }],
-            );
+            engine::walked(&mut self.log, &m.hostname, vec![Step::connect_to(m)]);
         }
         for n in &self.nodes {
             self.cleaned.insert(

@@ -298,15 +298,7 @@ impl<'a> Run<'a> {
         let rendered = self.render()?;
         self.progress(&format!("connecting to {} nodes", rendered.len()));
         for (m, _) in &rendered {
-            engine::walked(
-                &mut self.report,
-                &m.hostname,
-                vec![Step::Connect {
-                    user: m.ssh.username.clone(),
-                    address: m.hostip.to_string(),
-                    port: m.ssh.port,
-                }],
-            );
+            engine::walked(&mut self.report, &m.hostname, vec![Step::connect_to(m)]);
         }
         let known = KnownHosts::in_config_dir(&self.cluster.config_dir);
         let reach = self.opts.reach.clone();

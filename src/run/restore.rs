@@ -499,15 +499,7 @@ impl Restore<'_> {
             })?;
         self.progress(&format!("connecting to {} masters", masters.len()));
         for m in &masters {
-            engine::walked(
-                &mut self.log,
-                &m.hostname,
-                vec![Step::Connect {
-                    user: m.ssh.username.clone(),
-                    address: m.hostip.to_string(),
-                    port: m.ssh.port,
-                }],
-            );
+            engine::walked(&mut self.log, &m.hostname, vec![Step::connect_to(m)]);
         }
         self.nodes = etcd_nodes::connect(cluster, rendered, &self.opts.reach, "restore").await?;
         self.cred = Some(cred);
